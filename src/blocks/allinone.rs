@@ -1,0 +1,394 @@
+//! FrEIA's `AllInOneBlock` (freia.md §1.9): an affine coupling on the second half with a
+//! `0.1`-scaled subnet, a learned global affine, and a fixed permutation.
+
+use alloc::format;
+use alloc::vec;
+use alloc::vec::Vec;
+
+use super::subnet::Subnet;
+use super::{BlockSpec, Plan, Work};
+use crate::error::{Error, Result};
+use crate::kernels::gemm::{self, Isa};
+use crate::kernels::math;
+use crate::model::source::Source;
+
+/// A fixed linear map on the D channels: a gather or a dense matrix.
+pub(crate) enum Mixing {
+    /// `out[i] = in[index[i]]`, with the inverse gather.
+    Gather {
+        forward: Vec<u32>,
+        inverse: Vec<u32>,
+    },
+    /// `out = in · Wᵀ` (PyTorch `F.linear(in, W)`), with `W_inv` for the inverse; packed.
+    Dense {
+        forward: Vec<f32>,
+        inverse: Vec<f32>,
+    },
+}
+
+impl Mixing {
+    /// Builds a gather from an index tensor, checking that it is a permutation.
+    pub(crate) fn from_index(name: &str, index: &[i64]) -> Result<Mixing> {
+        let d = index.len();
+        let mut inverse = vec![u32::MAX; d];
+        for (i, &p) in index.iter().enumerate() {
+            if p < 0 || p as usize >= d || inverse[p as usize] != u32::MAX {
+                return Err(Error::TensorValue {
+                    name: name.into(),
+                    problem: format!("is not a permutation of 0..{d} (entry {i} = {p})"),
+                });
+            }
+            inverse[p as usize] = i as u32;
+        }
+        Ok(Mixing::Gather {
+            forward: index.iter().map(|&p| p as u32).collect(),
+            inverse,
+        })
+    }
+
+    /// Builds from a `[D, D]` matrix: a gather if it is a 0/1 permutation matrix (exact, and
+    /// D times cheaper), else a dense map with the given (or transposed) inverse.
+    pub(crate) fn from_matrix(
+        name: &str,
+        w: &[f32],
+        w_inv: Option<Vec<f32>>,
+        d: usize,
+    ) -> Result<Mixing> {
+        let is_permutation = w.iter().all(|&v| v == 0.0 || v == 1.0)
+            && (0..d).all(|i| w[i * d..(i + 1) * d].iter().filter(|&&v| v == 1.0).count() == 1)
+            && (0..d).all(|j| (0..d).filter(|&i| w[i * d + j] == 1.0).count() == 1);
+        if is_permutation {
+            let index: Vec<i64> = (0..d)
+                .map(|i| {
+                    w[i * d..(i + 1) * d]
+                        .iter()
+                        .position(|&v| v == 1.0)
+                        .unwrap_or(0) as i64
+                })
+                .collect();
+            return Mixing::from_index(name, &index);
+        }
+        let w_inv = w_inv.unwrap_or_else(|| {
+            let mut t = vec![0.0; d * d];
+            for i in 0..d {
+                for j in 0..d {
+                    t[j * d + i] = w[i * d + j];
+                }
+            }
+            t
+        });
+        let pack = |m: &[f32]| {
+            let mut p = vec![0.0; gemm::packed_len(d, d)];
+            gemm::pack_weight(m, d, d, &mut p);
+            p
+        };
+        Ok(Mixing::Dense {
+            forward: pack(w),
+            inverse: pack(&w_inv),
+        })
+    }
+
+    /// Applies the map (or its inverse) to `m` rows of `state` (`m × d`), via `tmp`.
+    pub(crate) fn apply(
+        &self,
+        isa: Isa,
+        m: usize,
+        d: usize,
+        state: &mut [f32],
+        tmp: &mut [f32],
+        inverse: bool,
+    ) {
+        let state = &mut state[..m * d];
+        let tmp = &mut tmp[..m * d];
+        match self {
+            Mixing::Gather {
+                forward,
+                inverse: inv,
+            } => {
+                let index = if inverse { inv } else { forward };
+                tmp.copy_from_slice(state);
+                for (out, src) in state.chunks_exact_mut(d).zip(tmp.chunks_exact(d)) {
+                    for (o, &p) in out.iter_mut().zip(index.iter()) {
+                        *o = src[p as usize];
+                    }
+                }
+            }
+            Mixing::Dense {
+                forward,
+                inverse: inv,
+            } => {
+                let packed = if inverse { inv } else { forward };
+                gemm::gemm(isa, m, d, d, state, d, packed, None, tmp, d);
+                state.copy_from_slice(tmp);
+            }
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum GlobalAffine {
+    Softplus,
+    Sigmoid,
+    Exp,
+}
+
+/// An AllInOneBlock.
+pub(crate) struct AllInOne {
+    split: (usize, usize),
+    subnet: Subnet,
+    clamp: f32,
+    /// FrEIA head: `α·tanh(a/α)`; FrEIA 0.2: `α·tanh(a)`.
+    clamp_divides: bool,
+    gin: bool,
+    /// Ψ(global_scale), per channel (1 for GIN).
+    scale: Vec<f32>,
+    offset: Vec<f32>,
+    /// Σ log Ψ(global_scale) as FrEIA sums it (0 for GIN).
+    log_scale_sum: f32,
+    permutation: Mixing,
+    reverse_permutation: bool,
+    cond: bool,
+}
+
+fn householder(src: &Source<'_>, spec: &BlockSpec<'_, '_>, d: usize) -> Result<Vec<f32>> {
+    let vk_name = spec.tensor("vk_householder");
+    let k = match src.shape(&vk_name).as_deref() {
+        Some([k, dd]) if *dd == d => *k,
+        _ => {
+            return Err(Error::TensorShape {
+                name: vk_name,
+                expected: format!("[K, {d}]"),
+                found: format!("{:?}", src.shape(&spec.tensor("vk_householder"))),
+            });
+        }
+    };
+    let vk = src.f32_tensor(&vk_name, &[k, d])?;
+    let w0 = src.f32_tensor(&spec.tensor("w_0"), &[d, d])?;
+    // W = w_0 · Π_k (I − 2 v vᵀ / vᵀv), right-multiplied in order, in f64.
+    let mut w: Vec<f64> = w0.iter().map(|&v| v as f64).collect();
+    for v in vk.chunks_exact(d) {
+        let vv: f64 = v.iter().map(|&x| (x as f64) * (x as f64)).sum();
+        if vv == 0.0 {
+            return Err(Error::TensorValue {
+                name: spec.tensor("vk_householder"),
+                problem: "holds a zero Householder vector".into(),
+            });
+        }
+        // w ← w − 2 (w v) vᵀ / vᵀv
+        for row in 0..d {
+            let wv: f64 = (0..d).map(|j| w[row * d + j] * v[j] as f64).sum();
+            for j in 0..d {
+                w[row * d + j] -= 2.0 * wv * v[j] as f64 / vv;
+            }
+        }
+    }
+    Ok(w.into_iter().map(|v| v as f32).collect())
+}
+
+impl AllInOne {
+    pub(crate) fn load(spec: &BlockSpec<'_, '_>) -> Result<AllInOne> {
+        let src = spec.src;
+        let d = spec.dim;
+        if d < 2 {
+            return Err(Error::Dims(format!(
+                "block {}: AllInOneBlock needs at least 2 channels",
+                spec.index
+            )));
+        }
+        let l2 = d / 2;
+        let l1 = d - l2;
+        let subnet = Subnet::load(
+            src,
+            spec.index,
+            "subnet",
+            l1 + spec.cond_dim,
+            spec.cond_dim,
+            2 * l2,
+        )?;
+        let clamp = src.meta_f32(&spec.key("clamp"), 2.0)?;
+        let gin = src.meta_bool(&spec.key("gin_block"), false)?;
+        let reverse_permutation = src.meta_bool(&spec.key("reverse_permutation"), false)?;
+        let type_key = spec.key("global_affine_type");
+        let affine = match src.meta(&type_key).map(str::trim) {
+            None | Some("SOFTPLUS") => GlobalAffine::Softplus,
+            Some("SIGMOID") => GlobalAffine::Sigmoid,
+            Some("EXP") => GlobalAffine::Exp,
+            Some(v) => {
+                return Err(
+                    src.bad_meta(&type_key, format!("`{v}` is not SOFTPLUS, SIGMOID or EXP"))
+                );
+            }
+        };
+        let raw_scale = src.f32_channels(&spec.tensor("global_scale"), d)?;
+        let offset = src.f32_channels(&spec.tensor("global_offset"), d)?;
+        let (scale, log_scale_sum) = if gin {
+            (vec![1.0; d], 0.0)
+        } else {
+            let scale: Vec<f32> = raw_scale
+                .iter()
+                .map(|&a| match affine {
+                    // 0.1 · Softplus(beta = 0.5, threshold = 20)
+                    GlobalAffine::Softplus => {
+                        let beta = 0.5f32;
+                        let sp = if a * beta > 20.0 {
+                            a
+                        } else {
+                            math::log1p(math::exp(a * beta)) / beta
+                        };
+                        0.1 * sp
+                    }
+                    GlobalAffine::Sigmoid => 10.0 * math::sigmoid(a - 2.0),
+                    GlobalAffine::Exp => math::exp(a),
+                })
+                .collect();
+            if let Some(c) = scale.iter().position(|&g| !(g > 0.0) || !g.is_finite()) {
+                return Err(Error::TensorValue {
+                    name: spec.tensor("global_scale"),
+                    problem: format!(
+                        "channel {c} gives a global scale of {}, which is not invertible",
+                        scale[c]
+                    ),
+                });
+            }
+            let sum = scale.iter().map(|&g| math::ln(g)).sum();
+            (scale, sum)
+        };
+        let perm_name = spec.tensor("w_perm");
+        let permutation = if src.has_tensor(&spec.tensor("vk_householder")) {
+            let w = householder(src, spec, d)?;
+            Mixing::from_matrix(&perm_name, &w, None, d)?
+        } else {
+            match src.shape(&perm_name).as_deref() {
+                Some([n]) if *n == d => {
+                    Mixing::from_index(&perm_name, &src.index_tensor(&perm_name, d)?)?
+                }
+                Some([a, b]) if *a == d && *b == d => {
+                    let w = src.f32_tensor(&perm_name, &[d, d])?;
+                    let inv_name = spec.tensor("w_perm_inv");
+                    let w_inv = if src.has_tensor(&inv_name) {
+                        Some(src.f32_tensor(&inv_name, &[d, d])?)
+                    } else {
+                        None
+                    };
+                    Mixing::from_matrix(&perm_name, &w, w_inv, d)?
+                }
+                Some(other) => {
+                    return Err(Error::TensorShape {
+                        name: perm_name,
+                        expected: format!("[{d}] or [{d}, {d}]"),
+                        found: format!("{other:?}"),
+                    });
+                }
+                None => return Err(Error::MissingTensor(perm_name)),
+            }
+        };
+        Ok(AllInOne {
+            split: (l1, l2),
+            subnet,
+            clamp,
+            clamp_divides: spec.freia_head,
+            gin,
+            scale,
+            offset,
+            log_scale_sum,
+            permutation,
+            reverse_permutation,
+            cond: spec.cond_dim > 0,
+        })
+    }
+
+    pub(crate) fn takes_condition(&self) -> bool {
+        self.cond
+    }
+
+    pub(crate) fn plan(&self) -> Plan {
+        Plan {
+            hidden: self.subnet.max_hidden(),
+            subnet_out: self.subnet.n_out(),
+        }
+    }
+
+    pub(crate) fn parameter_count(&self) -> usize {
+        self.subnet.parameter_count() + 2 * self.scale.len()
+    }
+
+    pub(crate) fn run(
+        &self,
+        work: &mut Work<'_>,
+        state: &mut [f32],
+        logdet: &mut [f32],
+        rev: bool,
+    ) {
+        let m = work.m;
+        let (l1, l2) = self.split;
+        let d = l1 + l2;
+        if rev {
+            self.permutation
+                .apply(work.isa, m, d, state, work.tmp, true);
+            for row in state[..m * d].chunks_exact_mut(d) {
+                for ((x, o), g) in row.iter_mut().zip(&self.offset).zip(&self.scale) {
+                    *x = (*x - *o) / *g;
+                }
+            }
+        } else if self.reverse_permutation {
+            self.permutation
+                .apply(work.isa, m, d, state, work.tmp, true);
+        }
+
+        let width = 2 * l2;
+        let (h0, h1) = (&mut *work.hidden.0, &mut *work.hidden.1);
+        self.subnet.run(
+            work.isa,
+            m,
+            state,
+            d,
+            work.cond,
+            (h0, h1),
+            work.coeffs,
+            width,
+        );
+        for row in 0..m {
+            let coeffs = &mut work.coeffs[row * width..row * width + width];
+            coeffs.iter_mut().for_each(|a| *a *= 0.1);
+            let (s, t) = coeffs.split_at_mut(l2);
+            for v in s.iter_mut() {
+                let u = if self.clamp_divides {
+                    *v / self.clamp
+                } else {
+                    *v
+                };
+                *v = self.clamp * math::tanh(u);
+            }
+            if self.gin {
+                let mean = s.iter().sum::<f32>() / l2 as f32;
+                s.iter_mut().for_each(|v| *v -= mean);
+            }
+            let sum: f32 = s.iter().sum();
+            let x2 = &mut state[row * d + l1..row * d + d];
+            if rev {
+                for ((x, s), t) in x2.iter_mut().zip(s.iter()).zip(t.iter()) {
+                    *x = (*x - *t) * math::exp(-*s);
+                }
+                logdet[row] += -sum + -self.log_scale_sum;
+            } else {
+                for ((x, s), t) in x2.iter_mut().zip(s.iter()).zip(t.iter()) {
+                    *x = *x * math::exp(*s) + *t;
+                }
+                logdet[row] += sum + self.log_scale_sum;
+            }
+        }
+
+        if !rev {
+            for row in state[..m * d].chunks_exact_mut(d) {
+                for ((x, o), g) in row.iter_mut().zip(&self.offset).zip(&self.scale) {
+                    *x = *x * *g + *o;
+                }
+            }
+            self.permutation
+                .apply(work.isa, m, d, state, work.tmp, false);
+        } else if self.reverse_permutation {
+            self.permutation
+                .apply(work.isa, m, d, state, work.tmp, false);
+        }
+    }
+}

@@ -1,0 +1,360 @@
+//! FrEIA's coupling blocks: GLOW, RNVP, NICE, GIN, AffineCouplingOneSided and
+//! ConditionalAffineTransform (freia.md §1.1–§1.8).
+//!
+//! All of them are one or two *halves*: a subnet reads the passive columns (plus the condition)
+//! and its output transforms the active columns in place. The blocks differ only in which
+//! subnets produce the coefficients and in what is done with them.
+
+use alloc::format;
+use alloc::vec::Vec;
+
+use super::subnet::Subnet;
+use super::{BlockSpec, Plan, Work};
+use crate::error::{Error, Result};
+use crate::kernels::math;
+
+/// The soft clamp applied to the raw log-scale (freia.md §1.1).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum SoftClamp {
+    /// `0.636·atan(u)` (the literal 0.636, as FrEIA).
+    Atan,
+    Tanh,
+    /// `2·(sigmoid(u) − 0.5)`.
+    Sigmoid,
+}
+
+impl SoftClamp {
+    pub(crate) fn parse(spec: &BlockSpec<'_, '_>) -> Result<SoftClamp> {
+        let key = spec.key("clamp_activation");
+        match spec.src.meta(&key).map(str::trim) {
+            None | Some("ATAN") => Ok(SoftClamp::Atan),
+            Some("TANH") => Ok(SoftClamp::Tanh),
+            Some("SIGMOID") => Ok(SoftClamp::Sigmoid),
+            Some(v) => Err(spec
+                .src
+                .bad_meta(&key, format!("`{v}` is not ATAN, TANH or SIGMOID"))),
+        }
+    }
+
+    /// `clamp · f(u)`, rounded as FrEIA rounds it (f first, then the product).
+    #[inline]
+    pub(crate) fn apply(self, clamp: f32, u: f32) -> f32 {
+        let f = match self {
+            SoftClamp::Atan => 0.636f32 * math::atan(u),
+            SoftClamp::Tanh => math::tanh(u),
+            SoftClamp::Sigmoid => 2.0 * (math::sigmoid(u) - 0.5),
+        };
+        clamp * f
+    }
+}
+
+/// How a half's subnets produce its coefficients.
+enum Conditioner {
+    /// One subnet whose output is `[s, t]` (GLOW, GIN, one-sided, conditional affine).
+    Joint(Subnet),
+    /// Separate subnets for `s` and `t` (RNVP).
+    Split { s: Subnet, t: Subnet },
+    /// One subnet giving an additive shift only (NICE).
+    Shift(Subnet),
+}
+
+struct Half {
+    active: (usize, usize),
+    passive: (usize, usize),
+    conditioner: Conditioner,
+}
+
+/// A coupling block.
+pub(crate) struct Coupling {
+    kind: &'static str,
+    /// Halves in forward order.
+    halves: Vec<Half>,
+    clamp: f32,
+    soft_clamp: SoftClamp,
+    /// GIN: log-scales centred per row, volume preserving.
+    gin: bool,
+    cond: bool,
+}
+
+/// `round(d · fraction)` with Python's ties-to-even, as FrEIA computes `split_len1`.
+pub(crate) fn round_half_even(value: f64) -> f64 {
+    let floor = libm::floor(value);
+    let diff = value - floor;
+    if diff > 0.5 {
+        floor + 1.0
+    } else if diff < 0.5 {
+        floor
+    } else if libm::fmod(floor, 2.0) == 0.0 {
+        floor
+    } else {
+        floor + 1.0
+    }
+}
+
+fn split_length(spec: &BlockSpec<'_, '_>) -> Result<usize> {
+    let key = spec.key("split");
+    let d = spec.dim;
+    let l1 = match spec.src.meta(&key).map(str::trim) {
+        None => round_half_even(d as f64 * 0.5) as usize,
+        Some(v) if !v.contains(['.', 'e', 'E']) => v.parse::<usize>().map_err(|_| {
+            spec.src
+                .bad_meta(&key, format!("`{v}` is not an integer or fraction"))
+        })?,
+        Some(v) => {
+            let frac: f64 = v
+                .parse()
+                .ok()
+                .filter(|f: &f64| f.is_finite() && *f >= 0.0)
+                .ok_or_else(|| spec.src.bad_meta(&key, format!("`{v}` is not a fraction")))?;
+            round_half_even(d as f64 * frac) as usize
+        }
+    };
+    if l1 == 0 || l1 >= d {
+        return Err(Error::Dims(format!(
+            "block {}: split length {l1} leaves an empty half of a {d}-wide input",
+            spec.index
+        )));
+    }
+    Ok(l1)
+}
+
+impl Coupling {
+    pub(crate) fn load(spec: &BlockSpec<'_, '_>, kind: &str) -> Result<Coupling> {
+        let cc = spec.cond_dim;
+        let d = spec.dim;
+        let subnet = |name: &str, n_passive: usize, n_out: usize| {
+            Subnet::load(spec.src, spec.index, name, n_passive + cc, cc, n_out)
+        };
+        let clamp = spec.src.meta_f32(&spec.key("clamp"), 2.0)?;
+        let soft_clamp = SoftClamp::parse(spec)?;
+        let two_sided = |l1: usize,
+                         make: &dyn Fn(usize, usize, bool) -> Result<Conditioner>|
+         -> Result<Vec<Half>> {
+            let l2 = d - l1;
+            Ok(alloc::vec![
+                Half {
+                    active: (0, l1),
+                    passive: (l1, l2),
+                    conditioner: make(l2, l1, true)?
+                },
+                Half {
+                    active: (l1, l2),
+                    passive: (0, l1),
+                    conditioner: make(l1, l2, false)?
+                },
+            ])
+        };
+        let (kind, halves, gin): (&'static str, Vec<Half>, bool) = match kind {
+            "GLOWCouplingBlock" | "GINCouplingBlock" => {
+                let l1 = split_length(spec)?;
+                let halves = two_sided(l1, &|n_pas, n_act, first| {
+                    let name = if first { "subnet2" } else { "subnet1" };
+                    Ok(Conditioner::Joint(subnet(name, n_pas, 2 * n_act)?))
+                })?;
+                if kind == "GINCouplingBlock" {
+                    ("GINCouplingBlock", halves, true)
+                } else {
+                    ("GLOWCouplingBlock", halves, false)
+                }
+            }
+            "RNVPCouplingBlock" => {
+                let l1 = split_length(spec)?;
+                let halves = two_sided(l1, &|n_pas, n_act, first| {
+                    let (s, t) = if first {
+                        ("subnet_s2", "subnet_t2")
+                    } else {
+                        ("subnet_s1", "subnet_t1")
+                    };
+                    Ok(Conditioner::Split {
+                        s: subnet(s, n_pas, n_act)?,
+                        t: subnet(t, n_pas, n_act)?,
+                    })
+                })?;
+                ("RNVPCouplingBlock", halves, false)
+            }
+            "NICECouplingBlock" => {
+                let l1 = split_length(spec)?;
+                let halves = two_sided(l1, &|n_pas, n_act, first| {
+                    let name = if first { "F" } else { "G" };
+                    Ok(Conditioner::Shift(subnet(name, n_pas, n_act)?))
+                })?;
+                ("NICECouplingBlock", halves, false)
+            }
+            "AffineCouplingOneSided" => {
+                let l1 = split_length(spec)?;
+                let l2 = d - l1;
+                let half = Half {
+                    active: (l1, l2),
+                    passive: (0, l1),
+                    conditioner: Conditioner::Joint(subnet("subnet", l1, 2 * l2)?),
+                };
+                ("AffineCouplingOneSided", alloc::vec![half], false)
+            }
+            _ => {
+                if cc == 0 {
+                    return Err(spec.src.bad_meta(
+                        &spec.key("cond"),
+                        "ConditionalAffineTransform needs a condition",
+                    ));
+                }
+                let half = Half {
+                    active: (0, d),
+                    passive: (0, 0),
+                    conditioner: Conditioner::Joint(subnet("subnet", 0, 2 * d)?),
+                };
+                ("ConditionalAffineTransform", alloc::vec![half], false)
+            }
+        };
+        Ok(Coupling {
+            kind,
+            halves,
+            clamp,
+            soft_clamp,
+            gin,
+            cond: cc > 0,
+        })
+    }
+
+    pub(crate) fn kind_name(&self) -> &'static str {
+        self.kind
+    }
+
+    pub(crate) fn takes_condition(&self) -> bool {
+        self.cond
+    }
+
+    fn subnets(&self) -> impl Iterator<Item = &Subnet> {
+        self.halves
+            .iter()
+            .flat_map(|h| match &h.conditioner {
+                Conditioner::Joint(s) | Conditioner::Shift(s) => [Some(s), None],
+                Conditioner::Split { s, t } => [Some(s), Some(t)],
+            })
+            .flatten()
+    }
+
+    pub(crate) fn plan(&self) -> Plan {
+        let hidden = self.subnets().map(Subnet::max_hidden).max().unwrap_or(0);
+        let subnet_out = self
+            .halves
+            .iter()
+            .map(|h| 2 * h.active.1)
+            .max()
+            .unwrap_or(0);
+        Plan { hidden, subnet_out }
+    }
+
+    pub(crate) fn parameter_count(&self) -> usize {
+        self.subnets().map(Subnet::parameter_count).sum()
+    }
+
+    pub(crate) fn run(
+        &self,
+        work: &mut Work<'_>,
+        state: &mut [f32],
+        logdet: &mut [f32],
+        rev: bool,
+    ) {
+        let m = work.m;
+        let d = state.len() / m.max(1);
+        // Per-row sum of the halves' log-determinants, in FrEIA's order (j1 + j2).
+        work.jac[..m].fill(0.0);
+        let order: &mut dyn Iterator<Item = &Half> = if rev {
+            &mut self.halves.iter().rev()
+        } else {
+            &mut self.halves.iter()
+        };
+        for half in order {
+            self.run_half(work, half, state, d, rev);
+        }
+        for (ld, j) in logdet[..m].iter_mut().zip(work.jac.iter()) {
+            *ld += *j;
+        }
+    }
+
+    fn run_half(&self, work: &mut Work<'_>, half: &Half, state: &mut [f32], d: usize, rev: bool) {
+        let m = work.m;
+        let (act_off, l) = half.active;
+        let width = 2 * l;
+        let passive = &state[half.passive.0..];
+        let (isa, cond) = (work.isa, work.cond);
+        let (h0, h1) = (&mut *work.hidden.0, &mut *work.hidden.1);
+        match &half.conditioner {
+            Conditioner::Joint(net) => {
+                net.run(isa, m, passive, d, cond, (h0, h1), work.coeffs, width)
+            }
+            Conditioner::Split { s, t } => {
+                s.run(
+                    isa,
+                    m,
+                    passive,
+                    d,
+                    cond,
+                    (&mut *h0, &mut *h1),
+                    work.coeffs,
+                    width,
+                );
+                t.run(
+                    isa,
+                    m,
+                    passive,
+                    d,
+                    cond,
+                    (h0, h1),
+                    &mut work.coeffs[l..],
+                    width,
+                );
+            }
+            Conditioner::Shift(net) => {
+                net.run(isa, m, passive, d, cond, (h0, h1), work.coeffs, l);
+                for row in 0..m {
+                    let shift = &work.coeffs[row * l..row * l + l];
+                    let x = &mut state[row * d + act_off..row * d + act_off + l];
+                    if rev {
+                        x.iter_mut().zip(shift).for_each(|(x, t)| *x -= *t);
+                    } else {
+                        x.iter_mut().zip(shift).for_each(|(x, t)| *x += *t);
+                    }
+                }
+                return;
+            }
+        }
+        for row in 0..m {
+            let (s, t) = work.coeffs[row * width..row * width + width].split_at_mut(l);
+            for v in s.iter_mut() {
+                *v = self.soft_clamp.apply(self.clamp, *v);
+            }
+            if self.gin {
+                let mean = s.iter().sum::<f32>() / l as f32;
+                s.iter_mut().for_each(|v| *v -= mean);
+            } else {
+                let sum: f32 = s.iter().sum();
+                work.jac[row] += if rev { -sum } else { sum };
+            }
+            let x = &mut state[row * d + act_off..row * d + act_off + l];
+            if rev {
+                for ((x, s), t) in x.iter_mut().zip(s.iter()).zip(t.iter()) {
+                    *x = (*x - *t) * math::exp(-*s);
+                }
+            } else {
+                for ((x, s), t) in x.iter_mut().zip(s.iter()).zip(t.iter()) {
+                    *x = math::exp(*s) * *x + *t;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::round_half_even;
+
+    #[test]
+    fn split_lengths_round_like_python() {
+        let l1 = |d: usize| round_half_even(d as f64 * 0.5) as usize;
+        assert_eq!(
+            [l1(1), l1(3), l1(5), l1(7), l1(9), l1(11), l1(16)],
+            [0, 2, 2, 4, 4, 6, 8]
+        );
+    }
+}

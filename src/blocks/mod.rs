@@ -1,0 +1,175 @@
+//! The math of each FrEIA block: forward, inverse and log|det J|, in FrEIA's order of operations.
+//!
+//! Every block maps `[m, D]` rows to `[m, D]` rows in place, in the state buffer the session
+//! owns, and adds its per-row log-determinant to `logdet`. Scratch comes from [`Work`].
+
+pub(crate) mod allinone;
+pub(crate) mod coupling;
+pub(crate) mod linear;
+pub(crate) mod subnet;
+
+use alloc::string::{String, ToString};
+
+use crate::error::{Error, Result};
+use crate::kernels::gemm::Isa;
+use crate::model::source::Source;
+
+/// Scratch for one block call; sizes come from [`Plan`].
+pub(crate) struct Work<'s> {
+    pub(crate) isa: Isa,
+    /// Rows in this call.
+    pub(crate) m: usize,
+    /// Condition rows (`m × cond_dim`), if the model takes one.
+    pub(crate) cond: Option<&'s [f32]>,
+    /// Two hidden-activation buffers, `m × plan.hidden` each.
+    pub(crate) hidden: (&'s mut [f32], &'s mut [f32]),
+    /// Subnet outputs, `m × plan.subnet_out`.
+    pub(crate) coeffs: &'s mut [f32],
+    /// A copy of the state for permutations, `m × D`.
+    pub(crate) tmp: &'s mut [f32],
+    /// Per-row partial log-determinants, `m`.
+    pub(crate) jac: &'s mut [f32],
+}
+
+/// The widths the session's scratch must cover, per row.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Plan {
+    pub(crate) hidden: usize,
+    pub(crate) subnet_out: usize,
+}
+
+impl Plan {
+    pub(crate) fn cover(&mut self, other: Plan) {
+        self.hidden = self.hidden.max(other.hidden);
+        self.subnet_out = self.subnet_out.max(other.subnet_out);
+    }
+}
+
+/// One block of the chain.
+pub(crate) enum Block {
+    Coupling(coupling::Coupling),
+    AllInOne(allinone::AllInOne),
+    Permute(linear::Permute),
+    ActNorm(linear::ActNorm),
+    FixedLinear(linear::FixedLinear),
+}
+
+/// What every block's loader gets.
+pub(crate) struct BlockSpec<'a, 'b> {
+    pub(crate) src: &'a Source<'b>,
+    pub(crate) index: usize,
+    pub(crate) dim: usize,
+    /// Width of the condition this block receives (0 if none).
+    pub(crate) cond_dim: usize,
+    pub(crate) freia_head: bool,
+}
+
+impl BlockSpec<'_, '_> {
+    pub(crate) fn key(&self, name: &str) -> String {
+        alloc::format!("innfer.block.{}.{}", self.index, name)
+    }
+
+    pub(crate) fn tensor(&self, name: &str) -> String {
+        alloc::format!("module_list.{}.{}", self.index, name)
+    }
+
+    pub(crate) fn require_no_cond(&self, kind: &str) -> Result<()> {
+        if self.cond_dim > 0 {
+            return Err(self.src.bad_meta(
+                &self.key("cond"),
+                alloc::format!("{kind} takes no condition"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Block {
+    pub(crate) fn load(spec: &BlockSpec<'_, '_>) -> Result<Block> {
+        let type_key = spec.key("type");
+        let kind = spec.src.meta_required(&type_key)?;
+        Ok(match kind {
+            "GLOWCouplingBlock"
+            | "RNVPCouplingBlock"
+            | "NICECouplingBlock"
+            | "GINCouplingBlock"
+            | "AffineCouplingOneSided"
+            | "ConditionalAffineTransform" => {
+                Block::Coupling(coupling::Coupling::load(spec, kind)?)
+            }
+            "AllInOneBlock" => Block::AllInOne(allinone::AllInOne::load(spec)?),
+            "PermuteRandom" => {
+                spec.require_no_cond(kind)?;
+                Block::Permute(linear::Permute::load(spec)?)
+            }
+            "ActNorm" => {
+                spec.require_no_cond(kind)?;
+                Block::ActNorm(linear::ActNorm::load(spec)?)
+            }
+            "FixedLinearTransform" => {
+                spec.require_no_cond(kind)?;
+                Block::FixedLinear(linear::FixedLinear::load(spec)?)
+            }
+            other => {
+                return Err(Error::UnknownBlock {
+                    block: spec.index,
+                    kind: other.to_string(),
+                });
+            }
+        })
+    }
+
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            Block::Coupling(c) => c.kind_name(),
+            Block::AllInOne(_) => "AllInOneBlock",
+            Block::Permute(_) => "PermuteRandom",
+            Block::ActNorm(_) => "ActNorm",
+            Block::FixedLinear(_) => "FixedLinearTransform",
+        }
+    }
+
+    pub(crate) fn plan(&self) -> Plan {
+        match self {
+            Block::Coupling(c) => c.plan(),
+            Block::AllInOne(a) => a.plan(),
+            _ => Plan::default(),
+        }
+    }
+
+    pub(crate) fn parameter_count(&self) -> usize {
+        match self {
+            Block::Coupling(c) => c.parameter_count(),
+            Block::AllInOne(a) => a.parameter_count(),
+            Block::Permute(_) => 0,
+            Block::ActNorm(a) => a.parameter_count(),
+            Block::FixedLinear(f) => f.parameter_count(),
+        }
+    }
+
+    pub(crate) fn takes_condition(&self) -> bool {
+        match self {
+            Block::Coupling(c) => c.takes_condition(),
+            Block::AllInOne(a) => a.takes_condition(),
+            _ => false,
+        }
+    }
+
+    /// Forward (`rev = false`) or inverse pass of `work.m` rows of `state` (`m × D`), adding
+    /// each row's log|det J| to `logdet`.
+    pub(crate) fn run(
+        &self,
+        work: &mut Work<'_>,
+        state: &mut [f32],
+        logdet: &mut [f32],
+        rev: bool,
+    ) {
+        match self {
+            Block::Coupling(c) => c.run(work, state, logdet, rev),
+            Block::AllInOne(a) => a.run(work, state, logdet, rev),
+            Block::Permute(p) => p.run(work, state, rev),
+            Block::ActNorm(a) => a.run(work.m, state, logdet, rev),
+            Block::FixedLinear(f) => f.run(work, state, logdet, rev),
+        }
+    }
+}

@@ -1,0 +1,370 @@
+//! Subnets: chains of `Linear` layers with element-wise activations between them.
+//!
+//! Weights are packed once, at load, into the GEMM kernel's panel layout. A subnet whose input
+//! is `[passive half, condition]` keeps its first weight matrix in two packed parts, so the
+//! passive half is read in place from the block's state and the condition from its own buffer:
+//! no concatenation copy on the hot path, and the sum runs over the inputs in the same order
+//! as over the concatenation.
+
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec;
+use alloc::vec::Vec;
+
+use crate::error::{Error, Result};
+use crate::kernels::gemm::{self, Isa};
+use crate::kernels::math;
+use crate::model::source::Source;
+
+/// An element-wise activation between Linear layers (PyTorch semantics).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Activation {
+    Relu,
+    LeakyRelu(f32),
+    Tanh,
+    Sigmoid,
+    Elu(f32),
+    Silu,
+    Gelu,
+    GeluTanh,
+    Softplus { beta: f32, threshold: f32 },
+}
+
+impl Activation {
+    #[inline]
+    pub(crate) fn apply(self, v: &mut [f32]) {
+        match self {
+            Activation::Relu => v
+                .iter_mut()
+                .for_each(|x| *x = if *x > 0.0 { *x } else { 0.0 }),
+            Activation::LeakyRelu(s) => v
+                .iter_mut()
+                .for_each(|x| *x = if *x >= 0.0 { *x } else { *x * s }),
+            Activation::Tanh => v.iter_mut().for_each(|x| *x = math::tanh(*x)),
+            Activation::Sigmoid => v.iter_mut().for_each(|x| *x = math::sigmoid(*x)),
+            Activation::Elu(alpha) => v.iter_mut().for_each(|x| {
+                if *x <= 0.0 {
+                    *x = alpha * math::expm1(*x)
+                }
+            }),
+            Activation::Silu => v.iter_mut().for_each(|x| *x *= math::sigmoid(*x)),
+            Activation::Gelu => v.iter_mut().for_each(|x| {
+                *x = 0.5 * *x * (1.0 + math::erf(*x * core::f32::consts::FRAC_1_SQRT_2))
+            }),
+            Activation::GeluTanh => v.iter_mut().for_each(|x| {
+                let inner = 0.797_884_6 * (*x + 0.044715 * *x * *x * *x);
+                *x = 0.5 * *x * (1.0 + math::tanh(inner))
+            }),
+            Activation::Softplus { beta, threshold } => v.iter_mut().for_each(|x| {
+                if *x * beta <= threshold {
+                    *x = math::log1p(math::exp(*x * beta)) / beta
+                }
+            }),
+        }
+    }
+}
+
+/// One Linear layer, packed; `cond_part` holds the columns of the weight that multiply the
+/// condition (first layer of a conditional subnet only).
+pub(crate) struct Dense {
+    pub(crate) n_in: usize,
+    pub(crate) n_out: usize,
+    packed: Vec<f32>,
+    cond_part: Option<(usize, Vec<f32>)>,
+    bias: Option<Vec<f32>>,
+    activations: Vec<Activation>,
+}
+
+/// A whole subnet.
+pub(crate) struct Subnet {
+    layers: Vec<Dense>,
+}
+
+enum Item {
+    Linear { name: String, bias: bool },
+    Act(Activation),
+    Identity,
+}
+
+fn parse_args(spec: &str) -> Option<(&str, Vec<&str>)> {
+    match spec.find('(') {
+        None => Some((spec, Vec::new())),
+        Some(open) => {
+            let close = spec.rfind(')')?;
+            if close != spec.len() - 1 || close < open {
+                return None;
+            }
+            let args = spec[open + 1..close]
+                .split(',')
+                .map(|a| a.trim())
+                .filter(|a| !a.is_empty())
+                .collect();
+            Some((&spec[..open], args))
+        }
+    }
+}
+
+fn parse_item(key: &str, token: &str) -> Result<Item> {
+    let unknown = || Error::UnknownLayer {
+        key: key.to_string(),
+        layer: token.to_string(),
+    };
+    let (name, kind) = token.split_once(':').ok_or_else(unknown)?;
+    let (kind, args) = parse_args(kind).ok_or_else(unknown)?;
+    let num = |i: usize, default: f32| -> Result<f32> {
+        match args.get(i) {
+            None => Ok(default),
+            Some(a) => a
+                .parse::<f32>()
+                .ok()
+                .filter(|v| v.is_finite())
+                .ok_or_else(unknown),
+        }
+    };
+    let no_args = |item: Item| {
+        if args.is_empty() {
+            Ok(item)
+        } else {
+            Err(unknown())
+        }
+    };
+    match kind {
+        "Linear" => match args.as_slice() {
+            [] => Ok(Item::Linear {
+                name: name.to_string(),
+                bias: true,
+            }),
+            ["nobias"] => Ok(Item::Linear {
+                name: name.to_string(),
+                bias: false,
+            }),
+            _ => Err(unknown()),
+        },
+        "ReLU" => no_args(Item::Act(Activation::Relu)),
+        "LeakyReLU" => Ok(Item::Act(Activation::LeakyRelu(num(0, 0.01)?))),
+        "Tanh" => no_args(Item::Act(Activation::Tanh)),
+        "Sigmoid" => no_args(Item::Act(Activation::Sigmoid)),
+        "ELU" => Ok(Item::Act(Activation::Elu(num(0, 1.0)?))),
+        "SiLU" => no_args(Item::Act(Activation::Silu)),
+        "GELU" => match args.as_slice() {
+            [] | ["none"] => Ok(Item::Act(Activation::Gelu)),
+            ["tanh"] => Ok(Item::Act(Activation::GeluTanh)),
+            _ => Err(unknown()),
+        },
+        "Softplus" => {
+            let beta = num(0, 1.0)?;
+            if beta == 0.0 {
+                return Err(unknown());
+            }
+            Ok(Item::Act(Activation::Softplus {
+                beta,
+                threshold: num(1, 20.0)?,
+            }))
+        }
+        "Identity" | "Dropout" => Ok(Item::Identity),
+        _ => Err(unknown()),
+    }
+}
+
+impl Subnet {
+    /// Reads `innfer.block.{block}.subnet.{name}` and the Linear tensors under `{prefix}{name}.`.
+    /// `n_in` is the width of the block's input to this subnet (passive part plus `n_cond`),
+    /// `n_out` the width the block needs back.
+    pub(crate) fn load(
+        src: &Source<'_>,
+        block: usize,
+        name: &str,
+        n_in: usize,
+        n_cond: usize,
+        n_out: usize,
+    ) -> Result<Subnet> {
+        let key = format!("innfer.block.{block}.subnet.{name}");
+        let spec = src.meta_required(&key)?;
+        let items = spec
+            .split_whitespace()
+            .map(|t| parse_item(&key, t))
+            .collect::<Result<Vec<_>>>()?;
+        let mut layers: Vec<Dense> = Vec::new();
+        let mut width = n_in;
+        for item in items {
+            match item {
+                Item::Identity => {}
+                Item::Act(act) => match layers.last_mut() {
+                    Some(layer) => layer.activations.push(act),
+                    None => {
+                        return Err(src.bad_meta(&key, "a subnet must start with a Linear layer"));
+                    }
+                },
+                Item::Linear { name: layer, bias } => {
+                    let wname = format!("module_list.{block}.{name}.{layer}.weight");
+                    let shape = src
+                        .shape(&wname)
+                        .ok_or_else(|| Error::MissingTensor(wname.clone()))?;
+                    if shape.len() != 2 || shape[1] != width {
+                        return Err(Error::Dims(format!(
+                            "block {block} subnet `{name}` layer `{layer}`: weight `{wname}` has shape {shape:?}, but its input is {width} wide"
+                        )));
+                    }
+                    let out = shape[0];
+                    let w = src.f32_tensor(&wname, &[out, width])?;
+                    let bias = if bias {
+                        let bname = format!("module_list.{block}.{name}.{layer}.bias");
+                        Some(src.f32_tensor(&bname, &[out])?)
+                    } else {
+                        None
+                    };
+                    let first_with_cond = layers.is_empty() && n_cond > 0;
+                    layers.push(Dense::new(
+                        &w,
+                        out,
+                        width,
+                        if first_with_cond { n_cond } else { 0 },
+                        bias,
+                    ));
+                    width = out;
+                }
+            }
+        }
+        if layers.is_empty() {
+            return Err(src.bad_meta(&key, "a subnet needs at least one Linear layer"));
+        }
+        if width != n_out {
+            return Err(Error::Dims(format!(
+                "block {block} subnet `{name}` ends {width} wide, but the block needs {n_out}"
+            )));
+        }
+        Ok(Subnet { layers })
+    }
+
+    pub(crate) fn n_out(&self) -> usize {
+        self.layers.last().map_or(0, |l| l.n_out)
+    }
+
+    /// Widest hidden layer (the output widths of every layer but the last).
+    pub(crate) fn max_hidden(&self) -> usize {
+        self.layers[..self.layers.len() - 1]
+            .iter()
+            .map(|l| l.n_out)
+            .max()
+            .unwrap_or(0)
+    }
+
+    pub(crate) fn parameter_count(&self) -> usize {
+        self.layers
+            .iter()
+            .map(|l| l.n_in * l.n_out + l.bias.as_ref().map_or(0, |b| b.len()))
+            .sum()
+    }
+
+    /// Runs the subnet on `m` rows.
+    ///
+    /// `input` holds the passive part, row stride `ld_in` (a view into the block's state);
+    /// `cond` the condition rows (stride = its width) when the subnet was loaded with one.
+    /// The result goes to `out` with row stride `ld_out`. `hidden` must hold two buffers of
+    /// `m × max_hidden()` floats.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn run(
+        &self,
+        isa: Isa,
+        m: usize,
+        input: &[f32],
+        ld_in: usize,
+        cond: Option<&[f32]>,
+        hidden: (&mut [f32], &mut [f32]),
+        out: &mut [f32],
+        ld_out: usize,
+    ) {
+        let (mut h_cur, mut h_next) = hidden;
+        let last = self.layers.len() - 1;
+        for (index, layer) in self.layers.iter().enumerate() {
+            let (dst, ld_dst): (&mut [f32], usize) = if index == last {
+                (&mut *out, ld_out)
+            } else {
+                (&mut *h_next, layer.n_out)
+            };
+            if index == 0 {
+                layer.forward(isa, m, input, ld_in, cond, dst, ld_dst);
+            } else {
+                let src: &[f32] = h_cur;
+                layer.forward(isa, m, src, self.layers[index - 1].n_out, None, dst, ld_dst);
+            }
+            if index != last {
+                core::mem::swap(&mut h_cur, &mut h_next);
+            }
+        }
+    }
+}
+
+impl Dense {
+    fn new(w: &[f32], n_out: usize, n_in: usize, n_cond: usize, bias: Option<Vec<f32>>) -> Dense {
+        let n_main = n_in - n_cond;
+        let split = |cols: core::ops::Range<usize>| -> Vec<f32> {
+            let k = cols.len();
+            let mut part = vec![0.0; n_out * k];
+            for j in 0..n_out {
+                part[j * k..(j + 1) * k]
+                    .copy_from_slice(&w[j * n_in + cols.start..j * n_in + cols.end]);
+            }
+            let mut packed = vec![0.0; gemm::packed_len(n_out, k)];
+            gemm::pack_weight(&part, n_out, k, &mut packed);
+            packed
+        };
+        let packed = split(0..n_main);
+        let cond_part = (n_cond > 0).then(|| (n_cond, split(n_main..n_in)));
+        Dense {
+            n_in,
+            n_out,
+            packed,
+            cond_part,
+            bias,
+            activations: Vec::new(),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn forward(
+        &self,
+        isa: Isa,
+        m: usize,
+        input: &[f32],
+        ld_in: usize,
+        cond: Option<&[f32]>,
+        out: &mut [f32],
+        ld_out: usize,
+    ) {
+        let n_main = self.n_in - self.cond_part.as_ref().map_or(0, |c| c.0);
+        if n_main > 0 {
+            gemm::gemm(
+                isa,
+                m,
+                n_main,
+                self.n_out,
+                input,
+                ld_in,
+                &self.packed,
+                self.bias.as_deref(),
+                out,
+                ld_out,
+            );
+        } else {
+            // Input is the condition alone (ConditionalAffineTransform): start from the bias.
+            for row in 0..m {
+                let dst = &mut out[row * ld_out..row * ld_out + self.n_out];
+                match &self.bias {
+                    Some(b) => dst.copy_from_slice(b),
+                    None => dst.fill(0.0),
+                }
+            }
+        }
+        if let (Some((n_cond, packed)), Some(cond)) = (&self.cond_part, cond) {
+            gemm::gemm_accumulate(
+                isa, m, *n_cond, self.n_out, cond, *n_cond, packed, None, out, ld_out,
+            );
+        }
+        for act in &self.activations {
+            for row in 0..m {
+                act.apply(&mut out[row * ld_out..row * ld_out + self.n_out]);
+            }
+        }
+    }
+}

@@ -1,0 +1,338 @@
+//! The model: bytes → validated, packed, immutable chain of blocks.
+//!
+//! A [`Model`] is built once (this is where all allocation happens) and is then read-only, so
+//! it is `Send + Sync` and one model can serve many sessions on many threads.
+
+pub(crate) mod source;
+
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+
+use crate::blocks::{Block, BlockSpec, Plan};
+use crate::error::{Error, Result};
+use source::Source;
+
+/// The format version this build reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Which FrEIA produced the file (it changes the AllInOneBlock clamp, freia.md §1.14).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FreiaVariant {
+    /// FrEIA 0.2 as published on PyPI.
+    Pypi02,
+    /// FrEIA's git main (2023-08 and later).
+    Head,
+}
+
+/// How the chain's ends map to the problem's x, y and z (docs/format.md §3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// Forward and inverse only.
+    None,
+    /// The paper's INN: input `[x, pad_x]`, output `[z, pad_zy, y]`.
+    Inn {
+        x: usize,
+        pad_x: usize,
+        z: usize,
+        pad_zy: usize,
+        y: usize,
+    },
+    /// The conditional INN: x ↔ z of the same width, y fed to the blocks as the condition.
+    Cinn { x: usize, y: usize },
+}
+
+impl Layout {
+    /// Width of the parameters x a sample has (0 without a layout).
+    pub fn x_dim(&self) -> usize {
+        match *self {
+            Layout::None => 0,
+            Layout::Inn { x, .. } | Layout::Cinn { x, .. } => x,
+        }
+    }
+
+    /// Width of an observation y (0 without a layout).
+    pub fn y_dim(&self) -> usize {
+        match *self {
+            Layout::None => 0,
+            Layout::Inn { y, .. } | Layout::Cinn { y, .. } => y,
+        }
+    }
+
+    /// Width of the latent z that sampling draws (0 without a layout).
+    pub fn z_dim(&self) -> usize {
+        match *self {
+            Layout::None => 0,
+            Layout::Inn { z, .. } => z,
+            Layout::Cinn { x, .. } => x,
+        }
+    }
+}
+
+/// Per-dimension standardisation `(v − mean) / std`.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Standardize {
+    pub(crate) mean: Vec<f32>,
+    pub(crate) std: Vec<f32>,
+    /// Σ log std, the log-determinant of de-standardising.
+    pub(crate) log_std_sum: f32,
+}
+
+impl Standardize {
+    #[inline]
+    pub(crate) fn forward(&self, v: &mut [f32]) {
+        for ((v, m), s) in v.iter_mut().zip(&self.mean).zip(&self.std) {
+            *v = (*v - *m) / *s;
+        }
+    }
+
+    #[inline]
+    pub(crate) fn inverse(&self, v: &mut [f32]) {
+        for ((v, m), s) in v.iter_mut().zip(&self.mean).zip(&self.std) {
+            *v = *v * *s + *m;
+        }
+    }
+}
+
+/// A loaded model. Immutable; share it between threads freely.
+pub struct Model {
+    dim: usize,
+    cond_dim: usize,
+    layout: Layout,
+    variant: FreiaVariant,
+    pub(crate) blocks: Vec<Block>,
+    pub(crate) plan: Plan,
+    pub(crate) x_norm: Option<Standardize>,
+    pub(crate) y_norm: Option<Standardize>,
+    producer: Option<String>,
+}
+
+fn stats(src: &Source<'_>, which: &str, len: usize) -> Result<Option<Standardize>> {
+    let mean_key = format!("innfer.{which}_mean");
+    let std_key = format!("innfer.{which}_std");
+    match (
+        src.meta_f32_list(&mean_key, len)?,
+        src.meta_f32_list(&std_key, len)?,
+    ) {
+        (None, None) => Ok(None),
+        (Some(mean), Some(std)) => {
+            if let Some(i) = std.iter().position(|&s| !(s > 0.0)) {
+                return Err(
+                    src.bad_meta(&std_key, format!("entry {i} is {} (must be > 0)", std[i]))
+                );
+            }
+            let log_std_sum = std.iter().map(|&s| crate::kernels::math::ln(s)).sum();
+            Ok(Some(Standardize {
+                mean,
+                std,
+                log_std_sum,
+            }))
+        }
+        (Some(_), None) => {
+            Err(src.bad_meta(&std_key, format!("is missing but `{mean_key}` is given")))
+        }
+        (None, Some(_)) => {
+            Err(src.bad_meta(&mean_key, format!("is missing but `{std_key}` is given")))
+        }
+    }
+}
+
+impl Model {
+    /// Loads a model from the bytes of a `.safetensors` file (docs/format.md).
+    ///
+    /// The bytes are only read during the call; the model keeps its own packed copy.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Model> {
+        let src = Source::parse(bytes)?;
+        let version = src.meta_usize_required("innfer.format")?;
+        if version != FORMAT_VERSION as usize {
+            return Err(src.bad_meta(
+                "innfer.format",
+                format!("format {version} is not supported (this build reads {FORMAT_VERSION})"),
+            ));
+        }
+        let variant = match src.meta_required("innfer.freia")?.trim() {
+            "0.2" | "pypi" | "pypi-0.2" => FreiaVariant::Pypi02,
+            "head" | "main" => FreiaVariant::Head,
+            v => return Err(src.bad_meta("innfer.freia", format!("`{v}` is not `0.2` or `head`"))),
+        };
+        let dim = src.meta_usize_required("innfer.dim")?;
+        if dim == 0 {
+            return Err(src.bad_meta("innfer.dim", "must be at least 1"));
+        }
+        let cond_dim = src.meta_usize("innfer.cond_dim")?.unwrap_or(0);
+        let n_blocks = src.meta_usize_required("innfer.blocks")?;
+        let layout = Self::parse_layout(&src, dim, cond_dim)?;
+
+        let mut blocks = Vec::with_capacity(n_blocks);
+        let mut plan = Plan::default();
+        for index in 0..n_blocks {
+            let cond_key = format!("innfer.block.{index}.cond");
+            let block_cond = match src.meta(&cond_key).map(str::trim) {
+                None | Some("") | Some("none") => 0,
+                Some("0") => {
+                    if cond_dim == 0 {
+                        return Err(src.bad_meta(
+                            &cond_key,
+                            "the block takes a condition but innfer.cond_dim is 0",
+                        ));
+                    }
+                    cond_dim
+                }
+                Some(v) => {
+                    return Err(
+                        src.bad_meta(&cond_key, format!("`{v}`: only condition 0 is supported"))
+                    );
+                }
+            };
+            let spec = BlockSpec {
+                src: &src,
+                index,
+                dim,
+                cond_dim: block_cond,
+                freia_head: variant == FreiaVariant::Head,
+            };
+            let block = Block::load(&spec)?;
+            plan.cover(block.plan());
+            blocks.push(block);
+        }
+        if let Some(extra) = src.meta(&format!("innfer.block.{n_blocks}.type")) {
+            return Err(src.bad_meta(
+                "innfer.blocks",
+                format!(
+                    "says {n_blocks} blocks, but block {n_blocks} (`{extra}`) is described too"
+                ),
+            ));
+        }
+        let x_norm = stats(&src, "x", layout.x_dim())?;
+        let y_norm = stats(&src, "y", layout.y_dim())?;
+        if (x_norm.is_some() || y_norm.is_some()) && layout == Layout::None {
+            return Err(src.bad_meta(
+                "innfer.layout",
+                "standardisation needs a layout naming x and y",
+            ));
+        }
+        Ok(Model {
+            dim,
+            cond_dim,
+            layout,
+            variant,
+            blocks,
+            plan,
+            x_norm,
+            y_norm,
+            producer: src.meta("innfer.producer").map(|s| s.to_string()),
+        })
+    }
+
+    fn parse_layout(src: &Source<'_>, dim: usize, cond_dim: usize) -> Result<Layout> {
+        let get = |name: &str| src.meta_usize_required(&format!("innfer.layout.{name}"));
+        match src.meta("innfer.layout").map(str::trim) {
+            None | Some("none") => Ok(Layout::None),
+            Some("inn") => {
+                let (x, pad_x, z, pad_zy, y) = (
+                    get("x")?,
+                    get("pad_x")?,
+                    get("z")?,
+                    get("pad_zy")?,
+                    get("y")?,
+                );
+                if x + pad_x != dim || z + pad_zy + y != dim {
+                    return Err(Error::Dims(format!(
+                        "layout inn: x + pad_x = {} and z + pad_zy + y = {} must both equal innfer.dim = {dim}",
+                        x + pad_x,
+                        z + pad_zy + y
+                    )));
+                }
+                if cond_dim != 0 {
+                    return Err(Error::Dims(
+                        "layout inn takes no condition, but innfer.cond_dim > 0".into(),
+                    ));
+                }
+                if x == 0 || z == 0 {
+                    return Err(Error::Dims("layout inn needs x > 0 and z > 0".into()));
+                }
+                Ok(Layout::Inn {
+                    x,
+                    pad_x,
+                    z,
+                    pad_zy,
+                    y,
+                })
+            }
+            Some("cinn") => {
+                let (x, y) = (get("x")?, get("y")?);
+                if x != dim || y != cond_dim {
+                    return Err(Error::Dims(format!(
+                        "layout cinn: x = {x} must equal innfer.dim = {dim} and y = {y} innfer.cond_dim = {cond_dim}"
+                    )));
+                }
+                Ok(Layout::Cinn { x, y })
+            }
+            Some(v) => {
+                Err(src.bad_meta("innfer.layout", format!("`{v}` is not inn, cinn or none")))
+            }
+        }
+    }
+
+    /// Loads a model file.
+    #[cfg(feature = "std")]
+    pub fn from_file(path: impl AsRef<std::path::Path>) -> Result<Model> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|e| Error::Io {
+            path: path.display().to_string(),
+            problem: e.to_string(),
+        })?;
+        Model::from_bytes(&bytes).map_err(|e| match e {
+            Error::Format(m) => Error::Format(format!("{}: {m}", path.display())),
+            other => other,
+        })
+    }
+
+    /// Width of the chain (the vectors `forward` and `inverse` take and give).
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// Width of the condition vector (0 if the model takes none).
+    pub fn cond_dim(&self) -> usize {
+        self.cond_dim
+    }
+
+    pub fn layout(&self) -> Layout {
+        self.layout
+    }
+
+    pub fn freia_variant(&self) -> FreiaVariant {
+        self.variant
+    }
+
+    /// Number of blocks in the chain.
+    pub fn block_count(&self) -> usize {
+        self.blocks.len()
+    }
+
+    /// FrEIA class name of block `i`.
+    pub fn block_kind(&self, i: usize) -> Option<&'static str> {
+        self.blocks.get(i).map(Block::kind)
+    }
+
+    /// Whether block `i` receives the condition.
+    pub fn block_takes_condition(&self, i: usize) -> bool {
+        self.blocks.get(i).is_some_and(Block::takes_condition)
+    }
+
+    /// Number of trainable parameters (subnet weights and biases, global affine, ActNorm).
+    pub fn parameter_count(&self) -> usize {
+        self.blocks.iter().map(Block::parameter_count).sum()
+    }
+
+    /// Whether x and y are standardised inside the model.
+    pub fn has_standardization(&self) -> (bool, bool) {
+        (self.x_norm.is_some(), self.y_norm.is_some())
+    }
+
+    /// The `innfer.producer` text, if any.
+    pub fn producer(&self) -> Option<&str> {
+        self.producer.as_deref()
+    }
+}

@@ -1,0 +1,575 @@
+//! Sessions: the scratch memory, the random stream and the calls (forward, inverse, sample).
+//!
+//! A session is created once for a model and a maximum batch. Its memory is one arena, on the
+//! heap ([`Session::new`]) or in caller memory ([`Session::in_memory`], after asking
+//! [`Session::arena_bytes`]); nothing is allocated after that. One session serves one thread
+//! at a time; the model it borrows can be shared.
+
+pub mod matrix;
+
+use alloc::vec::Vec;
+
+use crate::blocks::Work;
+use crate::error::{Error, Result};
+use crate::kernels::gemm::Isa;
+use crate::kernels::normal;
+use crate::model::{Layout, Model};
+use matrix::{MatMut, MatRef};
+
+/// Alignment (bytes) that caller-provided session memory must have.
+pub const ARENA_ALIGN: usize = 64;
+
+/// Floats per arena region granule (one 64-byte cache line).
+const GRANULE: usize = ARENA_ALIGN / 4;
+
+fn round_up(n: usize) -> usize {
+    n.div_ceil(GRANULE) * GRANULE
+}
+
+/// Offsets (in floats) of the session's regions in its arena.
+#[derive(Clone, Copy, Debug)]
+struct MemoryPlan {
+    max_batch: usize,
+    state: usize,
+    tmp: usize,
+    cond: usize,
+    hidden: usize,
+    coeffs: usize,
+    rows: usize,
+    total: usize,
+}
+
+impl MemoryPlan {
+    fn new(model: &Model, max_batch: usize) -> Option<MemoryPlan> {
+        let b = max_batch;
+        let state = round_up(b.checked_mul(model.dim())?);
+        let cond = round_up(b.checked_mul(model.cond_dim())?);
+        let hidden = round_up(b.checked_mul(model.plan.hidden)?);
+        let coeffs = round_up(b.checked_mul(model.plan.subnet_out)?);
+        let rows = round_up(b);
+        // state, tmp, cond, 2 × hidden, coeffs, jac, logdet
+        let total = state
+            .checked_mul(2)?
+            .checked_add(cond)?
+            .checked_add(hidden.checked_mul(2)?)?
+            .checked_add(coeffs)?
+            .checked_add(rows.checked_mul(2)?)?;
+        total.checked_mul(4)?;
+        Some(MemoryPlan {
+            max_batch,
+            state,
+            tmp: state,
+            cond,
+            hidden,
+            coeffs,
+            rows,
+            total,
+        })
+    }
+}
+
+enum Arena<'a> {
+    Borrowed(&'a mut [f32]),
+    Owned(Vec<f32>),
+}
+
+impl Arena<'_> {
+    fn floats(&mut self) -> &mut [f32] {
+        match self {
+            Arena::Borrowed(s) => s,
+            Arena::Owned(v) => v,
+        }
+    }
+}
+
+/// The buffers of one call, carved from the arena.
+struct Buffers<'s> {
+    state: &'s mut [f32],
+    cond: &'s mut [f32],
+    logdet: &'s mut [f32],
+    work: Work<'s>,
+}
+
+/// Scratch memory, random stream and kernel choice for running one model.
+pub struct Session<'m, 'a> {
+    model: &'m Model,
+    plan: MemoryPlan,
+    arena: Arena<'a>,
+    isa: Isa,
+    seed: u64,
+    stream: u64,
+    next_row: u64,
+}
+
+impl<'m> Session<'m, 'static> {
+    /// A session with its memory on the heap (allocated here, once).
+    pub fn new(model: &'m Model, max_batch: usize) -> Result<Self> {
+        let plan = Self::plan_for(model, max_batch)?;
+        Ok(Self::with_arena(
+            model,
+            plan,
+            Arena::Owned(alloc::vec![0.0; plan.total]),
+        ))
+    }
+}
+
+impl<'m, 'a> Session<'m, 'a> {
+    fn plan_for(model: &Model, max_batch: usize) -> Result<MemoryPlan> {
+        if max_batch == 0 {
+            return Err(Error::Argument("max_batch must be at least 1"));
+        }
+        MemoryPlan::new(model, max_batch)
+            .ok_or(Error::Argument("max_batch is too large to address"))
+    }
+
+    fn with_arena(model: &'m Model, plan: MemoryPlan, arena: Arena<'a>) -> Self {
+        Session {
+            model,
+            plan,
+            arena,
+            isa: Isa::detect(),
+            seed: 0,
+            stream: 0,
+            next_row: 0,
+        }
+    }
+
+    /// Bytes of session memory for `model` at `max_batch` rows per call (for
+    /// [`Session::in_memory`]); the memory must be aligned to [`ARENA_ALIGN`].
+    pub fn arena_bytes(model: &Model, max_batch: usize) -> Result<usize> {
+        Ok(Self::plan_for(model, max_batch)?.total * 4)
+    }
+
+    /// A session whose scratch lives in caller memory (at least
+    /// [`Session::arena_bytes`] bytes, aligned to [`ARENA_ALIGN`]). Nothing is allocated.
+    pub fn in_memory(model: &'m Model, max_batch: usize, memory: &'a mut [u8]) -> Result<Self> {
+        let plan = Self::plan_for(model, max_batch)?;
+        let address = memory.as_ptr() as usize;
+        if address % ARENA_ALIGN != 0 {
+            return Err(Error::ArenaMisaligned {
+                align: ARENA_ALIGN,
+                address,
+            });
+        }
+        if memory.len() < plan.total * 4 {
+            return Err(Error::ArenaTooSmall {
+                needed: plan.total * 4,
+                found: memory.len(),
+            });
+        }
+        // SAFETY: the pointer is 64-byte aligned (checked above), so aligned for f32; the
+        // length in floats stays within the byte slice; every bit pattern is a valid f32; and
+        // the new slice takes over the unique borrow of `memory` for 'a.
+        let floats = unsafe {
+            core::slice::from_raw_parts_mut(memory.as_mut_ptr().cast::<f32>(), plan.total)
+        };
+        Ok(Self::with_arena(model, plan, Arena::Borrowed(floats)))
+    }
+
+    /// The model this session runs.
+    pub fn model(&self) -> &'m Model {
+        self.model
+    }
+
+    /// Most rows one `forward`/`inverse` call takes (and the chunk size of `sample`).
+    pub fn max_batch(&self) -> usize {
+        self.plan.max_batch
+    }
+
+    /// The GEMM kernel in use.
+    pub fn isa(&self) -> Isa {
+        self.isa
+    }
+
+    /// Chooses the GEMM kernel (for tests and benchmarks); fails if this CPU lacks it.
+    pub fn set_isa(&mut self, isa: Isa) -> Result<()> {
+        if !isa.is_available() {
+            return Err(Error::IsaUnavailable(isa.name()));
+        }
+        self.isa = isa;
+        Ok(())
+    }
+
+    /// Restarts the random stream at `(seed, stream)`: the next sample row is row 0 of it.
+    pub fn reseed(&mut self, seed: u64, stream: u64) {
+        self.seed = seed;
+        self.stream = stream;
+        self.next_row = 0;
+    }
+
+    /// `(seed, stream, next row)` of the random stream.
+    pub fn rng_position(&self) -> (u64, u64, u64) {
+        (self.seed, self.stream, self.next_row)
+    }
+
+    fn buffers(&mut self, m: usize) -> Buffers<'_> {
+        let plan = self.plan;
+        let isa = self.isa;
+        let floats = self.arena.floats();
+        let (state, rest) = floats.split_at_mut(plan.state);
+        let (tmp, rest) = rest.split_at_mut(plan.tmp);
+        let (cond, rest) = rest.split_at_mut(plan.cond);
+        let (h0, rest) = rest.split_at_mut(plan.hidden);
+        let (h1, rest) = rest.split_at_mut(plan.hidden);
+        let (coeffs, rest) = rest.split_at_mut(plan.coeffs);
+        let (jac, rest) = rest.split_at_mut(plan.rows);
+        let (logdet, _) = rest.split_at_mut(plan.rows);
+        Buffers {
+            state,
+            cond,
+            logdet,
+            work: Work {
+                isa,
+                m,
+                cond: None,
+                hidden: (h0, h1),
+                coeffs,
+                tmp,
+                jac,
+            },
+        }
+    }
+
+    fn check_rows(&self, rows: usize) -> Result<()> {
+        if rows > self.plan.max_batch {
+            return Err(Error::BatchTooLarge {
+                batch: rows,
+                max_batch: self.plan.max_batch,
+            });
+        }
+        Ok(())
+    }
+
+    fn check_cond(&self, cond: Option<&MatRef<'_>>, rows: usize) -> Result<()> {
+        match (cond, self.model.cond_dim()) {
+            (None, 0) => Ok(()),
+            (None, _) => Err(Error::BufferPresence {
+                buffer: "cond",
+                expected: true,
+            }),
+            (Some(_), 0) => Err(Error::BufferPresence {
+                buffer: "cond",
+                expected: false,
+            }),
+            (Some(c), cc) => {
+                if c.cols() != cc {
+                    return Err(Error::BufferLength {
+                        buffer: c.name,
+                        expected: rows * cc,
+                        found: c.rows() * c.cols(),
+                    });
+                }
+                if c.rows() != rows {
+                    return Err(Error::BufferLength {
+                        buffer: c.name,
+                        expected: rows * cc,
+                        found: c.rows() * cc,
+                    });
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Runs the chain on `m` rows already in the state buffer.
+    fn run_chain(model: &Model, bufs: &mut Buffers<'_>, m: usize, rev: bool) {
+        let d = model.dim();
+        let state = &mut bufs.state[..m * d];
+        let logdet = &mut bufs.logdet[..m];
+        logdet.fill(0.0);
+        let cond: &[f32] = &bufs.cond[..m * model.cond_dim()];
+        let mut work = Work {
+            isa: bufs.work.isa,
+            m,
+            cond: (model.cond_dim() > 0).then_some(cond),
+            hidden: (&mut *bufs.work.hidden.0, &mut *bufs.work.hidden.1),
+            coeffs: &mut *bufs.work.coeffs,
+            tmp: &mut *bufs.work.tmp,
+            jac: &mut *bufs.work.jac,
+        };
+        if rev {
+            for block in model.blocks.iter().rev() {
+                block.run(&mut work, state, logdet, true);
+            }
+        } else {
+            for block in &model.blocks {
+                block.run(&mut work, state, logdet, false);
+            }
+        }
+    }
+
+    /// Copies condition rows in, standardised (cINN layout).
+    fn load_cond(model: &Model, cond_buf: &mut [f32], cond: &MatRef<'_>, m: usize) {
+        let cc = model.cond_dim();
+        for r in 0..m {
+            let row = &mut cond_buf[r * cc..(r + 1) * cc];
+            cond.read_row(r, row);
+            if let Some(norm) = &model.y_norm {
+                norm.forward(row);
+            }
+        }
+    }
+
+    /// The forward pass `out = f(x; cond)` with per-row log|det J| (raw units, docs/format.md §3).
+    /// All matrices have the same number of rows, at most [`Session::max_batch`].
+    pub fn forward_strided(
+        &mut self,
+        x: MatRef<'_>,
+        cond: Option<MatRef<'_>>,
+        mut out: MatMut<'_>,
+        logdet: Option<&mut [f32]>,
+    ) -> Result<()> {
+        self.pass(x, cond, &mut out, logdet, false)
+    }
+
+    /// The inverse pass `x = f⁻¹(out; cond)` with per-row log|det J| of the inverse map.
+    pub fn inverse_strided(
+        &mut self,
+        input: MatRef<'_>,
+        cond: Option<MatRef<'_>>,
+        mut x: MatMut<'_>,
+        logdet: Option<&mut [f32]>,
+    ) -> Result<()> {
+        self.pass(input, cond, &mut x, logdet, true)
+    }
+
+    fn pass(
+        &mut self,
+        input: MatRef<'_>,
+        cond: Option<MatRef<'_>>,
+        out: &mut MatMut<'_>,
+        logdet: Option<&mut [f32]>,
+        rev: bool,
+    ) -> Result<()> {
+        let model = self.model;
+        let d = model.dim();
+        let m = input.rows();
+        if input.cols() != d {
+            return Err(Error::BufferLength {
+                buffer: input.name,
+                expected: m * d,
+                found: m * input.cols(),
+            });
+        }
+        if out.rows() != m || out.cols() != d {
+            return Err(Error::BufferLength {
+                buffer: out.name,
+                expected: m * d,
+                found: out.rows() * out.cols(),
+            });
+        }
+        if let Some(ld) = &logdet {
+            if ld.len() != m {
+                return Err(Error::BufferLength {
+                    buffer: "logdet",
+                    expected: m,
+                    found: ld.len(),
+                });
+            }
+        }
+        self.check_rows(m)?;
+        self.check_cond(cond.as_ref(), m)?;
+        let layout = model.layout();
+        let mut bufs = self.buffers(m);
+        for r in 0..m {
+            let row = &mut bufs.state[r * d..(r + 1) * d];
+            input.read_row(r, row);
+            // Standardise what enters the chain.
+            if rev {
+                if let (Layout::Inn { y, .. }, Some(norm)) = (layout, &model.y_norm) {
+                    norm.forward(&mut row[d - y..]);
+                }
+            } else if let Some(norm) = &model.x_norm {
+                norm.forward(&mut row[..layout.x_dim()]);
+            }
+        }
+        if let Some(c) = &cond {
+            Self::load_cond(model, bufs.cond, c, m);
+        }
+        Self::run_chain(model, &mut bufs, m, rev);
+        // The standardisations' own log-determinants, so logdet is that of the raw-unit map.
+        let mut extra = 0.0f32;
+        if let Some(norm) = &model.x_norm {
+            extra += if rev {
+                norm.log_std_sum
+            } else {
+                -norm.log_std_sum
+            };
+        }
+        let inn_y = match layout {
+            Layout::Inn { y, .. } => model.y_norm.as_ref().map(|n| (y, n)),
+            _ => None,
+        };
+        if let Some((_, norm)) = inn_y {
+            extra += if rev {
+                -norm.log_std_sum
+            } else {
+                norm.log_std_sum
+            };
+        }
+        for r in 0..m {
+            let row = &mut bufs.state[r * d..(r + 1) * d];
+            if rev {
+                if let Some(norm) = &model.x_norm {
+                    norm.inverse(&mut row[..layout.x_dim()]);
+                }
+            } else if let Some((y, norm)) = inn_y {
+                norm.inverse(&mut row[d - y..]);
+            }
+            out.write_row(r, row);
+        }
+        if let Some(ld) = logdet {
+            for (dst, src) in ld.iter_mut().zip(bufs.logdet.iter()) {
+                *dst = *src + extra;
+            }
+        }
+        Ok(())
+    }
+
+    /// Forward pass on contiguous row-major buffers: `x` is `[rows][dim]`, `cond`
+    /// `[rows][cond_dim]`, `out` like `x`, `logdet` `[rows]`.
+    pub fn forward(
+        &mut self,
+        x: &[f32],
+        cond: Option<&[f32]>,
+        out: &mut [f32],
+        logdet: Option<&mut [f32]>,
+    ) -> Result<()> {
+        let (xin, cin, xout) = self.contiguous(x, cond, out)?;
+        self.forward_strided(xin, cin, xout, logdet)
+    }
+
+    /// Inverse pass on contiguous row-major buffers (see [`Session::forward`]).
+    pub fn inverse(
+        &mut self,
+        input: &[f32],
+        cond: Option<&[f32]>,
+        x: &mut [f32],
+        logdet: Option<&mut [f32]>,
+    ) -> Result<()> {
+        let (zin, cin, xout) = self.contiguous(input, cond, x)?;
+        self.inverse_strided(zin, cin, xout, logdet)
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn contiguous<'x>(
+        &self,
+        input: &'x [f32],
+        cond: Option<&'x [f32]>,
+        out: &'x mut [f32],
+    ) -> Result<(MatRef<'x>, Option<MatRef<'x>>, MatMut<'x>)> {
+        let d = self.model.dim();
+        let inp = MatRef::rows_of("input", input, d)?;
+        let rows = inp.rows();
+        let cin = match cond {
+            Some(c) => Some(MatRef::rows_of("cond", c, self.model.cond_dim().max(1))?),
+            None => None,
+        };
+        let outm = MatMut::rows_of("output", out, rows, d)?;
+        Ok((inp, cin, outm))
+    }
+
+    /// `n` posterior samples of x for one observation `y` (raw units), written as `[n][x_dim]`
+    /// row-major into `x`. Any `n`: it runs in chunks of [`Session::max_batch`]. Sample `i` uses
+    /// row `next_row + i` of the random stream, so splitting `n` over calls changes nothing.
+    pub fn sample(&mut self, y: &[f32], n: usize, x: &mut [f32]) -> Result<()> {
+        let layout = self.model.layout();
+        if layout == Layout::None {
+            return Err(Error::NoLayout);
+        }
+        if y.len() != layout.y_dim() {
+            return Err(Error::BufferLength {
+                buffer: "y",
+                expected: layout.y_dim(),
+                found: y.len(),
+            });
+        }
+        let ys = MatRef::strided("y", y, 1, y.len(), y.len(), 1)?;
+        let out = MatMut::rows_of("x", x, n, layout.x_dim())?;
+        self.sample_strided(ys, n, out)
+    }
+
+    /// `n` samples for each of the rows of `ys` (`[m][y_dim]`), written observation by
+    /// observation into `x` (`[m·n][x_dim]`): the same numbers as `m` successive `sample` calls.
+    pub fn sample_batch(&mut self, ys: &[f32], n: usize, x: &mut [f32]) -> Result<()> {
+        let layout = self.model.layout();
+        if layout == Layout::None {
+            return Err(Error::NoLayout);
+        }
+        let ym = MatRef::rows_of("y", ys, layout.y_dim().max(1))?;
+        let out = MatMut::rows_of("x", x, ym.rows() * n, layout.x_dim())?;
+        self.sample_strided(ym, n, out)
+    }
+
+    /// The strided form of [`Session::sample_batch`]: `ys` has `m` rows of `y_dim`, `x` has
+    /// `m·n` rows of `x_dim`.
+    pub fn sample_strided(&mut self, ys: MatRef<'_>, n: usize, mut x: MatMut<'_>) -> Result<()> {
+        let model = self.model;
+        let layout = model.layout();
+        let (xd, yd, zd) = (layout.x_dim(), layout.y_dim(), layout.z_dim());
+        if layout == Layout::None {
+            return Err(Error::NoLayout);
+        }
+        if ys.cols() != yd {
+            return Err(Error::BufferLength {
+                buffer: ys.name,
+                expected: ys.rows() * yd,
+                found: ys.rows() * ys.cols(),
+            });
+        }
+        let total = ys
+            .rows()
+            .checked_mul(n)
+            .ok_or(Error::Argument("too many samples"))?;
+        if x.rows() != total || x.cols() != xd {
+            return Err(Error::BufferLength {
+                buffer: x.name,
+                expected: total * xd,
+                found: x.rows() * x.cols(),
+            });
+        }
+        let d = model.dim();
+        let cc = model.cond_dim();
+        let (seed, stream, first_row) = (self.seed, self.stream, self.next_row);
+        let chunk = self.plan.max_batch;
+        let mut done = 0usize;
+        let mut bufs = self.buffers(chunk);
+        while done < total {
+            let m = chunk.min(total - done);
+            for r in 0..m {
+                let global = done + r;
+                let obs = global / n;
+                let row = &mut bufs.state[r * d..(r + 1) * d];
+                normal::fill_row(seed, stream, first_row + global as u64, &mut row[..zd]);
+                match layout {
+                    Layout::Inn { y, .. } => {
+                        row[zd..d - y].fill(0.0);
+                        ys.read_row(obs, &mut row[d - y..]);
+                        if let Some(norm) = &model.y_norm {
+                            norm.forward(&mut row[d - y..]);
+                        }
+                    }
+                    Layout::Cinn { .. } => {
+                        let c = &mut bufs.cond[r * cc..(r + 1) * cc];
+                        ys.read_row(obs, c);
+                        if let Some(norm) = &model.y_norm {
+                            norm.forward(c);
+                        }
+                    }
+                    Layout::None => {}
+                }
+            }
+            Self::run_chain(model, &mut bufs, m, true);
+            for r in 0..m {
+                let row = &mut bufs.state[r * d..r * d + xd];
+                if let Some(norm) = &model.x_norm {
+                    norm.inverse(row);
+                }
+                x.write_row(done + r, row);
+            }
+            done += m;
+        }
+        self.next_row = first_row + total as u64;
+        Ok(())
+    }
+}
