@@ -25,7 +25,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-__all__ = ["export_freia", "load_into_freia", "build_metadata", "EXPORTER_VERSION"]
+__all__ = ["export_freia", "load_into_freia", "build_metadata", "save_safetensors", "EXPORTER_VERSION"]
 
 EXPORTER_VERSION = "0.1"
 
@@ -560,6 +560,31 @@ def _tensors(inn):
     return out
 
 
+def save_safetensors(tensors, path, metadata=None):
+    """safetensors.torch.save with a byte-reproducible header (the Rust writer behind
+    safetensors emits ``__metadata__`` in hash order); the data section is unchanged."""
+    import json
+    import struct
+
+    from safetensors.torch import save
+
+    blob = save(tensors, metadata=metadata)
+    n = struct.unpack("<Q", blob[:8])[0]
+    header = json.loads(blob[8:8 + n])
+    meta = header.pop("__metadata__", None)
+    ordered = {}
+    if meta is not None:
+        ordered["__metadata__"] = {k: meta[k] for k in sorted(meta)}
+    for k in sorted(header):
+        ordered[k] = header[k]
+    h = json.dumps(ordered, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    h += b" " * (-len(h) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)))
+        f.write(h)
+        f.write(blob[8 + n:])
+
+
 def export_freia(inn, path, layout=None, x_stats=None, y_stats=None):
     """Write ``inn`` (a FrEIA SequenceINN) to ``path`` in the innfer format.
 
@@ -568,10 +593,8 @@ def export_freia(inn, path, layout=None, x_stats=None, y_stats=None):
     x_stats, y_stats: (mean, std) array-likes in raw units (need a layout).
     Returns the metadata dict that was written.
     """
-    from safetensors.torch import save_file
-
     meta = build_metadata(inn, layout=layout, x_stats=x_stats, y_stats=y_stats)
-    save_file(_tensors(inn), str(path), metadata=meta)
+    save_safetensors(_tensors(inn), str(path), metadata=meta)
     return meta
 
 

@@ -1,0 +1,156 @@
+//! Builds small innfer model files in memory, so tests can break them one piece at a time.
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, HashMap};
+
+use safetensors::tensor::{Dtype, TensorView};
+
+/// A model file under construction: metadata and tensors.
+#[derive(Clone)]
+pub struct ModelFile {
+    pub meta: BTreeMap<String, String>,
+    pub tensors: BTreeMap<String, (Dtype, Vec<usize>, Vec<u8>)>,
+}
+
+/// A tiny deterministic generator for weights.
+pub struct Lcg(pub u64);
+
+impl Lcg {
+    pub fn next(&mut self) -> f32 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((self.0 >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+    }
+
+    pub fn vec(&mut self, n: usize, scale: f32) -> Vec<f32> {
+        (0..n).map(|_| self.next() * scale).collect()
+    }
+}
+
+impl ModelFile {
+    pub fn set(&mut self, key: &str, value: impl ToString) -> &mut Self {
+        self.meta.insert(key.to_string(), value.to_string());
+        self
+    }
+
+    pub fn f32(&mut self, name: &str, shape: &[usize], values: &[f32]) -> &mut Self {
+        let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        self.tensors
+            .insert(name.to_string(), (Dtype::F32, shape.to_vec(), bytes));
+        self
+    }
+
+    pub fn i64(&mut self, name: &str, values: &[i64]) -> &mut Self {
+        let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        self.tensors
+            .insert(name.to_string(), (Dtype::I64, vec![values.len()], bytes));
+        self
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let views: Vec<(String, TensorView<'_>)> = self
+            .tensors
+            .iter()
+            .map(|(k, (dt, shape, data))| {
+                (
+                    k.clone(),
+                    TensorView::new(*dt, shape.clone(), data).unwrap(),
+                )
+            })
+            .collect();
+        let meta: HashMap<String, String> = self.meta.clone().into_iter().collect();
+        safetensors::serialize(views, Some(meta)).unwrap()
+    }
+
+    /// Adds a `Linear(in, hidden) ReLU Linear(hidden, out)` subnet.
+    pub fn mlp(
+        &mut self,
+        rng: &mut Lcg,
+        block: usize,
+        name: &str,
+        n_in: usize,
+        hidden: usize,
+        n_out: usize,
+    ) -> &mut Self {
+        let p = format!("module_list.{block}.{name}");
+        let w0 = rng.vec(hidden * n_in, 1.0 / (n_in as f32).sqrt());
+        let b0 = rng.vec(hidden, 0.1);
+        let w2 = rng.vec(n_out * hidden, 0.3 / (hidden as f32).sqrt());
+        let b2 = rng.vec(n_out, 0.1);
+        self.f32(&format!("{p}.0.weight"), &[hidden, n_in], &w0)
+            .f32(&format!("{p}.0.bias"), &[hidden], &b0)
+            .f32(&format!("{p}.2.weight"), &[n_out, hidden], &w2)
+            .f32(&format!("{p}.2.bias"), &[n_out], &b2)
+            .set(
+                &format!("innfer.block.{block}.subnet.{name}"),
+                "0:Linear 1:ReLU 2:Linear",
+            )
+    }
+}
+
+/// A conditional INN: `blocks` × (GLOW coupling with condition, PermuteRandom), x of width
+/// `dim`, y of width `cond`.
+pub fn glow_cinn(dim: usize, cond: usize, hidden: usize, blocks: usize, seed: u64) -> ModelFile {
+    let mut rng = Lcg(seed);
+    let mut f = ModelFile {
+        meta: BTreeMap::new(),
+        tensors: BTreeMap::new(),
+    };
+    f.set("innfer.format", 1)
+        .set("innfer.freia", "0.2")
+        .set("innfer.dim", dim)
+        .set("innfer.cond_dim", cond)
+        .set("innfer.blocks", 2 * blocks)
+        .set("innfer.layout", "cinn")
+        .set("innfer.layout.x", dim)
+        .set("innfer.layout.y", cond);
+    let l1 = dim / 2;
+    let l2 = dim - l1;
+    for b in 0..blocks {
+        let i = 2 * b;
+        f.set(&format!("innfer.block.{i}.type"), "GLOWCouplingBlock")
+            .set(&format!("innfer.block.{i}.split"), l1)
+            .set(&format!("innfer.block.{i}.cond"), 0)
+            .mlp(&mut rng, i, "subnet1", l1 + cond, hidden, 2 * l2)
+            .mlp(&mut rng, i, "subnet2", l2 + cond, hidden, 2 * l1);
+        let j = i + 1;
+        let perm: Vec<i64> = (0..dim as i64)
+            .map(|k| (k * 3 + b as i64 + 1) % dim as i64)
+            .collect();
+        let mut inv = vec![0i64; dim];
+        for (k, &p) in perm.iter().enumerate() {
+            inv[p as usize] = k as i64;
+        }
+        f.set(&format!("innfer.block.{j}.type"), "PermuteRandom")
+            .i64(&format!("module_list.{j}.perm"), &perm)
+            .i64(&format!("module_list.{j}.perm_inv"), &inv);
+    }
+    f
+}
+
+/// The paper's INN layout on top of `blocks` unconditional GLOW blocks.
+pub fn glow_inn(
+    x: usize,
+    pad_x: usize,
+    z: usize,
+    pad_zy: usize,
+    y: usize,
+    blocks: usize,
+) -> ModelFile {
+    let dim = x + pad_x;
+    assert_eq!(dim, z + pad_zy + y);
+    let mut f = glow_cinn(dim, 0, 16, blocks, 7);
+    f.set("innfer.cond_dim", 0)
+        .set("innfer.layout", "inn")
+        .set("innfer.layout.pad_x", pad_x)
+        .set("innfer.layout.z", z)
+        .set("innfer.layout.pad_zy", pad_zy)
+        .set("innfer.layout.y", y)
+        .set("innfer.layout.x", x);
+    for b in 0..blocks {
+        f.meta.remove(&format!("innfer.block.{}.cond", 2 * b));
+    }
+    f
+}

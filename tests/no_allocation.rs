@@ -1,0 +1,135 @@
+//! After a session exists, forward, inverse and sampling allocate nothing: a counting global
+//! allocator wraps the system one and the calls below must leave its count unchanged.
+//! (Run in debug by `cargo test` and in release by `cargo test --release`; .ci/run does both.)
+
+mod common;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use innfer::{Isa, Model, Session};
+
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Allocations made while `f` runs (this file has a single test, so no other test thread
+/// allocates meanwhile).
+fn allocations_during(f: impl FnOnce()) -> usize {
+    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    f();
+    ALLOCATIONS.load(Ordering::SeqCst) - before
+}
+
+fn models() -> Vec<(&'static str, Model)> {
+    let mut out = vec![
+        (
+            "cinn",
+            Model::from_bytes(&common::glow_cinn(7, 3, 32, 3, 5).to_bytes()).unwrap(),
+        ),
+        (
+            "inn",
+            Model::from_bytes(&common::glow_inn(2, 6, 2, 2, 4, 3).to_bytes()).unwrap(),
+        ),
+    ];
+    // Every committed FrEIA fixture too: every block type's hot path.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    if let Ok(dirs) = std::fs::read_dir(root) {
+        for dir in dirs.flatten() {
+            let path = dir.path().join("model.safetensors");
+            if path.is_file() {
+                out.push(("fixture", Model::from_file(&path).unwrap()));
+            }
+        }
+    }
+    out
+}
+
+// One #[test] only, so no other test thread allocates while we count.
+#[test]
+fn forward_inverse_and_sample_allocate_nothing() {
+    // The counter works: an allocation is seen.
+    assert!(allocations_during(|| drop(std::hint::black_box(Vec::<u8>::with_capacity(16)))) >= 1);
+    for (name, model) in models() {
+        for isa in [Isa::Portable, Isa::Avx2Fma, Isa::Avx512] {
+            if !isa.is_available() {
+                continue;
+            }
+            let max_batch = 64;
+            let mut session = Session::new(&model, max_batch).unwrap();
+            session.set_isa(isa).unwrap();
+            let d = model.dim();
+            let cc = model.cond_dim();
+            let x = vec![0.25f32; max_batch * d];
+            let c = vec![0.5f32; max_batch * cc];
+            let cond = (cc > 0).then_some(&c[..]);
+            let mut out = vec![0.0f32; max_batch * d];
+            let mut back = vec![0.0f32; max_batch * d];
+            let mut logdet = vec![0.0f32; max_batch];
+            let layout = model.layout();
+            let y = vec![0.1f32; 3 * layout.y_dim()];
+            let n = 150; // more than max_batch: sampling runs in chunks
+            let mut xs = vec![0.0f32; 3 * n * layout.x_dim()];
+
+            let count = allocations_during(|| {
+                for rows in [1, 7, max_batch] {
+                    let cond = cond.map(|c| &c[..rows * cc]);
+                    session
+                        .forward(
+                            &x[..rows * d],
+                            cond,
+                            &mut out[..rows * d],
+                            Some(&mut logdet[..rows]),
+                        )
+                        .unwrap();
+                    session
+                        .inverse(
+                            &out[..rows * d],
+                            cond,
+                            &mut back[..rows * d],
+                            Some(&mut logdet[..rows]),
+                        )
+                        .unwrap();
+                }
+                if layout.x_dim() > 0 {
+                    session
+                        .sample(&y[..layout.y_dim()], n, &mut xs[..n * layout.x_dim()])
+                        .unwrap();
+                    session.sample_batch(&y, n, &mut xs).unwrap();
+                }
+                // Errors on the hot path allocate nothing either.
+                assert!(
+                    session
+                        .forward(&x[..d + 1], cond, &mut out[..d + 1], None)
+                        .is_err()
+                );
+            });
+            assert_eq!(
+                count,
+                0,
+                "{name} on {}: {count} allocations after session creation",
+                isa.name()
+            );
+        }
+    }
+}
