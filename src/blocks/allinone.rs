@@ -241,7 +241,9 @@ impl AllInOne {
                     GlobalAffine::Exp => math::exp(a),
                 })
                 .collect();
-            if let Some(c) = scale.iter().position(|&g| !(g > 0.0) || !g.is_finite()) {
+            if let Some(c) = scale.iter().position(|&g| {
+                g.partial_cmp(&0.0) != Some(core::cmp::Ordering::Greater) || !g.is_finite()
+            }) {
                 return Err(Error::TensorValue {
                     name: spec.tensor("global_scale"),
                     problem: format!(

@@ -80,15 +80,8 @@ pub(crate) struct Coupling {
 pub(crate) fn round_half_even(value: f64) -> f64 {
     let floor = libm::floor(value);
     let diff = value - floor;
-    if diff > 0.5 {
-        floor + 1.0
-    } else if diff < 0.5 {
-        floor
-    } else if libm::fmod(floor, 2.0) == 0.0 {
-        floor
-    } else {
-        floor + 1.0
-    }
+    let round_up = diff > 0.5 || (diff == 0.5 && libm::fmod(floor, 2.0) != 0.0);
+    if round_up { floor + 1.0 } else { floor }
 }
 
 fn split_length(spec: &BlockSpec<'_, '_>) -> Result<usize> {

@@ -116,7 +116,10 @@ fn stats(src: &Source<'_>, which: &str, len: usize) -> Result<Option<Standardize
     ) {
         (None, None) => Ok(None),
         (Some(mean), Some(std)) => {
-            if let Some(i) = std.iter().position(|&s| !(s > 0.0)) {
+            if let Some(i) = std
+                .iter()
+                .position(|&s| s.partial_cmp(&0.0) != Some(core::cmp::Ordering::Greater))
+            {
                 return Err(
                     src.bad_meta(&std_key, format!("entry {i} is {} (must be > 0)", std[i]))
                 );
