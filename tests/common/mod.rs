@@ -74,25 +74,62 @@ impl ModelFile {
         hidden: usize,
         n_out: usize,
     ) -> &mut Self {
+        self.deep_mlp(rng, block, name, n_in, hidden, 1, n_out)
+    }
+
+    /// Adds `Linear(in, h) ReLU [Linear(h, h) ReLU]×(layers−1) Linear(h, out)`; the last layer
+    /// is small so the chain stays tame.
+    #[allow(clippy::too_many_arguments)]
+    pub fn deep_mlp(
+        &mut self,
+        rng: &mut Lcg,
+        block: usize,
+        name: &str,
+        n_in: usize,
+        hidden: usize,
+        layers: usize,
+        n_out: usize,
+    ) -> &mut Self {
         let p = format!("module_list.{block}.{name}");
-        let w0 = rng.vec(hidden * n_in, 1.0 / (n_in as f32).sqrt());
-        let b0 = rng.vec(hidden, 0.1);
-        let w2 = rng.vec(n_out * hidden, 0.3 / (hidden as f32).sqrt());
-        let b2 = rng.vec(n_out, 0.1);
-        self.f32(&format!("{p}.0.weight"), &[hidden, n_in], &w0)
-            .f32(&format!("{p}.0.bias"), &[hidden], &b0)
-            .f32(&format!("{p}.2.weight"), &[n_out, hidden], &w2)
-            .f32(&format!("{p}.2.bias"), &[n_out], &b2)
-            .set(
-                &format!("innfer.block.{block}.subnet.{name}"),
-                "0:Linear 1:ReLU 2:Linear",
-            )
+        let mut spec = Vec::new();
+        let mut width = n_in;
+        for l in 0..=layers {
+            let last = l == layers;
+            let out = if last { n_out } else { hidden };
+            let scale = if last { 0.3 } else { 1.0 } / (width as f32).sqrt();
+            let w = rng.vec(out * width, scale);
+            let b = rng.vec(out, 0.1);
+            self.f32(&format!("{p}.{}.weight", 2 * l), &[out, width], &w)
+                .f32(&format!("{p}.{}.bias", 2 * l), &[out], &b);
+            spec.push(format!("{}:Linear", 2 * l));
+            if !last {
+                spec.push(format!("{}:ReLU", 2 * l + 1));
+            }
+            width = out;
+        }
+        self.set(
+            &format!("innfer.block.{block}.subnet.{name}"),
+            spec.join(" "),
+        )
     }
 }
 
 /// A conditional INN: `blocks` × (GLOW coupling with condition, PermuteRandom), x of width
 /// `dim`, y of width `cond`.
 pub fn glow_cinn(dim: usize, cond: usize, hidden: usize, blocks: usize, seed: u64) -> ModelFile {
+    glow_chain(dim, cond, hidden, 1, blocks, seed)
+}
+
+/// The GLOW + PermuteRandom chain with `layers` hidden layers per subnet (the peers' benchmark
+/// models use 2: Linear-ReLU-Linear-ReLU-Linear).
+pub fn glow_chain(
+    dim: usize,
+    cond: usize,
+    hidden: usize,
+    layers: usize,
+    blocks: usize,
+    seed: u64,
+) -> ModelFile {
     let mut rng = Lcg(seed);
     let mut f = ModelFile {
         meta: BTreeMap::new(),
@@ -113,8 +150,8 @@ pub fn glow_cinn(dim: usize, cond: usize, hidden: usize, blocks: usize, seed: u6
         f.set(&format!("innfer.block.{i}.type"), "GLOWCouplingBlock")
             .set(&format!("innfer.block.{i}.split"), l1)
             .set(&format!("innfer.block.{i}.cond"), 0)
-            .mlp(&mut rng, i, "subnet1", l1 + cond, hidden, 2 * l2)
-            .mlp(&mut rng, i, "subnet2", l2 + cond, hidden, 2 * l1);
+            .deep_mlp(&mut rng, i, "subnet1", l1 + cond, hidden, layers, 2 * l2)
+            .deep_mlp(&mut rng, i, "subnet2", l2 + cond, hidden, layers, 2 * l1);
         let j = i + 1;
         let perm: Vec<i64> = (0..dim as i64)
             .map(|k| (k * 3 + b as i64 + 1) % dim as i64)
