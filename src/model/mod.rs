@@ -251,8 +251,10 @@ impl Model {
                         "layout inn takes no condition, but innfer.cond_dim > 0".into(),
                     ));
                 }
-                if x == 0 || z == 0 {
-                    return Err(Error::Dims("layout inn needs x > 0 and z > 0".into()));
+                if x == 0 || z == 0 || y == 0 {
+                    return Err(Error::Dims(
+                        "layout inn needs x, z and y of at least 1".into(),
+                    ));
                 }
                 Ok(Layout::Inn {
                     x,
@@ -264,7 +266,7 @@ impl Model {
             }
             Some("cinn") => {
                 let (x, y) = (get("x")?, get("y")?);
-                if x != dim || y != cond_dim {
+                if x != dim || y != cond_dim || y == 0 {
                     return Err(Error::Dims(format!(
                         "layout cinn: x = {x} must equal innfer.dim = {dim} and y = {y} innfer.cond_dim = {cond_dim}"
                     )));

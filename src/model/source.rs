@@ -19,6 +19,30 @@ pub(crate) struct Source<'a> {
     meta: BTreeMap<String, String>,
 }
 
+/// A safetensors parse failure as a sentence a user can act on.
+fn format_error(e: safetensors::SafeTensorError) -> Error {
+    use safetensors::SafeTensorError as E;
+    let what = match &e {
+        E::HeaderTooSmall => "the file is shorter than the 8-byte header length".into(),
+        E::HeaderTooLarge => {
+            "the header length is implausibly large (is this a safetensors file?)".into()
+        }
+        E::InvalidHeaderLength => {
+            "the header length points past the end of the file (truncated?)".into()
+        }
+        E::InvalidHeader(_) | E::InvalidHeaderDeserialization(_) => {
+            "the JSON header is corrupt".into()
+        }
+        E::MetadataIncompleteBuffer => {
+            "the data section is shorter than the header says (truncated?)".into()
+        }
+        E::InvalidOffset(name) => format!("tensor `{name}` has invalid data offsets"),
+        E::TensorInvalidInfo => "a tensor's shape and byte length disagree".into(),
+        other => format!("{other:?}"),
+    };
+    Error::Format(what)
+}
+
 fn shape_string(shape: &[usize]) -> String {
     let parts: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
     format!("[{}]", parts.join(", "))

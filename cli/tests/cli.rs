@@ -1,0 +1,825 @@
+//! End-to-end tests of the `innfer` binary on the committed FrEIA fixtures
+//! (tests/fixtures/*/model.safetensors and reference.safetensors at the workspace root).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use safetensors::SafeTensors;
+
+/// Forward outputs: the library's parity tolerance.
+const FWD_RTOL: f32 = 1e-5;
+const FWD_ATOL: f32 = 1e-6;
+/// Inverse outputs: a few elements sit at ~1.1× the forward tolerance because of
+/// cancellation; the library's own parity test is the strict one.
+const INV_RTOL: f32 = 1e-4;
+const INV_ATOL: f32 = 1e-5;
+
+fn fixtures_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures")
+}
+
+fn fixture_dirs() -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(fixtures_root())
+        .expect("tests/fixtures exists")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("model.safetensors").is_file())
+        .collect();
+    dirs.sort();
+    assert!(!dirs.is_empty(), "no fixtures found");
+    dirs
+}
+
+fn fixture(name: &str) -> PathBuf {
+    fixtures_root().join(name)
+}
+
+/// A fresh, unique scratch directory for one test; removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(test: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!(
+            "innfer-cli-test-{}-{test}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn innfer(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_innfer"));
+    for a in args {
+        cmd.arg(a);
+    }
+    cmd.output().expect("the innfer binary runs")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[track_caller]
+fn assert_ok(out: &Output) {
+    assert!(
+        out.status.success(),
+        "innfer failed ({:?}): {}",
+        out.status,
+        stderr(out)
+    );
+}
+
+/// Asserts exit code 1 and a single `innfer: …` line on stderr containing every one of `needles`.
+#[track_caller]
+fn assert_fails_with(out: &Output, needles: &[&str]) {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(1), "stderr: {err}");
+    assert!(err.starts_with("innfer: "), "stderr: {err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "stderr: {err}");
+    for n in needles {
+        assert!(err.contains(n), "stderr {err:?} does not mention {n:?}");
+    }
+    assert!(!err.contains("panicked"), "stderr: {err}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// .npy by hand (independent of the CLI's own module, so that the two check each other)
+
+fn npy_bytes(descr: &str, shape: &[usize], body: &[u8]) -> Vec<u8> {
+    let shape_text = match shape {
+        [n] => format!("({n},)"),
+        _ => format!(
+            "({})",
+            shape
+                .iter()
+                .map(|n| n.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let mut header =
+        format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape_text}, }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    out.extend_from_slice(body);
+    out
+}
+
+fn write_f32(path: &Path, shape: &[usize], data: &[f32]) {
+    assert_eq!(shape.iter().product::<usize>(), data.len());
+    let body: Vec<u8> = data.iter().flat_map(|v| v.to_le_bytes()).collect();
+    std::fs::write(path, npy_bytes("<f4", shape, &body)).unwrap();
+}
+
+fn write_f64(path: &Path, shape: &[usize], data: &[f32]) {
+    let body: Vec<u8> = data
+        .iter()
+        .flat_map(|&v| (v as f64).to_le_bytes())
+        .collect();
+    std::fs::write(path, npy_bytes("<f8", shape, &body)).unwrap();
+}
+
+/// Reads a v1.0 `<f4` C-order `.npy` (what the CLI writes): shape and data.
+fn read_f32(path: &Path) -> (Vec<usize>, Vec<f32>) {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert_eq!(&bytes[..8], b"\x93NUMPY\x01\x00");
+    let hlen = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+    assert_eq!((10 + hlen) % 64, 0, "header is padded to 64 bytes");
+    let header = std::str::from_utf8(&bytes[10..10 + hlen]).unwrap();
+    assert!(header.contains("'descr': '<f4'"), "{header}");
+    assert!(header.contains("'fortran_order': False"), "{header}");
+    assert!(header.ends_with('\n'));
+    let start = header.find("'shape': (").unwrap() + "'shape': (".len();
+    let end = start + header[start..].find(')').unwrap();
+    let shape: Vec<usize> = header[start..end]
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().unwrap())
+        .collect();
+    let data: Vec<f32> = bytes[10 + hlen..]
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    assert_eq!(data.len(), shape.iter().product::<usize>());
+    (shape, data)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reference data
+
+struct Reference {
+    bytes: Vec<u8>,
+}
+
+impl Reference {
+    fn load(dir: &Path) -> Reference {
+        Reference {
+            bytes: std::fs::read(dir.join("reference.safetensors")).unwrap(),
+        }
+    }
+
+    /// Shape and data of tensor `name`, or None if the file lacks it.
+    fn get(&self, name: &str) -> Option<(Vec<usize>, Vec<f32>)> {
+        let st = SafeTensors::deserialize(&self.bytes).unwrap();
+        let view = st.tensor(name).ok()?;
+        assert_eq!(view.dtype(), safetensors::Dtype::F32);
+        let data = view
+            .data()
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        Some((view.shape().to_vec(), data))
+    }
+
+    fn tensor(&self, name: &str) -> (Vec<usize>, Vec<f32>) {
+        self.get(name)
+            .unwrap_or_else(|| panic!("reference lacks `{name}`"))
+    }
+}
+
+/// Largest `|got − want| / (atol + rtol·|want|)`: at most 1 passes.
+fn worst(got: &[f32], want: &[f32], rtol: f32, atol: f32) -> f32 {
+    assert_eq!(got.len(), want.len());
+    got.iter()
+        .zip(want)
+        .map(|(g, w)| {
+            let q = (g - w).abs() / (atol + rtol * w.abs());
+            if q.is_nan() { f32::INFINITY } else { q }
+        })
+        .fold(0.0, f32::max)
+}
+
+// ---------------------------------------------------------------------------------------------
+// info
+
+#[test]
+fn info_describes_a_conditional_model() {
+    let dir = fixture("pypi_cinn_stats");
+    let model_path = dir.join("model.safetensors");
+    let out = innfer(&[&"info", &model_path, &"--batch", &"7"]);
+    assert_ok(&out);
+    let text = stdout(&out);
+
+    let model = innfer::Model::from_file(&model_path).unwrap();
+    let bytes = innfer::Session::arena_bytes(&model, 7).unwrap();
+    assert!(text.contains("0.2 (PyPI)"), "{text}");
+    assert!(text.contains("cinn (x 4, y 2)"), "{text}");
+    assert!(
+        text.contains(&format!("{bytes} bytes at --batch 7")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("parameters      {}", model.parameter_count())),
+        "{text}"
+    );
+    assert!(text.contains("standardised    x yes, y yes"), "{text}");
+    assert!(
+        text.contains(&format!("blocks          {}", model.block_count())),
+        "{text}"
+    );
+    // One line per block: index, FrEIA type, and `cond` where the block takes the condition.
+    let block_lines: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("blocks"))
+        .skip(1)
+        .collect();
+    assert_eq!(block_lines.len(), model.block_count(), "{text}");
+    for (i, line) in block_lines.iter().enumerate() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(fields[0], i.to_string(), "{line}");
+        assert_eq!(fields[1], model.block_kind(i).unwrap(), "{line}");
+        assert_eq!(
+            fields.get(2) == Some(&"cond"),
+            model.block_takes_condition(i),
+            "{line}"
+        );
+    }
+    assert!(block_lines.iter().any(|l| l.ends_with("cond")));
+    assert!(block_lines.iter().any(|l| l.contains("ActNorm")));
+}
+
+#[test]
+fn info_describes_an_inn_layout_and_defaults_to_batch_1() {
+    let model_path = fixture("head_toy_inn").join("model.safetensors");
+    let out = innfer(&[&"info", &model_path]);
+    assert_ok(&out);
+    let text = stdout(&out);
+    let model = innfer::Model::from_file(&model_path).unwrap();
+    let bytes = innfer::Session::arena_bytes(&model, 1).unwrap();
+    assert!(text.contains("head (git main)"), "{text}");
+    assert!(text.contains("layout          inn (x "), "{text}");
+    assert!(text.contains("pad_zy"), "{text}");
+    assert!(text.contains("cond_dim        0"), "{text}");
+    assert!(
+        text.contains(&format!("{bytes} bytes at --batch 1")),
+        "{text}"
+    );
+    assert!(text.contains("GLOWCouplingBlock"), "{text}");
+    assert!(text.contains("PermuteRandom"), "{text}");
+    assert!(!text.contains("cond\n"), "{text}");
+}
+
+#[test]
+fn info_of_a_model_without_layout() {
+    let out = innfer(&[
+        &"info",
+        &fixture("pypi_rnvp_tanh").join("model.safetensors"),
+    ]);
+    assert_ok(&out);
+    assert!(stdout(&out).contains("layout          none"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// forward / inverse against FrEIA's reference
+
+#[test]
+fn forward_and_inverse_match_freia_on_every_fixture() {
+    let tmp = TempDir::new("parity");
+    let mut failures = Vec::new();
+    for dir in fixture_dirs() {
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        let model = dir.join("model.safetensors");
+        let r = Reference::load(&dir);
+        let cond = r.get("c_b257");
+        let cond_path = tmp.path(&format!("{name}_c.npy"));
+        if let Some((shape, data)) = &cond {
+            write_f32(&cond_path, shape, data);
+        }
+
+        for (inverse, input, want_out, want_ld, rtol, atol) in [
+            (
+                false,
+                "x_b257",
+                "fwd_out_b257",
+                "fwd_logdet_b257",
+                FWD_RTOL,
+                FWD_ATOL,
+            ),
+            (
+                true,
+                "inv_in_b257",
+                "inv_out_b257",
+                "inv_logdet_b257",
+                INV_RTOL,
+                INV_ATOL,
+            ),
+        ] {
+            let (shape, data) = r.tensor(input);
+            let in_path = tmp.path(&format!("{name}_{input}.npy"));
+            let out_path = tmp.path(&format!("{name}_{input}_out.npy"));
+            let ld_path = tmp.path(&format!("{name}_{input}_ld.npy"));
+            write_f32(&in_path, &shape, &data);
+            let cmd = if inverse { "inverse" } else { "forward" };
+            let mut args: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![
+                &cmd,
+                &model,
+                &"--input",
+                &in_path,
+                &"--output",
+                &out_path,
+                &"--logdet",
+                &ld_path,
+                // 257 rows in chunks of 100, 100, 57.
+                &"--batch",
+                &"100",
+            ];
+            if cond.is_some() {
+                args.push(&"--cond");
+                args.push(&cond_path);
+            }
+            let out = innfer(&args);
+            assert_ok(&out);
+
+            let (got_shape, got) = read_f32(&out_path);
+            let (want_shape, want) = r.tensor(want_out);
+            assert_eq!(got_shape, want_shape, "{name} {cmd}");
+            let (ld_shape, ld) = read_f32(&ld_path);
+            let (want_ld_shape, want_ld) = r.tensor(want_ld);
+            assert_eq!(ld_shape, want_ld_shape, "{name} {cmd} logdet");
+            let w = worst(&got, &want, rtol, atol);
+            let wl = worst(&ld, &want_ld, rtol, atol);
+            if w > 1.0 || wl > 1.0 {
+                failures.push(format!(
+                    "{name} {cmd}: worst output ratio {w}, logdet ratio {wl}"
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+#[test]
+fn one_dimensional_input_and_f64_input_are_accepted() {
+    let tmp = TempDir::new("onerow");
+    let dir = fixture("pypi_glow_permute_cond");
+    let model = dir.join("model.safetensors");
+    let r = Reference::load(&dir);
+    let (xs, x) = r.tensor("x_b257");
+    let (cs, c) = r.tensor("c_b257");
+    let (d, cc) = (xs[1], cs[1]);
+    let (_, want) = r.tensor("fwd_out_b257");
+    let (_, want_ld) = r.tensor("fwd_logdet_b257");
+
+    // Row 5 as 1-D float64 arrays.
+    let (x_path, c_path) = (tmp.path("x.npy"), tmp.path("c.npy"));
+    write_f64(&x_path, &[d], &x[5 * d..6 * d]);
+    write_f64(&c_path, &[cc], &c[5 * cc..6 * cc]);
+    let (out_path, ld_path) = (tmp.path("z.npy"), tmp.path("ld.npy"));
+    let out = innfer(&[
+        &"forward",
+        &model,
+        &"--input",
+        &x_path,
+        &"--cond",
+        &c_path,
+        &"--output",
+        &out_path,
+        &"--logdet",
+        &ld_path,
+    ]);
+    assert_ok(&out);
+    let (shape, got) = read_f32(&out_path);
+    assert_eq!(shape, vec![1, d]);
+    assert!(worst(&got, &want[5 * d..6 * d], FWD_RTOL, FWD_ATOL) <= 1.0);
+    let (shape, ld) = read_f32(&ld_path);
+    assert_eq!(shape, vec![1]);
+    assert!(worst(&ld, &want_ld[5..6], FWD_RTOL, FWD_ATOL) <= 1.0);
+}
+
+#[test]
+fn a_single_condition_row_is_used_for_every_input_row() {
+    let tmp = TempDir::new("broadcast");
+    let dir = fixture("head_coupling_cond");
+    let model = dir.join("model.safetensors");
+    let r = Reference::load(&dir);
+    let (xs, x) = r.tensor("x_b257");
+    let (cs, c) = r.tensor("c_b257");
+    let (rows, d, cc) = (10, xs[1], cs[1]);
+    let x = &x[..rows * d];
+    let one = &c[3 * cc..4 * cc];
+
+    let x_path = tmp.path("x.npy");
+    write_f32(&x_path, &[rows, d], x);
+    let one_path = tmp.path("c1.npy");
+    write_f32(&one_path, &[1, cc], one);
+    let many_path = tmp.path("cn.npy");
+    write_f32(&many_path, &[rows, cc], &one.repeat(rows));
+
+    let run = |cond: &Path, out: &Path| {
+        let o = innfer(&[
+            &"inverse",
+            &model,
+            &"--input",
+            &x_path,
+            &"--cond",
+            &cond,
+            &"--output",
+            &out,
+        ]);
+        assert_ok(&o);
+        read_f32(out)
+    };
+    let a = run(&one_path, &tmp.path("a.npy"));
+    let b = run(&many_path, &tmp.path("b.npy"));
+    assert_eq!(a.0, vec![rows, d]);
+    assert_eq!(a, b);
+}
+
+#[test]
+fn forward_then_inverse_round_trips() {
+    let tmp = TempDir::new("roundtrip");
+    let dir = fixture("head_cinn_stats");
+    let model = dir.join("model.safetensors");
+    let r = Reference::load(&dir);
+    let (xs, x) = r.tensor("x_b257");
+    let (cs, c) = r.tensor("c_b257");
+    let (x_path, c_path) = (tmp.path("x.npy"), tmp.path("c.npy"));
+    write_f32(&x_path, &xs, &x);
+    write_f32(&c_path, &cs, &c);
+    let (z_path, xr_path) = (tmp.path("z.npy"), tmp.path("xr.npy"));
+    let (ldf, ldi) = (tmp.path("ldf.npy"), tmp.path("ldi.npy"));
+    assert_ok(&innfer(&[
+        &"forward",
+        &model,
+        &"--input",
+        &x_path,
+        &"--cond",
+        &c_path,
+        &"--output",
+        &z_path,
+        &"--logdet",
+        &ldf,
+    ]));
+    assert_ok(&innfer(&[
+        &"inverse",
+        &model,
+        &"--input",
+        &z_path,
+        &"--cond",
+        &c_path,
+        &"--output",
+        &xr_path,
+        &"--logdet",
+        &ldi,
+    ]));
+    let (_, xr) = read_f32(&xr_path);
+    assert!(worst(&xr, &x, INV_RTOL, INV_ATOL) <= 1.0);
+    let (_, f) = read_f32(&ldf);
+    let (_, i) = read_f32(&ldi);
+    let neg: Vec<f32> = f.iter().map(|v| -v).collect();
+    assert!(worst(&i, &neg, INV_RTOL, INV_ATOL) <= 1.0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// sample
+
+fn sample_run(model: &Path, y: &Path, n: &str, seed: &str, stream: &str, out: &Path) -> Output {
+    innfer(&[
+        &"sample",
+        &model,
+        &"--y",
+        &y,
+        &"-n",
+        &n,
+        &"--seed",
+        &seed,
+        &"--stream",
+        &stream,
+        &"--output",
+        &out,
+    ])
+}
+
+#[test]
+fn sample_shapes_reproducibility_and_seeds() {
+    let tmp = TempDir::new("sample");
+    for name in ["pypi_cinn_stats", "head_toy_inn"] {
+        let model_path = fixture(name).join("model.safetensors");
+        let model = innfer::Model::from_file(&model_path).unwrap();
+        let layout = model.layout();
+        let (xd, yd) = (layout.x_dim(), layout.y_dim());
+        assert!(xd > 0 && yd > 0, "{name} has a sampling layout");
+        let rows = 3;
+        let n = 50;
+        let ys: Vec<f32> = (0..rows * yd).map(|i| (i as f32 * 0.37).sin()).collect();
+        let y_path = tmp.path(&format!("{name}_y.npy"));
+        write_f32(&y_path, &[rows, yd], &ys);
+
+        let out = |tag: &str| tmp.path(&format!("{name}_{tag}.npy"));
+        assert_ok(&sample_run(&model_path, &y_path, "50", "7", "0", &out("a")));
+        assert_ok(&sample_run(&model_path, &y_path, "50", "7", "0", &out("b")));
+        assert_ok(&sample_run(&model_path, &y_path, "50", "8", "0", &out("c")));
+        assert_ok(&sample_run(&model_path, &y_path, "50", "7", "1", &out("d")));
+        // A small --batch changes the chunking, not the numbers.
+        assert_ok(&innfer(&[
+            &"sample",
+            &model_path,
+            &"--y",
+            &y_path,
+            &"-n",
+            &"50",
+            &"--seed",
+            &"7",
+            &"--output",
+            &out("e"),
+            &"--batch",
+            &"16",
+        ]));
+
+        let (shape, a) = read_f32(&out("a"));
+        assert_eq!(shape, vec![rows * n, xd], "{name}");
+        assert!(a.iter().all(|v| v.is_finite()), "{name}");
+        let (_, b) = read_f32(&out("b"));
+        let (_, c) = read_f32(&out("c"));
+        let (_, d) = read_f32(&out("d"));
+        let (_, e) = read_f32(&out("e"));
+        assert_eq!(a, b, "{name}: same seed, same samples");
+        assert_ne!(a, c, "{name}: another seed, other samples");
+        assert_ne!(a, d, "{name}: another stream, other samples");
+        assert_eq!(a, e, "{name}: --batch does not change the samples");
+
+        // The same numbers as the library's sample_batch.
+        let mut session = innfer::Session::new(&model, 64).unwrap();
+        session.reseed(7, 0);
+        let mut want = vec![0.0; rows * n * xd];
+        session.sample_batch(&ys, n, &mut want).unwrap();
+        assert_eq!(a, want, "{name}");
+    }
+}
+
+#[test]
+fn sample_accepts_a_single_observation_and_defaults_to_seed_0() {
+    let tmp = TempDir::new("sample1");
+    let model_path = fixture("head_cinn_stats").join("model.safetensors");
+    let model = innfer::Model::from_file(&model_path).unwrap();
+    let (xd, yd) = (model.layout().x_dim(), model.layout().y_dim());
+    let y: Vec<f32> = (0..yd).map(|i| i as f32 * 0.1).collect();
+    let y_path = tmp.path("y.npy");
+    write_f32(&y_path, &[yd], &y);
+    let out_path = tmp.path("x.npy");
+    assert_ok(&innfer(&[
+        &"sample",
+        &model_path,
+        &"--y",
+        &y_path,
+        &"-n",
+        &"5",
+        &"--output",
+        &out_path,
+    ]));
+    let (shape, got) = read_f32(&out_path);
+    assert_eq!(shape, vec![5, xd]);
+    let mut session = innfer::Session::new(&model, 5).unwrap();
+    session.reseed(0, 0);
+    let mut want = vec![0.0; 5 * xd];
+    session.sample(&y, 5, &mut want).unwrap();
+    assert_eq!(got, want);
+}
+
+// ---------------------------------------------------------------------------------------------
+// bad input
+
+#[test]
+fn missing_model_file_is_named() {
+    let tmp = TempDir::new("nomodel");
+    let x = tmp.path("x.npy");
+    write_f32(&x, &[1, 5], &[0.0; 5]);
+    let missing = tmp.path("no_such_model.safetensors");
+    let out = innfer(&[
+        &"forward",
+        &missing,
+        &"--input",
+        &x,
+        &"--output",
+        &tmp.path("o.npy"),
+    ]);
+    assert_fails_with(&out, &["no_such_model.safetensors"]);
+    let out = innfer(&[&"info", &missing]);
+    assert_fails_with(&out, &["no_such_model.safetensors"]);
+}
+
+#[test]
+fn a_file_that_is_not_a_model_is_named() {
+    let tmp = TempDir::new("notmodel");
+    let bogus = tmp.path("bogus.safetensors");
+    std::fs::write(&bogus, b"definitely not safetensors").unwrap();
+    let out = innfer(&[&"info", &bogus]);
+    assert_fails_with(&out, &["bogus.safetensors", "safetensors"]);
+}
+
+#[test]
+fn missing_input_file_is_named() {
+    let tmp = TempDir::new("noinput");
+    let model = fixture("pypi_rnvp_tanh").join("model.safetensors");
+    let out = innfer(&[
+        &"forward",
+        &model,
+        &"--input",
+        &tmp.path("absent_input.npy"),
+        &"--output",
+        &tmp.path("o.npy"),
+    ]);
+    assert_fails_with(&out, &["absent_input.npy"]);
+    assert!(!tmp.path("o.npy").exists(), "no output on failure");
+}
+
+#[test]
+fn wrong_dims_are_named() {
+    let tmp = TempDir::new("dims");
+    // pypi_glow_permute_cond: dim 5, cond_dim 3.
+    let model = fixture("pypi_glow_permute_cond").join("model.safetensors");
+    let x_ok = tmp.path("x_ok.npy");
+    write_f32(&x_ok, &[3, 5], &[0.1; 15]);
+    let x_bad = tmp.path("x_bad.npy");
+    write_f32(&x_bad, &[3, 4], &[0.1; 12]);
+    let c_ok = tmp.path("cond_ok.npy");
+    write_f32(&c_ok, &[3, 3], &[0.2; 9]);
+    let c_bad = tmp.path("cond.npy");
+    write_f32(&c_bad, &[3, 2], &[0.2; 6]);
+    let c_rows = tmp.path("cond_rows.npy");
+    write_f32(&c_rows, &[2, 3], &[0.2; 6]);
+    let o = tmp.path("o.npy");
+
+    let out = innfer(&[
+        &"forward",
+        &model,
+        &"--input",
+        &x_bad,
+        &"--cond",
+        &c_ok,
+        &"--output",
+        &o,
+    ]);
+    assert_fails_with(&out, &["x_bad.npy", "[3, 4]", "dim 5"]);
+
+    let out = innfer(&[
+        &"forward",
+        &model,
+        &"--input",
+        &x_ok,
+        &"--cond",
+        &c_bad,
+        &"--output",
+        &o,
+    ]);
+    assert_fails_with(
+        &out,
+        &[
+            "cond.npy",
+            "shape [3, 2] does not match the model's cond_dim 3",
+        ],
+    );
+
+    let out = innfer(&[
+        &"inverse",
+        &model,
+        &"--input",
+        &x_ok,
+        &"--cond",
+        &c_rows,
+        &"--output",
+        &o,
+    ]);
+    assert_fails_with(&out, &["cond_rows.npy", "2 condition rows", "3 input rows"]);
+
+    let out = innfer(&[&"forward", &model, &"--input", &x_ok, &"--output", &o]);
+    assert_fails_with(&out, &["--cond", "cond_dim"]);
+
+    // A condition given to a model that takes none.
+    let plain = fixture("pypi_rnvp_tanh").join("model.safetensors");
+    let x7 = tmp.path("x7.npy");
+    write_f32(&x7, &[1, 7], &[0.0; 7]);
+    let out = innfer(&[
+        &"forward",
+        &plain,
+        &"--input",
+        &x7,
+        &"--cond",
+        &c_ok,
+        &"--output",
+        &o,
+    ]);
+    assert_fails_with(&out, &["--cond", "cond_ok.npy", "no condition"]);
+
+    // Sampling: y of the wrong width, and a model without a sampling layout.
+    let cinn = fixture("pypi_cinn_stats").join("model.safetensors");
+    let y_bad = tmp.path("y_bad.npy");
+    write_f32(&y_bad, &[2, 5], &[0.0; 10]);
+    let out = sample_run(&cinn, &y_bad, "3", "0", "0", &o);
+    assert_fails_with(&out, &["y_bad.npy", "[2, 5]", "y_dim 2"]);
+    let y2 = tmp.path("y2.npy");
+    write_f32(&y2, &[2], &[0.0; 2]);
+    let out = sample_run(&plain, &y2, "3", "0", "0", &o);
+    assert_fails_with(&out, &["pypi_rnvp_tanh", "no sampling layout"]);
+    assert!(!o.exists(), "no output on failure");
+}
+
+#[test]
+fn malformed_npy_is_named() {
+    let tmp = TempDir::new("malformed");
+    let model = fixture("pypi_rnvp_tanh").join("model.safetensors"); // dim 7
+    let o = tmp.path("o.npy");
+    let run = |path: &Path| innfer(&[&"forward", &model, &"--input", &path, &"--output", &o]);
+
+    let garbage = tmp.path("garbage.npy");
+    std::fs::write(&garbage, b"this is not an npy file at all").unwrap();
+    assert_fails_with(&run(&garbage), &["garbage.npy", "bad magic"]);
+
+    let truncated = tmp.path("truncated.npy");
+    let body: Vec<u8> = [0.5f32; 14].iter().flat_map(|v| v.to_le_bytes()).collect();
+    let full = npy_bytes("<f4", &[2, 7], &body);
+    std::fs::write(&truncated, &full[..full.len() - 3]).unwrap();
+    assert_fails_with(&run(&truncated), &["truncated.npy", "truncated"]);
+
+    let ints = tmp.path("ints.npy");
+    std::fs::write(&ints, npy_bytes("<i4", &[2, 7], &[0u8; 56])).unwrap();
+    assert_fails_with(&run(&ints), &["ints.npy", "<i4"]);
+
+    let fortran = tmp.path("fortran.npy");
+    let mut bytes = npy_bytes("<f4", &[2, 7], &body);
+    let at = bytes.windows(5).position(|w| w == b"False").unwrap();
+    bytes.splice(at..at + 5, *b"True ");
+    std::fs::write(&fortran, &bytes).unwrap();
+    assert_fails_with(&run(&fortran), &["fortran.npy", "Fortran"]);
+
+    let cube = tmp.path("cube.npy");
+    std::fs::write(&cube, npy_bytes("<f4", &[1, 2, 7], &body)).unwrap();
+    assert_fails_with(&run(&cube), &["cube.npy", "2-D"]);
+}
+
+#[test]
+fn unwritable_output_is_named() {
+    let tmp = TempDir::new("unwritable");
+    let model = fixture("pypi_rnvp_tanh").join("model.safetensors");
+    let x = tmp.path("x.npy");
+    write_f32(&x, &[7], &[0.0; 7]);
+    let out_path = tmp.path("no_such_dir").join("out.npy");
+    let out = innfer(&[&"forward", &model, &"--input", &x, &"--output", &out_path]);
+    assert_fails_with(&out, &["writing", "out.npy"]);
+}
+
+#[test]
+fn usage_errors_keep_clap_exit_code_2() {
+    let out = innfer(&[&"frobnicate"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("frobnicate"));
+
+    let out = innfer(&[&"forward", &"m.safetensors", &"--output", &"o.npy"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--input"));
+
+    let out = innfer(&[
+        &"sample",
+        &"m.safetensors",
+        &"--y",
+        &"y.npy",
+        &"-n",
+        &"0",
+        &"--output",
+        &"o.npy",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("-n"));
+
+    let out = innfer(&[&"info", &"m.safetensors", &"--batch", &"lots"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("lots"));
+}
+
+#[test]
+fn every_command_has_help_with_an_example() {
+    for cmd in ["info", "forward", "inverse", "sample"] {
+        let out = innfer(&[&cmd, &"--help"]);
+        assert_ok(&out);
+        let text = stdout(&out);
+        assert!(text.contains("Example"), "{cmd}: {text}");
+        assert!(text.contains(&format!("innfer {cmd} ")), "{cmd}: {text}");
+    }
+    let out = innfer(&[&"--help"]);
+    assert_ok(&out);
+    assert!(stdout(&out).contains("Examples"));
+}
