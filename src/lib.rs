@@ -23,9 +23,12 @@ extern crate std;
 
 pub(crate) mod blocks;
 pub mod error;
+pub mod ffi;
 pub mod kernels;
 pub mod model;
 pub mod session;
+#[cfg(feature = "train")]
+pub mod train;
 
 #[cfg(all(not(feature = "std"), target_os = "none"))]
 mod baremetal;

@@ -323,3 +323,20 @@ fn bytemuck_bytes(v: &mut [u128]) -> &mut [u8] {
     // SAFETY: u128 storage viewed as bytes; any byte pattern is valid for both.
     unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().cast::<u8>(), v.len() * 16) }
 }
+
+#[test]
+fn zero_rows_are_a_no_op_not_a_panic() {
+    let model = load(&good()).unwrap();
+    let mut s = Session::new(&model, 4).unwrap();
+    s.forward(&[], Some(&[]), &mut [], Some(&mut [])).unwrap();
+    s.inverse(&[], Some(&[]), &mut [], None).unwrap();
+    s.sample(&[0.0; 3], 0, &mut []).unwrap();
+}
+
+#[test]
+fn a_text_file_is_reported_as_not_safetensors() {
+    match Model::from_bytes(b"this is not a model at all, just some text") {
+        Err(Error::Format(m)) => assert!(m.contains("header"), "{m}"),
+        other => panic!("{:?}", other.err()),
+    }
+}

@@ -50,10 +50,8 @@ fn shape_string(shape: &[usize]) -> String {
 
 impl<'a> Source<'a> {
     pub(crate) fn parse(bytes: &'a [u8]) -> Result<Self> {
-        let (_, metadata) =
-            SafeTensors::read_metadata(bytes).map_err(|e| Error::Format(format!("{e:?}")))?;
-        let tensors =
-            SafeTensors::deserialize(bytes).map_err(|e| Error::Format(format!("{e:?}")))?;
+        let (_, metadata) = SafeTensors::read_metadata(bytes).map_err(format_error)?;
+        let tensors = SafeTensors::deserialize(bytes).map_err(format_error)?;
         let mut meta = BTreeMap::new();
         if let Some(map) = metadata.metadata() {
             for (k, v) in map.iter() {

@@ -84,7 +84,7 @@ impl<'a> MatRef<'a> {
 
     /// A contiguous row-major view: `data.len()` must be a multiple of `cols`.
     pub fn rows_of(name: &'static str, data: &'a [f32], cols: usize) -> Result<Self> {
-        if cols == 0 || data.len() % cols != 0 {
+        if cols == 0 || !data.len().is_multiple_of(cols) {
             return Err(Error::BufferLength {
                 buffer: name,
                 expected: (data.len() / cols.max(1)) * cols,

@@ -145,7 +145,7 @@ impl<'m, 'a> Session<'m, 'a> {
     pub fn in_memory(model: &'m Model, max_batch: usize, memory: &'a mut [u8]) -> Result<Self> {
         let plan = Self::plan_for(model, max_batch)?;
         let address = memory.as_ptr() as usize;
-        if address % ARENA_ALIGN != 0 {
+        if !address.is_multiple_of(ARENA_ALIGN) {
             return Err(Error::ArenaMisaligned {
                 align: ARENA_ALIGN,
                 address,
@@ -358,17 +358,20 @@ impl<'m, 'a> Session<'m, 'a> {
                 found: out.rows() * out.cols(),
             });
         }
-        if let Some(ld) = &logdet {
-            if ld.len() != m {
-                return Err(Error::BufferLength {
-                    buffer: "logdet",
-                    expected: m,
-                    found: ld.len(),
-                });
-            }
+        if let Some(ld) = &logdet
+            && ld.len() != m
+        {
+            return Err(Error::BufferLength {
+                buffer: "logdet",
+                expected: m,
+                found: ld.len(),
+            });
         }
         self.check_rows(m)?;
         self.check_cond(cond.as_ref(), m)?;
+        if m == 0 {
+            return Ok(());
+        }
         let layout = model.layout();
         let mut bufs = self.buffers(m);
         for r in 0..m {

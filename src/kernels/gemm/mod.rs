@@ -1,38 +1,220 @@
-//! PLACEHOLDER (replaced by the real kernels): reference GEMM with the final API.
+//! Dense f32 GEMM kernels for `Linear` layers: `C = bias + A·Wᵀ` with pre-packed weights.
+//!
+//! * `A` (activations) is `[m][k]` row-major with row stride `lda`; it is never packed or copied.
+//! * `W` (PyTorch weight, `[n][k]` row-major) is packed once with [`pack_weight`] into panels of
+//!   [`NR`] output columns, k-major, zero-padded to a multiple of [`NR`] columns.
+//! * `C` is `[m][n]` row-major with row stride `ldc`.
+//!
+//! # Reproducibility contract
+//! For a given [`Isa`], every output element is computed as
+//! `acc = init; for k in 0..K { acc = acc + A[i][k]·W[j][k] }` in exactly that order, where `init`
+//! is the bias (or `0`, or the existing `C` for [`gemm_accumulate`]) and the multiply-add is a fused
+//! multiply-add in the SIMD kernels and a separate multiply then add in the portable kernel. Tile
+//! shapes, edge handling, blocking over `k` (partial sums are stored to and reloaded from `C` exactly)
+//! and the small-`m` paths never change this, so `C[i][j]` is bit-identical whatever `m` is and at
+//! whichever row position the row sits.
+//!
+//! No function here allocates. All slices may be unaligned.
+
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
+mod portable;
+
+/// Width of one packed column panel. Weights are packed in panels of NR output columns, k-major, zero-padded.
 pub const NR: usize = 16;
+
+/// Instruction set a kernel is written for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Isa {
+    /// Plain Rust, auto-vectorised by the compiler; available everywhere.
     Portable,
+    /// x86-64 AVX2 + FMA (256-bit).
     Avx2Fma,
+    /// x86-64 AVX-512F (512-bit).
     Avx512,
 }
+
 impl Isa {
+    /// All ISAs, best last.
+    pub const ALL: [Isa; 3] = [Isa::Portable, Isa::Avx2Fma, Isa::Avx512];
+
+    /// Best ISA this CPU supports (runtime detection under std; compile-time target features otherwise).
     pub fn detect() -> Isa {
-        Isa::Portable
+        if Isa::Avx512.is_available() {
+            Isa::Avx512
+        } else if Isa::Avx2Fma.is_available() {
+            Isa::Avx2Fma
+        } else {
+            Isa::Portable
+        }
     }
+
+    /// Whether this CPU can run `self` (Portable is always available).
     pub fn is_available(self) -> bool {
-        self == Isa::Portable
+        match self {
+            Isa::Portable => true,
+            Isa::Avx2Fma => avx2_available(),
+            Isa::Avx512 => avx512_available(),
+        }
     }
+
+    /// Short lower-case name (`"portable"`, `"avx2fma"`, `"avx512"`).
     pub fn name(self) -> &'static str {
-        "portable"
+        match self {
+            Isa::Portable => "portable",
+            Isa::Avx2Fma => "avx2fma",
+            Isa::Avx512 => "avx512",
+        }
     }
 }
+
+#[cfg(all(target_arch = "x86_64", feature = "std"))]
+fn avx2_available() -> bool {
+    std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+}
+#[cfg(all(target_arch = "x86_64", not(feature = "std")))]
+fn avx2_available() -> bool {
+    cfg!(all(target_feature = "avx2", target_feature = "fma"))
+}
+#[cfg(not(target_arch = "x86_64"))]
+fn avx2_available() -> bool {
+    false
+}
+
+#[cfg(all(target_arch = "x86_64", feature = "std"))]
+fn avx512_available() -> bool {
+    std::is_x86_feature_detected!("avx512f")
+}
+#[cfg(all(target_arch = "x86_64", not(feature = "std")))]
+fn avx512_available() -> bool {
+    cfg!(target_feature = "avx512f")
+}
+#[cfg(not(target_arch = "x86_64"))]
+fn avx512_available() -> bool {
+    false
+}
+
+/// Number of f32 the packed form of an n×k weight takes (n rounded up to NR, times k).
 pub fn packed_len(n: usize, k: usize) -> usize {
     n.div_ceil(NR) * NR * k
 }
+
+/// Pack a PyTorch Linear weight `w` ([n][k] row-major) into `out` (len == packed_len(n,k)).
+///
+/// Layout: panel `p` (output columns `p*NR .. p*NR+NR`) occupies `out[p*k*NR .. (p+1)*k*NR]`, and
+/// within it element `[kk][jj]` (at `kk*NR + jj`) is `W[p*NR + jj][kk]`, or `0.0` past `n`.
 pub fn pack_weight(w: &[f32], n: usize, k: usize, out: &mut [f32]) {
-    for p in 0..n.div_ceil(NR) {
-        for kk in 0..k {
-            for c in 0..NR {
-                let j = p * NR + c;
-                out[p * NR * k + kk * NR + c] = if j < n { w[j * k + kk] } else { 0.0 };
+    assert!(w.len() >= n * k, "pack_weight: w too short");
+    assert_eq!(
+        out.len(),
+        packed_len(n, k),
+        "pack_weight: out has the wrong length"
+    );
+    if k == 0 {
+        return;
+    }
+    for (p, panel) in out.chunks_exact_mut(k * NR).enumerate() {
+        for (kk, row) in panel.chunks_exact_mut(NR).enumerate() {
+            for (jj, o) in row.iter_mut().enumerate() {
+                let j = p * NR + jj;
+                *o = if j < n { w[j * k + kk] } else { 0.0 };
             }
         }
     }
 }
+
+/// How each output element's accumulator starts.
+#[derive(Clone, Copy)]
+pub(crate) enum Init {
+    /// `0.0`.
+    Zero,
+    /// `bias[j]`; the pointer addresses the bias of the tile's first column.
+    Bias(*const f32),
+    /// The current value of `C[i][j]`.
+    Load,
+}
+
+impl Init {
+    /// The same initialisation for a tile starting `cols` columns further right.
+    #[inline(always)]
+    pub(crate) fn offset(self, cols: usize) -> Init {
+        match self {
+            // Tiles only start at columns < n; lanes past n are never read.
+            Init::Bias(p) => Init::Bias(p.wrapping_add(cols)),
+            other => other,
+        }
+    }
+}
+
+/// Shape and pointers of one GEMM call, validated by [`check`].
+#[derive(Clone, Copy)]
+pub(crate) struct Problem {
+    pub m: usize,
+    pub k: usize,
+    pub n: usize,
+    pub a: *const f32,
+    pub lda: usize,
+    pub b: *const f32,
+    pub init: Init,
+    pub c: *mut f32,
+    pub ldc: usize,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn check(
+    isa: Isa,
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    lda: usize,
+    packed: &[f32],
+    bias: Option<&[f32]>,
+    c: &[f32],
+    ldc: usize,
+) {
+    assert!(
+        isa.is_available(),
+        "gemm: ISA {} not available on this CPU",
+        isa.name()
+    );
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(lda >= k, "gemm: lda < k");
+    assert!(ldc >= n, "gemm: ldc < n");
+    assert!(a.len() >= (m - 1) * lda + k, "gemm: a too short");
+    assert!(packed.len() >= packed_len(n, k), "gemm: packed too short");
+    assert!(c.len() >= (m - 1) * ldc + n, "gemm: c too short");
+    if let Some(b) = bias {
+        assert!(b.len() >= n, "gemm: bias too short");
+    }
+}
+
+fn run(isa: Isa, p: Problem) {
+    if p.m == 0 || p.n == 0 {
+        return;
+    }
+    match isa {
+        Isa::Portable => portable::gemm(p),
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `check` asserted AVX2+FMA are available and the slices cover the shape.
+        Isa::Avx2Fma => unsafe { avx2::gemm(p) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `check` asserted AVX-512F is available and the slices cover the shape.
+        Isa::Avx512 => unsafe { avx512::gemm(p) },
+        #[cfg(not(target_arch = "x86_64"))]
+        _ => unreachable!(),
+    }
+}
+
+/// C[i][j] = bias[j] + Σ_k A[i][k]·W[j][k]   for i < m, j < n.  (bias None → 0)
+/// Panics (assert) if slices are too short for the given shape/strides, or if isa is not available.
 #[allow(clippy::too_many_arguments)]
 pub fn gemm(
-    _isa: Isa,
+    isa: Isa,
     m: usize,
     k: usize,
     n: usize,
@@ -43,38 +225,65 @@ pub fn gemm(
     c: &mut [f32],
     ldc: usize,
 ) {
-    for i in 0..m {
-        for j in 0..n {
-            let (p, cc) = (j / NR, j % NR);
-            let mut acc = 0.0f32;
-            for kk in 0..k {
-                acc += a[i * lda + kk] * packed[p * NR * k + kk * NR + cc];
-            }
-            c[i * ldc + j] = acc + bias.map_or(0.0, |b| b[j]);
-        }
-    }
+    check(isa, m, k, n, a, lda, packed, bias, c, ldc);
+    let init = match bias {
+        Some(b) => Init::Bias(b.as_ptr()),
+        None => Init::Zero,
+    };
+    let p = Problem {
+        m,
+        k,
+        n,
+        a: a.as_ptr(),
+        lda,
+        b: packed.as_ptr(),
+        init,
+        c: c.as_mut_ptr(),
+        ldc,
+    };
+    run(isa, p);
 }
+
+/// C[i][j] += bias[j] + Σ_k A[i][k]·W[j][k]   for i < m, j < n  (bias None → nothing added).
+///
+/// Same signature and ordering contract as [`gemm`], the existing `C[i][j]` taking the place of
+/// the bias: each element is `acc = C[i][j]` (plus `bias[j]`, added first, if given), then the
+/// k-steps in order. Used to add a second weight block's contribution (e.g. a condition).
+/// Panics (assert) if slices are too short for the given shape/strides, or if isa is not available.
 #[allow(clippy::too_many_arguments)]
 pub fn gemm_accumulate(
-    _isa: Isa,
+    isa: Isa,
     m: usize,
     k: usize,
     n: usize,
     a: &[f32],
     lda: usize,
     packed: &[f32],
-    _bias: Option<&[f32]>,
+    bias: Option<&[f32]>,
     c: &mut [f32],
     ldc: usize,
 ) {
-    for i in 0..m {
-        for j in 0..n {
-            let (p, cc) = (j / NR, j % NR);
-            let mut acc = 0.0f32;
-            for kk in 0..k {
-                acc += a[i * lda + kk] * packed[p * NR * k + kk * NR + cc];
+    check(isa, m, k, n, a, lda, packed, bias, c, ldc);
+    if m == 0 || n == 0 {
+        return;
+    }
+    if let Some(b) = bias {
+        for row in c.chunks_mut(ldc).take(m) {
+            for (x, &bj) in row[..n].iter_mut().zip(b) {
+                *x += bj;
             }
-            c[i * ldc + j] += acc;
         }
     }
+    let p = Problem {
+        m,
+        k,
+        n,
+        a: a.as_ptr(),
+        lda,
+        b: packed.as_ptr(),
+        init: Init::Load,
+        c: c.as_mut_ptr(),
+        ldc,
+    };
+    run(isa, p);
 }

@@ -1,0 +1,214 @@
+//! AVX2+FMA kernel: two ymm per packed panel row (16 columns), FMA accumulation.
+
+use core::arch::x86_64::*;
+
+use super::{Init, NR, Problem};
+
+/// Rows of the large-m micro-tile (tile = MR rows × 1 panel = 12 ymm accumulators).
+const MR: usize = 6;
+/// Block of k for large m: the panel slice of the packed weight (KC×16 f32) stays in L1.
+const KC: usize = 256;
+/// f32 budget of one row block of C plus its A block (rows × (n + KC)), to stay in L2.
+const L2_BLOCK: usize = 96 * 1024;
+
+/// Micro-tile: `R` rows × `P` panels, accumulating k-steps `0..kc`.
+///
+/// `a` addresses A[row0][k0], `b` the packed row k0 of the first panel (panels are `pstride`
+/// apart), `c` addresses C[row0][col0]; `last` (1..=16) is how many columns of panel `P-1` are
+/// real (the others are fully stored). A partial last panel goes through a stack buffer.
+///
+/// # Safety
+/// AVX2+FMA available; A rows `0..R` × `0..kc`, packed panels `0..P` × `0..kc`, and C rows
+/// `0..R` × columns `0..(P-1)*NR+last` (and the bias, if any, for those columns) in bounds.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+#[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
+unsafe fn tile<const R: usize, const P: usize>(
+    kc: usize,
+    a: *const f32,
+    lda: usize,
+    b: *const f32,
+    pstride: usize,
+    init: Init,
+    c: *mut f32,
+    ldc: usize,
+    last: usize,
+) {
+    let mut acc = [[[_mm256_setzero_ps(); 2]; P]; R];
+    let mut tmp = [0f32; NR];
+    match init {
+        Init::Zero => {}
+        Init::Bias(bp) => {
+            for q in 0..P {
+                let mut src = bp.wrapping_add(q * NR);
+                if q == P - 1 && last < NR {
+                    // SAFETY: the bias covers the `last` real columns of this panel.
+                    unsafe { core::ptr::copy_nonoverlapping(src, tmp.as_mut_ptr(), last) };
+                    src = tmp.as_ptr();
+                }
+                // SAFETY: `src` has NR readable f32 (bias or the stack buffer).
+                let v = unsafe { [_mm256_loadu_ps(src), _mm256_loadu_ps(src.add(8))] };
+                for r in 0..R {
+                    acc[r][q] = v;
+                }
+            }
+        }
+        Init::Load => {
+            for r in 0..R {
+                for q in 0..P {
+                    let mut src = c.wrapping_add(r * ldc + q * NR) as *const f32;
+                    if q == P - 1 && last < NR {
+                        // SAFETY: C row r covers the `last` real columns of this panel.
+                        unsafe { core::ptr::copy_nonoverlapping(src, tmp.as_mut_ptr(), last) };
+                        src = tmp.as_ptr();
+                    }
+                    // SAFETY: `src` has NR readable f32 (C row or the stack buffer).
+                    acc[r][q] = unsafe { [_mm256_loadu_ps(src), _mm256_loadu_ps(src.add(8))] };
+                }
+            }
+        }
+    }
+    for kk in 0..kc {
+        let mut bv = [[_mm256_setzero_ps(); 2]; P];
+        for q in 0..P {
+            let bp = b.wrapping_add(q * pstride + kk * NR);
+            // SAFETY: packed panel q has kc rows of NR f32 from `b + q*pstride`.
+            bv[q] = unsafe { [_mm256_loadu_ps(bp), _mm256_loadu_ps(bp.add(8))] };
+        }
+        for r in 0..R {
+            // SAFETY: A row r has kc elements from `a + r*lda`.
+            let av = _mm256_set1_ps(unsafe { *a.add(r * lda + kk) });
+            for q in 0..P {
+                for h in 0..2 {
+                    acc[r][q][h] = _mm256_fmadd_ps(av, bv[q][h], acc[r][q][h]);
+                }
+            }
+        }
+    }
+    for r in 0..R {
+        for q in 0..P {
+            let dst = c.wrapping_add(r * ldc + q * NR);
+            if q == P - 1 && last < NR {
+                // SAFETY: the stack buffer has NR f32; C row r covers `last` columns here.
+                unsafe {
+                    _mm256_storeu_ps(tmp.as_mut_ptr(), acc[r][q][0]);
+                    _mm256_storeu_ps(tmp.as_mut_ptr().add(8), acc[r][q][1]);
+                    core::ptr::copy_nonoverlapping(tmp.as_ptr(), dst, last);
+                }
+            } else {
+                // SAFETY: C row r covers the full NR columns of this panel.
+                unsafe {
+                    _mm256_storeu_ps(dst, acc[r][q][0]);
+                    _mm256_storeu_ps(dst.add(8), acc[r][q][1]);
+                }
+            }
+        }
+    }
+}
+
+/// All panels for `R` rows, in groups of `P` panels (then 2, then 1).
+///
+/// # Safety
+/// As for [`tile`], for rows `0..R` of the problem.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn row_panels<const R: usize, const P: usize>(p: &Problem) {
+    let np = p.n.div_ceil(NR);
+    let last = p.n - (np - 1) * NR;
+    let pstride = p.k * NR;
+    let mut q = 0;
+    while q < np {
+        let w = if np - q >= P {
+            P
+        } else if np - q >= 2 {
+            2
+        } else {
+            1
+        };
+        let lastv = if q + w == np { last } else { NR };
+        let b = p.b.wrapping_add(q * pstride);
+        let c = p.c.wrapping_add(q * NR);
+        let init = p.init.offset(q * NR);
+        // SAFETY: panels q..q+w exist (q+w <= np) and the caller guarantees the rows.
+        unsafe {
+            match w {
+                1 => tile::<R, 1>(p.k, p.a, p.lda, b, pstride, init, c, p.ldc, lastv),
+                2 => tile::<R, 2>(p.k, p.a, p.lda, b, pstride, init, c, p.ldc, lastv),
+                _ => tile::<R, P>(p.k, p.a, p.lda, b, pstride, init, c, p.ldc, lastv),
+            }
+        }
+        q += w;
+    }
+}
+
+/// Large m: blocked over rows (a block of C, plus the A block, stays in L2), then k (KC),
+/// panels, then MR-row tiles.
+///
+/// # Safety
+/// AVX2+FMA available; `p` validated by `check`.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn blocked(p: &Problem) {
+    let np = p.n.div_ceil(NR);
+    let last = p.n - (np - 1) * NR;
+    let pstride = p.k * NR;
+    let mc = (L2_BLOCK / (p.n + KC.min(p.k))).max(MR) / MR * MR;
+    let mut m0 = 0;
+    while m0 < p.m {
+        let m1 = (m0 + mc).min(p.m);
+        let mut k0 = 0;
+        loop {
+            let kc = KC.min(p.k - k0);
+            let init = if k0 == 0 { p.init } else { Init::Load };
+            for q in 0..np {
+                let lastv = if q + 1 == np { last } else { NR };
+                let b = p.b.wrapping_add(q * pstride + k0 * NR);
+                let init = init.offset(q * NR);
+                let mut r0 = m0;
+                while r0 < m1 {
+                    let rows = MR.min(m1 - r0);
+                    let a = p.a.wrapping_add(r0 * p.lda + k0);
+                    let c = p.c.wrapping_add(r0 * p.ldc + q * NR);
+                    macro_rules! go {
+                        ($r:literal) => {
+                            // SAFETY: rows r0..r0+$r < m, panel q < np, k0+kc <= k.
+                            unsafe {
+                                tile::<$r, 1>(kc, a, p.lda, b, pstride, init, c, p.ldc, lastv)
+                            }
+                        };
+                    }
+                    match rows {
+                        6 => go!(6),
+                        1 => go!(1),
+                        2 => go!(2),
+                        3 => go!(3),
+                        4 => go!(4),
+                        _ => go!(5),
+                    }
+                    r0 += rows;
+                }
+            }
+            k0 += kc;
+            if k0 >= p.k {
+                break;
+            }
+        }
+        m0 = m1;
+    }
+}
+
+/// # Safety
+/// AVX2+FMA available; `p` validated by `check` (m, n > 0).
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn gemm(p: Problem) {
+    // SAFETY: rows 0..m exist; row_panels::<R,_> is only called with R == m.
+    unsafe {
+        match p.m {
+            1 => row_panels::<1, 4>(&p),
+            2 => row_panels::<2, 2>(&p),
+            3 => row_panels::<3, 1>(&p),
+            4 => row_panels::<4, 1>(&p),
+            5 => row_panels::<5, 1>(&p),
+            _ => blocked(&p),
+        }
+    }
+}

@@ -1,0 +1,231 @@
+//! AVX-512F kernel: one zmm per packed panel row (16 columns), FMA accumulation.
+
+use core::arch::x86_64::*;
+
+use super::{Init, NR, Problem};
+
+/// Rows of the large-m micro-tile (tile = MR rows × 2 panels = 24 zmm accumulators).
+const MR: usize = 12;
+/// Block of k for large m: the 2-panel slice of the packed weight (KC×32 f32) stays in L1.
+const KC: usize = 192;
+/// f32 budget of one row block of C plus its A block (rows × (n + KC)), to stay in L2.
+const L2_BLOCK: usize = 96 * 1024;
+
+/// Micro-tile: `R` rows × `P` panels, accumulating k-steps `0..kc`.
+///
+/// `a` addresses A[row0][k0], `b` the packed row k0 of the first panel (panels are `pstride`
+/// apart), `c` addresses C[row0][col0]; `last` (1..=16) is how many columns of panel `P-1` are
+/// real (the others are fully stored).
+///
+/// # Safety
+/// AVX-512F available; A rows `0..R` × `0..kc`, packed panels `0..P` × `0..kc`, and C rows
+/// `0..R` × columns `0..(P-1)*NR+last` (and the bias, if any, for those columns) in bounds.
+#[target_feature(enable = "avx512f")]
+#[inline]
+#[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
+unsafe fn tile<const R: usize, const P: usize>(
+    kc: usize,
+    a: *const f32,
+    lda: usize,
+    b: *const f32,
+    pstride: usize,
+    init: Init,
+    c: *mut f32,
+    ldc: usize,
+    last: usize,
+) {
+    let mut mask = [0xFFFFu16; P];
+    mask[P - 1] = ((1u32 << last) - 1) as u16;
+    let mut acc = [[_mm512_setzero_ps(); P]; R];
+    match init {
+        Init::Zero => {}
+        Init::Bias(bp) => {
+            for q in 0..P {
+                // SAFETY: bias covers the tile's real columns; masked-off lanes are not accessed.
+                let v = unsafe { _mm512_maskz_loadu_ps(mask[q], bp.add(q * NR)) };
+                for r in 0..R {
+                    acc[r][q] = v;
+                }
+            }
+        }
+        Init::Load => {
+            for r in 0..R {
+                for q in 0..P {
+                    // SAFETY: C row r covers the tile's real columns; masked lanes untouched.
+                    acc[r][q] = unsafe { _mm512_maskz_loadu_ps(mask[q], c.add(r * ldc + q * NR)) };
+                }
+            }
+        }
+    }
+    for kk in 0..kc {
+        let mut bv = [_mm512_setzero_ps(); P];
+        for q in 0..P {
+            // SAFETY: packed panel q has kc rows of NR f32 from `b + q*pstride`.
+            bv[q] = unsafe { _mm512_loadu_ps(b.add(q * pstride + kk * NR)) };
+        }
+        for r in 0..R {
+            // SAFETY: A row r has kc elements from `a + r*lda`.
+            let av = _mm512_set1_ps(unsafe { *a.add(r * lda + kk) });
+            for q in 0..P {
+                acc[r][q] = _mm512_fmadd_ps(av, bv[q], acc[r][q]);
+            }
+        }
+    }
+    for r in 0..R {
+        for q in 0..P {
+            // SAFETY: C row r covers the tile's real columns; masked-off lanes are not written.
+            unsafe { _mm512_mask_storeu_ps(c.add(r * ldc + q * NR), mask[q], acc[r][q]) };
+        }
+    }
+}
+
+/// All panels for `R` rows, in groups of `P` panels (then 2, then 1).
+///
+/// # Safety
+/// As for [`tile`], for rows `0..R` of the problem.
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn row_panels<const R: usize, const P: usize>(p: &Problem) {
+    let np = p.n.div_ceil(NR);
+    let last = p.n - (np - 1) * NR;
+    let pstride = p.k * NR;
+    let a = p.a;
+    let c = p.c;
+    let mut q = 0;
+    while q < np {
+        let w = if np - q >= P {
+            P
+        } else if np - q >= 2 {
+            2
+        } else {
+            1
+        };
+        let lastv = if q + w == np { last } else { NR };
+        let b = p.b.wrapping_add(q * pstride);
+        let cc = c.wrapping_add(q * NR);
+        let init = p.init.offset(q * NR);
+        // SAFETY: panels q..q+w exist (q+w <= np) and the caller guarantees the rows.
+        unsafe {
+            match w {
+                1 => tile::<R, 1>(p.k, a, p.lda, b, pstride, init, cc, p.ldc, lastv),
+                2 => tile::<R, 2>(p.k, a, p.lda, b, pstride, init, cc, p.ldc, lastv),
+                _ => tile::<R, P>(p.k, a, p.lda, b, pstride, init, cc, p.ldc, lastv),
+            }
+        }
+        q += w;
+    }
+}
+
+/// One MR-or-fewer row tile × `P` panels, for the blocked large-m path.
+///
+/// # Safety
+/// As for [`tile`]; `rows` in 1..=MR.
+#[target_feature(enable = "avx512f")]
+#[inline]
+#[allow(clippy::too_many_arguments)]
+unsafe fn tile_rows<const P: usize>(
+    rows: usize,
+    kc: usize,
+    a: *const f32,
+    lda: usize,
+    b: *const f32,
+    pstride: usize,
+    init: Init,
+    c: *mut f32,
+    ldc: usize,
+    last: usize,
+) {
+    macro_rules! go {
+        ($r:literal) => {
+            // SAFETY: forwarded caller contract.
+            unsafe { tile::<$r, P>(kc, a, lda, b, pstride, init, c, ldc, last) }
+        };
+    }
+    match rows {
+        12 => go!(12),
+        1 => go!(1),
+        2 => go!(2),
+        3 => go!(3),
+        4 => go!(4),
+        5 => go!(5),
+        6 => go!(6),
+        7 => go!(7),
+        8 => go!(8),
+        9 => go!(9),
+        10 => go!(10),
+        _ => go!(11),
+    }
+}
+
+/// Large m: blocked over rows (a block of C, plus the A block, stays in L2), then k (KC),
+/// panel pairs, then MR-row tiles.
+///
+/// # Safety
+/// AVX-512F available; `p` validated by `check`.
+#[target_feature(enable = "avx512f")]
+unsafe fn blocked(p: &Problem) {
+    let np = p.n.div_ceil(NR);
+    let last = p.n - (np - 1) * NR;
+    let pstride = p.k * NR;
+    let mc = (L2_BLOCK / (p.n + KC.min(p.k))).max(MR) / MR * MR;
+    let mut m0 = 0;
+    while m0 < p.m {
+        let m1 = (m0 + mc).min(p.m);
+        let mut k0 = 0;
+        loop {
+            let kc = KC.min(p.k - k0);
+            let init = if k0 == 0 { p.init } else { Init::Load };
+            let mut q = 0;
+            while q < np {
+                let w = (np - q).min(2);
+                let lastv = if q + w == np { last } else { NR };
+                let b = p.b.wrapping_add(q * pstride + k0 * NR);
+                let init = init.offset(q * NR);
+                let mut r0 = m0;
+                while r0 < m1 {
+                    let rows = MR.min(m1 - r0);
+                    let a = p.a.wrapping_add(r0 * p.lda + k0);
+                    let c = p.c.wrapping_add(r0 * p.ldc + q * NR);
+                    // SAFETY: rows r0..r0+rows < m, panels q..q+w < np, k0+kc <= k.
+                    unsafe {
+                        if w == 2 {
+                            tile_rows::<2>(rows, kc, a, p.lda, b, pstride, init, c, p.ldc, lastv);
+                        } else {
+                            tile_rows::<1>(rows, kc, a, p.lda, b, pstride, init, c, p.ldc, lastv);
+                        }
+                    }
+                    r0 += rows;
+                }
+                q += w;
+            }
+            k0 += kc;
+            if k0 >= p.k {
+                break;
+            }
+        }
+        m0 = m1;
+    }
+}
+
+/// # Safety
+/// AVX-512F available; `p` validated by `check` (m, n > 0).
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn gemm(p: Problem) {
+    // SAFETY: rows 0..m exist; row_panels::<R,_> is only called with R == m.
+    unsafe {
+        match p.m {
+            1 => row_panels::<1, 8>(&p),
+            2 => row_panels::<2, 6>(&p),
+            3 => row_panels::<3, 4>(&p),
+            4 => row_panels::<4, 4>(&p),
+            5 => row_panels::<5, 4>(&p),
+            6 => row_panels::<6, 4>(&p),
+            7 => row_panels::<7, 2>(&p),
+            8 => row_panels::<8, 2>(&p),
+            9 => row_panels::<9, 2>(&p),
+            10 => row_panels::<10, 2>(&p),
+            11 => row_panels::<11, 2>(&p),
+            _ => blocked(&p),
+        }
+    }
+}

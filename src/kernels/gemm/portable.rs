@@ -1,0 +1,100 @@
+//! Portable kernel: plain Rust over `[f32; NR]` accumulators, written for auto-vectorisation.
+//! Each step is a separate multiply then add (`acc + a*b`), never `mul_add`.
+
+use super::{Init, NR, Problem};
+
+/// Block of k for large m: the panel slice of the packed weight (KC×16 f32) stays in L1.
+const KC: usize = 256;
+/// Rows per block for large m: the A block (MC×KC f32) stays in L2.
+const MC: usize = 256;
+
+/// Micro-tile: `R` rows × 1 panel, accumulating k-steps `0..kc`; `valid` (1..=16) real columns.
+///
+/// # Safety
+/// A rows `0..R` × `0..kc` from `a`, the packed panel rows `0..kc` from `b`, and C rows `0..R`
+/// × columns `0..valid` from `c` (and the bias, if any, for those columns) in bounds.
+#[inline(always)]
+#[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
+unsafe fn tile<const R: usize>(
+    kc: usize,
+    a: *const f32,
+    lda: usize,
+    b: *const f32,
+    init: Init,
+    c: *mut f32,
+    ldc: usize,
+    valid: usize,
+) {
+    let mut acc = [[0f32; NR]; R];
+    match init {
+        Init::Zero => {}
+        Init::Bias(bp) => {
+            for j in 0..valid {
+                // SAFETY: the bias covers the tile's `valid` columns.
+                let v = unsafe { *bp.add(j) };
+                for r in 0..R {
+                    acc[r][j] = v;
+                }
+            }
+        }
+        Init::Load => {
+            for r in 0..R {
+                for j in 0..valid {
+                    // SAFETY: C row r covers the tile's `valid` columns.
+                    acc[r][j] = unsafe { *c.add(r * ldc + j) };
+                }
+            }
+        }
+    }
+    for kk in 0..kc {
+        // SAFETY: the packed panel has kc rows of NR f32; unaligned read.
+        let bv: [f32; NR] = unsafe { core::ptr::read_unaligned(b.add(kk * NR).cast()) };
+        for r in 0..R {
+            // SAFETY: A row r has kc elements from `a + r*lda`.
+            let av = unsafe { *a.add(r * lda + kk) };
+            for j in 0..NR {
+                acc[r][j] += av * bv[j];
+            }
+        }
+    }
+    for r in 0..R {
+        for j in 0..valid {
+            // SAFETY: C row r covers the tile's `valid` columns.
+            unsafe { *c.add(r * ldc + j) = acc[r][j] };
+        }
+    }
+}
+
+/// Blocked over k (KC), rows (MC), panels, then rows one at a time (1×16 tiles: multi-row
+/// tiles made LLVM's SLP vectoriser shuffle and spill, 4× slower on x86-64 SSE2).
+pub(super) fn gemm(p: Problem) {
+    let np = p.n.div_ceil(NR);
+    let last = p.n - (np - 1) * NR;
+    let pstride = p.k * NR;
+    let mut k0 = 0;
+    loop {
+        let kc = KC.min(p.k - k0);
+        let init = if k0 == 0 { p.init } else { Init::Load };
+        let mut m0 = 0;
+        while m0 < p.m {
+            let m1 = (m0 + MC).min(p.m);
+            for q in 0..np {
+                let valid = if q + 1 == np { last } else { NR };
+                let b = p.b.wrapping_add(q * pstride + k0 * NR);
+                let init = init.offset(q * NR);
+                for r in m0..m1 {
+                    let a = p.a.wrapping_add(r * p.lda + k0);
+                    let c = p.c.wrapping_add(r * p.ldc + q * NR);
+                    // SAFETY: `check` validated the slices for the whole problem; this tile is
+                    // row r < m, panel q < np, k-steps k0..k0+kc <= k.
+                    unsafe { tile::<1>(kc, a, p.lda, b, init, c, p.ldc, valid) };
+                }
+            }
+            m0 = m1;
+        }
+        k0 += kc;
+        if k0 >= p.k {
+            break;
+        }
+    }
+}

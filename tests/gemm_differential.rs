@@ -1,0 +1,324 @@
+#![allow(clippy::needless_range_loop)]
+//! Differential tests of the GEMM kernels against `matrixmultiply::sgemm`, plus the
+//! reproducibility contract (bit-identical rows whatever the batch split).
+
+use innfer::kernels::gemm::*;
+
+/// Tiny deterministic xorshift64* PRNG.
+struct Rng(u64);
+impl Rng {
+    fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    /// Uniform in `lo..hi`.
+    fn range(&mut self, lo: usize, hi: usize) -> usize {
+        lo + (self.next_u64() % (hi - lo) as u64) as usize
+    }
+    /// Uniform in [-1, 1).
+    fn f32(&mut self) -> f32 {
+        ((self.next_u64() >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+    }
+    fn vec(&mut self, len: usize) -> Vec<f32> {
+        (0..len).map(|_| self.f32()).collect()
+    }
+}
+
+fn isas() -> Vec<Isa> {
+    Isa::ALL.into_iter().filter(|i| i.is_available()).collect()
+}
+
+fn pack(w: &[f32], n: usize, k: usize) -> Vec<f32> {
+    let mut p = vec![f32::NAN; packed_len(n, k)];
+    pack_weight(w, n, k, &mut p);
+    p
+}
+
+/// `C = beta·C + A·Wᵀ` with matrixmultiply (W is `[n][k]` row-major).
+#[allow(clippy::too_many_arguments)]
+fn mm_ref(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    lda: usize,
+    w: &[f32],
+    beta: f32,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    // SAFETY: strides describe in-bounds matrices of the given shapes.
+    unsafe {
+        matrixmultiply::sgemm(
+            m,
+            k,
+            n,
+            1.0,
+            a.as_ptr(),
+            lda as isize,
+            1,
+            w.as_ptr(),
+            1,
+            k as isize,
+            beta,
+            c.as_mut_ptr(),
+            ldc as isize,
+            1,
+        );
+    }
+}
+
+struct Case {
+    m: usize,
+    k: usize,
+    n: usize,
+    lda: usize,
+    ldc: usize,
+}
+
+fn check_case(rng: &mut Rng, cs: &Case) {
+    let Case { m, k, n, lda, ldc } = *cs;
+    let a = rng.vec((m - 1) * lda + k);
+    let w = rng.vec(n * k);
+    let bias = rng.vec(n);
+    let c0 = rng.vec((m - 1) * ldc + n);
+    let packed = pack(&w, n, k);
+
+    // Reference values and an error scale Σ|a||w| (+ |bias| / |c0|).
+    let mut r_plain = vec![0.0; c0.len()];
+    mm_ref(m, k, n, &a, lda, &w, 0.0, &mut r_plain, ldc);
+    let mut r_acc = c0.clone();
+    mm_ref(m, k, n, &a, lda, &w, 1.0, &mut r_acc, ldc);
+    let a_abs: Vec<f32> = a.iter().map(|x| x.abs()).collect();
+    let w_abs: Vec<f32> = w.iter().map(|x| x.abs()).collect();
+    let mut scale = vec![0.0; c0.len()];
+    mm_ref(m, k, n, &a_abs, lda, &w_abs, 0.0, &mut scale, ldc);
+    let tol = 1e-6 * (k as f32).sqrt().max(1.0);
+
+    for isa in isas() {
+        for mode in 0..4 {
+            // Sentinel in the padding between rows: must be left untouched.
+            let mut c = c0.clone();
+            match mode {
+                0 => gemm(isa, m, k, n, &a, lda, &packed, None, &mut c, ldc),
+                1 => gemm(isa, m, k, n, &a, lda, &packed, Some(&bias), &mut c, ldc),
+                3 => gemm_accumulate(isa, m, k, n, &a, lda, &packed, Some(&bias), &mut c, ldc),
+                _ => gemm_accumulate(isa, m, k, n, &a, lda, &packed, None, &mut c, ldc),
+            }
+            for i in 0..m {
+                for j in 0..ldc.min(c.len() - i * ldc) {
+                    let idx = i * ldc + j;
+                    if j >= n {
+                        assert_eq!(
+                            c[idx].to_bits(),
+                            c0[idx].to_bits(),
+                            "{} padding written",
+                            isa.name()
+                        );
+                        continue;
+                    }
+                    let (want, extra) = match mode {
+                        0 => (r_plain[idx], 0.0),
+                        1 => (r_plain[idx] + bias[j], bias[j].abs()),
+                        3 => (r_acc[idx] + bias[j], c0[idx].abs() + bias[j].abs()),
+                        _ => (r_acc[idx], c0[idx].abs()),
+                    };
+                    let err = (c[idx] - want).abs();
+                    let bound = tol * (scale[idx] + extra) + 1e-30;
+                    assert!(
+                        err <= bound,
+                        "{} mode {mode} m={m} k={k} n={n} lda={lda} ldc={ldc} at ({i},{j}): got {} want {want} err {err} > {bound}",
+                        isa.name(),
+                        c[idx],
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn differential_vs_matrixmultiply() {
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let ms = [1, 2, 3, 4, 5, 6, 7, 8, 11, 12, 13, 24, 64, 257];
+    let ks = [1, 2, 5, 7, 8, 11, 13, 17, 33, 128, 193, 257, 300, 512, 599];
+    let ns = [
+        1, 2, 5, 7, 11, 13, 16, 17, 24, 31, 32, 33, 48, 64, 100, 128, 129, 599,
+    ];
+    let mut cases = Vec::new();
+    // Structured: each m with a spread of (k, n) pairs.
+    for (t, &m) in ms.iter().enumerate() {
+        for s in 0..4 {
+            let mut k = ks[(t * 4 + s * 7) % ks.len()];
+            let mut n = ns[(t * 5 + s * 3) % ns.len()];
+            // Keep m exact but the work small enough for debug builds (odd sizes stay odd).
+            while m * k * n > 600_000 {
+                if n > k {
+                    n = (n / 2) | 1
+                } else {
+                    k = (k / 2) | 1
+                }
+            }
+            cases.push((m, k, n));
+        }
+    }
+    // Random shapes, keeping the work small enough for debug builds.
+    for _ in 0..30 {
+        let mut m = rng.range(1, 300);
+        let k = rng.range(1, 600);
+        let n = rng.range(1, 600);
+        while m > 1 && m * k * n > 600_000 {
+            m /= 2;
+        }
+        cases.push((m, k, n));
+    }
+    cases.push((257, 300, 40));
+    // Wide n: several row blocks in the large-m path.
+    cases.push((200, 3, 599));
+    cases.push((300, 2, 1024));
+    cases.push((64, 600, 100));
+    for (m, k, n) in cases {
+        let lda = k + if rng.range(0, 2) == 0 {
+            0
+        } else {
+            rng.range(1, 9)
+        };
+        let ldc = n + if rng.range(0, 2) == 0 {
+            0
+        } else {
+            rng.range(1, 9)
+        };
+        check_case(&mut rng, &Case { m, k, n, lda, ldc });
+    }
+}
+
+/// Scalar model of the contract: init, then k = 0..K in order, fused (SIMD) or mul-then-add (portable).
+#[test]
+fn matches_scalar_model_bit_exactly() {
+    let mut rng = Rng(42);
+    for &(m, k, n) in &[
+        (1, 9, 5),
+        (3, 33, 17),
+        (13, 300, 40),
+        (30, 200, 33),
+        (2, 513, 70),
+    ] {
+        let lda = k + 3;
+        let ldc = n + 1;
+        let a = rng.vec((m - 1) * lda + k);
+        let w = rng.vec(n * k);
+        let bias = rng.vec(n);
+        let packed = pack(&w, n, k);
+        let c0 = rng.vec((m - 1) * ldc + n);
+        for isa in isas() {
+            for accumulate in [false, true] {
+                let mut c = c0.clone();
+                if accumulate {
+                    gemm_accumulate(isa, m, k, n, &a, lda, &packed, Some(&bias), &mut c, ldc);
+                } else {
+                    gemm(isa, m, k, n, &a, lda, &packed, Some(&bias), &mut c, ldc);
+                }
+                for i in 0..m {
+                    for j in 0..n {
+                        let mut acc = if accumulate {
+                            c0[i * ldc + j] + bias[j]
+                        } else {
+                            bias[j]
+                        };
+                        for kk in 0..k {
+                            let (x, y) = (a[i * lda + kk], w[j * k + kk]);
+                            acc = if isa == Isa::Portable {
+                                acc + x * y
+                            } else {
+                                x.mul_add(y, acc)
+                            };
+                        }
+                        assert_eq!(
+                            c[i * ldc + j].to_bits(),
+                            acc.to_bits(),
+                            "{} accumulate={accumulate} m={m} k={k} n={n} ({i},{j})",
+                            isa.name()
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Row results must not depend on m or on the row's position in the batch.
+#[test]
+fn batch_split_bit_identity() {
+    let mut rng = Rng(7);
+    let total = 257;
+    for &(k, n) in &[
+        (5, 7),
+        (3, 700),
+        (33, 17),
+        (128, 48),
+        (450, 20),
+        (12, 130),
+        (257, 9),
+    ] {
+        let lda = k + 1;
+        let ldc = n + 2;
+        let a = rng.vec(total * lda);
+        let w = rng.vec(n * k);
+        let bias = rng.vec(n);
+        let c0 = rng.vec(total * ldc);
+        let packed = pack(&w, n, k);
+        for isa in isas() {
+            for mode in 0..4 {
+                let run = |row0: usize, m: usize, c: &mut [f32]| {
+                    let a = &a[row0 * lda..];
+                    let c = &mut c[row0 * ldc..];
+                    match mode {
+                        0 => gemm(isa, m, k, n, a, lda, &packed, None, c, ldc),
+                        1 => gemm(isa, m, k, n, a, lda, &packed, Some(&bias), c, ldc),
+                        3 => gemm_accumulate(isa, m, k, n, a, lda, &packed, Some(&bias), c, ldc),
+                        _ => gemm_accumulate(isa, m, k, n, a, lda, &packed, None, c, ldc),
+                    }
+                };
+                let mut full = c0.clone();
+                run(0, total, &mut full);
+                // Splits: all m=1, chunks of 7, and an uneven split, each tiling 0..total.
+                let splits: [&[usize]; 4] = [&[1; 257], &[7; 37], &[3, 100, 11, 64, 79], &[256, 1]];
+                for split in splits {
+                    let mut c = c0.clone();
+                    let mut row0 = 0;
+                    for &m in split {
+                        let m = m.min(total - row0);
+                        if m == 0 {
+                            break;
+                        }
+                        run(row0, m, &mut c);
+                        row0 += m;
+                    }
+                    assert_eq!(row0, total);
+                    for i in 0..total {
+                        for j in 0..n {
+                            let idx = i * ldc + j;
+                            assert_eq!(
+                                c[idx].to_bits(),
+                                full[idx].to_bits(),
+                                "{} mode {mode} k={k} n={n} split {:?} row {i} col {j}",
+                                isa.name(),
+                                &split[..split.len().min(5)]
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn detect_is_available() {
+    let best = Isa::detect();
+    assert!(best.is_available());
+    assert!(Isa::Portable.is_available());
+    assert!(!best.name().is_empty());
+}
