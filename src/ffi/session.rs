@@ -1,0 +1,375 @@
+//! Session handles: size, create (heap or caller memory), free, reseed, last error.
+
+use alloc::boxed::Box;
+use core::ffi::c_char;
+use core::mem::{align_of, size_of};
+
+use super::model::{innfer_model, model_ref};
+use super::status::*;
+use super::{INNFER_ARENA_ALIGN, guard};
+use crate::model::Model;
+use crate::session::Session;
+
+const SESSION_MAGIC: u64 = u64::from_le_bytes(*b"innferS1");
+
+/// Bytes of the per-session message buffer (including the NUL).
+const MESSAGE_BYTES: usize = 256;
+
+/// A session (opaque): scratch memory, random stream and last-error message for running one
+/// model from one thread at a time.
+///
+/// Created by `innfer_session_create` (heap) or `innfer_session_init_static` (inside caller
+/// memory), released by `innfer_session_free`. It borrows its model, which must outlive it.
+pub struct innfer_session {
+    magic: u64,
+    /// Heap-owned (`innfer_session_free` drops and deallocates) or in caller memory (drop only).
+    heap: bool,
+    /// Borrows the model through a raw pointer: the C contract keeps the model alive longer.
+    session: Session<'static, 'static>,
+    /// The last failure's message, NUL-terminated.
+    message: [u8; MESSAGE_BYTES],
+}
+
+/// Bytes the handle takes at the start of caller memory, rounded up so the arena after it is
+/// aligned to `INNFER_ARENA_ALIGN`.
+const HANDLE_BYTES: usize =
+    size_of::<innfer_session>().div_ceil(INNFER_ARENA_ALIGN) * INNFER_ARENA_ALIGN;
+const _: () = assert!(align_of::<innfer_session>() <= INNFER_ARENA_ALIGN);
+
+fn caller_bytes(model: &Model, max_batch: usize) -> Result<usize, Fail> {
+    Session::arena_bytes(model, max_batch)?
+        .checked_add(HANDLE_BYTES)
+        .ok_or(Fail::Invalid(
+            "max_batch",
+            "the session would be larger than memory",
+        ))
+}
+
+/// Runs `body` on a live session, recording a failure's message in the handle.
+///
+/// # Safety
+/// `s` is NULL or a live session handle not used by another thread.
+pub(crate) unsafe fn with_session(
+    s: *mut innfer_session,
+    what: &'static str,
+    body: impl FnOnce(&mut Session<'static, 'static>) -> Result<(), Fail>,
+) -> innfer_status {
+    if s.is_null() {
+        return INNFER_STATUS_NULL_ARGUMENT;
+    }
+    guard(
+        || {
+            // SAFETY: the handle is live (checked before `body` ran); the panicking borrow is gone.
+            let message = unsafe { &mut (*s).message };
+            write_message(
+                message,
+                format_args!("{what}: internal error (a caught panic): a bug in innfer"),
+            );
+            INNFER_STATUS_INTERNAL
+        },
+        || {
+            // SAFETY: a live handle per the contract; the magic check guards freed static sessions.
+            let handle = unsafe { &mut *s };
+            if handle.magic != SESSION_MAGIC {
+                return INNFER_STATUS_INVALID_ARGUMENT;
+            }
+            match body(&mut handle.session) {
+                Ok(()) => INNFER_STATUS_OK,
+                Err(f) => {
+                    write_message(&mut handle.message, format_args!("{what}: {f}"));
+                    f.status()
+                }
+            }
+        },
+    )
+}
+
+/// Bytes of caller memory `innfer_session_init_static()` needs for `m` at `max_batch` rows per
+/// call. The count includes the session handle itself, which lives at the start of that memory.
+///
+/// Returns `INNFER_STATUS_OK` (and writes `*bytes`), `_NULL_ARGUMENT` (`m` or `bytes` NULL) or
+/// `_INVALID_ARGUMENT` (`max_batch` is 0 or too large to address). Thread-safe; allocates
+/// nothing.
+///
+/// # Safety
+/// `m` is NULL or a live model; `bytes` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn innfer_session_size(
+    m: *const innfer_model,
+    max_batch: usize,
+    bytes: *mut usize,
+) -> innfer_status {
+    guard(
+        || INNFER_STATUS_INTERNAL,
+        || {
+            // SAFETY: the caller's contract.
+            let model = match unsafe { model_ref(m) } {
+                Ok(model) => model,
+                Err(f) => return f.status(),
+            };
+            if bytes.is_null() {
+                return INNFER_STATUS_NULL_ARGUMENT;
+            }
+            match caller_bytes(model, max_batch) {
+                Ok(n) => {
+                    // SAFETY: non-NULL and writable per the contract.
+                    unsafe { bytes.write_unaligned(n) };
+                    INNFER_STATUS_OK
+                }
+                Err(f) => f.status(),
+            }
+        },
+    )
+}
+
+/// Creates a session inside caller memory: no allocation at all, ever.
+///
+/// `memory` must be aligned to `INNFER_ARENA_ALIGN` (64) bytes and hold at least the
+/// `innfer_session_size()` bytes for the same model and `max_batch`. The session handle is
+/// placed at the start of `memory`, its scratch arena after it; `*out` receives the handle
+/// (equal to `memory`). The memory stays the caller's: it must stay valid and untouched until
+/// `innfer_session_free()` and may be reused or released after that. The model must outlive the
+/// session. The random stream starts at seed 0, stream 0.
+///
+/// Returns `INNFER_STATUS_OK`, `_NULL_ARGUMENT` (`m`, `memory` or `out` NULL),
+/// `_INVALID_ARGUMENT` (`max_batch` 0 or too large), `_ARENA_MISALIGNED` or
+/// `_ARENA_TOO_SMALL`. On failure `*out` is set to NULL (if `out` is not NULL).
+///
+/// **Thread safety.** Any thread; many sessions may share one model.
+///
+/// # Safety
+/// `m` is NULL or a live model; `memory` is NULL or points to `bytes` writable bytes that
+/// nothing else uses until the session is freed; `out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn innfer_session_init_static(
+    m: *const innfer_model,
+    max_batch: usize,
+    memory: *mut core::ffi::c_void,
+    bytes: usize,
+    out: *mut *mut innfer_session,
+) -> innfer_status {
+    if out.is_null() {
+        return INNFER_STATUS_NULL_ARGUMENT;
+    }
+    // SAFETY: non-NULL and writable per the contract.
+    unsafe { out.write(core::ptr::null_mut()) };
+    guard(
+        || INNFER_STATUS_INTERNAL,
+        || {
+            // SAFETY: the caller's contract.
+            let result = unsafe { init_static(m, max_batch, memory.cast(), bytes) };
+            match result {
+                Ok(handle) => {
+                    // SAFETY: as above.
+                    unsafe { out.write(handle) };
+                    INNFER_STATUS_OK
+                }
+                Err(f) => f.status(),
+            }
+        },
+    )
+}
+
+/// # Safety
+/// As `innfer_session_init_static`.
+unsafe fn init_static(
+    m: *const innfer_model,
+    max_batch: usize,
+    memory: *mut u8,
+    bytes: usize,
+) -> Result<*mut innfer_session, Fail> {
+    // SAFETY: the caller's contract; the model outlives the session (documented), which is what
+    // the 'static lifetime stands for.
+    let model: &'static Model = unsafe { model_ref(m) }?;
+    if memory.is_null() {
+        return Err(Fail::Null("memory"));
+    }
+    let need = caller_bytes(model, max_batch)?;
+    let address = memory as usize;
+    if address & (INNFER_ARENA_ALIGN - 1) != 0 {
+        return Err(crate::Error::ArenaMisaligned {
+            align: INNFER_ARENA_ALIGN,
+            address,
+        }
+        .into());
+    }
+    if bytes < need {
+        return Err(crate::Error::ArenaTooSmall {
+            needed: need,
+            found: bytes,
+        }
+        .into());
+    }
+    if bytes > isize::MAX as usize || address.checked_add(bytes).is_none() {
+        return Err(Fail::Invalid("bytes", "larger than memory"));
+    }
+    // SAFETY: `memory` holds `bytes` ≥ HANDLE_BYTES writable bytes that the caller gives to the
+    // session until it is freed; the arena slice starts after the handle, so the two never
+    // overlap.
+    let arena: &'static mut [u8] =
+        unsafe { core::slice::from_raw_parts_mut(memory.add(HANDLE_BYTES), bytes - HANDLE_BYTES) };
+    let session = Session::in_memory(model, max_batch, arena)?;
+    let handle = memory.cast::<innfer_session>();
+    // SAFETY: aligned to 64 ≥ align_of::<innfer_session>(), and HANDLE_BYTES ≥ its size.
+    unsafe {
+        handle.write(innfer_session {
+            magic: SESSION_MAGIC,
+            heap: false,
+            session,
+            message: [0; MESSAGE_BYTES],
+        })
+    };
+    Ok(handle)
+}
+
+/// Creates a session with its memory on the heap (allocated here, once; no call on the session
+/// allocates afterwards). The model must outlive the session. The random stream starts at
+/// seed 0, stream 0.
+///
+/// On success `*out` receives a session owned by the caller, to be released with
+/// `innfer_session_free()`; on failure `*out` is set to NULL (if `out` is not NULL).
+/// Returns `INNFER_STATUS_OK`, `_NULL_ARGUMENT` (`m` or `out` NULL) or `_INVALID_ARGUMENT`
+/// (`max_batch` 0 or too large). Out of memory aborts the process.
+///
+/// **Thread safety.** Any thread; many sessions may share one model.
+///
+/// # Safety
+/// `m` is NULL or a live model; `out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn innfer_session_create(
+    m: *const innfer_model,
+    max_batch: usize,
+    out: *mut *mut innfer_session,
+) -> innfer_status {
+    if out.is_null() {
+        return INNFER_STATUS_NULL_ARGUMENT;
+    }
+    // SAFETY: non-NULL and writable per the contract.
+    unsafe { out.write(core::ptr::null_mut()) };
+    guard(
+        || INNFER_STATUS_INTERNAL,
+        || {
+            // SAFETY: the caller's contract; the model outlives the session (documented).
+            let model: &'static Model = match unsafe { model_ref(m) } {
+                Ok(model) => model,
+                Err(f) => return f.status(),
+            };
+            let result = caller_bytes(model, max_batch)
+                .and_then(|_| Session::new(model, max_batch).map_err(Fail::from));
+            match result {
+                Ok(session) => {
+                    let handle = Box::new(innfer_session {
+                        magic: SESSION_MAGIC,
+                        heap: true,
+                        session,
+                        message: [0; MESSAGE_BYTES],
+                    });
+                    // SAFETY: as above.
+                    unsafe { out.write(Box::into_raw(handle)) };
+                    INNFER_STATUS_OK
+                }
+                Err(f) => f.status(),
+            }
+        },
+    )
+}
+
+/// Releases a session. NULL is a no-op.
+///
+/// A heap session (`innfer_session_create`) is deallocated. A static session
+/// (`innfer_session_init_static`) is only invalidated: its memory stays the caller's, and calls
+/// on the stale handle return `INNFER_STATUS_INVALID_ARGUMENT` until the memory is reused.
+/// Allocates nothing.
+///
+/// # Safety
+/// `s` is NULL or a live session not in use by another thread; it is invalid afterwards.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn innfer_session_free(s: *mut innfer_session) {
+    if s.is_null() {
+        return;
+    }
+    guard(
+        || (),
+        || {
+            // SAFETY: a live handle per the contract (heap ones come from `Box::into_raw`).
+            unsafe {
+                if (*s).magic != SESSION_MAGIC {
+                    return;
+                }
+                (*s).magic = 0;
+                if (*s).heap {
+                    drop(Box::from_raw(s));
+                } else {
+                    // Drops the session in place; `magic` (plain data) stays 0 for the check above.
+                    core::ptr::drop_in_place(s);
+                }
+            }
+        },
+    )
+}
+
+/// Restarts the session's random stream at `(seed, stream)`: the next sample drawn is row 0 of
+/// that stream. Different streams with the same seed are independent. The same `(seed,
+/// stream)` gives the same samples whatever the `max_batch` and however the samples are split
+/// over calls (on one machine: other CPUs may round differently).
+///
+/// Returns `INNFER_STATUS_OK`, `_NULL_ARGUMENT` or `_INVALID_ARGUMENT` (a freed static
+/// session). Allocates nothing.
+///
+/// # Safety
+/// `s` is NULL or a live session not in use by another thread.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn innfer_session_reseed(
+    s: *mut innfer_session,
+    seed: u64,
+    stream: u64,
+) -> innfer_status {
+    // SAFETY: forwarded contract.
+    unsafe {
+        with_session(s, "innfer_session_reseed", |session| {
+            session.reseed(seed, stream);
+            Ok(())
+        })
+    }
+}
+
+/// The `max_batch` the session was created with (the most rows one forward/inverse call takes);
+/// 0 if `s` is NULL or not a live session. Allocates nothing.
+///
+/// # Safety
+/// `s` is NULL or a live session.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn innfer_session_max_batch(s: *const innfer_session) -> usize {
+    if s.is_null() {
+        return 0;
+    }
+    // SAFETY: a live handle per the contract.
+    let handle = unsafe { &*s };
+    if handle.magic != SESSION_MAGIC {
+        return 0;
+    }
+    handle.session.max_batch()
+}
+
+/// The detailed message of the last failed call on this session, such as
+/// `"innfer_sample: buffer `y` holds 3 elements, expected 2"`; `""` if no call has failed.
+///
+/// The string lives inside the session (a fixed 256-byte buffer, no heap); it stays valid until
+/// the next call on `s` or `innfer_session_free(s)`. Do not free it. Failures of
+/// `innfer_session_create`/`_init_static` and NULL-handle failures have no session to record
+/// in: use `innfer_status_string()`. Returns a static message if `s` is NULL.
+///
+/// # Safety
+/// `s` is NULL or a live session not in use by another thread.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn innfer_session_last_error(s: *const innfer_session) -> *const c_char {
+    if s.is_null() {
+        return c"the session handle is NULL".as_ptr();
+    }
+    // SAFETY: a live handle per the contract.
+    let handle = unsafe { &*s };
+    if handle.magic != SESSION_MAGIC {
+        return c"not a live innfer_session handle".as_ptr();
+    }
+    handle.message.as_ptr().cast()
+}

@@ -1,0 +1,280 @@
+/* Misuse of every call gets its documented status, never a crash.
+ * usage: misuse CINN_MODEL LAYOUTLESS_MODEL TRUNCATED_FILE MISSING_FILE */
+#include <stdint.h>
+
+#include "common.h"
+
+#define MB 4
+
+static int contains(const char *s, const char *part) { return strstr(s, part) != NULL; }
+
+static void versions(void) {
+    char want[64];
+    int code;
+    CHECK(innfer_abi_version() == INNFER_ABI_VERSION);
+    sprintf(want, "%d.%d.%d", INNFER_VERSION_MAJOR, INNFER_VERSION_MINOR, INNFER_VERSION_PATCH);
+    CHECK(strcmp(innfer_version_string(), want) == 0);
+    for (code = 0; code <= INNFER_STATUS_INTERNAL; code++) {
+        CHECK(innfer_status_string(code) != NULL);
+        CHECK(strcmp(innfer_status_string(code), "unknown status") != 0);
+    }
+    CHECK(strcmp(innfer_status_string(INNFER_STATUS_INTERNAL + 1), "unknown status") == 0);
+    CHECK(strcmp(innfer_status_string(-1), "unknown status") == 0);
+    CHECK(strcmp(innfer_status_string(INT32_MIN), "unknown status") == 0);
+}
+
+static void loading(const char *good, const char *truncated, const char *missing) {
+    innfer_model *m = (innfer_model *)&m; /* garbage: must be overwritten with NULL */
+    char err[256], tiny[5];
+    unsigned char *bytes;
+    size_t len, cut;
+
+    CHECK_STATUS(innfer_model_load_file(NULL, &m, err, sizeof err), INNFER_STATUS_NULL_ARGUMENT);
+    CHECK(m == NULL && contains(err, "path"));
+    CHECK_STATUS(innfer_model_load_file(good, NULL, err, sizeof err), INNFER_STATUS_NULL_ARGUMENT);
+    CHECK(contains(err, "out"));
+    m = (innfer_model *)&m;
+    CHECK_STATUS(innfer_model_load_file(missing, &m, err, sizeof err), INNFER_STATUS_IO);
+    CHECK(m == NULL && contains(err, missing));
+    CHECK_STATUS(innfer_model_load_file(truncated, &m, err, sizeof err), INNFER_STATUS_FORMAT);
+    CHECK(m == NULL && err[0] != '\0');
+    /* err may be NULL, or too short (truncated, always NUL-terminated). */
+    CHECK_STATUS(innfer_model_load_file(truncated, &m, NULL, 100), INNFER_STATUS_FORMAT);
+    memset(tiny, 'x', sizeof tiny);
+    CHECK_STATUS(innfer_model_load_file(truncated, &m, tiny, sizeof tiny), INNFER_STATUS_FORMAT);
+    CHECK(strlen(tiny) == sizeof tiny - 1);
+    tiny[0] = 'x';
+    CHECK_STATUS(innfer_model_load_file(truncated, &m, tiny, 1), INNFER_STATUS_FORMAT);
+    CHECK(tiny[0] == '\0');
+    tiny[0] = 'x';
+    CHECK_STATUS(innfer_model_load_file(truncated, &m, tiny, 0), INNFER_STATUS_FORMAT);
+    CHECK(tiny[0] == 'x');
+
+    bytes = read_all(good, &len);
+    CHECK_STATUS(innfer_model_load_bytes(NULL, 10, &m, err, sizeof err),
+                 INNFER_STATUS_NULL_ARGUMENT);
+    CHECK(m == NULL && contains(err, "data"));
+    CHECK_STATUS(innfer_model_load_bytes(NULL, 0, &m, err, sizeof err), INNFER_STATUS_FORMAT);
+    CHECK_STATUS(innfer_model_load_bytes(bytes, len, NULL, err, sizeof err),
+                 INNFER_STATUS_NULL_ARGUMENT);
+    /* Every truncation fails cleanly (header, metadata and tensor data cut). */
+    for (cut = 0; cut < len; cut += (cut < 4096 ? 1 : 97)) {
+        innfer_status st = innfer_model_load_bytes(bytes, cut, &m, err, sizeof err);
+        CHECK(st != INNFER_STATUS_OK && st != INNFER_STATUS_INTERNAL);
+        CHECK(m == NULL && err[0] != '\0');
+    }
+    /* A corrupt header length and a corrupt JSON header. */
+    bytes[7] = 0x7f;
+    CHECK_STATUS(innfer_model_load_bytes(bytes, len, &m, err, sizeof err), INNFER_STATUS_FORMAT);
+    bytes[7] = 0;
+    bytes[8] = '[';
+    CHECK_STATUS(innfer_model_load_bytes(bytes, len, &m, err, sizeof err), INNFER_STATUS_FORMAT);
+    free(bytes);
+
+    CHECK_OK(innfer_model_load_file(good, &m, err, sizeof err));
+    CHECK(m != NULL && err[0] == '\0');
+    innfer_model_free(m);
+}
+
+static void sessions(innfer_model *m) {
+    innfer_session *s = (innfer_session *)&s;
+    size_t bytes, huge;
+    unsigned char *raw;
+    void *memory;
+
+    CHECK_STATUS(innfer_model_dims(NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+                 INNFER_STATUS_NULL_ARGUMENT);
+    CHECK_OK(innfer_model_dims(m, NULL, NULL, NULL, NULL, NULL, NULL));
+    CHECK(innfer_model_block_count(NULL) == 0);
+    CHECK(innfer_model_block_count(m) > 0);
+
+    CHECK_STATUS(innfer_session_size(NULL, MB, &bytes), INNFER_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(innfer_session_size(m, MB, NULL), INNFER_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(innfer_session_size(m, 0, &bytes), INNFER_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(innfer_session_size(m, SIZE_MAX, &huge), INNFER_STATUS_INVALID_ARGUMENT);
+    CHECK_OK(innfer_session_size(m, MB, &bytes));
+
+    CHECK_STATUS(innfer_session_create(NULL, MB, &s), INNFER_STATUS_NULL_ARGUMENT);
+    CHECK(s == NULL);
+    CHECK_STATUS(innfer_session_create(m, MB, NULL), INNFER_STATUS_NULL_ARGUMENT);
+    s = (innfer_session *)&s;
+    CHECK_STATUS(innfer_session_create(m, 0, &s), INNFER_STATUS_INVALID_ARGUMENT);
+    CHECK(s == NULL);
+    CHECK_STATUS(innfer_session_create(m, SIZE_MAX / 2, &s), INNFER_STATUS_INVALID_ARGUMENT);
+    CHECK(s == NULL);
+
+    raw = (unsigned char *)aligned_alloc(INNFER_ARENA_ALIGN, bytes + 2 * INNFER_ARENA_ALIGN);
+    memory = raw;
+    CHECK_STATUS(innfer_session_init_static(m, MB, NULL, bytes, &s), INNFER_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(innfer_session_init_static(NULL, MB, memory, bytes, &s),
+                 INNFER_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(innfer_session_init_static(m, MB, memory, bytes, NULL),
+                 INNFER_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(innfer_session_init_static(m, 0, memory, bytes, &s),
+                 INNFER_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(innfer_session_init_static(m, MB, raw + 8, bytes, &s),
+                 INNFER_STATUS_ARENA_MISALIGNED);
+    CHECK(s == NULL);
+    CHECK_STATUS(innfer_session_init_static(m, MB, raw + 1, bytes, &s),
+                 INNFER_STATUS_ARENA_MISALIGNED);
+    CHECK_STATUS(innfer_session_init_static(m, MB, memory, bytes - 1, &s),
+                 INNFER_STATUS_ARENA_TOO_SMALL);
+    CHECK_STATUS(innfer_session_init_static(m, MB, memory, 0, &s), INNFER_STATUS_ARENA_TOO_SMALL);
+    CHECK_STATUS(innfer_session_init_static(m, MB + 1, memory, bytes, &s),
+                 INNFER_STATUS_ARENA_TOO_SMALL);
+    CHECK(s == NULL);
+    /* Larger memory than needed is fine. */
+    CHECK_OK(innfer_session_init_static(m, MB, memory, bytes + INNFER_ARENA_ALIGN, &s));
+    CHECK((void *)s == memory);
+    CHECK(innfer_session_max_batch(s) == MB);
+    innfer_session_free(s);
+    /* A freed static session is detected while its memory is untouched. */
+    CHECK(innfer_session_max_batch(s) == 0);
+    CHECK_STATUS(innfer_session_reseed(s, 1, 2), INNFER_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(innfer_sample(s, NULL, 0, NULL), INNFER_STATUS_INVALID_ARGUMENT);
+    innfer_session_free(s); /* a second free of a static session is a no-op */
+    free(raw);
+
+    CHECK_STATUS(innfer_session_reseed(NULL, 1, 2), INNFER_STATUS_NULL_ARGUMENT);
+    CHECK(innfer_session_max_batch(NULL) == 0);
+    CHECK(innfer_session_last_error(NULL) != NULL);
+    innfer_session_free(NULL);
+    innfer_model_free(NULL);
+}
+
+static void calls(innfer_model *m) {
+    innfer_session *s;
+    size_t dim, cd, xd, yd;
+    int32_t layout;
+    float y[64], x[64 * 64], in[64 * 64], cond[64 * 64], out[64 * 64], ld[64];
+    float *odd = (float *)((char *)x + 2);
+    size_t i;
+
+    CHECK_OK(innfer_model_dims(m, &dim, &cd, &xd, &yd, NULL, &layout));
+    CHECK(layout == INNFER_LAYOUT_CINN && cd > 0 && dim <= 64);
+    for (i = 0; i < 64; i++) y[i] = obs_value(0, i);
+    for (i = 0; i < 64 * 64; i++) {
+        in[i] = x_value(i);
+        cond[i] = cond_value(i);
+    }
+    CHECK_OK(innfer_session_create(m, MB, &s));
+    CHECK(strcmp(innfer_session_last_error(s), "") == 0);
+
+    /* sample */
+    CHECK_STATUS(innfer_sample(NULL, y, 2, x), INNFER_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(innfer_sample(s, NULL, 2, x), INNFER_STATUS_NULL_ARGUMENT);
+    CHECK(contains(innfer_session_last_error(s), "innfer_sample") &&
+          contains(innfer_session_last_error(s), "`y`"));
+    CHECK_STATUS(innfer_sample(s, y, 2, NULL), INNFER_STATUS_NULL_ARGUMENT);
+    CHECK(contains(innfer_session_last_error(s), "`x`"));
+    CHECK_OK(innfer_sample(s, y, 0, NULL));
+    CHECK_OK(innfer_sample(s, y, 9, x)); /* more than max_batch: chunked */
+    CHECK_STATUS(innfer_sample(s, y, SIZE_MAX, x), INNFER_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(innfer_sample(s, x, 2, x), INNFER_STATUS_INVALID_ARGUMENT); /* overlap */
+    CHECK(contains(innfer_session_last_error(s), "overlaps"));
+    CHECK_STATUS(innfer_sample(s, y, 2, odd), INNFER_STATUS_INVALID_ARGUMENT); /* misaligned */
+    CHECK_STATUS(innfer_sample_batch(s, NULL, 2, 2, x), INNFER_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(innfer_sample_batch(s, y, SIZE_MAX, 2, x), INNFER_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(innfer_sample_batch(s, y, 2, SIZE_MAX, x), INNFER_STATUS_INVALID_ARGUMENT);
+    CHECK_OK(innfer_sample_batch(s, y, 2, 3, x));
+    CHECK_OK(innfer_sample_batch(s, NULL, 0, 3, NULL));
+    /* strided */
+    CHECK_STATUS(innfer_sample_strided(s, y, -1, 1, 2, 2, x, (ptrdiff_t)xd, 1),
+                 INNFER_STATUS_INVALID_ARGUMENT);
+    CHECK(contains(innfer_session_last_error(s), ">= 0"));
+    CHECK_STATUS(innfer_sample_strided(s, y, 0, -1, 2, 2, x, (ptrdiff_t)xd, 1),
+                 INNFER_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(innfer_sample_strided(s, y, 0, 1, 2, 2, x, -(ptrdiff_t)xd, 1),
+                 INNFER_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(innfer_sample_strided(s, y, 0, 1, 2, 2, x, (ptrdiff_t)xd, -1),
+                 INNFER_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(innfer_sample_strided(s, y, 0, 1, 2, 2, x, 0, 1), /* zero output stride */
+                 INNFER_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(innfer_sample_strided(s, y, 0, 1, 2, 2, x, PTRDIFF_MAX, 1),
+                 INNFER_STATUS_INVALID_ARGUMENT); /* extent overflows */
+    CHECK_STATUS(innfer_sample_strided(NULL, y, 0, 1, 2, 2, x, (ptrdiff_t)xd, 1),
+                 INNFER_STATUS_NULL_ARGUMENT);
+    CHECK_OK(innfer_sample_strided(s, y, 0, 1, 2, 2, x, (ptrdiff_t)xd, 1));
+    CHECK_OK(innfer_sample_strided(s, y, 0, 1, 2, 2, x, 1, 4));
+
+    /* forward / inverse */
+    CHECK_STATUS(innfer_forward(NULL, in, cond, 2, out, ld), INNFER_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(innfer_forward(s, NULL, cond, 2, out, ld), INNFER_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(innfer_forward(s, in, NULL, 2, out, ld), INNFER_STATUS_NULL_ARGUMENT);
+    CHECK(contains(innfer_session_last_error(s), "cond"));
+    CHECK_STATUS(innfer_forward(s, in, cond, 2, NULL, ld), INNFER_STATUS_NULL_ARGUMENT);
+    CHECK_OK(innfer_forward(s, in, cond, 2, out, NULL));
+    CHECK_OK(innfer_forward(s, NULL, NULL, 0, NULL, NULL));
+    CHECK_STATUS(innfer_forward(s, in, cond, MB + 1, out, ld), INNFER_STATUS_BATCH_TOO_LARGE);
+    CHECK(contains(innfer_session_last_error(s), "maximum batch"));
+    CHECK_STATUS(innfer_inverse(s, in, cond, MB + 1, out, ld), INNFER_STATUS_BATCH_TOO_LARGE);
+    CHECK_STATUS(innfer_forward(s, in, cond, SIZE_MAX, out, ld), INNFER_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(innfer_forward(s, in, cond, 2, in, ld), INNFER_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(innfer_forward(s, in, cond, 2, out, out + 1), INNFER_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(innfer_forward(s, in, cond, 2, out, cond), INNFER_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(innfer_inverse(s, in, cond, 2, cond, NULL), INNFER_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(innfer_forward(s, in, cond, 2, odd, NULL), INNFER_STATUS_INVALID_ARGUMENT);
+    CHECK_OK(innfer_forward(s, in, in, 2, out, ld)); /* inputs may overlap each other */
+    CHECK_STATUS(innfer_forward_strided(s, in, -1, 1, cond, (ptrdiff_t)cd, 1, 2, out,
+                                        (ptrdiff_t)dim, 1, ld),
+                 INNFER_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(innfer_forward_strided(s, in, (ptrdiff_t)dim, 1, cond, 1, -1, 2, out,
+                                        (ptrdiff_t)dim, 1, ld),
+                 INNFER_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(innfer_inverse_strided(s, in, (ptrdiff_t)dim, 1, cond, (ptrdiff_t)cd, 1, 2, out,
+                                        0, 0, ld),
+                 INNFER_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(innfer_inverse_strided(s, in, (ptrdiff_t)dim, 1, cond, (ptrdiff_t)cd, 1, 2, out,
+                                        (ptrdiff_t)dim, PTRDIFF_MIN, ld),
+                 INNFER_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(innfer_inverse_strided(s, in, (ptrdiff_t)dim, 1, cond, (ptrdiff_t)cd, 1, MB + 1,
+                                        out, (ptrdiff_t)dim, 1, ld),
+                 INNFER_STATUS_BATCH_TOO_LARGE);
+    /* broadcasting one condition row (c_rs = 0) is allowed */
+    CHECK_OK(innfer_forward_strided(s, in, (ptrdiff_t)dim, 1, cond, 0, 1, 2, out, (ptrdiff_t)dim,
+                                    1, ld));
+    /* the last error stays until the next failure */
+    CHECK_STATUS(innfer_forward(s, in, cond, MB + 1, out, ld), INNFER_STATUS_BATCH_TOO_LARGE);
+    CHECK_OK(innfer_session_reseed(s, 1, 1));
+    CHECK(contains(innfer_session_last_error(s), "maximum batch"));
+    innfer_session_free(s);
+}
+
+static void layoutless(innfer_model *m) {
+    innfer_session *s;
+    size_t dim, cd;
+    int32_t layout;
+    float y[8] = {0}, x[256], in[64], out[64];
+    size_t i;
+    CHECK_OK(innfer_model_dims(m, &dim, &cd, NULL, NULL, NULL, &layout));
+    CHECK(layout == INNFER_LAYOUT_NONE && cd == 0 && dim * 2 <= 64);
+    for (i = 0; i < 64; i++) in[i] = x_value(i);
+    CHECK_OK(innfer_session_create(m, MB, &s));
+    CHECK_STATUS(innfer_sample(s, y, 4, x), INNFER_STATUS_NO_LAYOUT);
+    CHECK(contains(innfer_session_last_error(s), "layout"));
+    CHECK_STATUS(innfer_sample(s, NULL, 4, NULL), INNFER_STATUS_NO_LAYOUT);
+    CHECK_STATUS(innfer_sample_batch(s, y, 2, 4, x), INNFER_STATUS_NO_LAYOUT);
+    CHECK_STATUS(innfer_sample_strided(s, y, 0, 1, 2, 4, x, 1, 8), INNFER_STATUS_NO_LAYOUT);
+    /* A condition for a model that takes none. */
+    CHECK_STATUS(innfer_forward(s, in, y, 2, out, NULL), INNFER_STATUS_INVALID_ARGUMENT);
+    CHECK(contains(innfer_session_last_error(s), "cond"));
+    CHECK_OK(innfer_forward(s, in, NULL, 2, out, NULL));
+    CHECK_OK(innfer_inverse(s, out, NULL, 2, x, NULL));
+    innfer_session_free(s);
+}
+
+int main(int argc, char **argv) {
+    innfer_model *cinn, *plain;
+    CHECK(argc == 5);
+    versions();
+    loading(argv[1], argv[3], argv[4]);
+    cinn = load(argv[1]);
+    plain = load(argv[2]);
+    sessions(cinn);
+    calls(cinn);
+    layoutless(plain);
+    innfer_model_free(plain);
+    innfer_model_free(cinn);
+    printf("misuse: ok\n");
+    return 0;
+}

@@ -1,0 +1,132 @@
+/* Counts heap allocations by interposing the C allocator (this program's malloc & co. take
+ * precedence over libc's for the whole process, including libinnfer) and checks that no call
+ * after session creation allocates: sampling, forward, inverse (contiguous and strided),
+ * reseeding, failing calls (their messages) and last_error, on heap and static sessions.
+ * usage: noalloc SAMPLING_MODEL OTHER_MODEL */
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common.h"
+
+extern void *__libc_malloc(size_t);
+extern void *__libc_calloc(size_t, size_t);
+extern void *__libc_realloc(void *, size_t);
+extern void *__libc_memalign(size_t, size_t);
+extern void __libc_free(void *);
+
+static volatile size_t allocations;
+
+void *malloc(size_t n) {
+    allocations++;
+    return __libc_malloc(n);
+}
+void *calloc(size_t a, size_t b) {
+    allocations++;
+    return __libc_calloc(a, b);
+}
+void *realloc(void *p, size_t n) {
+    allocations++;
+    return __libc_realloc(p, n);
+}
+void free(void *p) { __libc_free(p); }
+void *memalign(size_t align, size_t n) {
+    allocations++;
+    return __libc_memalign(align, n);
+}
+void *aligned_alloc(size_t align, size_t n) {
+    allocations++;
+    return __libc_memalign(align, n);
+}
+int posix_memalign(void **p, size_t align, size_t n) {
+    void *q;
+    allocations++;
+    q = __libc_memalign(align, n);
+    if (q == NULL) return ENOMEM;
+    *p = q;
+    return 0;
+}
+
+#define MAX_BATCH 8
+
+static size_t exercise(innfer_session *s, const innfer_model *m) {
+    size_t dim, cd, xd, yd, before;
+    int32_t layout;
+    float y[64], x[64 * 40], in[MAX_BATCH * 64], cond[MAX_BATCH * 64], o[MAX_BATCH * 64],
+        ld[64];
+    size_t i;
+    CHECK_OK(innfer_model_dims(m, &dim, &cd, &xd, &yd, NULL, &layout));
+    CHECK(dim <= 64 && cd <= 64 && yd <= 32);
+    for (i = 0; i < 64; i++) y[i] = obs_value(0, i);
+    for (i = 0; i < MAX_BATCH * 64; i++) {
+        in[i] = x_value(i);
+        cond[i] = cond_value(i);
+    }
+    before = allocations;
+    CHECK_OK(innfer_session_reseed(s, 3, 1));
+    if (layout != INNFER_LAYOUT_NONE) {
+        CHECK_OK(innfer_sample(s, y, 20, x)); /* several chunks of max_batch */
+        CHECK_OK(innfer_sample_batch(s, y, 2, 10, x));
+        CHECK_OK(innfer_sample_strided(s, y, 0, 1, 2, 10, x, 1, 20));
+    } else {
+        CHECK_STATUS(innfer_sample(s, y, 20, x), INNFER_STATUS_NO_LAYOUT);
+    }
+    CHECK_OK(innfer_forward(s, in, cd ? cond : NULL, MAX_BATCH, o, ld));
+    CHECK_OK(innfer_inverse(s, in, cd ? cond : NULL, MAX_BATCH, o, NULL));
+    CHECK_OK(innfer_forward_strided(s, in, 1, MAX_BATCH, cd ? cond : NULL, 1, MAX_BATCH, MAX_BATCH,
+                                    o, 1, MAX_BATCH, ld));
+    CHECK_OK(innfer_inverse_strided(s, in, (ptrdiff_t)dim, 1, cd ? cond : NULL, (ptrdiff_t)cd, 1,
+                                    MAX_BATCH, o, (ptrdiff_t)dim, 1, ld));
+    /* Failures format their message into the session, without allocating. */
+    CHECK_STATUS(innfer_forward(s, in, cd ? cond : NULL, MAX_BATCH + 1, o, ld),
+                 INNFER_STATUS_BATCH_TOO_LARGE);
+    CHECK_STATUS(innfer_forward(s, NULL, cd ? cond : NULL, 1, o, ld),
+                 INNFER_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(innfer_forward(s, in, cd ? cond : NULL, 2, in, ld),
+                 INNFER_STATUS_INVALID_ARGUMENT);
+    CHECK(innfer_session_last_error(s)[0] != '\0');
+    CHECK(innfer_session_max_batch(s) == MAX_BATCH);
+    return allocations - before;
+}
+
+static void check_model(const char *path) {
+    innfer_model *m;
+    innfer_session *s;
+    size_t before, bytes, during;
+    void *memory;
+
+    before = allocations;
+    m = load(path);
+    /* The counter sees the library's allocations (else this test proves nothing). */
+    CHECK(allocations > before);
+
+    CHECK_OK(innfer_session_create(m, MAX_BATCH, &s));
+    during = exercise(s, m);
+    if (during != 0) {
+        fprintf(stderr, "%s, heap session: %zu allocations after creation\n", path, during);
+        exit(1);
+    }
+    innfer_session_free(s);
+
+    CHECK_OK(innfer_session_size(m, MAX_BATCH, &bytes));
+    memory = aligned_alloc(INNFER_ARENA_ALIGN, (bytes + 63) / 64 * 64);
+    before = allocations;
+    CHECK_OK(innfer_session_init_static(m, MAX_BATCH, memory, bytes, &s));
+    CHECK(allocations == before); /* a static session never allocates, not even to start */
+    during = exercise(s, m);
+    if (during != 0) {
+        fprintf(stderr, "%s, static session: %zu allocations after creation\n", path, during);
+        exit(1);
+    }
+    innfer_session_free(s);
+    free(memory);
+    innfer_model_free(m);
+}
+
+int main(int argc, char **argv) {
+    int i;
+    CHECK(argc >= 2);
+    for (i = 1; i < argc; i++) check_model(argv[i]);
+    printf("noalloc: ok\n");
+    return 0;
+}
