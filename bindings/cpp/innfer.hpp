@@ -1,0 +1,401 @@
+// innfer.hpp: header-only C++17 bindings over the innfer C API (include/innfer.h).
+//
+//   #include "innfer.hpp"       // needs innfer.h on the include path
+//   innfer::Model model("model.safetensors");
+//   innfer::Session session(model, 256);          // heap session, at most 256 rows per pass
+//   session.reseed(42, 0);
+//   std::vector<float> x = session.sample(y, 1000); // [1000][x_dim], row-major
+//
+// Link with libinnfer (static: also -lpthread -ldl -lm on Linux; the CMake package
+// `find_package(innfer)` → `innfer::innfer` does that for you).
+//
+// Errors: every failing call throws innfer::Error, which carries the C status
+// (innfer_status, see INNFER_STATUS_* in innfer.h) and the library's message.
+//
+// Lifetimes (as in C): a Model must outlive every Session made from it; a Session is used by
+// one thread at a time; a Model may be shared by any number of threads.
+#ifndef INNFER_HPP
+#define INNFER_HPP
+
+#include <cstddef>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "innfer.h"
+
+namespace innfer {
+
+/// A failed innfer call: the C status and the library's message.
+class Error : public std::runtime_error {
+public:
+    Error(innfer_status status, const std::string& message)
+        : std::runtime_error(message), status_(status) {}
+
+    /// The C status code (one of INNFER_STATUS_*).
+    innfer_status status() const noexcept { return status_; }
+
+    /// The library's message (same as what()).
+    std::string message() const { return what(); }
+
+private:
+    innfer_status status_;
+};
+
+/// The sampling layout of a model (INNFER_LAYOUT_*).
+enum class Layout : std::int32_t {
+    None = INNFER_LAYOUT_NONE,
+    Inn = INNFER_LAYOUT_INN,
+    Cinn = INNFER_LAYOUT_CINN,
+};
+
+/// "0.1.0": the version of the library actually linked.
+inline std::string version() { return innfer_version_string(); }
+
+/// The static text for a status code.
+inline std::string status_string(innfer_status s) { return innfer_status_string(s); }
+
+namespace detail {
+inline std::string with_status(innfer_status s, const char* msg) {
+    std::string m = (msg != nullptr) ? msg : "";
+    if (m.empty()) {
+        m = innfer_status_string(s);
+    }
+    return m;
+}
+}  // namespace detail
+
+/// A strided matrix over caller memory: element (r, c) is data[r*rs + c*cs] (element strides).
+template <class T>
+struct MatrixView {
+    T* data = nullptr;
+    std::size_t rows = 0, cols = 0;
+    std::ptrdiff_t rs = 0, cs = 0;
+
+    /// Contiguous row-major [rows][cols] (C order): rs = cols, cs = 1.
+    static MatrixView row_major(T* data, std::size_t rows, std::size_t cols) {
+        return MatrixView{data, rows, cols, static_cast<std::ptrdiff_t>(cols), 1};
+    }
+    /// Contiguous column-major (Fortran order, e.g. Eigen's default, x(rows, cols)):
+    /// rs = 1, cs = rows.
+    static MatrixView col_major(T* data, std::size_t rows, std::size_t cols) {
+        return MatrixView{data, rows, cols, 1, static_cast<std::ptrdiff_t>(rows)};
+    }
+    /// Arbitrary element strides.
+    static MatrixView strided(T* data, std::size_t rows, std::size_t cols, std::ptrdiff_t rs,
+                              std::ptrdiff_t cs) {
+        return MatrixView{data, rows, cols, rs, cs};
+    }
+
+    T& operator()(std::size_t r, std::size_t c) const {
+        return data[static_cast<std::ptrdiff_t>(r) * rs + static_cast<std::ptrdiff_t>(c) * cs];
+    }
+
+    /// A mutable view converts to a read-only one.
+    template <class U = T, class = std::enable_if_t<!std::is_const<U>::value>>
+    operator MatrixView<const U>() const {
+        return MatrixView<const U>{data, rows, cols, rs, cs};
+    }
+};
+
+using ConstView = MatrixView<const float>;
+using MutView = MatrixView<float>;
+
+/// A loaded model: immutable, move-only; frees itself.
+class Model {
+public:
+#if defined(INNFER_HAS_STD)
+    /// Loads a model file (.safetensors in the innfer format).
+    explicit Model(const std::string& path) {
+        char err[512] = {0};
+        innfer_model* m = nullptr;
+        innfer_status s = innfer_model_load_file(path.c_str(), &m, err, sizeof err);
+        if (s != INNFER_STATUS_OK) {
+            throw Error(s, detail::with_status(s, err));
+        }
+        adopt(m);
+    }
+#endif
+
+    /// Loads a model from the bytes of a model file (copied; `data` may be freed afterwards).
+    static Model from_bytes(const void* data, std::size_t len) {
+        char err[512] = {0};
+        innfer_model* m = nullptr;
+        innfer_status s = innfer_model_load_bytes(static_cast<const std::uint8_t*>(data), len, &m,
+                                                  err, sizeof err);
+        if (s != INNFER_STATUS_OK) {
+            throw Error(s, detail::with_status(s, err));
+        }
+        Model model;
+        model.adopt(m);
+        return model;
+    }
+    static Model from_bytes(const std::vector<std::uint8_t>& bytes) {
+        return from_bytes(bytes.data(), bytes.size());
+    }
+
+    Model(const Model&) = delete;
+    Model& operator=(const Model&) = delete;
+    Model(Model&& o) noexcept { *this = std::move(o); }
+    Model& operator=(Model&& o) noexcept {
+        if (this != &o) {
+            innfer_model_free(m_);
+            m_ = std::exchange(o.m_, nullptr);
+            dim_ = o.dim_;
+            cond_dim_ = o.cond_dim_;
+            x_dim_ = o.x_dim_;
+            y_dim_ = o.y_dim_;
+            z_dim_ = o.z_dim_;
+            layout_ = o.layout_;
+        }
+        return *this;
+    }
+    ~Model() { innfer_model_free(m_); }
+
+    std::size_t dim() const noexcept { return dim_; }
+    std::size_t cond_dim() const noexcept { return cond_dim_; }
+    std::size_t x_dim() const noexcept { return x_dim_; }
+    std::size_t y_dim() const noexcept { return y_dim_; }
+    std::size_t z_dim() const noexcept { return z_dim_; }
+    Layout layout() const noexcept { return static_cast<Layout>(layout_); }
+    std::size_t block_count() const noexcept { return innfer_model_block_count(m_); }
+
+    /// The C handle (still owned by this object); nullptr after a move.
+    const innfer_model* get() const noexcept { return m_; }
+
+private:
+    Model() = default;
+    void adopt(innfer_model* m) {
+        m_ = m;
+        innfer_status s =
+            innfer_model_dims(m_, &dim_, &cond_dim_, &x_dim_, &y_dim_, &z_dim_, &layout_);
+        if (s != INNFER_STATUS_OK) {
+            throw Error(s, innfer_status_string(s));
+        }
+    }
+
+    innfer_model* m_ = nullptr;
+    std::size_t dim_ = 0, cond_dim_ = 0, x_dim_ = 0, y_dim_ = 0, z_dim_ = 0;
+    std::int32_t layout_ = INNFER_LAYOUT_NONE;
+};
+
+/// The result of a forward or inverse pass: out is [rows][dim], logdet [rows].
+struct PassResult {
+    std::vector<float> out;
+    std::vector<float> logdet;
+};
+
+/// Scratch memory and a random stream for passes of at most max_batch rows. Move-only.
+/// After construction no call allocates (except the std::vector convenience overloads).
+class Session {
+public:
+    /// A heap session.
+    Session(const Model& model, std::size_t max_batch) : model_(&model) {
+        innfer_status st = innfer_session_create(model.get(), max_batch, &s_);
+        if (st != INNFER_STATUS_OK) {
+            throw Error(st, innfer_status_string(st));
+        }
+    }
+
+    /// Bytes of caller memory a static session needs (handle included).
+    static std::size_t required_bytes(const Model& model, std::size_t max_batch) {
+        std::size_t bytes = 0;
+        innfer_status st = innfer_session_size(model.get(), max_batch, &bytes);
+        if (st != INNFER_STATUS_OK) {
+            throw Error(st, innfer_status_string(st));
+        }
+        return bytes;
+    }
+
+    /// A session living in caller memory (aligned to INNFER_ARENA_ALIGN, at least
+    /// required_bytes(model, max_batch) bytes); nothing is allocated. The memory must outlive
+    /// the session and stays the caller's.
+    static Session in_memory(const Model& model, std::size_t max_batch, void* memory,
+                             std::size_t bytes) {
+        innfer_session* s = nullptr;
+        innfer_status st = innfer_session_init_static(model.get(), max_batch, memory, bytes, &s);
+        if (st != INNFER_STATUS_OK) {
+            throw Error(st, innfer_status_string(st));
+        }
+        return Session(model, s);
+    }
+
+    Session(const Session&) = delete;
+    Session& operator=(const Session&) = delete;
+    Session(Session&& o) noexcept { *this = std::move(o); }
+    Session& operator=(Session&& o) noexcept {
+        if (this != &o) {
+            innfer_session_free(s_);
+            s_ = std::exchange(o.s_, nullptr);
+            model_ = o.model_;
+        }
+        return *this;
+    }
+    ~Session() { innfer_session_free(s_); }
+
+    const Model& model() const noexcept { return *model_; }
+    std::size_t max_batch() const noexcept { return innfer_session_max_batch(s_); }
+    innfer_session* get() noexcept { return s_; }
+
+    /// Restarts the random stream: (seed, stream) selects it; a fresh session is (0, 0).
+    void reseed(std::uint64_t seed, std::uint64_t stream = 0) {
+        check(innfer_session_reseed(s_, seed, stream));
+    }
+
+    // ---- raw pointers (row-major, contiguous; sizes as in innfer.h) ----
+
+    /// n posterior samples for one observation y [y_dim]; x is [n][x_dim].
+    void sample(const float* y, std::size_t n, float* x) { check(innfer_sample(s_, y, n, x)); }
+
+    /// n samples for each of n_obs observations y [n_obs][y_dim]; x is [n_obs*n][x_dim].
+    void sample_batch(const float* y, std::size_t n_obs, std::size_t n, float* x) {
+        check(innfer_sample_batch(s_, y, n_obs, n, x));
+    }
+
+    /// out = f(x; cond), x and out [rows][dim], cond [rows][cond_dim] (nullptr without a
+    /// condition), logdet [rows] or nullptr.
+    void forward(const float* x, const float* cond, std::size_t rows, float* out,
+                 float* logdet = nullptr) {
+        check(innfer_forward(s_, x, cond, rows, out, logdet));
+    }
+
+    /// x = f⁻¹(in; cond), shapes as in forward.
+    void inverse(const float* in, const float* cond, std::size_t rows, float* x,
+                 float* logdet = nullptr) {
+        check(innfer_inverse(s_, in, cond, rows, x, logdet));
+    }
+
+    // ---- strided views (innfer_*_strided) ----
+
+    /// n samples for each row of y (rows = n_obs, cols = y_dim) into x (rows = n_obs*n,
+    /// cols = x_dim).
+    void sample(ConstView y, std::size_t n, MutView x) {
+        if (x.rows != y.rows * n) {
+            throw Error(INNFER_STATUS_BUFFER_SIZE,
+                        "sample: x must have y.rows * n rows (" + std::to_string(y.rows * n) +
+                            "), has " + std::to_string(x.rows));
+        }
+        check_cols("y", y.cols, model_->y_dim());
+        check_cols("x", x.cols, model_->x_dim());
+        check(innfer_sample_strided(s_, y.data, y.rs, y.cs, y.rows, n, x.data, x.rs, x.cs));
+    }
+
+    /// forward on views; logdet (contiguous, x.rows elements) may be nullptr.
+    void forward(ConstView x, MutView out, float* logdet = nullptr) {
+        pass(false, x, nullptr, out, logdet);
+    }
+    void forward(ConstView x, ConstView cond, MutView out, float* logdet = nullptr) {
+        pass(false, x, &cond, out, logdet);
+    }
+    void inverse(ConstView in, MutView x, float* logdet = nullptr) {
+        pass(true, in, nullptr, x, logdet);
+    }
+    void inverse(ConstView in, ConstView cond, MutView x, float* logdet = nullptr) {
+        pass(true, in, &cond, x, logdet);
+    }
+
+    // ---- std::vector conveniences (allocate the result) ----
+
+    /// n samples for y (y.size() == y_dim): [n][x_dim] row-major.
+    std::vector<float> sample(const std::vector<float>& y, std::size_t n) {
+        check_cols("y", y.size(), model_->y_dim());
+        std::vector<float> x(n * model_->x_dim());
+        sample(y.data(), n, x.data());
+        return x;
+    }
+
+    /// n samples for each observation in ys ([n_obs][y_dim] row-major): [n_obs*n][x_dim].
+    std::vector<float> sample_batch(const std::vector<float>& ys, std::size_t n) {
+        const std::size_t yd = model_->y_dim();
+        if (yd == 0 || ys.size() % yd != 0) {
+            throw Error(INNFER_STATUS_BUFFER_SIZE,
+                        "sample_batch: ys.size() is not a multiple of y_dim = " +
+                            std::to_string(yd));
+        }
+        const std::size_t n_obs = ys.size() / yd;
+        std::vector<float> x(n_obs * n * model_->x_dim());
+        sample_batch(ys.data(), n_obs, n, x.data());
+        return x;
+    }
+
+    /// Forward pass over any number of rows (x.size() a multiple of dim; cond empty or
+    /// [rows][cond_dim]); runs in chunks of max_batch.
+    PassResult forward(const std::vector<float>& x, const std::vector<float>& cond = {}) {
+        return pass_vec(false, x, cond);
+    }
+    /// Inverse pass, as forward.
+    PassResult inverse(const std::vector<float>& in, const std::vector<float>& cond = {}) {
+        return pass_vec(true, in, cond);
+    }
+
+private:
+    Session(const Model& model, innfer_session* s) : s_(s), model_(&model) {}
+
+    void check(innfer_status st) const {
+        if (st != INNFER_STATUS_OK) {
+            throw Error(st, detail::with_status(st, innfer_session_last_error(s_)));
+        }
+    }
+
+    static void check_cols(const char* what, std::size_t got, std::size_t want) {
+        if (got != want) {
+            throw Error(INNFER_STATUS_BUFFER_SIZE, std::string(what) + ": expected " +
+                                                       std::to_string(want) + " columns, got " +
+                                                       std::to_string(got));
+        }
+    }
+
+    void pass(bool rev, ConstView in, const ConstView* cond, MutView out, float* logdet) {
+        const char* name = rev ? "inverse" : "forward";
+        check_cols(name, in.cols, model_->dim());
+        check_cols(name, out.cols, model_->dim());
+        if (out.rows != in.rows || (cond != nullptr && cond->rows != in.rows)) {
+            throw Error(INNFER_STATUS_BUFFER_SIZE,
+                        std::string(name) + ": all views must have the same number of rows");
+        }
+        if (cond != nullptr) {
+            check_cols("cond", cond->cols, model_->cond_dim());
+        }
+        const float* c = cond ? cond->data : nullptr;
+        std::ptrdiff_t crs = cond ? cond->rs : 0, ccs = cond ? cond->cs : 0;
+        auto f = rev ? &innfer_inverse_strided : &innfer_forward_strided;
+        check(f(s_, in.data, in.rs, in.cs, c, crs, ccs, in.rows, out.data, out.rs, out.cs,
+                logdet));
+    }
+
+    PassResult pass_vec(bool rev, const std::vector<float>& in, const std::vector<float>& cond) {
+        const std::size_t d = model_->dim(), cd = model_->cond_dim();
+        if (d == 0 || in.size() % d != 0) {
+            throw Error(INNFER_STATUS_BUFFER_SIZE,
+                        "input size is not a multiple of dim = " + std::to_string(d));
+        }
+        const std::size_t rows = in.size() / d;
+        if (!cond.empty() && cond.size() != rows * cd) {
+            throw Error(INNFER_STATUS_BUFFER_SIZE,
+                        "cond must have rows * cond_dim = " + std::to_string(rows * cd) +
+                            " elements, has " + std::to_string(cond.size()));
+        }
+        PassResult r{std::vector<float>(in.size()), std::vector<float>(rows)};
+        const std::size_t mb = max_batch();
+        for (std::size_t r0 = 0; r0 < rows; r0 += mb) {
+            const std::size_t m = (rows - r0 < mb) ? rows - r0 : mb;
+            const float* c = cond.empty() ? nullptr : cond.data() + r0 * cd;
+            if (rev) {
+                inverse(in.data() + r0 * d, c, m, r.out.data() + r0 * d, r.logdet.data() + r0);
+            } else {
+                forward(in.data() + r0 * d, c, m, r.out.data() + r0 * d, r.logdet.data() + r0);
+            }
+        }
+        return r;
+    }
+
+    innfer_session* s_ = nullptr;
+    const Model* model_ = nullptr;
+};
+
+}  // namespace innfer
+
+#endif  // INNFER_HPP

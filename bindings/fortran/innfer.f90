@@ -1,0 +1,458 @@
+! innfer.f90: Fortran 2008 bindings of the innfer C API (include/innfer.h), in the style of
+! FFTW's fftw3.f03: the C constants as parameters, one bind(C) interface per C function, and a
+! few Fortran-friendly wrappers (names ending in _f, plus innfer_load and the *_message
+! functions) that take Fortran strings and assumed-shape arrays.
+!
+! Build: gfortran -std=f2008 -c innfer.f90   (produces innfer.mod)
+! Link:  ... -linnfer  (static library: also -lpthread -ldl -lm)
+!
+! Conventions
+! * Handles are type(c_ptr); c_null_ptr after a failed load/create. Free with
+!   innfer_model_free / innfer_session_free.
+! * Status codes are integer(c_int32_t): INNFER_STATUS_OK = 0, see below.
+! * Matrices: the C API is row-major [rows][cols]. A Fortran array x(cols, rows) has the same
+!   memory, so a sample array is x(x_dim, n) and a forward input x(dim, rows). For other
+!   layouts use the *_strided functions with element strides (Fortran x(rows, cols): rs = 1,
+!   cs = rows).
+! * Seeds are uint64 in C; pass integer(c_int64_t) bit patterns (e.g. 0_c_int64_t).
+! * Sizes are integer(c_size_t) in the thin interfaces; the wrappers take default integers.
+module innfer
+  use, intrinsic :: iso_c_binding
+  implicit none
+
+  ! Status codes (innfer_status).
+  integer(c_int32_t), parameter :: INNFER_STATUS_OK = 0
+  integer(c_int32_t), parameter :: INNFER_STATUS_NULL_ARGUMENT = 1
+  integer(c_int32_t), parameter :: INNFER_STATUS_INVALID_ARGUMENT = 2
+  integer(c_int32_t), parameter :: INNFER_STATUS_IO = 3
+  integer(c_int32_t), parameter :: INNFER_STATUS_FORMAT = 4
+  integer(c_int32_t), parameter :: INNFER_STATUS_METADATA = 5
+  integer(c_int32_t), parameter :: INNFER_STATUS_TENSOR = 6
+  integer(c_int32_t), parameter :: INNFER_STATUS_UNSUPPORTED = 7
+  integer(c_int32_t), parameter :: INNFER_STATUS_DIMS = 8
+  integer(c_int32_t), parameter :: INNFER_STATUS_BATCH_TOO_LARGE = 9
+  integer(c_int32_t), parameter :: INNFER_STATUS_BUFFER_SIZE = 10
+  integer(c_int32_t), parameter :: INNFER_STATUS_ARENA_TOO_SMALL = 11
+  integer(c_int32_t), parameter :: INNFER_STATUS_ARENA_MISALIGNED = 12
+  integer(c_int32_t), parameter :: INNFER_STATUS_NO_LAYOUT = 13
+  integer(c_int32_t), parameter :: INNFER_STATUS_ISA_UNAVAILABLE = 14
+  integer(c_int32_t), parameter :: INNFER_STATUS_INTERNAL = 15
+
+  ! Layouts (innfer_model_dims' layout).
+  integer(c_int32_t), parameter :: INNFER_LAYOUT_NONE = 0
+  integer(c_int32_t), parameter :: INNFER_LAYOUT_INN = 1
+  integer(c_int32_t), parameter :: INNFER_LAYOUT_CINN = 2
+
+  ! Versions and the alignment of static session memory.
+  integer(c_int32_t), parameter :: INNFER_VERSION_MAJOR = 0
+  integer(c_int32_t), parameter :: INNFER_VERSION_MINOR = 1
+  integer(c_int32_t), parameter :: INNFER_VERSION_PATCH = 0
+  ! C's INNFER_ABI_VERSION macro; renamed because Fortran names are case-insensitive and
+  ! innfer_abi_version() is the function returning the linked library's ABI version.
+  integer(c_int32_t), parameter :: INNFER_HEADER_ABI_VERSION = 1
+  integer(c_size_t), parameter :: INNFER_ARENA_ALIGN = 64
+
+  ! Kind of the C ptrdiff_t strides. iso_c_binding has c_ptrdiff_t only from Fortran 2018;
+  ! c_intptr_t (Fortran 2003) has the same width on every flat-address-space platform.
+  integer, parameter :: innfer_ptrdiff_t = c_intptr_t
+
+  ! ---------------------------------------------------------------------------------------
+  ! The C functions, one to one. Nullable pointer arguments (err is not nullable here: pass a
+  ! buffer, err_len may be 0; cond and logdet of forward/inverse are) are type(c_ptr), value:
+  ! pass c_loc(array) or c_null_ptr.
+  ! ---------------------------------------------------------------------------------------
+  interface
+    ! uint32_t innfer_abi_version(void)
+    integer(c_int32_t) function innfer_abi_version() bind(C, name="innfer_abi_version")
+      import :: c_int32_t
+    end function
+
+    ! const char *innfer_version_string(void)
+    type(c_ptr) function innfer_version_string() bind(C, name="innfer_version_string")
+      import :: c_ptr
+    end function
+
+    ! const char *innfer_status_string(innfer_status)
+    type(c_ptr) function innfer_status_string(s) bind(C, name="innfer_status_string")
+      import :: c_ptr, c_int32_t
+      integer(c_int32_t), value :: s
+    end function
+
+    integer(c_int32_t) function innfer_model_load_file(path, out, err, err_len) &
+        bind(C, name="innfer_model_load_file")
+      import :: c_int32_t, c_char, c_ptr, c_size_t
+      character(kind=c_char), dimension(*), intent(in) :: path
+      type(c_ptr), intent(out) :: out
+      character(kind=c_char), dimension(*), intent(inout) :: err
+      integer(c_size_t), value :: err_len
+    end function
+
+    integer(c_int32_t) function innfer_model_load_bytes(data, len, out, err, err_len) &
+        bind(C, name="innfer_model_load_bytes")
+      import :: c_int32_t, c_int8_t, c_char, c_ptr, c_size_t
+      integer(c_int8_t), dimension(*), intent(in) :: data
+      integer(c_size_t), value :: len
+      type(c_ptr), intent(out) :: out
+      character(kind=c_char), dimension(*), intent(inout) :: err
+      integer(c_size_t), value :: err_len
+    end function
+
+    subroutine innfer_model_free(m) bind(C, name="innfer_model_free")
+      import :: c_ptr
+      type(c_ptr), value :: m
+    end subroutine
+
+    integer(c_int32_t) function innfer_model_dims(m, dim, cond_dim, x_dim, y_dim, z_dim, &
+        layout) bind(C, name="innfer_model_dims")
+      import :: c_int32_t, c_ptr, c_size_t
+      type(c_ptr), value :: m
+      integer(c_size_t), intent(out) :: dim, cond_dim, x_dim, y_dim, z_dim
+      integer(c_int32_t), intent(out) :: layout
+    end function
+
+    integer(c_size_t) function innfer_model_block_count(m) &
+        bind(C, name="innfer_model_block_count")
+      import :: c_size_t, c_ptr
+      type(c_ptr), value :: m
+    end function
+
+    integer(c_int32_t) function innfer_session_size(m, max_batch, bytes) &
+        bind(C, name="innfer_session_size")
+      import :: c_int32_t, c_ptr, c_size_t
+      type(c_ptr), value :: m
+      integer(c_size_t), value :: max_batch
+      integer(c_size_t), intent(out) :: bytes
+    end function
+
+    ! memory: INNFER_ARENA_ALIGN-aligned caller memory of at least innfer_session_size bytes.
+    integer(c_int32_t) function innfer_session_init_static(m, max_batch, memory, bytes, out) &
+        bind(C, name="innfer_session_init_static")
+      import :: c_int32_t, c_ptr, c_size_t
+      type(c_ptr), value :: m
+      integer(c_size_t), value :: max_batch
+      type(c_ptr), value :: memory
+      integer(c_size_t), value :: bytes
+      type(c_ptr), intent(out) :: out
+    end function
+
+    integer(c_int32_t) function innfer_session_create(m, max_batch, out) &
+        bind(C, name="innfer_session_create")
+      import :: c_int32_t, c_ptr, c_size_t
+      type(c_ptr), value :: m
+      integer(c_size_t), value :: max_batch
+      type(c_ptr), intent(out) :: out
+    end function
+
+    subroutine innfer_session_free(s) bind(C, name="innfer_session_free")
+      import :: c_ptr
+      type(c_ptr), value :: s
+    end subroutine
+
+    integer(c_int32_t) function innfer_session_reseed(s, seed, stream) &
+        bind(C, name="innfer_session_reseed")
+      import :: c_int32_t, c_int64_t, c_ptr
+      type(c_ptr), value :: s
+      integer(c_int64_t), value :: seed, stream
+    end function
+
+    integer(c_size_t) function innfer_session_max_batch(s) &
+        bind(C, name="innfer_session_max_batch")
+      import :: c_size_t, c_ptr
+      type(c_ptr), value :: s
+    end function
+
+    type(c_ptr) function innfer_session_last_error(s) bind(C, name="innfer_session_last_error")
+      import :: c_ptr
+      type(c_ptr), value :: s
+    end function
+
+    ! y(y_dim), x(x_dim, n_samples)
+    integer(c_int32_t) function innfer_sample(s, y, n_samples, x) bind(C, name="innfer_sample")
+      import :: c_int32_t, c_ptr, c_size_t, c_float
+      type(c_ptr), value :: s
+      real(c_float), dimension(*), intent(in) :: y
+      integer(c_size_t), value :: n_samples
+      real(c_float), dimension(*), intent(inout) :: x
+    end function
+
+    ! y(y_dim, n_obs), x(x_dim, n_obs*n_samples)
+    integer(c_int32_t) function innfer_sample_batch(s, y, n_obs, n_samples, x) &
+        bind(C, name="innfer_sample_batch")
+      import :: c_int32_t, c_ptr, c_size_t, c_float
+      type(c_ptr), value :: s
+      real(c_float), dimension(*), intent(in) :: y
+      integer(c_size_t), value :: n_obs, n_samples
+      real(c_float), dimension(*), intent(inout) :: x
+    end function
+
+    integer(c_int32_t) function innfer_sample_strided(s, y, y_rs, y_cs, n_obs, n_samples, x, &
+        x_rs, x_cs) bind(C, name="innfer_sample_strided")
+      import :: c_int32_t, c_ptr, c_size_t, innfer_ptrdiff_t, c_float
+      type(c_ptr), value :: s
+      real(c_float), dimension(*), intent(in) :: y
+      integer(innfer_ptrdiff_t), value :: y_rs, y_cs
+      integer(c_size_t), value :: n_obs, n_samples
+      real(c_float), dimension(*), intent(inout) :: x
+      integer(innfer_ptrdiff_t), value :: x_rs, x_cs
+    end function
+
+    ! x(dim, rows), cond = c_loc(c(cond_dim, rows)) or c_null_ptr, out(dim, rows),
+    ! logdet = c_loc(ld(rows)) or c_null_ptr
+    integer(c_int32_t) function innfer_forward(s, x, cond, rows, out, logdet) &
+        bind(C, name="innfer_forward")
+      import :: c_int32_t, c_ptr, c_size_t, c_float
+      type(c_ptr), value :: s
+      real(c_float), dimension(*), intent(in) :: x
+      type(c_ptr), value :: cond
+      integer(c_size_t), value :: rows
+      real(c_float), dimension(*), intent(inout) :: out
+      type(c_ptr), value :: logdet
+    end function
+
+    integer(c_int32_t) function innfer_inverse(s, in, cond, rows, x, logdet) &
+        bind(C, name="innfer_inverse")
+      import :: c_int32_t, c_ptr, c_size_t, c_float
+      type(c_ptr), value :: s
+      real(c_float), dimension(*), intent(in) :: in
+      type(c_ptr), value :: cond
+      integer(c_size_t), value :: rows
+      real(c_float), dimension(*), intent(inout) :: x
+      type(c_ptr), value :: logdet
+    end function
+
+    integer(c_int32_t) function innfer_forward_strided(s, x, x_rs, x_cs, cond, c_rs, c_cs, &
+        rows, out, o_rs, o_cs, logdet) bind(C, name="innfer_forward_strided")
+      import :: c_int32_t, c_ptr, c_size_t, innfer_ptrdiff_t, c_float
+      type(c_ptr), value :: s
+      real(c_float), dimension(*), intent(in) :: x
+      integer(innfer_ptrdiff_t), value :: x_rs, x_cs
+      type(c_ptr), value :: cond
+      integer(innfer_ptrdiff_t), value :: c_rs, c_cs
+      integer(c_size_t), value :: rows
+      real(c_float), dimension(*), intent(inout) :: out
+      integer(innfer_ptrdiff_t), value :: o_rs, o_cs
+      type(c_ptr), value :: logdet
+    end function
+
+    integer(c_int32_t) function innfer_inverse_strided(s, in, i_rs, i_cs, cond, c_rs, c_cs, &
+        rows, x, x_rs, x_cs, logdet) bind(C, name="innfer_inverse_strided")
+      import :: c_int32_t, c_ptr, c_size_t, innfer_ptrdiff_t, c_float
+      type(c_ptr), value :: s
+      real(c_float), dimension(*), intent(in) :: in
+      integer(innfer_ptrdiff_t), value :: i_rs, i_cs
+      type(c_ptr), value :: cond
+      integer(innfer_ptrdiff_t), value :: c_rs, c_cs
+      integer(c_size_t), value :: rows
+      real(c_float), dimension(*), intent(inout) :: x
+      integer(innfer_ptrdiff_t), value :: x_rs, x_cs
+      type(c_ptr), value :: logdet
+    end function
+  end interface
+
+  private :: c_to_f_string, pass_f
+
+contains
+
+  ! A NUL-terminated C string (may be c_null_ptr → "") as a Fortran string.
+  function c_to_f_string(p) result(s)
+    type(c_ptr), intent(in) :: p
+    character(len=:), allocatable :: s
+    character(kind=c_char), pointer :: chars(:)
+    integer :: i, n
+    if (.not. c_associated(p)) then
+      s = ""
+      return
+    end if
+    ! The library's strings are short (messages are at most 1024 bytes); scan for the NUL.
+    call c_f_pointer(p, chars, [4096])
+    n = 0
+    do while (n < size(chars))
+      if (chars(n + 1) == c_null_char) exit
+      n = n + 1
+    end do
+    allocate (character(len=n) :: s)
+    do i = 1, n
+      s(i:i) = chars(i)
+    end do
+  end function
+
+  ! The library's text for a status code, e.g. "ok".
+  function innfer_status_message(status) result(msg)
+    integer(c_int32_t), intent(in) :: status
+    character(len=:), allocatable :: msg
+    msg = c_to_f_string(innfer_status_string(status))
+  end function
+
+  ! The detailed message of the last failed call on a session ("" if none).
+  function innfer_session_message(session) result(msg)
+    type(c_ptr), intent(in) :: session
+    character(len=:), allocatable :: msg
+    msg = c_to_f_string(innfer_session_last_error(session))
+  end function
+
+  ! The library version, e.g. "0.1.0".
+  function innfer_version() result(v)
+    character(len=:), allocatable :: v
+    v = c_to_f_string(innfer_version_string())
+  end function
+
+  ! Loads a model file. model = c_null_ptr on failure; errmsg (optional) gets the message
+  ! (blank on success, truncated to len(errmsg)).
+  subroutine innfer_load(path, model, status, errmsg)
+    character(len=*), intent(in) :: path
+    type(c_ptr), intent(out) :: model
+    integer(c_int32_t), intent(out) :: status
+    character(len=*), intent(out), optional :: errmsg
+    character(kind=c_char) :: err(1024)
+    character(len=:), allocatable :: msg
+    integer :: i
+    err = c_null_char
+    status = innfer_model_load_file(trim(path)//c_null_char, model, err, &
+                                    int(size(err), c_size_t))
+    if (present(errmsg)) then
+      errmsg = ""
+      if (status /= INNFER_STATUS_OK) then
+        msg = ""
+        do i = 1, size(err)
+          if (err(i) == c_null_char) exit
+          msg = msg//err(i)
+        end do
+        if (len(msg) == 0) msg = innfer_status_message(status)
+        errmsg = msg
+      end if
+    end if
+  end subroutine
+
+  ! Model dimensions as default integers; every output is optional.
+  subroutine innfer_dims_f(model, status, dim, cond_dim, x_dim, y_dim, z_dim, layout)
+    type(c_ptr), intent(in) :: model
+    integer(c_int32_t), intent(out) :: status
+    integer, intent(out), optional :: dim, cond_dim, x_dim, y_dim, z_dim, layout
+    integer(c_size_t) :: d, cd, xd, yd, zd
+    integer(c_int32_t) :: l
+    status = innfer_model_dims(model, d, cd, xd, yd, zd, l)
+    if (status /= INNFER_STATUS_OK) then
+      d = 0; cd = 0; xd = 0; yd = 0; zd = 0; l = INNFER_LAYOUT_NONE
+    end if
+    if (present(dim)) dim = int(d)
+    if (present(cond_dim)) cond_dim = int(cd)
+    if (present(x_dim)) x_dim = int(xd)
+    if (present(y_dim)) y_dim = int(yd)
+    if (present(z_dim)) z_dim = int(zd)
+    if (present(layout)) layout = int(l)
+  end subroutine
+
+  ! A heap session for passes of at most max_batch rows; session = c_null_ptr on failure.
+  subroutine innfer_session_create_f(model, max_batch, session, status)
+    type(c_ptr), intent(in) :: model
+    integer, intent(in) :: max_batch
+    type(c_ptr), intent(out) :: session
+    integer(c_int32_t), intent(out) :: status
+    if (max_batch < 0) then
+      session = c_null_ptr
+      status = INNFER_STATUS_INVALID_ARGUMENT
+      return
+    end if
+    status = innfer_session_create(model, int(max_batch, c_size_t), session)
+  end subroutine
+
+  ! n posterior samples for the observation y(y_dim) into x(x_dim, n) (x may have more columns;
+  ! the first n are written). size(x, 1) must be the model's x_dim (the C API cannot check it).
+  subroutine innfer_sample_f(session, y, n, x, status)
+    type(c_ptr), intent(in) :: session
+    real(c_float), intent(in), contiguous :: y(:)
+    integer, intent(in) :: n
+    real(c_float), intent(inout), contiguous :: x(:, :)
+    integer(c_int32_t), intent(out) :: status
+    if (n < 0) then
+      status = INNFER_STATUS_INVALID_ARGUMENT
+      return
+    end if
+    if (size(x, 2) < n) then
+      status = INNFER_STATUS_BUFFER_SIZE
+      return
+    end if
+    status = innfer_sample(session, y, int(n, c_size_t), x)
+  end subroutine
+
+  ! n samples for each column of y(y_dim, n_obs) into x(x_dim, n_obs*n), observation by
+  ! observation.
+  subroutine innfer_sample_batch_f(session, y, n, x, status)
+    type(c_ptr), intent(in) :: session
+    real(c_float), intent(in), contiguous :: y(:, :)
+    integer, intent(in) :: n
+    real(c_float), intent(inout), contiguous :: x(:, :)
+    integer(c_int32_t), intent(out) :: status
+    if (n < 0) then
+      status = INNFER_STATUS_INVALID_ARGUMENT
+      return
+    end if
+    if (size(x, 2) < size(y, 2) * n) then
+      status = INNFER_STATUS_BUFFER_SIZE
+      return
+    end if
+    status = innfer_sample_batch(session, y, int(size(y, 2), c_size_t), int(n, c_size_t), x)
+  end subroutine
+
+  ! out(dim, rows) = f(x(dim, rows); cond(cond_dim, rows)); logdet(rows). rows = size(x, 2),
+  ! at most the session's max_batch. cond only for conditional models.
+  subroutine innfer_forward_f(session, x, out, status, cond, logdet)
+    type(c_ptr), intent(in) :: session
+    real(c_float), intent(in), contiguous :: x(:, :)
+    real(c_float), intent(inout), contiguous :: out(:, :)
+    integer(c_int32_t), intent(out) :: status
+    real(c_float), intent(in), contiguous, target, optional :: cond(:, :)
+    real(c_float), intent(inout), contiguous, target, optional :: logdet(:)
+    call pass_f(.false., session, x, out, status, cond, logdet)
+  end subroutine
+
+  ! x(dim, rows) = f⁻¹(in(dim, rows); cond); logdet(rows) of the inverse map.
+  subroutine innfer_inverse_f(session, in, x, status, cond, logdet)
+    type(c_ptr), intent(in) :: session
+    real(c_float), intent(in), contiguous :: in(:, :)
+    real(c_float), intent(inout), contiguous :: x(:, :)
+    integer(c_int32_t), intent(out) :: status
+    real(c_float), intent(in), contiguous, target, optional :: cond(:, :)
+    real(c_float), intent(inout), contiguous, target, optional :: logdet(:)
+    call pass_f(.true., session, in, x, status, cond, logdet)
+  end subroutine
+
+  subroutine pass_f(rev, session, a, b, status, cond, logdet)
+    logical, intent(in) :: rev
+    type(c_ptr), intent(in) :: session
+    real(c_float), intent(in), contiguous :: a(:, :)
+    real(c_float), intent(inout), contiguous :: b(:, :)
+    integer(c_int32_t), intent(out) :: status
+    real(c_float), intent(in), contiguous, target, optional :: cond(:, :)
+    real(c_float), intent(inout), contiguous, target, optional :: logdet(:)
+    type(c_ptr) :: pc, pl
+    integer(c_size_t) :: rows
+    rows = int(size(a, 2), c_size_t)
+    if (size(b, 1) /= size(a, 1) .or. size(b, 2) /= size(a, 2)) then
+      status = INNFER_STATUS_BUFFER_SIZE
+      return
+    end if
+    pc = c_null_ptr
+    pl = c_null_ptr
+    if (present(cond)) then
+      if (size(cond, 2) /= size(a, 2)) then
+        status = INNFER_STATUS_BUFFER_SIZE
+        return
+      end if
+      if (size(cond) > 0) pc = c_loc(cond)
+    end if
+    if (present(logdet)) then
+      if (size(logdet) /= size(a, 2)) then
+        status = INNFER_STATUS_BUFFER_SIZE
+        return
+      end if
+      if (size(logdet) > 0) pl = c_loc(logdet)
+    end if
+    if (rev) then
+      status = innfer_inverse(session, a, pc, rows, b, pl)
+    else
+      status = innfer_forward(session, a, pc, rows, b, pl)
+    end if
+  end subroutine
+
+end module innfer

@@ -1,0 +1,200 @@
+// Checks of bindings/cpp/innfer.hpp beyond what examples/cpp/sample.cpp uses; run by
+// tests/bindings_examples.rs (cpp_header_api) as `cpp_api FIXTURES_DIR`.
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "innfer.hpp"
+
+static int failures = 0;
+#define CHECK(cond)                                                      \
+    do {                                                                 \
+        if (!(cond)) {                                                   \
+            std::printf("FAIL line %d: %s\n", __LINE__, #cond);          \
+            failures++;                                                  \
+        }                                                                \
+    } while (0)
+
+template <class F>
+static innfer_status status_of(F&& f) {
+    try {
+        f();
+    } catch (const innfer::Error& e) {
+        CHECK(std::string(e.what()).size() > 0);
+        return e.status();
+    }
+    return INNFER_STATUS_OK;
+}
+
+int main(int argc, char** argv) {
+    if (argc != 2) {
+        std::printf("usage: cpp_api FIXTURES_DIR\n");
+        return 2;
+    }
+    const std::string fixtures = argv[1];
+    const std::string cinn_path = fixtures + "/pypi_cinn_stats/model.safetensors";
+
+    CHECK(innfer::version() == "0.1.0");
+    CHECK(innfer_abi_version() == INNFER_ABI_VERSION);
+
+    innfer::Model model(cinn_path);
+    CHECK(model.dim() == 4 && model.cond_dim() == 2 && model.x_dim() == 4 && model.y_dim() == 2 &&
+          model.z_dim() == 4);
+    CHECK(model.layout() == innfer::Layout::Cinn);
+    CHECK(model.block_count() == 4);
+
+    // Model from bytes; move semantics.
+    std::ifstream f(cinn_path, std::ios::binary);
+    std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(f)),
+                                    std::istreambuf_iterator<char>());
+    innfer::Model from_bytes = innfer::Model::from_bytes(bytes);
+    innfer::Model moved = std::move(from_bytes);
+    CHECK(from_bytes.get() == nullptr);
+    CHECK(moved.dim() == 4);
+
+    const std::vector<float> y = {1.5f, -0.25f};
+    const std::size_t n = 600;
+    innfer::Session heap(model, 256);
+    std::vector<float> ref = heap.sample(y, n);
+    CHECK(ref.size() == n * 4);
+
+    // Same numbers from: a model loaded from bytes, a static session, strided column-major
+    // output, raw pointers after reseed, a moved session.
+    {
+        innfer::Session s(moved, 256);
+        CHECK(s.sample(y, n) == ref);
+    }
+    {
+        const std::size_t bytes_needed = innfer::Session::required_bytes(model, 256);
+        CHECK(bytes_needed > 0);
+        std::vector<unsigned char> mem(bytes_needed + INNFER_ARENA_ALIGN);
+        void* p = mem.data();
+        std::size_t space = mem.size();
+        void* aligned = std::align(INNFER_ARENA_ALIGN, bytes_needed, p, space);
+        CHECK(aligned != nullptr);
+        innfer::Session s = innfer::Session::in_memory(model, 256, aligned, bytes_needed);
+        CHECK(s.max_batch() == 256);
+        CHECK(s.sample(y, n) == ref);
+        // Too small and misaligned memory are reported.
+        CHECK(status_of([&] { innfer::Session::in_memory(model, 256, aligned, bytes_needed / 2); }) ==
+              INNFER_STATUS_ARENA_TOO_SMALL);
+        CHECK(status_of([&] {
+                  innfer::Session::in_memory(model, 256, static_cast<char*>(aligned) + 4,
+                                             bytes_needed);
+              }) == INNFER_STATUS_ARENA_MISALIGNED);
+    }
+    {
+        innfer::Session s(model, 100);
+        std::vector<float> colmajor(n * 4);  // x(n, 4) Fortran order
+        s.sample(innfer::ConstView::row_major(y.data(), 1, 2), n,
+                 innfer::MutView::col_major(colmajor.data(), n, 4));
+        bool same = true;
+        for (std::size_t i = 0; i < n; i++)
+            for (std::size_t j = 0; j < 4; j++) same = same && colmajor[j * n + i] == ref[i * 4 + j];
+        CHECK(same);
+        s.reseed(0, 0);
+        std::vector<float> raw(n * 4);
+        s.sample(y.data(), n, raw.data());
+        CHECK(raw == ref);
+        innfer::Session t = std::move(s);
+        t.reseed(0, 0);
+        CHECK(t.sample(y, n) == ref);
+        t.reseed(1, 0);
+        CHECK(t.sample(y, n) != ref);
+    }
+    // sample_batch = successive samples.
+    {
+        innfer::Session a(model, 64), b(model, 64);
+        std::vector<float> ys = {1.5f, -0.25f, 0.0f, 2.0f};
+        std::vector<float> batch = a.sample_batch(ys, 50);
+        std::vector<float> one = b.sample(std::vector<float>{1.5f, -0.25f}, 50);
+        std::vector<float> two = b.sample(std::vector<float>{0.0f, 2.0f}, 50);
+        one.insert(one.end(), two.begin(), two.end());
+        CHECK(batch == one);
+    }
+    // forward/inverse: vectors (chunked), views, raw pointers agree; inverse undoes forward.
+    {
+        innfer::Session s(model, 32);
+        const std::size_t rows = 100;
+        std::vector<float> x(rows * 4), c(rows * 2);
+        for (std::size_t i = 0; i < x.size(); i++) x[i] = static_cast<float>(i % 17) * 0.3f - 2.0f;
+        for (std::size_t i = 0; i < c.size(); i++) c[i] = static_cast<float>(i % 5) * 0.5f - 1.0f;
+        innfer::PassResult fw = s.forward(x, c);
+        CHECK(fw.out.size() == x.size() && fw.logdet.size() == rows);
+        innfer::PassResult bw = s.inverse(fw.out, c);
+        float worst = 0;
+        for (std::size_t i = 0; i < x.size(); i++) {
+            float d = std::abs(bw.out[i] - x[i]) / (1.0f + std::abs(x[i]));
+            worst = d > worst ? d : worst;
+        }
+        CHECK(worst < 1e-4f);
+        // first 32 rows in column-major views = the vector result
+        const std::size_t m = 32;
+        std::vector<float> xc(m * 4), cc(m * 2), oc(m * 4), ld(m);
+        for (std::size_t i = 0; i < m; i++) {
+            for (std::size_t j = 0; j < 4; j++) xc[j * m + i] = x[i * 4 + j];
+            for (std::size_t j = 0; j < 2; j++) cc[j * m + i] = c[i * 2 + j];
+        }
+        s.forward(innfer::ConstView::col_major(xc.data(), m, 4),
+                  innfer::ConstView::col_major(cc.data(), m, 2),
+                  innfer::MutView::col_major(oc.data(), m, 4), ld.data());
+        bool same = true;
+        for (std::size_t i = 0; i < m; i++) {
+            for (std::size_t j = 0; j < 4; j++) same = same && oc[j * m + i] == fw.out[i * 4 + j];
+            same = same && ld[i] == fw.logdet[i];
+        }
+        CHECK(same);
+        std::vector<float> raw(m * 4);
+        s.forward(x.data(), c.data(), m, raw.data());
+        CHECK(std::vector<float>(fw.out.begin(), fw.out.begin() + m * 4) == raw);
+        // errors
+        CHECK(status_of([&] { s.forward(x.data(), c.data(), 33, raw.data()); }) ==
+              INNFER_STATUS_BATCH_TOO_LARGE);
+        CHECK(status_of([&] { s.forward(x.data(), nullptr, 4, raw.data()); }) != INNFER_STATUS_OK);
+        CHECK(status_of([&] { s.sample(std::vector<float>{1.0f}, 10); }) ==
+              INNFER_STATUS_BUFFER_SIZE);
+        CHECK(status_of([&] { s.forward(std::vector<float>(7), c); }) == INNFER_STATUS_BUFFER_SIZE);
+        // still usable
+        s.reseed(0, 0);
+        CHECK(s.sample(y, n) == ref);
+    }
+    // Load errors carry the status and the loader's message.
+    try {
+        innfer::Model missing(fixtures + "/does_not_exist.safetensors");
+        CHECK(false);
+    } catch (const innfer::Error& e) {
+        CHECK(e.status() == INNFER_STATUS_IO);
+        CHECK(std::string(e.what()).size() > 0);
+        std::printf("load error as expected: %s\n", e.what());
+    }
+    {
+        const std::uint8_t junk[16] = {8, 0, 0, 0, 0, 0, 0, 0, '{', '}', 0, 0, 0, 0, 0, 0};
+        CHECK(status_of([&] { innfer::Model::from_bytes(junk, sizeof junk); }) != INNFER_STATUS_OK);
+    }
+    // Sampling a model without a layout.
+    {
+        innfer::Model plain(fixtures + "/pypi_rnvp_tanh/model.safetensors");
+        CHECK(plain.layout() == innfer::Layout::None);
+        innfer::Session s(plain, 8);
+        float dummy_y[1] = {0}, dummy_x[1] = {0};
+        try {
+            s.sample(dummy_y, 1, dummy_x);
+            CHECK(false);
+        } catch (const innfer::Error& e) {
+            CHECK(e.status() == INNFER_STATUS_NO_LAYOUT);
+            std::printf("sample error as expected: %s\n", e.what());
+        }
+    }
+
+    if (failures != 0) {
+        std::printf("cpp_api: %d check(s) failed\n", failures);
+        return 1;
+    }
+    std::printf("cpp_api: all checks passed\n");
+    return 0;
+}

@@ -1,0 +1,121 @@
+! Checks of bindings/fortran/innfer.f90 beyond what examples/fortran/sample.f90 uses; run by
+! tests/bindings_examples.rs (fortran_module_api) as `fortran_api FIXTURES_DIR`.
+program fortran_api
+  use, intrinsic :: iso_c_binding
+  use innfer
+  implicit none
+  character(len=4096) :: fixtures
+  character(len=256) :: errmsg
+  type(c_ptr) :: model, session, plain, psession
+  integer(c_int32_t) :: st
+  integer :: failures, dim, cond_dim, x_dim, y_dim, z_dim, layout, i, j
+  integer, parameter :: rows = 40
+  real(c_float) :: x(4, rows), c(2, rows), z(4, rows), back(4, rows), ld(rows), ldi(rows)
+  real(c_float) :: xs(4, 10), xb(4, 20), ys(2, 2), xr(10, 4)
+  real(c_float) :: worst
+
+  failures = 0
+  call get_command_argument(1, fixtures)
+
+  call check(innfer_abi_version() == INNFER_HEADER_ABI_VERSION, 'abi version')
+  call check(innfer_version() == '0.1.0', 'version')
+  call check(innfer_status_message(INNFER_STATUS_OK) /= '', 'status message')
+
+  call innfer_load(trim(fixtures)//'/does_not_exist.safetensors', model, st, errmsg)
+  call check(st == INNFER_STATUS_IO, 'missing file: IO')
+  call check(.not. c_associated(model), 'missing file: null handle')
+  call check(len_trim(errmsg) > 0, 'missing file: message')
+  print '(a)', 'load error as expected: '//trim(errmsg)
+
+  call innfer_load(trim(fixtures)//'/pypi_cinn_stats/model.safetensors', model, st, errmsg)
+  call check(st == INNFER_STATUS_OK .and. errmsg == '', 'load')
+  call innfer_dims_f(model, st, dim, cond_dim, x_dim, y_dim, z_dim, layout)
+  call check(st == INNFER_STATUS_OK, 'dims status')
+  call check(dim == 4 .and. cond_dim == 2 .and. x_dim == 4 .and. y_dim == 2 .and. z_dim == 4, &
+             'dims')
+  call check(layout == INNFER_LAYOUT_CINN, 'layout')
+  call check(innfer_model_block_count(model) == 4_c_size_t, 'block count')
+
+  call innfer_session_create_f(model, rows, session, st)
+  call check(st == INNFER_STATUS_OK, 'session')
+  call check(innfer_session_max_batch(session) == int(rows, c_size_t), 'max batch')
+
+  ! forward then inverse gives x back
+  do i = 1, rows
+    do j = 1, 4
+      x(j, i) = real(mod(i * 7 + j * 3, 17), c_float) * 0.3_c_float - 2.0_c_float
+    end do
+    c(1, i) = real(mod(i, 5), c_float) * 0.5_c_float - 1.0_c_float
+    c(2, i) = real(mod(i, 3), c_float) - 1.0_c_float
+  end do
+  call innfer_forward_f(session, x, z, st, cond=c, logdet=ld)
+  call check(st == INNFER_STATUS_OK, 'forward')
+  call innfer_inverse_f(session, z, back, st, cond=c, logdet=ldi)
+  call check(st == INNFER_STATUS_OK, 'inverse')
+  worst = maxval(abs(back - x) / (1.0_c_float + abs(x)))
+  call check(worst < 1.0e-4_c_float, 'inverse(forward(x)) = x')
+  call check(maxval(abs(ld + ldi)) < 1.0e-3_c_float, 'logdets cancel')
+  ! without cond: an error with a message from the session
+  call innfer_forward_f(session, x, z, st)
+  call check(st /= INNFER_STATUS_OK, 'forward without cond fails')
+  call check(innfer_session_message(session) /= '', 'session message')
+  print '(a)', 'forward error as expected: '//innfer_session_message(session)
+  ! more rows than max_batch
+  call innfer_session_free(session)
+  call innfer_session_create_f(model, rows / 2, session, st)
+  call innfer_forward_f(session, x, z, st, cond=c)
+  call check(st == INNFER_STATUS_BATCH_TOO_LARGE, 'batch too large')
+
+  ! sampling: wrapper = thin call; batch = successive; strided column-major = row-major
+  st = innfer_session_reseed(session, 3_c_int64_t, 1_c_int64_t)
+  call innfer_sample_f(session, [1.5_c_float, -0.25_c_float], 10, xs, st)
+  call check(st == INNFER_STATUS_OK, 'sample')
+  ys(:, 1) = [1.5_c_float, -0.25_c_float]
+  ys(:, 2) = [0.0_c_float, 2.0_c_float]
+  st = innfer_session_reseed(session, 3_c_int64_t, 1_c_int64_t)
+  call innfer_sample_batch_f(session, ys, 10, xb, st)
+  call check(st == INNFER_STATUS_OK, 'sample batch')
+  call check(same_bits(xb(:, 1:10), xs), 'sample batch = sample')
+  st = innfer_session_reseed(session, 3_c_int64_t, 1_c_int64_t)
+  st = innfer_sample_strided(session, ys, 2_innfer_ptrdiff_t, 1_innfer_ptrdiff_t, 1_c_size_t, &
+                             10_c_size_t, xr, 1_innfer_ptrdiff_t, 10_innfer_ptrdiff_t)
+  call check(st == INNFER_STATUS_OK, 'sample strided')
+  call check(same_bits(transpose(xr), xs), 'strided x(n, x_dim) = x(x_dim, n) transposed')
+  call innfer_sample_f(session, ys(:, 1), 11, xs, st)
+  call check(st == INNFER_STATUS_BUFFER_SIZE, 'sample into too small x')
+
+  ! a model without a layout
+  call innfer_load(trim(fixtures)//'/pypi_rnvp_tanh/model.safetensors', plain, st)
+  call innfer_session_create_f(plain, 4, psession, st)
+  call innfer_sample_f(psession, ys(:, 1), 1, xs, st)
+  call check(st == INNFER_STATUS_NO_LAYOUT, 'no layout')
+  print '(a)', 'sample error as expected: '//innfer_status_message(st)
+
+  call innfer_session_free(psession)
+  call innfer_model_free(plain)
+  call innfer_session_free(session)
+  call innfer_model_free(model)
+  if (failures /= 0) then
+    print '(a,i0,a)', 'fortran_api: ', failures, ' check(s) failed'
+    stop 1
+  end if
+  print '(a)', 'fortran_api: all checks passed'
+
+contains
+
+  logical function same_bits(a, b)
+    real(c_float), intent(in) :: a(:, :), b(:, :)
+    same_bits = size(a) == size(b)
+    if (same_bits) same_bits = all(transfer(a, [0_c_int32_t]) == transfer(b, [0_c_int32_t]))
+  end function
+
+  subroutine check(ok, what)
+    logical, intent(in) :: ok
+    character(len=*), intent(in) :: what
+    if (.not. ok) then
+      print '(a)', 'FAIL: '//what
+      failures = failures + 1
+    end if
+  end subroutine
+
+end program fortran_api
