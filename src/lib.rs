@@ -27,6 +27,8 @@ pub mod ffi;
 pub mod kernels;
 pub mod model;
 pub mod session;
+#[cfg(feature = "train")]
+pub mod train;
 
 #[cfg(all(not(feature = "std"), target_os = "none"))]
 mod baremetal;

@@ -1,0 +1,33 @@
+//! The compact training mode: train FrEIA INNs and cINNs in Rust and write them as innfer
+//! model files (issue 4).
+//!
+//! - [`Chain`]: a trainable FrEIA chain (AllInOne, GLOW, RNVP, NICE, one-sided, conditional
+//!   affine, ActNorm, PermuteRandom) generic over [`Float`], with reverse-mode gradients of
+//!   the forward and the inverse pass that recompute activations from invertibility.
+//! - [`export`]: the chain as an innfer `.safetensors` model (FrEIA `state_dict` names).
+
+pub mod activation;
+mod blocks;
+pub mod chain;
+pub mod checkpoint;
+pub mod eval;
+pub mod export;
+pub mod float;
+pub mod objective;
+mod ops;
+pub mod optim;
+mod params;
+mod prelude;
+pub mod rng;
+pub mod spec;
+mod subnet;
+pub mod tasks;
+pub mod trainer;
+
+pub use activation::Activation;
+pub use chain::{Chain, Gradients, Tapes};
+pub use float::Float;
+pub use ops::half::ClampActivation;
+pub use spec::{BlockKind, BlockSpec, ChainSpec, SubnetSpec};
+pub use tasks::{Dataset, Labelling, Task};
+pub use trainer::{EpochReport, TrainConfig, TrainedModel, train};

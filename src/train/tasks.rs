@@ -1,0 +1,232 @@
+//! Built-in simulators with exact reference posteriors (quality.md §7): the 8-mode Gaussian
+//! mixture of the ICLR 2019 toy (labellings `all`, `some`, `none`), the inverse-kinematics
+//! arm (Kruse et al.) and sbibm's Gaussian linear 10-D.
+//!
+//! Every task draws pairs (x, y) with x the parameters (what the cINN samples) and y the
+//! observation (its condition).
+
+use crate::train::prelude::*;
+
+use super::rng::Rng;
+
+/// The octagon of mode centres, in the paper's order (freia.md §2.1).
+pub const GMM8_CENTRES: [(f64, f64); 8] = [
+    (-2.4142, 1.0),
+    (-1.0, 2.4142),
+    (1.0, 2.4142),
+    (2.4142, 1.0),
+    (2.4142, -1.0),
+    (1.0, -2.4142),
+    (-1.0, -2.4142),
+    (-2.4142, -1.0),
+];
+
+/// Standard deviation of each mixture component.
+pub const GMM8_STD: f64 = 0.2;
+
+/// Which label each mode gets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Labelling {
+    /// One label per mode: unimodal posteriors.
+    All,
+    /// `[0,0,0,0,1,1,2,3]`: posteriors with 4, 2, 1 and 1 modes.
+    Some,
+    /// One label for all: the posterior is the whole mixture.
+    None,
+}
+
+impl Labelling {
+    pub fn label_of_mode(self, mode: usize) -> usize {
+        match self {
+            Labelling::All => mode,
+            Labelling::Some => [0, 0, 0, 0, 1, 1, 2, 3][mode],
+            Labelling::None => 0,
+        }
+    }
+
+    /// The modes carrying `label`.
+    pub fn modes_of(self, label: usize) -> Vec<usize> {
+        (0..8).filter(|&m| self.label_of_mode(m) == label).collect()
+    }
+
+    /// Labels that occur.
+    pub fn labels(self) -> Vec<usize> {
+        let mut l: Vec<usize> = (0..8).map(|m| self.label_of_mode(m)).collect();
+        l.dedup();
+        l.sort_unstable();
+        l.dedup();
+        l
+    }
+}
+
+/// A simulator.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Task {
+    /// x ∈ R², y = one-hot(label) ∈ R⁸.
+    Gmm8(Labelling),
+    /// x ∈ R⁴ (rail height, three joint angles), y ∈ R² (end effector).
+    Kinematics,
+    /// θ ~ N(0, 0.1·I₁₀), y = θ + N(0, 0.1·I₁₀).
+    GaussianLinear,
+}
+
+/// Paired rows: `x` is `n × x_dim`, `y` is `n × y_dim`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dataset {
+    pub x: Vec<f32>,
+    pub y: Vec<f32>,
+    pub x_dim: usize,
+    pub y_dim: usize,
+}
+
+impl Dataset {
+    pub fn len(&self) -> usize {
+        self.x.len() / self.x_dim.max(1)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Rows `rows` as a new dataset.
+    pub fn select(&self, rows: &[usize]) -> Dataset {
+        let mut x = Vec::with_capacity(rows.len() * self.x_dim);
+        let mut y = Vec::with_capacity(rows.len() * self.y_dim);
+        for &r in rows {
+            x.extend_from_slice(&self.x[r * self.x_dim..(r + 1) * self.x_dim]);
+            y.extend_from_slice(&self.y[r * self.y_dim..(r + 1) * self.y_dim]);
+        }
+        Dataset {
+            x,
+            y,
+            x_dim: self.x_dim,
+            y_dim: self.y_dim,
+        }
+    }
+}
+
+/// Kinematics: segment lengths and prior standard deviations.
+pub const ARM_LENGTHS: [f64; 3] = [0.5, 0.5, 1.0];
+pub const ARM_PRIOR_STD: [f64; 4] = [0.25, 0.5, 0.5, 0.5];
+
+/// The arm's end effector for parameters x (quality.md §2a).
+pub fn arm_forward(x: &[f64]) -> [f64; 2] {
+    let [l0, l1, l2] = ARM_LENGTHS;
+    let p1 = x[1];
+    let p2 = x[1] + x[2];
+    let p3 = x[1] + x[2] + x[3];
+    [
+        l0 * p1.cos() + l1 * p2.cos() + l2 * p3.cos(),
+        x[0] + l0 * p1.sin() + l1 * p2.sin() + l2 * p3.sin(),
+    ]
+}
+
+impl Task {
+    pub fn x_dim(self) -> usize {
+        match self {
+            Task::Gmm8(_) => 2,
+            Task::Kinematics => 4,
+            Task::GaussianLinear => 10,
+        }
+    }
+
+    pub fn y_dim(self) -> usize {
+        match self {
+            Task::Gmm8(_) => 8,
+            Task::Kinematics => 2,
+            Task::GaussianLinear => 10,
+        }
+    }
+
+    /// `n` simulated pairs from stream `(seed, stream)`.
+    pub fn simulate(self, n: usize, seed: u64, stream: u64) -> Dataset {
+        let mut rng = Rng::new(seed, stream);
+        let (xd, yd) = (self.x_dim(), self.y_dim());
+        let mut x = Vec::with_capacity(n * xd);
+        let mut y = Vec::with_capacity(n * yd);
+        for _ in 0..n {
+            match self {
+                Task::Gmm8(labelling) => {
+                    let mode = rng.below(8);
+                    let (cx, cy) = GMM8_CENTRES[mode];
+                    x.push((cx + GMM8_STD * rng.normal()) as f32);
+                    x.push((cy + GMM8_STD * rng.normal()) as f32);
+                    let mut onehot = [0.0f32; 8];
+                    onehot[labelling.label_of_mode(mode)] = 1.0;
+                    y.extend_from_slice(&onehot);
+                }
+                Task::Kinematics => {
+                    let xs: Vec<f64> = ARM_PRIOR_STD.iter().map(|s| s * rng.normal()).collect();
+                    let end = arm_forward(&xs);
+                    x.extend(xs.iter().map(|&v| v as f32));
+                    y.extend(end.iter().map(|&v| v as f32));
+                }
+                Task::GaussianLinear => {
+                    let sd = 0.1f64.sqrt();
+                    let theta: Vec<f64> = (0..10).map(|_| sd * rng.normal()).collect();
+                    x.extend(theta.iter().map(|&v| v as f32));
+                    y.extend(theta.iter().map(|&t| (t + sd * rng.normal()) as f32));
+                }
+            }
+        }
+        Dataset {
+            x,
+            y,
+            x_dim: xd,
+            y_dim: yd,
+        }
+    }
+
+    /// The exact conditional entropy H(x|y) in nats, where it is known in closed form
+    /// (quality.md §7): the KL gap is held-out NLL minus this.
+    pub fn conditional_entropy(self) -> Option<f64> {
+        let gaussian_2d = 1.0 + (2.0 * core::f64::consts::PI * GMM8_STD * GMM8_STD).ln();
+        match self {
+            // H = H(N(0, 0.04 I₂)) + E_label ln |modes of the label| (modes do not overlap).
+            Task::Gmm8(l) => Some(
+                gaussian_2d
+                    + l.labels()
+                        .iter()
+                        .map(|&c| {
+                            let k = l.modes_of(c).len() as f64;
+                            k / 8.0 * k.ln()
+                        })
+                        .sum::<f64>(),
+            ),
+            Task::GaussianLinear => Some(5.0 * (1.0 + (2.0 * core::f64::consts::PI * 0.05).ln())),
+            Task::Kinematics => None,
+        }
+    }
+
+    /// The exact log p(x | y) where available (GMM8, Gaussian linear).
+    pub fn log_posterior(self, x: &[f64], y: &[f64]) -> Option<f64> {
+        match self {
+            Task::Gmm8(l) => {
+                let label = y
+                    .iter()
+                    .enumerate()
+                    .max_by(|a, b| a.1.total_cmp(b.1))
+                    .map(|(i, _)| i)?;
+                let modes = l.modes_of(label);
+                let var = GMM8_STD * GMM8_STD;
+                let norm = -(2.0 * core::f64::consts::PI * var).ln();
+                let p: f64 = modes
+                    .iter()
+                    .map(|&m| {
+                        let (cx, cy) = GMM8_CENTRES[m];
+                        let d2 = (x[0] - cx).powi(2) + (x[1] - cy).powi(2);
+                        (norm - 0.5 * d2 / var).exp()
+                    })
+                    .sum::<f64>()
+                    / modes.len() as f64;
+                Some(p.ln())
+            }
+            Task::GaussianLinear => {
+                let var = 0.05;
+                let q: f64 = x.iter().zip(y).map(|(&t, &o)| (t - o / 2.0).powi(2)).sum();
+                Some(-5.0 * (2.0 * core::f64::consts::PI * var).ln() - 0.5 * q / var)
+            }
+            Task::Kinematics => None,
+        }
+    }
+}

@@ -1,0 +1,341 @@
+//! The training loop: standardise, split off a validation set, initialise, then epochs of
+//! shuffled minibatches (gradient on all threads, clipping, Adam, schedule), a validation
+//! NLL per epoch, early stopping on it, a checkpoint per epoch, and resuming from one.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use crate::train::prelude::*;
+
+use super::chain::Chain;
+use super::checkpoint::{self, Checkpoint};
+use super::export::{self, ExportOptions, Standardization};
+use super::objective;
+use super::optim::{Adam, AdamConfig, Clip, Schedule};
+use super::rng::Rng;
+use super::spec::{BlockKind, BlockSpec, ChainSpec, SubnetSpec};
+use super::tasks::Dataset;
+use crate::error::{Error, Result};
+use crate::model::Layout;
+
+/// Everything about a training run. `Default` is a sensible cINN recipe.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainConfig {
+    /// The block every position of the chain gets, and how many.
+    pub block: BlockKind,
+    pub blocks: usize,
+    pub subnet: SubnetSpec,
+    pub epochs: usize,
+    pub batch: usize,
+    /// Minibatches per epoch; `None`: one pass over the training set.
+    pub iterations_per_epoch: Option<usize>,
+    pub lr: f64,
+    pub adam: AdamConfig,
+    pub clip: Clip,
+    pub schedule: Schedule,
+    /// Fraction of the data held out for validation (taken after a seeded shuffle).
+    pub validation_fraction: f64,
+    /// Stop after this many epochs without a better validation NLL (and return the best).
+    pub patience: Option<usize>,
+    pub threads: usize,
+    pub seed: u64,
+    /// Store all activations for the backward pass instead of recomputing them.
+    pub store_activations: bool,
+    /// Written after every epoch (a loadable innfer model plus the optimiser state).
+    pub checkpoint: Option<PathBuf>,
+    /// Continue from `checkpoint` if it exists.
+    pub resume: bool,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            block: BlockKind::AllInOne { clamp: 2.0 },
+            blocks: 8,
+            subnet: SubnetSpec::default(),
+            epochs: 50,
+            batch: 512,
+            iterations_per_epoch: None,
+            lr: 1e-3,
+            adam: AdamConfig::default(),
+            clip: Clip::Norm(10.0),
+            schedule: Schedule::Cosine {
+                final_fraction: 0.01,
+            },
+            validation_fraction: 0.1,
+            patience: None,
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            seed: 0,
+            store_activations: false,
+            checkpoint: None,
+            resume: false,
+        }
+    }
+}
+
+/// What the progress callback gets after every epoch.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EpochReport {
+    /// 1-based.
+    pub epoch: usize,
+    pub epochs: usize,
+    /// Mean training loss `½‖z‖² − logdet` over the epoch (standardised units).
+    pub train_loss: f64,
+    /// Validation NLL in nats, raw units (`None` without a validation set).
+    pub validation_nll: Option<f64>,
+    pub iterations_per_second: f64,
+    pub lr: f64,
+    pub seconds: f64,
+}
+
+/// A trained cINN with the standardisation it was trained behind.
+#[derive(Clone, Debug)]
+pub struct TrainedModel {
+    pub chain: Chain<f32>,
+    pub x_norm: Standardization,
+    pub y_norm: Standardization,
+    pub history: Vec<EpochReport>,
+    /// The epoch whose parameters these are (1-based; 0 before any epoch).
+    pub best_epoch: usize,
+}
+
+impl TrainedModel {
+    pub fn export_options(&self) -> ExportOptions {
+        ExportOptions {
+            layout: Layout::Cinn {
+                x: self.chain.dim(),
+                y: self.chain.cond_dim(),
+            },
+            x_norm: Some(self.x_norm.clone()),
+            y_norm: Some(self.y_norm.clone()),
+            producer: format!("innfer {} train", env!("CARGO_PKG_VERSION")),
+        }
+    }
+
+    /// The innfer model file.
+    pub fn to_safetensors(&self) -> Result<Vec<u8>> {
+        export::to_safetensors(&self.chain, &self.export_options())
+    }
+
+    pub fn save(&self, path: impl AsRef<std::path::Path>) -> Result<()> {
+        export::save(&self.chain, &self.export_options(), path)
+    }
+
+    /// Per-row NLL −log q(x|y) in nats, raw units.
+    pub fn nll_rows(&self, data: &Dataset) -> Vec<f64> {
+        nll_raw(&self.chain, &self.x_norm, &self.y_norm, data)
+    }
+
+    /// Mean NLL in nats, raw units.
+    pub fn nll(&self, data: &Dataset) -> f64 {
+        let rows = self.nll_rows(data);
+        rows.iter().sum::<f64>() / rows.len().max(1) as f64
+    }
+}
+
+fn nll_raw(
+    chain: &Chain<f32>,
+    xn: &Standardization,
+    yn: &Standardization,
+    data: &Dataset,
+) -> Vec<f64> {
+    let mut out = Vec::with_capacity(data.len());
+    // Chunks keep memory bounded on large validation sets.
+    let chunk = 8192;
+    for start in (0..data.len()).step_by(chunk) {
+        let rows: Vec<usize> = (start..(start + chunk).min(data.len())).collect();
+        let mut part = data.select(&rows);
+        xn.apply(&mut part.x);
+        yn.apply(&mut part.y);
+        let cond = (part.y_dim > 0).then_some(part.y.as_slice());
+        out.extend(
+            objective::nll_rows(chain, &part.x, cond)
+                .into_iter()
+                .map(|v| v + xn.log_std_sum()),
+        );
+    }
+    out
+}
+
+/// The chain `config` describes for data of these widths.
+pub fn chain_spec(config: &TrainConfig, x_dim: usize, y_dim: usize) -> ChainSpec {
+    ChainSpec {
+        dim: x_dim,
+        cond_dim: y_dim,
+        blocks: vec![
+            BlockSpec {
+                kind: config.block,
+                cond: y_dim > 0 && config.block.accepts_condition(),
+            };
+            config.blocks
+        ],
+        subnet: config.subnet.clone(),
+    }
+}
+
+/// Trains a cINN for p(x | y) by maximum likelihood on `data`; `progress` is called after
+/// every epoch.
+pub fn train(
+    config: &TrainConfig,
+    data: &Dataset,
+    mut progress: impl FnMut(&EpochReport),
+) -> Result<TrainedModel> {
+    if data.len() < 2 || config.batch == 0 || config.epochs == 0 {
+        return Err(Error::Argument(
+            "training needs at least 2 rows, a batch ≥ 1 and epochs ≥ 1",
+        ));
+    }
+    // Validation split after a seeded shuffle.
+    let mut order = Rng::new(config.seed, 3).permutation(data.len());
+    let n_val = ((data.len() as f64 * config.validation_fraction) as usize).min(data.len() - 1);
+    let val_rows = order.split_off(data.len() - n_val);
+    let train_set = data.select(&order);
+    let val_set = (n_val > 0).then(|| data.select(&val_rows));
+
+    let x_norm = Standardization::of_rows(&train_set.x, data.x_dim);
+    let y_norm = if data.y_dim > 0 {
+        Standardization::of_rows(&train_set.y, data.y_dim)
+    } else {
+        Standardization::identity(0)
+    };
+    let mut xs = train_set.x.clone();
+    let mut ys = train_set.y.clone();
+    x_norm.apply(&mut xs);
+    y_norm.apply(&mut ys);
+    let (xd, yd) = (data.x_dim, data.y_dim);
+    let n = train_set.len();
+
+    let mut chain = Chain::<f32>::new(chain_spec(config, xd, yd), config.seed)?;
+    {
+        let init_rows = config.batch.min(n).max(2);
+        let mut state = xs[..init_rows * xd].to_vec();
+        let cond = (yd > 0).then(|| &ys[..init_rows * yd]);
+        chain.data_init(&mut state, cond);
+    }
+    let mut adam = Adam::new(config.adam, chain.params().len());
+    let mut history = Vec::new();
+    let mut best: Option<(f64, Vec<f32>, usize)> = None;
+    let mut first_epoch = 0;
+    if config.resume
+        && let Some(path) = &config.checkpoint
+        && path.exists()
+    {
+        let ck = checkpoint::load(path, chain.params().len())?;
+        chain.params_mut().copy_from_slice(&ck.params);
+        adam.m = ck.adam_m;
+        adam.v = ck.adam_v;
+        adam.step = ck.adam_step;
+        first_epoch = ck.epoch;
+        if let Some(b) = ck.best_params {
+            best = Some((ck.best_nll, b, ck.best_epoch));
+        }
+    }
+
+    let iters = config
+        .iterations_per_epoch
+        .unwrap_or_else(|| n.div_ceil(config.batch));
+    let mut since_best = 0usize;
+    for epoch in first_epoch..config.epochs {
+        let started = Instant::now();
+        let lr = config.schedule.lr(config.lr, epoch, config.epochs);
+        // A fresh, epoch-keyed shuffle: resuming replays the same batches.
+        let mut rng = Rng::new(config.seed, 1000 + epoch as u64);
+        let mut perm = rng.permutation(n);
+        let mut cursor = 0;
+        let mut loss_sum = 0.0;
+        let mut bx = Vec::with_capacity(config.batch * xd);
+        let mut by = Vec::with_capacity(config.batch * yd);
+        for _ in 0..iters {
+            if cursor + config.batch > n {
+                rng.shuffle(&mut perm);
+                cursor = 0;
+            }
+            let rows = &perm[cursor..(cursor + config.batch).min(n)];
+            cursor += rows.len();
+            bx.clear();
+            by.clear();
+            for &r in rows {
+                bx.extend_from_slice(&xs[r * xd..(r + 1) * xd]);
+                by.extend_from_slice(&ys[r * yd..(r + 1) * yd]);
+            }
+            let cond = (yd > 0).then_some(by.as_slice());
+            let (loss, mut grads) = objective::minibatch_gradient(
+                &chain,
+                &bx,
+                cond,
+                config.threads,
+                config.store_activations,
+            );
+            if !loss.is_finite() {
+                return Err(Error::Argument(
+                    "the training loss is not finite: lower the learning rate or the clamp",
+                ));
+            }
+            config.clip.apply(&mut grads);
+            adam.step(chain.params_mut(), &grads, lr);
+            loss_sum += loss;
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        let validation_nll = val_set.as_ref().map(|v| {
+            let rows = nll_raw(&chain, &x_norm, &y_norm, v);
+            rows.iter().sum::<f64>() / rows.len() as f64
+        });
+        let report = EpochReport {
+            epoch: epoch + 1,
+            epochs: config.epochs,
+            train_loss: loss_sum / iters as f64,
+            validation_nll,
+            iterations_per_second: iters as f64 / seconds.max(1e-9),
+            lr,
+            seconds,
+        };
+        let score = validation_nll.unwrap_or(report.train_loss);
+        if best.as_ref().is_none_or(|b| score < b.0) {
+            best = Some((score, chain.params().to_vec(), epoch + 1));
+            since_best = 0;
+        } else {
+            since_best += 1;
+        }
+        progress(&report);
+        history.push(report);
+        if let Some(path) = &config.checkpoint {
+            let b = best.as_ref().expect("set above");
+            let ck = Checkpoint {
+                epoch: epoch + 1,
+                params: chain.params().to_vec(),
+                adam_m: adam.m.clone(),
+                adam_v: adam.v.clone(),
+                adam_step: adam.step,
+                best_nll: b.0,
+                best_epoch: b.2,
+                best_params: Some(b.1.clone()),
+            };
+            let options = TrainedModel {
+                chain: chain.clone(),
+                x_norm: x_norm.clone(),
+                y_norm: y_norm.clone(),
+                history: Vec::new(),
+                best_epoch: epoch + 1,
+            }
+            .export_options();
+            checkpoint::save(path, &chain, &options, &ck)?;
+        }
+        if config.patience.is_some_and(|p| since_best >= p) {
+            break;
+        }
+    }
+    let best_epoch = match best {
+        Some((_, params, e)) if config.patience.is_some() || val_set.is_some() => {
+            chain.params_mut().copy_from_slice(&params);
+            e
+        }
+        _ => history.last().map_or(0, |r| r.epoch),
+    };
+    Ok(TrainedModel {
+        chain,
+        x_norm,
+        y_norm,
+        history,
+        best_epoch,
+    })
+}
