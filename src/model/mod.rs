@@ -266,7 +266,12 @@ impl Model {
             }
             Some("cinn") => {
                 let (x, y) = (get("x")?, get("y")?);
-                if x != dim || y != cond_dim || y == 0 {
+                if y == 0 {
+                    return Err(Error::Dims(
+                        "layout cinn needs a condition: y and innfer.cond_dim of at least 1".into(),
+                    ));
+                }
+                if x != dim || y != cond_dim {
                     return Err(Error::Dims(format!(
                         "layout cinn: x = {x} must equal innfer.dim = {dim} and y = {y} innfer.cond_dim = {cond_dim}"
                     )));

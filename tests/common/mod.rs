@@ -140,7 +140,7 @@ pub fn glow_chain(
         .set("innfer.dim", dim)
         .set("innfer.cond_dim", cond)
         .set("innfer.blocks", 2 * blocks)
-        .set("innfer.layout", "cinn")
+        .set("innfer.layout", if cond > 0 { "cinn" } else { "none" })
         .set("innfer.layout.x", dim)
         .set("innfer.layout.y", cond);
     let l1 = dim / 2;
@@ -149,12 +149,23 @@ pub fn glow_chain(
         let i = 2 * b;
         f.set(&format!("innfer.block.{i}.type"), "GLOWCouplingBlock")
             .set(&format!("innfer.block.{i}.split"), l1)
-            .set(&format!("innfer.block.{i}.cond"), 0)
+            .set(
+                &format!("innfer.block.{i}.cond"),
+                if cond > 0 { "0" } else { "none" },
+            )
             .deep_mlp(&mut rng, i, "subnet1", l1 + cond, hidden, layers, 2 * l2)
             .deep_mlp(&mut rng, i, "subnet2", l2 + cond, hidden, layers, 2 * l1);
         let j = i + 1;
-        let perm: Vec<i64> = (0..dim as i64)
-            .map(|k| (k * 3 + b as i64 + 1) % dim as i64)
+        // k ↦ (stride·k + b + 1) mod dim is a permutation when the stride is coprime to dim.
+        let gcd = |mut a: usize, mut b: usize| {
+            while b != 0 {
+                (a, b) = (b, a % b);
+            }
+            a
+        };
+        let stride = (3..).step_by(2).find(|&s| gcd(s, dim) == 1).unwrap();
+        let perm: Vec<i64> = (0..dim)
+            .map(|k| ((k * stride + b + 1) % dim) as i64)
             .collect();
         let mut inv = vec![0i64; dim];
         for (k, &p) in perm.iter().enumerate() {
