@@ -239,8 +239,6 @@ typedef int32_t innfer_status;
  */
 #define INNFER_STATUS_INTERNAL 15
 
-
-
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus

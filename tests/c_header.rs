@@ -15,7 +15,13 @@ fn generate() -> Vec<u8> {
     let dir = root();
     let config =
         cbindgen::Config::from_file(dir.join("cbindgen.toml")).expect("read cbindgen.toml");
-    let bindings = cbindgen::generate_with_config(&dir, config).expect("cbindgen failed");
+    // Parse src/ffi alone: the C boundary is that module, and public constants elsewhere in
+    // the crate (the training mode's, say) are not part of the C API.
+    let bindings = cbindgen::Builder::new()
+        .with_config(config)
+        .with_src(dir.join("src/ffi/mod.rs"))
+        .generate()
+        .expect("cbindgen failed");
     let mut out = Vec::new();
     bindings.write(&mut out);
     out
