@@ -338,46 +338,50 @@ impl AllInOne {
         }
 
         let width = 2 * l2;
-        let (h0, h1) = (&mut *work.hidden.0, &mut *work.hidden.1);
-        self.subnet.run(
-            work.isa,
-            m,
-            state,
-            d,
-            work.cond,
-            (h0, h1),
-            work.coeffs,
-            width,
-        );
-        for row in 0..m {
-            let coeffs = &mut work.coeffs[row * width..row * width + width];
+        let cc = work.cond.map_or(0, |c| c.len() / m.max(1));
+        let mut r0 = 0;
+        while r0 < m {
+            let rows = work.tile.min(m - r0);
+            let cond = work.cond.map(|c| &c[r0 * cc..]);
+            let (h0, h1) = (&mut *work.hidden.0, &mut *work.hidden.1);
+            let coeffs = &mut work.coeffs[..rows * width];
+            let st = &mut state[r0 * d..(r0 + rows) * d];
+            self.subnet
+                .run(work.isa, rows, st, d, cond, (h0, h1), coeffs, width);
             coeffs.iter_mut().for_each(|a| *a *= 0.1);
-            let (s, t) = coeffs.split_at_mut(l2);
-            for v in s.iter_mut() {
-                let u = if self.clamp_divides {
-                    *v / self.clamp
+            let sbuf = &mut work.sbuf[..rows * l2];
+            for (dst, row) in sbuf.chunks_exact_mut(l2).zip(coeffs.chunks_exact(width)) {
+                dst.copy_from_slice(&row[..l2]);
+            }
+            math::tanh_clamp_slice(work.isa, sbuf, self.clamp, self.clamp_divides);
+            for (row, s) in sbuf.chunks_exact_mut(l2).enumerate() {
+                if self.gin {
+                    let mean = s.iter().sum::<f32>() / l2 as f32;
+                    s.iter_mut().for_each(|v| *v -= mean);
+                }
+                let sum: f32 = s.iter().sum();
+                logdet[r0 + row] += if rev {
+                    -sum + -self.log_scale_sum
                 } else {
-                    *v
+                    sum + self.log_scale_sum
                 };
-                *v = self.clamp * math::tanh(u);
             }
-            if self.gin {
-                let mean = s.iter().sum::<f32>() / l2 as f32;
-                s.iter_mut().for_each(|v| *v -= mean);
-            }
-            let sum: f32 = s.iter().sum();
-            let x2 = &mut state[row * d + l1..row * d + d];
-            if rev {
-                for ((x, s), t) in x2.iter_mut().zip(s.iter()).zip(t.iter()) {
-                    *x = (*x - *t) * math::exp(-*s);
+            math::exp_scaled_slice(work.isa, sbuf, if rev { -1.0 } else { 1.0 });
+            for row in 0..rows {
+                let e = &sbuf[row * l2..row * l2 + l2];
+                let t = &coeffs[row * width + l2..row * width + width];
+                let x2 = &mut st[row * d + l1..row * d + d];
+                if rev {
+                    for ((x, e), t) in x2.iter_mut().zip(e).zip(t) {
+                        *x = (*x - *t) * *e;
+                    }
+                } else {
+                    for ((x, e), t) in x2.iter_mut().zip(e).zip(t) {
+                        *x = *x * *e + *t;
+                    }
                 }
-                logdet[row] += -sum + -self.log_scale_sum;
-            } else {
-                for ((x, s), t) in x2.iter_mut().zip(s.iter()).zip(t.iter()) {
-                    *x = *x * math::exp(*s) + *t;
-                }
-                logdet[row] += sum + self.log_scale_sum;
             }
+            r0 += rows;
         }
 
         if !rev {

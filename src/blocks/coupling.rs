@@ -35,17 +35,6 @@ impl SoftClamp {
                 .bad_meta(&key, format!("`{v}` is not ATAN, TANH or SIGMOID"))),
         }
     }
-
-    /// `clamp · f(u)`, rounded as FrEIA rounds it (f first, then the product).
-    #[inline]
-    pub(crate) fn apply(self, clamp: f32, u: f32) -> f32 {
-        let f = match self {
-            SoftClamp::Atan => 0.636f32 * math::atan(u),
-            SoftClamp::Tanh => math::tanh(u),
-            SoftClamp::Sigmoid => 2.0 * (math::sigmoid(u) - 0.5),
-        };
-        clamp * f
-    }
 }
 
 /// How a half's subnets produce its coefficients.
@@ -266,16 +255,35 @@ impl Coupling {
     }
 
     fn run_half(&self, work: &mut Work<'_>, half: &Half, state: &mut [f32], d: usize, rev: bool) {
-        let m = work.m;
+        let mut r0 = 0;
+        while r0 < work.m {
+            let rows = work.tile.min(work.m - r0);
+            self.run_half_tile(work, half, state, d, rev, r0, rows);
+            r0 += rows;
+        }
+    }
+
+    /// Rows `r0 .. r0 + rows` of one half: the subnet(s), then the coupling update.
+    #[allow(clippy::too_many_arguments)]
+    fn run_half_tile(
+        &self,
+        work: &mut Work<'_>,
+        half: &Half,
+        state: &mut [f32],
+        d: usize,
+        rev: bool,
+        r0: usize,
+        m: usize,
+    ) {
         let (act_off, l) = half.active;
         let width = 2 * l;
-        let passive = &state[half.passive.0..];
+        let passive = &state[r0 * d + half.passive.0..];
         let (isa, cond) = (work.isa, work.cond);
+        let cond = cond.map(|c| &c[r0 * (c.len() / work.m.max(1))..]);
         let (h0, h1) = (&mut *work.hidden.0, &mut *work.hidden.1);
+        let coeffs = &mut work.coeffs[..m * width];
         match &half.conditioner {
-            Conditioner::Joint(net) => {
-                net.run(isa, m, passive, d, cond, (h0, h1), work.coeffs, width)
-            }
+            Conditioner::Joint(net) => net.run(isa, m, passive, d, cond, (h0, h1), coeffs, width),
             Conditioner::Split { s, t } => {
                 s.run(
                     isa,
@@ -284,24 +292,16 @@ impl Coupling {
                     d,
                     cond,
                     (&mut *h0, &mut *h1),
-                    work.coeffs,
+                    coeffs,
                     width,
                 );
-                t.run(
-                    isa,
-                    m,
-                    passive,
-                    d,
-                    cond,
-                    (h0, h1),
-                    &mut work.coeffs[l..],
-                    width,
-                );
+                t.run(isa, m, passive, d, cond, (h0, h1), &mut coeffs[l..], width);
             }
             Conditioner::Shift(net) => {
-                net.run(isa, m, passive, d, cond, (h0, h1), work.coeffs, l);
+                net.run(isa, m, passive, d, cond, (h0, h1), coeffs, l);
+                let state = &mut state[r0 * d..];
                 for row in 0..m {
-                    let shift = &work.coeffs[row * l..row * l + l];
+                    let shift = &coeffs[row * l..row * l + l];
                     let x = &mut state[row * d + act_off..row * d + act_off + l];
                     if rev {
                         x.iter_mut().zip(shift).for_each(|(x, t)| *x -= *t);
@@ -312,26 +312,40 @@ impl Coupling {
                 return;
             }
         }
-        for row in 0..m {
-            let (s, t) = work.coeffs[row * width..row * width + width].split_at_mut(l);
-            for v in s.iter_mut() {
-                *v = self.soft_clamp.apply(self.clamp, *v);
-            }
+        // Gather the raw log-scales of the tile into one contiguous run, so the soft clamp and
+        // the exponential are vectorised over rows × l.
+        let sbuf = &mut work.sbuf[..m * l];
+        for (dst, row) in sbuf.chunks_exact_mut(l).zip(coeffs.chunks_exact(width)) {
+            dst.copy_from_slice(&row[..l]);
+        }
+        match self.soft_clamp {
+            SoftClamp::Atan => math::atan_clamp_slice(isa, sbuf, self.clamp),
+            SoftClamp::Tanh => math::tanh_clamp_slice(isa, sbuf, self.clamp, false),
+            SoftClamp::Sigmoid => math::sigmoid_clamp_slice(isa, sbuf, self.clamp),
+        }
+        let jac = &mut work.jac[r0..r0 + m];
+        for (s, j) in sbuf.chunks_exact_mut(l).zip(jac.iter_mut()) {
             if self.gin {
                 let mean = s.iter().sum::<f32>() / l as f32;
                 s.iter_mut().for_each(|v| *v -= mean);
             } else {
                 let sum: f32 = s.iter().sum();
-                work.jac[row] += if rev { -sum } else { sum };
+                *j += if rev { -sum } else { sum };
             }
+        }
+        math::exp_scaled_slice(isa, sbuf, if rev { -1.0 } else { 1.0 });
+        let state = &mut state[r0 * d..];
+        for row in 0..m {
+            let e = &sbuf[row * l..row * l + l];
+            let t = &coeffs[row * width + l..row * width + width];
             let x = &mut state[row * d + act_off..row * d + act_off + l];
             if rev {
-                for ((x, s), t) in x.iter_mut().zip(s.iter()).zip(t.iter()) {
-                    *x = (*x - *t) * math::exp(-*s);
+                for ((x, e), t) in x.iter_mut().zip(e).zip(t) {
+                    *x = (*x - *t) * *e;
                 }
             } else {
-                for ((x, s), t) in x.iter_mut().zip(s.iter()).zip(t.iter()) {
-                    *x = math::exp(*s) * *x + *t;
+                for ((x, e), t) in x.iter_mut().zip(e).zip(t) {
+                    *x = *e * *x + *t;
                 }
             }
         }

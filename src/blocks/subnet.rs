@@ -333,8 +333,10 @@ impl Dense {
         ld_out: usize,
     ) {
         let n_main = self.n_in - self.cond_part.as_ref().map_or(0, |c| c.0);
+        // A lone ReLU after a layer without a condition part is fused into the GEMM's store.
+        let fuse_relu = self.cond_part.is_none() && self.activations == [Activation::Relu];
         if n_main > 0 {
-            gemm::gemm(
+            gemm::gemm_with(
                 isa,
                 m,
                 n_main,
@@ -343,9 +345,17 @@ impl Dense {
                 ld_in,
                 &self.packed,
                 self.bias.as_deref(),
+                if fuse_relu {
+                    gemm::Epilogue::Relu
+                } else {
+                    gemm::Epilogue::None
+                },
                 out,
                 ld_out,
             );
+            if fuse_relu {
+                return;
+            }
         } else {
             // Input is the condition alone (ConditionalAffineTransform): start from the bias.
             for row in 0..m {

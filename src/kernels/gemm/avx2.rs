@@ -33,6 +33,7 @@ unsafe fn tile<const R: usize, const P: usize>(
     c: *mut f32,
     ldc: usize,
     last: usize,
+    relu: bool,
 ) {
     let mut acc = [[[_mm256_setzero_ps(); 2]; P]; R];
     let mut tmp = [0f32; NR];
@@ -85,6 +86,17 @@ unsafe fn tile<const R: usize, const P: usize>(
             }
         }
     }
+    if relu {
+        let zero = _mm256_setzero_ps();
+        for r in 0..R {
+            for q in 0..P {
+                for h in 0..2 {
+                    // max(v, 0) returns the second operand for NaN and ±0: v > 0 ? v : 0.
+                    acc[r][q][h] = _mm256_max_ps(acc[r][q][h], zero);
+                }
+            }
+        }
+    }
     for r in 0..R {
         for q in 0..P {
             let dst = c.wrapping_add(r * ldc + q * NR);
@@ -132,9 +144,9 @@ unsafe fn row_panels<const R: usize, const P: usize>(p: &Problem) {
         // SAFETY: panels q..q+w exist (q+w <= np) and the caller guarantees the rows.
         unsafe {
             match w {
-                1 => tile::<R, 1>(p.k, p.a, p.lda, b, pstride, init, c, p.ldc, lastv),
-                2 => tile::<R, 2>(p.k, p.a, p.lda, b, pstride, init, c, p.ldc, lastv),
-                _ => tile::<R, P>(p.k, p.a, p.lda, b, pstride, init, c, p.ldc, lastv),
+                1 => tile::<R, 1>(p.k, p.a, p.lda, b, pstride, init, c, p.ldc, lastv, p.relu),
+                2 => tile::<R, 2>(p.k, p.a, p.lda, b, pstride, init, c, p.ldc, lastv, p.relu),
+                _ => tile::<R, P>(p.k, p.a, p.lda, b, pstride, init, c, p.ldc, lastv, p.relu),
             }
         }
         q += w;
@@ -159,6 +171,7 @@ unsafe fn blocked(p: &Problem) {
         loop {
             let kc = KC.min(p.k - k0);
             let init = if k0 == 0 { p.init } else { Init::Load };
+            let relu = p.relu && k0 + kc >= p.k;
             for q in 0..np {
                 let lastv = if q + 1 == np { last } else { NR };
                 let b = p.b.wrapping_add(q * pstride + k0 * NR);
@@ -172,7 +185,7 @@ unsafe fn blocked(p: &Problem) {
                         ($r:literal) => {
                             // SAFETY: rows r0..r0+$r < m, panel q < np, k0+kc <= k.
                             unsafe {
-                                tile::<$r, 1>(kc, a, p.lda, b, pstride, init, c, p.ldc, lastv)
+                                tile::<$r, 1>(kc, a, p.lda, b, pstride, init, c, p.ldc, lastv, relu)
                             }
                         };
                     }

@@ -33,6 +33,7 @@ unsafe fn tile<const R: usize, const P: usize>(
     c: *mut f32,
     ldc: usize,
     last: usize,
+    relu: bool,
 ) {
     let mut mask = [0xFFFFu16; P];
     mask[P - 1] = ((1u32 << last) - 1) as u16;
@@ -68,6 +69,15 @@ unsafe fn tile<const R: usize, const P: usize>(
             let av = _mm512_set1_ps(unsafe { *a.add(r * lda + kk) });
             for q in 0..P {
                 acc[r][q] = _mm512_fmadd_ps(av, bv[q], acc[r][q]);
+            }
+        }
+    }
+    if relu {
+        let zero = _mm512_setzero_ps();
+        for r in 0..R {
+            for q in 0..P {
+                // max(v, 0) returns the second operand for NaN and for ±0: v > 0 ? v : 0.
+                acc[r][q] = _mm512_max_ps(acc[r][q], zero);
             }
         }
     }
@@ -107,9 +117,9 @@ unsafe fn row_panels<const R: usize, const P: usize>(p: &Problem) {
         // SAFETY: panels q..q+w exist (q+w <= np) and the caller guarantees the rows.
         unsafe {
             match w {
-                1 => tile::<R, 1>(p.k, a, p.lda, b, pstride, init, cc, p.ldc, lastv),
-                2 => tile::<R, 2>(p.k, a, p.lda, b, pstride, init, cc, p.ldc, lastv),
-                _ => tile::<R, P>(p.k, a, p.lda, b, pstride, init, cc, p.ldc, lastv),
+                1 => tile::<R, 1>(p.k, a, p.lda, b, pstride, init, cc, p.ldc, lastv, p.relu),
+                2 => tile::<R, 2>(p.k, a, p.lda, b, pstride, init, cc, p.ldc, lastv, p.relu),
+                _ => tile::<R, P>(p.k, a, p.lda, b, pstride, init, cc, p.ldc, lastv, p.relu),
             }
         }
         q += w;
@@ -134,11 +144,12 @@ unsafe fn tile_rows<const P: usize>(
     c: *mut f32,
     ldc: usize,
     last: usize,
+    relu: bool,
 ) {
     macro_rules! go {
         ($r:literal) => {
             // SAFETY: forwarded caller contract.
-            unsafe { tile::<$r, P>(kc, a, lda, b, pstride, init, c, ldc, last) }
+            unsafe { tile::<$r, P>(kc, a, lda, b, pstride, init, c, ldc, last, relu) }
         };
     }
     match rows {
@@ -175,6 +186,7 @@ unsafe fn blocked(p: &Problem) {
         loop {
             let kc = KC.min(p.k - k0);
             let init = if k0 == 0 { p.init } else { Init::Load };
+            let relu = p.relu && k0 + kc >= p.k;
             let mut q = 0;
             while q < np {
                 let w = (np - q).min(2);
@@ -189,9 +201,13 @@ unsafe fn blocked(p: &Problem) {
                     // SAFETY: rows r0..r0+rows < m, panels q..q+w < np, k0+kc <= k.
                     unsafe {
                         if w == 2 {
-                            tile_rows::<2>(rows, kc, a, p.lda, b, pstride, init, c, p.ldc, lastv);
+                            tile_rows::<2>(
+                                rows, kc, a, p.lda, b, pstride, init, c, p.ldc, lastv, relu,
+                            );
                         } else {
-                            tile_rows::<1>(rows, kc, a, p.lda, b, pstride, init, c, p.ldc, lastv);
+                            tile_rows::<1>(
+                                rows, kc, a, p.lda, b, pstride, init, c, p.ldc, lastv, relu,
+                            );
                         }
                     }
                     r0 += rows;

@@ -24,6 +24,7 @@ unsafe fn tile<const R: usize>(
     c: *mut f32,
     ldc: usize,
     valid: usize,
+    relu: bool,
 ) {
     let mut acc = [[0f32; NR]; R];
     match init {
@@ -59,8 +60,15 @@ unsafe fn tile<const R: usize>(
     }
     for r in 0..R {
         for j in 0..valid {
+            let v = acc[r][j];
+            // ReLU as `v > 0 ? v : 0` (NaN and −0 give +0).
+            let v = if relu && v.partial_cmp(&0.0) != Some(core::cmp::Ordering::Greater) {
+                0.0
+            } else {
+                v
+            };
             // SAFETY: C row r covers the tile's `valid` columns.
-            unsafe { *c.add(r * ldc + j) = acc[r][j] };
+            unsafe { *c.add(r * ldc + j) = v };
         }
     }
 }
@@ -75,6 +83,7 @@ pub(super) fn gemm(p: Problem) {
     loop {
         let kc = KC.min(p.k - k0);
         let init = if k0 == 0 { p.init } else { Init::Load };
+        let relu = p.relu && k0 + kc >= p.k;
         let mut m0 = 0;
         while m0 < p.m {
             let m1 = (m0 + MC).min(p.m);
@@ -87,7 +96,7 @@ pub(super) fn gemm(p: Problem) {
                     let c = p.c.wrapping_add(r * p.ldc + q * NR);
                     // SAFETY: `check` validated the slices for the whole problem; this tile is
                     // row r < m, panel q < np, k-steps k0..k0+kc <= k.
-                    unsafe { tile::<1>(kc, a, p.lda, b, init, c, p.ldc, valid) };
+                    unsafe { tile::<1>(kc, a, p.lda, b, init, c, p.ldc, valid, relu) };
                 }
             }
             m0 = m1;

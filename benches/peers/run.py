@@ -1,0 +1,199 @@
+#!/usr/bin/env python3
+"""Side-by-side benchmark: innfer against PyTorch eager, torch.compile and ONNX Runtime.
+
+Builds the FrEIA models of shared/reference/peers.md (GLOW and AllInOne x toy/medical/large),
+exports them with bindings/python/innfer_export.py, and times the inverse pass
+``x = inn(z, rev=True)[0]`` of every engine on the same models in ONE run: batch 1, 64, 1024,
+16384 and 1-2 threads; a warm-up, then 5 repetitions of >= 0.15 s, the median reported.
+innfer runs through its own Rust bench binary (``cargo bench --bench peers``), which reads the
+exported files and prints JSON lines (no Python in its timing loop).
+
+    python3 benches/peers/run.py                      # everything (about 15-25 minutes)
+    python3 benches/peers/run.py --quick              # batch 1 and 1024, 1 thread
+    python3 benches/peers/run.py --models glow_toy --batches 1 1024 --threads 1 2
+
+Needs torch, FrEIA, onnxruntime, onnxscript, safetensors, numpy (not needed by CI: run by hand).
+Prints one markdown table: samples/s per engine and innfer's ratio to the best peer.
+"""
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+import warnings
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "bindings", "python"))
+
+SIZES = {"toy": (16, 8, 128, 1), "medical": (24, 8, 256, 2), "large": (64, 12, 512, 3)}
+REPS, MIN_REP = 5, 0.15
+
+
+def build(arch, size):
+    import torch
+    import torch.nn as nn
+    import FrEIA.framework as Ff
+    import FrEIA.modules as Fm
+
+    dim, blocks, hidden, k = SIZES[size]
+    last_std = 0.02 if arch == "glow" else 0.2
+    torch.manual_seed(100 + k if arch == "glow" else k)
+
+    def subnet(c_in, c_out):
+        net = nn.Sequential(nn.Linear(c_in, hidden), nn.ReLU(), nn.Linear(hidden, hidden),
+                            nn.ReLU(), nn.Linear(hidden, c_out))
+        nn.init.normal_(net[-1].weight, std=last_std)
+        nn.init.normal_(net[-1].bias, std=last_std)
+        return net
+
+    inn = Ff.SequenceINN(dim)
+    for b in range(blocks):
+        if arch == "glow":
+            inn.append(Fm.GLOWCouplingBlock, subnet_constructor=subnet, clamp=2.0)
+            inn.append(Fm.PermuteRandom, seed=b)
+        else:
+            inn.append(Fm.AllInOneBlock, subnet_constructor=subnet, affine_clamping=2.0,
+                       permute_soft=False)
+    inn.eval()
+    return inn, dim
+
+
+def flops_per_sample(arch, size):
+    dim, blocks, hidden, _ = SIZES[size]
+    l1, l2 = dim // 2, dim - dim // 2
+    sub = lambda i, o: 2 * (i * hidden + hidden * hidden + hidden * o)
+    if arch == "glow":
+        return blocks * (sub(l1, 2 * l2) + sub(l2, 2 * l1))
+    l2a = dim // 2
+    return blocks * sub(dim - l2a, 2 * l2a)
+
+
+def median_rate(fn, items):
+    fn()
+    rates = []
+    for _ in range(REPS):
+        t0, calls = time.perf_counter(), 0
+        while True:
+            fn()
+            calls += 1
+            el = time.perf_counter() - t0
+            if el >= MIN_REP:
+                break
+        rates.append(calls * items / el)
+    rates.sort()
+    return rates[REPS // 2]
+
+
+class Rev:
+    def __init__(self, inn):
+        import torch.nn as nn
+        self.m = type("RevModule", (nn.Module,), {
+            "__init__": lambda s, inn: (nn.Module.__init__(s), setattr(s, "inn", inn))[0],
+            "forward": lambda s, z: s.inn(z, rev=True)[0],
+        })(inn)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--models", nargs="*", default=[f"{a}_{s}" for s in SIZES for a in ("allinone", "glow")])
+    ap.add_argument("--batches", nargs="*", type=int, default=[1, 64, 1024, 16384])
+    ap.add_argument("--threads", nargs="*", type=int, default=[1, 2])
+    ap.add_argument("--engines", nargs="*", default=["eager", "compile", "ort", "innfer"])
+    ap.add_argument("--out", default=os.path.join(ROOT, "target", "peers"))
+    ap.add_argument("--quick", action="store_true", help="batch 1 and 1024, 1 thread")
+    ap.add_argument("--innfer-extra", nargs="*", default=[],
+                    help="extra innfer weight-storage variants to time (none exist yet)")
+    args = ap.parse_args()
+    if args.quick:
+        args.batches, args.threads = [1, 1024], [1]
+    warnings.filterwarnings("ignore")
+    os.makedirs(args.out, exist_ok=True)
+
+    import numpy as np
+    import torch
+    from innfer_export import export_freia
+
+    results = {}  # (model, batch, threads) -> {engine: rate}
+    models = {}
+    for name in args.models:
+        arch, size = name.split("_")
+        inn, dim = build(arch, size)
+        path = os.path.join(args.out, f"{name}.safetensors")
+        export_freia(inn, path)
+        models[name] = (inn, dim, path)
+        print(f"exported {path}", file=sys.stderr)
+
+    # innfer first (its own process, so torch's threads are not around).
+    if "innfer" in args.engines:
+        subprocess.run(["cargo", "build", "--release", "--bench", "peers", "-q"], cwd=ROOT, check=True)
+        cmd = ["cargo", "bench", "-q", "--bench", "peers", "--", "--batches",
+               *map(str, args.batches), "--threads", *map(str, args.threads), "--variants", "f32",
+               *args.innfer_extra, "--models"]
+        cmd += [f"{n}={models[n][2]}" for n in args.models]
+        out = subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True).stdout
+        for line in out.splitlines():
+            if line.startswith("{"):
+                r = json.loads(line)
+                eng = "innfer" if r["variant"] == "f32" else f"innfer_{r['variant']}"
+                results.setdefault((r["model"], r["batch"], r["threads"]), {})[eng] = r["rate"]
+
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        for name in args.models:
+            inn, dim, path = models[name]
+            rev = Rev(inn).m.eval()
+            compiled = torch.compile(rev) if "compile" in args.engines else None
+            sess = None
+            if "ort" in args.engines:
+                import onnxruntime as ort
+                onnx_path = os.path.join(args.out, f"{name}.onnx")
+                if not os.path.exists(onnx_path):
+                    z0 = torch.randn(4, dim)
+                    torch.onnx.export(rev, (z0,), onnx_path, input_names=["z"], output_names=["x"],
+                                      dynamic_shapes={"z": {0: torch.export.Dim("batch")}},
+                                      opset_version=20, dynamo=True)
+                so = ort.SessionOptions()
+                so.intra_op_num_threads = threads
+                so.inter_op_num_threads = 1
+                sess = ort.InferenceSession(onnx_path, so, providers=["CPUExecutionProvider"])
+            for batch in args.batches:
+                z = torch.randn(batch, dim)
+                r = results.setdefault((name, batch, threads), {})
+                with torch.inference_mode():
+                    if "eager" in args.engines:
+                        r["eager"] = median_rate(lambda: rev(z), batch)
+                    if compiled is not None:
+                        compiled(z)  # compile outside the timing
+                        r["compile"] = median_rate(lambda: compiled(z), batch)
+                if sess is not None:
+                    zn = z.numpy()
+                    r["ort"] = median_rate(lambda: sess.run(None, {"z": zn}), batch)
+                print(f"{name} b{batch} t{threads}: " +
+                      ", ".join(f"{k} {v:,.0f}" for k, v in r.items()), file=sys.stderr)
+
+    peers = [e for e in ("eager", "compile", "ort") if e in args.engines]
+    inn_cols = [e for e in ["innfer"] + [f"innfer_{v}" for v in args.innfer_extra]]
+    print(f"\nMachine: {platform.processor() or platform.machine()}, "
+          f"{os.cpu_count()} CPUs; torch {torch.__version__}; date {time.strftime('%Y-%m-%d')}")
+    head = ["model", "batch", "threads", *peers, *inn_cols, "innfer/best peer", "innfer GFLOP/s"]
+    print("| " + " | ".join(head) + " |")
+    print("|" + "---|" * 3 + "---:|" * (len(head) - 3))
+    fmt = lambda v: "–" if v is None else (f"{v/1e3:,.1f}k" if v >= 1e4 else f"{v:,.0f}")
+    for threads in args.threads:
+        for name in args.models:
+            arch, size = name.split("_")
+            for batch in args.batches:
+                r = results.get((name, batch, threads), {})
+                best = max([r[p] for p in peers if p in r] or [0])
+                inn_rate = r.get("innfer")
+                ratio = f"{inn_rate / best:.2f}x" if inn_rate and best else "–"
+                gf = f"{inn_rate * flops_per_sample(arch, size) / 1e9:.0f}" if inn_rate else "–"
+                cells = [name, str(batch), str(threads)] + [fmt(r.get(e)) for e in peers + inn_cols]
+                print("| " + " | ".join(cells + [ratio, gf]) + " |")
+
+
+if __name__ == "__main__":
+    main()
