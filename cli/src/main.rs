@@ -1,17 +1,31 @@
-//! `innfer`: inspect FrEIA models and run forward, inverse and posterior sampling on `.npy` data.
+//! `innfer`: inspect FrEIA models, run forward, inverse and posterior sampling on `.npy`/`.csv`
+//! data, benchmark a model, and demonstrate the shipped default model with figures.
 
+mod bench;
+mod data;
+mod demo;
+mod figures;
 mod npy;
+mod progress;
 
-use std::fs::File;
-use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
+use clap::error::ErrorKind;
 use clap::{Args, Parser, Subcommand};
 use innfer::{FreiaVariant, Layout, Model, Session};
 
+use data::{CliResult, Sink};
+use progress::Progress;
+
 /// Rows per call when `--batch` is not given.
 const DEFAULT_BATCH: usize = 1024;
+
+/// The subcommands, for pointing usage errors at the right `--help`.
+const COMMANDS: [&str; 7] = [
+    "info", "forward", "inverse", "sample", "bench", "demo", "help",
+];
 
 #[derive(Parser, Debug)]
 #[command(
@@ -19,10 +33,14 @@ const DEFAULT_BATCH: usize = 1024;
     version,
     about = "Run FrEIA invertible neural networks stored as innfer .safetensors models",
     after_help = "Examples:\n  \
+        innfer demo\n  \
         innfer info model.safetensors\n  \
         innfer forward model.safetensors --input x.npy --cond y.npy --output z.npy --logdet ld.npy\n  \
-        innfer sample model.safetensors --y y_obs.npy -n 1000 --seed 7 --output x.npy\n\n\
-        Arrays are .npy files (float32 or float64, C order) of shape [rows, width] or [width]."
+        innfer sample model.safetensors --y 1.5,0 -n 1000 --seed 7 --output x.npy\n  \
+        innfer bench model.safetensors --batch 1,64,1024 --threads 1,2\n\n\
+        Arrays are .npy files (float32 or float64, C order) of shape [rows, width] or [width], or\n\
+        .csv files (one row per line, comma-separated numbers, no header; # lines are skipped).\n\
+        Outputs are written as .npy (float32) or .csv by the file's extension; - is CSV on stdout."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -47,38 +65,76 @@ enum Command {
         innfer forward model.safetensors --input x.npy --output z.npy --logdet logdet.npy\n\n\
         x.npy is [rows, dim] (or [dim] for one row); z.npy is written as float32 [rows, dim] and\n\
         logdet.npy as float32 [rows]. Models with a condition need --cond [rows, cond_dim]\n\
-        (a single row [cond_dim] is used for every input row).")]
+        (a single row [cond_dim] is used for every input row). Any of the files may be .csv\n\
+        instead; --output - prints CSV to stdout.")]
     Forward(PassArgs),
     /// Inverse pass x = f⁻¹(z; cond), with per-row log|det J| of the inverse.
     #[command(after_help = "Example:\n  \
         innfer inverse model.safetensors --input z.npy --cond y.npy --output x.npy\n\n\
         z.npy is [rows, dim] (or [dim] for one row); x.npy is written as float32 [rows, dim].\n\
         Models with a condition need --cond [rows, cond_dim] (a single row [cond_dim] is used\n\
-        for every input row).")]
+        for every input row). Any of the files may be .csv instead; --output - prints CSV to\n\
+        stdout.")]
     Inverse(PassArgs),
     /// Draw N posterior samples of x for each observation y.
-    #[command(after_help = "Example:\n  \
-        innfer sample model.safetensors --y y_obs.npy -n 1000 --seed 42 --output x.npy\n\n\
-        y_obs.npy is [rows, y_dim] (or [y_dim]); x.npy is written as float32 [rows·N, x_dim],\n\
-        observation by observation (rows 0..N belong to the first y). The same --seed and\n\
-        --stream give the same samples on every run.")]
+    #[command(after_help = "Examples:\n  \
+        innfer sample model.safetensors --y 1.5,0 -n 1000 --seed 42 --output x.npy\n  \
+        innfer sample model.safetensors --y y_obs.npy -n 1000 --output x.csv\n  \
+        innfer sample model.safetensors --y=-0.5,2 -n 5\n\n\
+        --y is a file when the value names an existing file or ends in .npy or .csv: then it\n\
+        holds observations [rows, y_dim] (or [y_dim]); otherwise it is one observation written\n\
+        as comma-separated numbers. The samples are [rows·N, x_dim], observation by observation\n\
+        (rows 0..N belong to the first y), written as float32 .npy or as .csv by --output's\n\
+        extension, or printed as CSV (one sample per line) when --output is - or omitted.\n\
+        The same --seed and --stream give the same samples on every run.")]
     Sample(SampleArgs),
+    /// Measure throughput and latency of sampling and of the inverse pass.
+    #[command(after_help = "Example:\n  \
+        innfer bench model.safetensors --batch 1,64,1024 --threads 1,2\n\n\
+        For each operation (sample, if the model has a sampling layout, and inverse), thread\n\
+        count and batch size, prints samples per second (rows of all threads together) and\n\
+        microseconds per call (per thread), the median of --reps runs of at least --min-time\n\
+        seconds each. Build with --release for meaningful numbers.")]
+    Bench(BenchArgs),
+    /// Sample the shipped default model (8-mode Gaussian mixture), summarise, and draw figures.
+    #[command(after_help = "Example:\n  \
+        innfer demo -n 4000 --seed 1 --out figures\n\n\
+        Draws N posterior samples for each of the four labels of the embedded model and prints,\n\
+        per label, the mean and std of x, how many of the label's modes the samples found and\n\
+        the mass in each. Then writes two PNG figures into --out: gmm8_posteriors.png (the\n\
+        samples over the true posterior density, one panel per label) and gmm8_marginals.png\n\
+        (for x0 and x1, the posterior histogram of --label over the prior histogram, with the\n\
+        true values, the label's mode centres, marked).")]
+    Demo {
+        /// Samples per label.
+        #[arg(short = 'n', default_value_t = 4000, value_parser = parse_batch)]
+        n: usize,
+        /// Seed of the random stream.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Directory for the figures (created if missing).
+        #[arg(long, value_name = "DIR", default_value = "innfer-demo")]
+        out: PathBuf,
+        /// The label whose marginals gmm8_marginals.png shows (0-3).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..4))]
+        label: u8,
+    },
 }
 
 #[derive(Args, Debug)]
 struct PassArgs {
     /// The model (.safetensors in the innfer format).
     model: PathBuf,
-    /// Input rows, .npy [rows, dim] or [dim].
+    /// Input rows, .npy or .csv, [rows, dim] or [dim].
     #[arg(long, value_name = "IN.npy")]
     input: PathBuf,
-    /// Where to write the output rows (.npy float32 [rows, dim]).
+    /// Where to write the output rows: .npy (float32 [rows, dim]), .csv, or - for stdout.
     #[arg(long, value_name = "OUT.npy")]
     output: PathBuf,
-    /// Condition rows, .npy [rows, cond_dim] or [cond_dim] (required by conditional models).
+    /// Condition rows, .npy or .csv, [rows, cond_dim] or [cond_dim] (conditional models only).
     #[arg(long, value_name = "C.npy")]
     cond: Option<PathBuf>,
-    /// Where to write the per-row log|det J| (.npy float32 [rows]).
+    /// Where to write the per-row log|det J|: .npy (float32 [rows]), .csv, or - for stdout.
     #[arg(long, value_name = "LD.npy")]
     logdet: Option<PathBuf>,
     /// Most rows per call (the session's maximum batch).
@@ -90,9 +146,9 @@ struct PassArgs {
 struct SampleArgs {
     /// The model (.safetensors in the innfer format, with layout inn or cinn).
     model: PathBuf,
-    /// Observations, .npy [rows, y_dim] or [y_dim].
-    #[arg(long, value_name = "Y.npy")]
-    y: PathBuf,
+    /// Observations: a .npy/.csv file [rows, y_dim], or one observation inline, e.g. 1.5,0.
+    #[arg(long, value_name = "Y", allow_hyphen_values = true)]
+    y: String,
     /// Samples per observation.
     #[arg(short = 'n', value_name = "N", value_parser = parse_batch)]
     n: usize,
@@ -102,12 +158,31 @@ struct SampleArgs {
     /// Stream number: independent streams for the same seed (e.g. one per worker).
     #[arg(long, default_value_t = 0)]
     stream: u64,
-    /// Where to write the samples (.npy float32 [rows·N, x_dim]).
+    /// Where to write the samples: .npy (float32 [rows·N, x_dim]), .csv, or - (the default)
+    /// for CSV on stdout.
     #[arg(long, value_name = "X.npy")]
-    output: PathBuf,
+    output: Option<PathBuf>,
     /// Most rows per call (the session's maximum batch); does not change the samples.
     #[arg(long, default_value_t = DEFAULT_BATCH, value_parser = parse_batch)]
     batch: usize,
+}
+
+#[derive(Args, Debug)]
+struct BenchArgs {
+    /// The model (.safetensors in the innfer format).
+    model: PathBuf,
+    /// Batch sizes (rows per call), comma-separated.
+    #[arg(long, value_name = "B,…", value_delimiter = ',', default_value = "1,64,1024", value_parser = parse_batch)]
+    batch: Vec<usize>,
+    /// Thread counts, comma-separated; each thread runs its own session.
+    #[arg(long, value_name = "T,…", value_delimiter = ',', default_value = "1", value_parser = parse_batch)]
+    threads: Vec<usize>,
+    /// Timed runs per setting (the median is reported).
+    #[arg(long, default_value_t = 5, value_parser = parse_batch)]
+    reps: usize,
+    /// Shortest duration of one timed run, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 0.1, value_parser = parse_seconds)]
+    min_time: f64,
 }
 
 /// A positive count (clap reports anything else as a usage error).
@@ -119,11 +194,53 @@ fn parse_batch(s: &str) -> Result<usize, String> {
     }
 }
 
-/// A failure, already phrased for the user (one line, naming the file/option at fault).
-type CliResult<T> = Result<T, String>;
+/// A duration in seconds, positive and finite.
+fn parse_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v <= 3600.0 => Ok(v),
+        Ok(_) => Err(format!("`{s}` is not between 0 and 3600 seconds")),
+        Err(e) => Err(format!("`{s}` is not a number: {e}")),
+    }
+}
+
+/// One line for a usage error: clap's first paragraph, without its `error: ` prefix, joined.
+fn usage_error_line(err: &clap::Error) -> String {
+    let text = err.to_string();
+    let mut parts = Vec::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() {
+            if parts.is_empty() {
+                continue;
+            }
+            break;
+        }
+        parts.push(line.strip_prefix("error: ").unwrap_or(line).to_string());
+    }
+    let command = std::env::args()
+        .nth(1)
+        .filter(|a| COMMANDS.contains(&a.as_str()) && a != "help");
+    let help = match command {
+        Some(c) => format!("innfer {c} --help"),
+        None => "innfer --help".to_string(),
+    };
+    format!("{} (see `{help}`)", parts.join(" "))
+}
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => match e.kind() {
+            // Help and version are not errors; a bare `innfer` prints the help (exit 2).
+            ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => e.exit(),
+            _ => {
+                eprintln!("innfer: {}", usage_error_line(&e));
+                return ExitCode::from(2);
+            }
+        },
+    };
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(msg) => {
@@ -139,34 +256,31 @@ fn run(cli: Cli) -> CliResult<()> {
         Command::Forward(args) => pass(&args, false),
         Command::Inverse(args) => pass(&args, true),
         Command::Sample(args) => sample(&args),
+        Command::Bench(args) => {
+            let model = load_model(&args.model)?;
+            bench::run(
+                &bench::BenchOptions {
+                    model_path: &args.model,
+                    batches: &args.batch,
+                    threads: &args.threads,
+                    reps: args.reps,
+                    min_time: Duration::from_secs_f64(args.min_time),
+                },
+                &model,
+            )
+        }
+        Command::Demo {
+            n,
+            seed,
+            out,
+            label,
+        } => demo::run(n, seed, &out, label as usize),
     }
 }
 
 fn load_model(path: &Path) -> CliResult<Model> {
     let bytes = std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
     Model::from_bytes(&bytes).map_err(|e| format!("loading {}: {e}", path.display()))
-}
-
-/// Reads an `.npy` as a matrix with `width` columns (`[width]` is one row).
-/// `what` names the width in messages (e.g. "the model's dim").
-fn read_matrix(path: &Path, width: usize, what: &str) -> CliResult<(usize, Vec<f32>)> {
-    let bytes = std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
-    let array = npy::parse(&bytes).map_err(|e| format!("reading {}: {e}", path.display()))?;
-    let (rows, cols) = array.as_matrix();
-    if cols != width {
-        return Err(format!(
-            "reading {}: shape {:?} does not match {what} {width}",
-            path.display(),
-            array.shape
-        ));
-    }
-    Ok((rows, array.data))
-}
-
-fn write_npy(path: &Path, shape: &[usize], data: &[f32]) -> CliResult<()> {
-    let fail = |e: std::io::Error| format!("writing {}: {e}", path.display());
-    let file = File::create(path).map_err(fail)?;
-    npy::write_f32(BufWriter::new(file), shape, data).map_err(fail)
 }
 
 fn session<'m>(model: &'m Model, rows: usize, batch: usize) -> CliResult<Session<'m, 'static>> {
@@ -241,7 +355,16 @@ fn pass(args: &PassArgs, inverse: bool) -> CliResult<()> {
     let model = load_model(&args.model)?;
     let d = model.dim();
     let cc = model.cond_dim();
-    let (rows, input) = read_matrix(&args.input, d, "the model's dim")?;
+    // Where the results go, checked before any work.
+    let out_sink = Sink::of(Some(&args.output), "--output")?;
+    let ld_sink = match &args.logdet {
+        Some(p) => Some(Sink::of(Some(p), "--logdet")?),
+        None => None,
+    };
+    if out_sink == Sink::Stdout && ld_sink == Some(Sink::Stdout) {
+        return Err("--output - and --logdet -: only one of them can go to stdout".into());
+    }
+    let (rows, input) = data::read_matrix(&args.input, d, "the model's dim")?;
 
     // The condition: required iff the model takes one; one row is broadcast to all rows.
     let cond: Option<Vec<f32>> = match (&args.cond, cc) {
@@ -258,7 +381,7 @@ fn pass(args: &PassArgs, inverse: bool) -> CliResult<()> {
             ));
         }
         (Some(p), _) => {
-            let (crows, c) = read_matrix(p, cc, "the model's cond_dim")?;
+            let (crows, c) = data::read_matrix(p, cc, "the model's cond_dim")?;
             if crows == rows {
                 Some(c)
             } else if crows == 1 {
@@ -279,6 +402,7 @@ fn pass(args: &PassArgs, inverse: bool) -> CliResult<()> {
     let mut output = vec![0.0f32; input.len()];
     let mut logdet = vec![0.0f32; rows];
     let name = if inverse { "inverse" } else { "forward" };
+    let mut progress = Progress::new(rows as u64, name, "rows");
     let mut start = 0;
     while start < rows {
         let end = (start + chunk).min(rows);
@@ -291,12 +415,14 @@ fn pass(args: &PassArgs, inverse: bool) -> CliResult<()> {
             session.forward(&input[a..b], c, &mut output[a..b], ld)
         };
         result.map_err(|e| format!("{name} pass on rows {start}..{end}: {e}"))?;
+        progress.inc((end - start) as u64);
         start = end;
     }
+    progress.finish();
 
-    write_npy(&args.output, &[rows, d], &output)?;
-    if let Some(p) = &args.logdet {
-        write_npy(p, &[rows], &logdet)?;
+    data::write(&out_sink, &[rows, d], &output)?;
+    if let Some(sink) = &ld_sink {
+        data::write(sink, &[rows], &logdet)?;
     }
     Ok(())
 }
@@ -311,7 +437,8 @@ fn sample(args: &SampleArgs) -> CliResult<()> {
         ));
     }
     let (xd, yd) = (layout.x_dim(), layout.y_dim());
-    let (rows, ys) = read_matrix(&args.y, yd, "the model's y_dim")?;
+    let sink = Sink::of(args.output.as_deref(), "--output")?;
+    let (rows, ys) = data::read_observations(&args.y, yd)?;
     // x_dim ≥ 1 for every layout, so rows·N fits whenever rows·N·x_dim does.
     let per_obs = args.n.checked_mul(xd).filter(|&p| p > 0);
     let sizes = per_obs
@@ -335,13 +462,20 @@ fn sample(args: &SampleArgs) -> CliResult<()> {
         )
     })?;
     x.resize(len, 0.0f32);
-    let sampled = if yd == 0 {
-        // `sample_batch` cannot tell how many empty observations there are: one call each.
-        x.chunks_mut(per_obs)
-            .try_for_each(|xs| session.sample(&[], args.n, xs))
-    } else {
-        session.sample_batch(&ys, args.n, &mut x)
-    };
-    sampled.map_err(|e| format!("sampling: {e}"))?;
-    write_npy(&args.output, &[total, xd], &x)
+    // In chunks of the session's batch, observation by observation: the same numbers as one
+    // `sample_batch` call (sample i of the stream is row i, however the calls are split).
+    let chunk = session.max_batch();
+    let mut progress = Progress::new(total as u64, "sampling", "samples");
+    for (o, xs) in x.chunks_mut(per_obs).enumerate() {
+        let y = &ys[o * yd..(o + 1) * yd];
+        for part in xs.chunks_mut(chunk * xd) {
+            let k = part.len() / xd;
+            session
+                .sample(y, k, part)
+                .map_err(|e| format!("sampling observation {o}: {e}"))?;
+            progress.inc(k as u64);
+        }
+    }
+    progress.finish();
+    data::write(&sink, &[total, xd], &x)
 }

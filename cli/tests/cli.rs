@@ -782,15 +782,26 @@ fn unwritable_output_is_named() {
     assert_fails_with(&out, &["writing", "out.npy"]);
 }
 
+/// Asserts exit code 2 (a usage error, as clap's) and one `innfer: …` line naming `needles`.
+#[track_caller]
+fn assert_usage_error(out: &Output, needles: &[&str]) {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
+    assert!(err.starts_with("innfer: "), "stderr: {err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "stderr: {err}");
+    for n in needles {
+        assert!(err.contains(n), "stderr {err:?} does not mention {n:?}");
+    }
+    assert!(out.stdout.is_empty());
+}
+
 #[test]
-fn usage_errors_keep_clap_exit_code_2() {
+fn usage_errors_keep_clap_exit_code_2_on_one_line() {
     let out = innfer(&[&"frobnicate"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("frobnicate"));
+    assert_usage_error(&out, &["frobnicate", "innfer --help"]);
 
     let out = innfer(&[&"forward", &"m.safetensors", &"--output", &"o.npy"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("--input"));
+    assert_usage_error(&out, &["--input", "innfer forward --help"]);
 
     let out = innfer(&[
         &"sample",
@@ -802,17 +813,30 @@ fn usage_errors_keep_clap_exit_code_2() {
         &"--output",
         &"o.npy",
     ]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("-n"));
+    assert_usage_error(&out, &["-n", "'0'"]);
 
     let out = innfer(&[&"info", &"m.safetensors", &"--batch", &"lots"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("lots"));
+    assert_usage_error(&out, &["lots", "--batch"]);
+
+    let out = innfer(&[&"sample", &"m.safetensors", &"-n", &"3"]);
+    assert_usage_error(&out, &["--y", "innfer sample --help"]);
+
+    let out = innfer(&[&"demo", &"--label", &"9"]);
+    assert_usage_error(&out, &["--label", "9"]);
+
+    let out = innfer(&[&"demo", &"--task", &"arm"]);
+    assert_usage_error(&out, &["--task"]);
+
+    let out = innfer(&[&"bench", &"m.safetensors", &"--batch", &"1,x"]);
+    assert_usage_error(&out, &["--batch", "`x`"]);
+
+    let out = innfer(&[&"bench", &"m.safetensors", &"--threads", &"0"]);
+    assert_usage_error(&out, &["--threads", "at least 1"]);
 }
 
 #[test]
 fn every_command_has_help_with_an_example() {
-    for cmd in ["info", "forward", "inverse", "sample"] {
+    for cmd in ["info", "forward", "inverse", "sample", "bench", "demo"] {
         let out = innfer(&[&cmd, &"--help"]);
         assert_ok(&out);
         let text = stdout(&out);
@@ -821,5 +845,490 @@ fn every_command_has_help_with_an_example() {
     }
     let out = innfer(&[&"--help"]);
     assert_ok(&out);
-    assert!(stdout(&out).contains("Examples"));
+    let text = stdout(&out);
+    assert!(text.contains("Examples"));
+    for cmd in ["info", "forward", "inverse", "sample", "bench", "demo"] {
+        assert!(text.contains(&format!("  {cmd} ")), "{cmd} listed: {text}");
+    }
+    // --y's two forms are documented where the user looks.
+    let text = stdout(&innfer(&[&"sample", &"--help"]));
+    assert!(text.contains("--y 1.5,0"), "{text}");
+    assert!(text.contains("ends in .npy or .csv"), "{text}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// sample: inline observations, CSV, stdout
+
+/// Parses CSV as the CLI writes it: one row per line, comma-separated f32.
+fn parse_csv(text: &str) -> Vec<Vec<f32>> {
+    text.lines()
+        .map(|l| {
+            l.split(',')
+                .map(|v| v.parse::<f32>().unwrap_or_else(|e| panic!("{v:?}: {e}")))
+                .collect()
+        })
+        .collect()
+}
+
+fn flat(rows: &[Vec<f32>]) -> Vec<f32> {
+    rows.iter().flatten().copied().collect()
+}
+
+#[test]
+fn inline_y_csv_and_stdout_give_the_same_samples_as_npy() {
+    let tmp = TempDir::new("inline");
+    let model = fixture("pypi_cinn_stats").join("model.safetensors"); // x 4, y 2
+    let y_npy = tmp.path("y.npy");
+    write_f32(&y_npy, &[2], &[-1.5, 0.25]);
+    let reference = tmp.path("ref.npy");
+    assert_ok(&sample_run(&model, &y_npy, "40", "9", "0", &reference));
+    let (shape, want) = read_f32(&reference);
+    assert_eq!(shape, vec![40, 4]);
+
+    // Inline, as `--y=-1.5,0.25` and as `--y -1.5,0.25` (a leading minus is a value here).
+    for y_args in [
+        vec!["--y=-1.5,0.25"],
+        vec!["--y", "-1.5,0.25"],
+        vec!["--y", " -1.5 , 0.25"],
+    ] {
+        let out_path = tmp.path("inline.npy");
+        let mut args: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![&"sample", &model];
+        for a in &y_args {
+            args.push(a);
+        }
+        args.extend([
+            &"-n" as &dyn AsRef<std::ffi::OsStr>,
+            &"40",
+            &"--seed",
+            &"9",
+            &"--output",
+            &out_path,
+        ]);
+        let out = innfer(&args);
+        assert_ok(&out);
+        assert_eq!(
+            read_f32(&out_path),
+            (vec![40, 4], want.clone()),
+            "{y_args:?}"
+        );
+    }
+
+    // CSV file output: same numbers, bit for bit (shortest round-trip text).
+    let csv = tmp.path("x.csv");
+    let out = innfer(&[
+        &"sample",
+        &model,
+        &"--y",
+        &"-1.5,0.25",
+        &"-n",
+        &"40",
+        &"--seed",
+        &"9",
+        &"--output",
+        &csv,
+    ]);
+    assert_ok(&out);
+    assert!(stdout(&out).is_empty());
+    let rows = parse_csv(&std::fs::read_to_string(&csv).unwrap());
+    assert_eq!(rows.len(), 40);
+    assert!(rows.iter().all(|r| r.len() == 4));
+    assert_eq!(flat(&rows), want);
+
+    // Upper-case extension works too.
+    let npy_upper = tmp.path("X.NPY");
+    assert_ok(&innfer(&[
+        &"sample",
+        &model,
+        &"--y",
+        &y_npy,
+        &"-n",
+        &"40",
+        &"--seed",
+        &"9",
+        &"--output",
+        &npy_upper,
+    ]));
+    assert_eq!(read_f32(&npy_upper).1, want);
+
+    // stdout: --output omitted, and --output -.
+    for extra in [&[][..], &["--output", "-"][..]] {
+        let mut args: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![
+            &"sample",
+            &model,
+            &"--y",
+            &"-1.5,0.25",
+            &"-n",
+            &"40",
+            &"--seed",
+            &"9",
+        ];
+        for a in extra {
+            args.push(a);
+        }
+        let out = innfer(&args);
+        assert_ok(&out);
+        assert!(
+            stderr(&out).is_empty(),
+            "no progress bar when stderr is not a terminal"
+        );
+        let rows = parse_csv(&stdout(&out));
+        assert_eq!(rows.len(), 40, "{extra:?}");
+        assert_eq!(flat(&rows), want, "{extra:?}");
+    }
+}
+
+#[test]
+fn y_from_a_csv_file_with_several_observations() {
+    let tmp = TempDir::new("ycsv");
+    let model = fixture("head_cinn_stats").join("model.safetensors");
+    let m = innfer::Model::from_file(&model).unwrap();
+    let (xd, yd) = (m.layout().x_dim(), m.layout().y_dim());
+    let ys: Vec<f32> = (0..3 * yd).map(|i| (i as f32 * 0.7).cos()).collect();
+    let mut text = String::from("# observations, one per line\n");
+    for row in ys.chunks(yd) {
+        let fields: Vec<String> = row.iter().map(|v| format!("{v}")).collect();
+        text.push_str(&fields.join(", "));
+        text.push('\n');
+    }
+    let y_csv = tmp.path("obs.csv");
+    std::fs::write(&y_csv, text).unwrap();
+    let out_path = tmp.path("x.npy");
+    // --batch 7 splits each observation's 20 samples over several calls: same numbers.
+    assert_ok(&innfer(&[
+        &"sample",
+        &model,
+        &"--y",
+        &y_csv,
+        &"-n",
+        &"20",
+        &"--seed",
+        &"3",
+        &"--output",
+        &out_path,
+        &"--batch",
+        &"7",
+    ]));
+    let (shape, got) = read_f32(&out_path);
+    assert_eq!(shape, vec![60, xd]);
+    let mut session = innfer::Session::new(&m, 64).unwrap();
+    session.reseed(3, 0);
+    let mut want = vec![0.0; 60 * xd];
+    session.sample_batch(&ys, 20, &mut want).unwrap();
+    assert_eq!(got, want);
+
+    // forward/inverse read .csv and write .csv as well; the same numbers as .npy.
+    let c_fields: Vec<String> = (0..m.cond_dim())
+        .map(|i| format!("{}", 0.1 * i as f32))
+        .collect();
+    let c_csv = tmp.path("c.csv");
+    std::fs::write(&c_csv, c_fields.join(",") + "\n").unwrap();
+    let c_npy = tmp.path("c.npy");
+    let c: Vec<f32> = (0..m.cond_dim()).map(|i| 0.1 * i as f32).collect();
+    write_f32(&c_npy, &[m.cond_dim()], &c);
+    let x_csv = tmp.path("x.csv");
+    let fields: Vec<String> = got.iter().map(|v| format!("{v}")).collect();
+    let lines: Vec<String> = fields.chunks(m.dim()).map(|r| r.join(",")).collect();
+    std::fs::write(&x_csv, lines.join("\n")).unwrap();
+    let (z_csv, z_npy, ld_csv) = (tmp.path("z.csv"), tmp.path("z.npy"), tmp.path("ld.csv"));
+    assert_ok(&innfer(&[
+        &"forward",
+        &model,
+        &"--input",
+        &x_csv,
+        &"--cond",
+        &c_csv,
+        &"--output",
+        &z_csv,
+        &"--logdet",
+        &ld_csv,
+    ]));
+    assert_ok(&innfer(&[
+        &"forward",
+        &model,
+        &"--input",
+        &out_path,
+        &"--cond",
+        &c_npy,
+        &"--output",
+        &z_npy,
+    ]));
+    let rows = parse_csv(&std::fs::read_to_string(&z_csv).unwrap());
+    assert_eq!(rows.len(), 60);
+    assert_eq!(flat(&rows), read_f32(&z_npy).1);
+    let ld = parse_csv(&std::fs::read_to_string(&ld_csv).unwrap());
+    assert_eq!(ld.len(), 60);
+    assert!(ld.iter().all(|r| r.len() == 1));
+    // --output - prints CSV; --output and --logdet cannot both take stdout.
+    let out = innfer(&[
+        &"inverse",
+        &model,
+        &"--input",
+        &z_csv,
+        &"--cond",
+        &c_csv,
+        &"--output",
+        &"-",
+    ]);
+    assert_ok(&out);
+    assert_eq!(parse_csv(&stdout(&out)).len(), 60);
+    let out = innfer(&[
+        &"inverse",
+        &model,
+        &"--input",
+        &z_csv,
+        &"--cond",
+        &c_csv,
+        &"--output",
+        &"-",
+        &"--logdet",
+        &"-",
+    ]);
+    assert_fails_with(&out, &["--output -", "--logdet -", "stdout"]);
+}
+
+#[test]
+fn bad_observations_are_named() {
+    let tmp = TempDir::new("bady");
+    let model = fixture("pypi_cinn_stats").join("model.safetensors"); // y_dim 2
+    let o = tmp.path("o.npy");
+    let run = |y: &str| innfer(&[&"sample", &model, &"--y", &y, &"-n", &"3", &"--output", &o]);
+    assert_fails_with(&run("1.5,abc"), &["--y 1.5,abc", "`abc`", "not a number"]);
+    assert_fails_with(&run("1.5,,2"), &["--y 1.5,,2", "empty"]);
+    assert_fails_with(&run("1.5,0,2"), &["--y 1.5,0,2", "3 values", "y_dim is 2"]);
+    assert_fails_with(&run("1.5"), &["--y 1.5", "1 value,", "y_dim is 2"]);
+    let missing = tmp.path("absent_obs.npy");
+    assert_fails_with(&run(missing.to_str().unwrap()), &["absent_obs.npy"]);
+    let missing_csv = tmp.path("absent_obs.csv");
+    assert_fails_with(&run(missing_csv.to_str().unwrap()), &["absent_obs.csv"]);
+
+    let bad_csv = tmp.path("bad.csv");
+    std::fs::write(&bad_csv, "1.0,2.0\n3.0,x7\n").unwrap();
+    assert_fails_with(
+        &run(bad_csv.to_str().unwrap()),
+        &["bad.csv", "line 2, field 2", "`x7`"],
+    );
+    let ragged = tmp.path("ragged.csv");
+    std::fs::write(&ragged, "1.0,2.0\n3.0\n").unwrap();
+    assert_fails_with(&run(ragged.to_str().unwrap()), &["ragged.csv", "line 2"]);
+    let wide = tmp.path("wide.csv");
+    std::fs::write(&wide, "1,2,3\n").unwrap();
+    assert_fails_with(
+        &run(wide.to_str().unwrap()),
+        &["wide.csv", "[1, 3]", "y_dim 2"],
+    );
+    assert!(!o.exists(), "no output on failure");
+
+    // An output name that is neither .npy nor .csv, before any work is done.
+    let txt = tmp.path("x.txt");
+    let out = innfer(&[
+        &"sample",
+        &model,
+        &"--y",
+        &"1,2",
+        &"-n",
+        &"3",
+        &"--output",
+        &txt,
+    ]);
+    assert_fails_with(&out, &["--output", "x.txt", ".npy or .csv"]);
+    assert!(!txt.exists());
+}
+
+// ---------------------------------------------------------------------------------------------
+// bench
+
+/// Rows of the bench table: (op, threads, batch, samples/s, µs/call).
+fn bench_rows(text: &str) -> Vec<(String, usize, usize, f64, f64)> {
+    text.lines()
+        .filter(|l| l.starts_with("sample ") || l.starts_with("inverse "))
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            assert_eq!(f.len(), 5, "{l}");
+            (
+                f[0].to_string(),
+                f[1].parse().unwrap(),
+                f[2].parse().unwrap(),
+                f[3].parse().unwrap(),
+                f[4].parse().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn bench_prints_throughput_and_latency_per_setting() {
+    let model = fixture("pypi_cinn_stats").join("model.safetensors");
+    let out = innfer(&[
+        &"bench",
+        &model,
+        &"--batch",
+        &"1,16",
+        &"--threads",
+        &"1,2",
+        &"--reps",
+        &"2",
+        &"--min-time",
+        &"0.01",
+    ]);
+    assert_ok(&out);
+    assert!(stderr(&out).is_empty(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("samples/s") && text.contains("µs/call"),
+        "{text}"
+    );
+    assert!(text.contains("median of 2 runs"), "{text}");
+    let rows = bench_rows(&text);
+    let mut settings: Vec<(String, usize, usize)> =
+        rows.iter().map(|r| (r.0.clone(), r.1, r.2)).collect();
+    settings.sort();
+    let mut want = Vec::new();
+    for op in ["inverse", "sample"] {
+        for t in [1, 2] {
+            for b in [1, 16] {
+                want.push((op.to_string(), t, b));
+            }
+        }
+    }
+    assert_eq!(settings, want, "{text}");
+    for (op, t, b, rate, us) in &rows {
+        assert!(*rate > 0.0 && *us > 0.0, "{op} {t} {b}: {text}");
+        // Throughput and latency agree: rate = threads·batch / latency (within rounding).
+        let implied = (*t * *b) as f64 / (us * 1e-6);
+        assert!((implied / rate - 1.0).abs() < 0.05, "{op} {t} {b}: {text}");
+    }
+
+    // A model without a sampling layout: the inverse pass only.
+    let plain = fixture("pypi_rnvp_tanh").join("model.safetensors");
+    let out = innfer(&[
+        &"bench",
+        &plain,
+        &"--batch",
+        &"4",
+        &"--reps",
+        &"1",
+        &"--min-time",
+        &"0.01",
+    ]);
+    assert_ok(&out);
+    let rows = bench_rows(&stdout(&out));
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        (rows[0].0.as_str(), rows[0].1, rows[0].2),
+        ("inverse", 1, 4)
+    );
+
+    let tmp = TempDir::new("benchmissing");
+    let out = innfer(&[&"bench", &tmp.path("gone.safetensors")]);
+    assert_fails_with(&out, &["gone.safetensors"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// demo
+
+/// Width, height and RGB pixels of a PNG (8-bit RGB or RGBA).
+fn decode_png(path: &Path) -> (u32, u32, Vec<[u8; 3]>) {
+    let file = std::fs::File::open(path).unwrap();
+    let mut reader = png::Decoder::new(std::io::BufReader::new(file))
+        .read_info()
+        .unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let channels = match info.color_type {
+        png::ColorType::Rgb => 3,
+        png::ColorType::Rgba => 4,
+        other => panic!("{}: colour type {other:?}", path.display()),
+    };
+    assert_eq!(info.bit_depth, png::BitDepth::Eight);
+    let pixels = buf[..info.buffer_size()]
+        .chunks_exact(channels)
+        .map(|p| [p[0], p[1], p[2]])
+        .collect();
+    (info.width, info.height, pixels)
+}
+
+#[track_caller]
+fn check_figure(path: &Path) -> Vec<[u8; 3]> {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{}", path.display());
+    assert!(
+        bytes.len() > 10_000,
+        "{}: {} bytes",
+        path.display(),
+        bytes.len()
+    );
+    let (w, h, pixels) = decode_png(path);
+    assert!(
+        (1000..=4000).contains(&w) && (300..=2000).contains(&h),
+        "{w}×{h}"
+    );
+    // Text and axes (dark), and not a blank canvas.
+    let dark = pixels.iter().filter(|p| p.iter().all(|&c| c < 90)).count();
+    assert!(dark > 2000, "{}: {dark} dark pixels", path.display());
+    pixels
+}
+
+fn reddish(p: &[u8; 3]) -> bool {
+    p[0] as i32 > p[1] as i32 + 40 && p[0] as i32 > p[2] as i32 + 40
+}
+
+fn bluish(p: &[u8; 3]) -> bool {
+    p[2] as i32 > p[0] as i32 + 40
+}
+
+#[test]
+fn demo_prints_a_summary_and_writes_its_figures() {
+    let tmp = TempDir::new("demo");
+    // Default directory: innfer-demo/ under the current directory.
+    let out = Command::new(env!("CARGO_BIN_EXE_innfer"))
+        .args(["demo", "-n", "400", "--seed", "5"])
+        .current_dir(&tmp.0)
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    let text = stdout(&out);
+    for label in 0..4 {
+        assert!(text.contains(&format!("label {label}: x mean")), "{text}");
+    }
+    assert!(text.contains("found 1 of 1 modes"), "{text}");
+    let dir = tmp.path("innfer-demo");
+    let posteriors = dir.join("gmm8_posteriors.png");
+    let marginals = dir.join("gmm8_marginals.png");
+    assert!(
+        text.contains("wrote innfer-demo/gmm8_posteriors.png"),
+        "{text}"
+    );
+    assert!(
+        text.contains("wrote innfer-demo/gmm8_marginals.png"),
+        "{text}"
+    );
+
+    // The posterior panels: red sample dots over blue density shading.
+    let px = check_figure(&posteriors);
+    let red = px.iter().filter(|p| reddish(p)).count();
+    let blue = px.iter().filter(|p| bluish(p)).count();
+    assert!(red > 1000, "{red} red pixels");
+    assert!(blue > 3000, "{blue} blue pixels");
+    // The marginals: blue posterior bars, grey prior bars, red true-value lines.
+    let px = check_figure(&marginals);
+    let grey = px
+        .iter()
+        .filter(|p| p[0] == p[1] && p[1] == p[2] && (150..240).contains(&p[0]))
+        .count();
+    assert!(px.iter().filter(|p| bluish(p)).count() > 3000);
+    assert!(px.iter().filter(|p| reddish(p)).count() > 300);
+    assert!(grey > 3000, "{grey} grey pixels");
+
+    // --out elsewhere, a directory that does not exist yet (created).
+    let other = tmp.path("figs/nested");
+    let out = innfer(&[&"demo", &"-n", &"50", &"--out", &other, &"--label", &"3"]);
+    assert_ok(&out);
+    assert!(other.join("gmm8_posteriors.png").is_file());
+    assert!(other.join("gmm8_marginals.png").is_file());
+
+    // An --out that cannot be a directory.
+    let file = tmp.path("a_file");
+    std::fs::write(&file, b"x").unwrap();
+    let out = innfer(&[&"demo", &"-n", &"10", &"--out", &file.join("sub")]);
+    assert_fails_with(&out, &["--out", "a_file"]);
 }
