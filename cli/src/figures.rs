@@ -14,7 +14,7 @@ use plotters::style::FontStyle;
 use crate::demo::{GMM8_CENTRES, GMM8_SOME_LABELS, GMM8_STD, LabelSummary};
 
 /// Font family name the figures use (registered once with the embedded font).
-const FONT: &str = "sans-serif";
+pub(crate) const FONT: &str = "sans-serif";
 
 /// Shading of the true posterior density: the 1σ, 2σ, 3σ regions of each mode (where the
 /// density relative to a mode's peak exceeds exp(−k²/2)), darkest inside.
@@ -44,12 +44,12 @@ fn fonts() -> Result<(), String> {
 }
 
 /// Any plotters error as a message about `path`.
-fn draw_err<E: std::fmt::Display>(path: &Path) -> impl Fn(E) -> String + '_ {
+pub(crate) fn draw_err<E: std::fmt::Display>(path: &Path) -> impl Fn(E) -> String + '_ {
     move |e| format!("drawing {}: {e}", path.display())
 }
 
 /// Draws with `draw` on a white `w`×`h` canvas and writes it to `path` as an 8-bit RGB PNG.
-fn png_figure(
+pub(crate) fn png_figure(
     path: &Path,
     (w, h): (u32, u32),
     draw: impl FnOnce(&DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>) -> Result<(), String>,
