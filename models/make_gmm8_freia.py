@@ -3,7 +3,7 @@ Gaussian mixture of Ardizzone et al. 2019, 'some' labelling.
 
     python3 models/make_gmm8_freia.py
 
-Writes models/gmm8_some.safetensors (innfer format 1, layout cinn x=2 y=8, x standardised).
+Writes models/gmm8_some_freia.safetensors (innfer format 1, layout cinn x=2 y=8, x standardised).
 Data as in vislearn/analyzing_inverse_problems toy_8-modes/data.py (see
 /work/shared/reference/freia.md §2.1): octagon modes, std 0.2 per coordinate, 8-dim one-hot
 labels with label_map 'some' = [0,0,0,0,1,1,2,3].  Trained by maximum likelihood in FrEIA 0.2.
@@ -31,7 +31,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "bindings", "python"))
 from innfer_export import export_freia, load_into_freia  # noqa: E402
 
-OUT = os.path.join(HERE, "gmm8_some.safetensors")
+OUT = os.path.join(HERE, "gmm8_some_freia.safetensors")
 
 # ------------------------------------------------------------------ settings
 SEED = 0

@@ -2,7 +2,8 @@
 //! summary a newcomer can read at a glance.
 //!
 //! The model (models/gmm8_some.safetensors, embedded in the binary so the demo runs from any
-//! directory) is a conditional INN trained on the 8-mode Gaussian mixture of Ardizzone et al.
+//! directory; models/README.md gives the `innfer train` command that made it) is a conditional
+//! INN trained on the 8-mode Gaussian mixture of Ardizzone et al.
 //! (2019) with the `some` labelling: modes 0–3 carry label 0, modes 4–5 label 1, mode 6 label 2,
 //! mode 7 label 3. Given a label y, the exact posterior p(x | y) is the equal mixture of the
 //! modes with that label, so the summary can say how many of them the samples found.
