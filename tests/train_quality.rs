@@ -1,14 +1,31 @@
 //! Training reaches the exact posteriors (quality.md §7). The CI tests are small and fast;
-//! the full runs are `#[ignore]`d and run in release mode:
+//! the full runs (issue 4's "Done when") are `#[ignore]`d, run in release mode, one at a time:
 //!
 //! ```text
-//! cargo test --release --features train --test train_quality -- --ignored --nocapture
+//! cargo test --release --features train --test train_quality -- --ignored --nocapture --test-threads 1
+//! cargo test --release --features train --test train_quality -- --ignored --nocapture gmm8_some
+//! cargo test --release --features train --test train_quality -- --ignored --nocapture kinematics
+//! cargo test --release --features train --test train_quality -- --ignored --nocapture gaussian_linear
+//! cargo test --release --features train --test train_quality -- --ignored --nocapture inn_objective
 //! ```
+//!
+//! Every knob of the full runs can be overridden by an environment variable (`INNFER_N`,
+//! `INNFER_EPOCHS`, `INNFER_BLOCKS`, `INNFER_HIDDEN`, `INNFER_LAYERS`, `INNFER_BATCH`,
+//! `INNFER_LR`, `INNFER_THREADS`, `INNFER_SEED`, `INNFER_OBS`; `INNFER_OUT` saves the model).
 #![cfg(feature = "train")]
 
-use innfer::train::eval::{gmm8_mode_masses, kl_gap, sbc_ks_pvalues};
-use innfer::train::optim::Schedule;
-use innfer::train::{Labelling, SubnetSpec, Task, TrainConfig, train};
+use std::time::Instant;
+
+use innfer::train::eval::{
+    C2stOptions, arm_missing_modes, c2st_vs_exact, gmm8_mode_masses, kinematics_errors, kl_gap,
+    median_calibration_error, sbc_ks_pvalues, sbc_ranks,
+};
+use innfer::train::inn::InnConfig;
+use innfer::train::optim::{AdamConfig, Clip, Schedule};
+use innfer::train::{
+    BlockKind, ClampActivation, Dataset, Labelling, Objective, SubnetSpec, Task, TrainConfig,
+    TrainedModel, train,
+};
 
 fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
     std::env::var(key)
@@ -17,16 +34,91 @@ fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
+/// User + system CPU seconds of this process (Linux; 0 elsewhere). On a shared machine the
+/// wall time is inflated by other load; CPU / threads is what 2 dedicated cores would take.
+fn cpu_seconds() -> f64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            let rest = s.rsplit(')').next()?.to_string();
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+            Some(ticks / 100.0)
+        })
+        .unwrap_or(0.0)
+}
+
+/// Trains with a progress line per epoch; returns the model and the wall minutes.
+fn run(config: &TrainConfig, data: &Dataset, name: &str) -> (TrainedModel, f64) {
+    let started = Instant::now();
+    let cpu0 = cpu_seconds();
+    let model = train(config, data, |r| {
+        eprintln!(
+            "[{name}] epoch {:>3}/{}  train {:.4}  val NLL {:.4}  {:.1} it/s  {:.1} s  lr {:.2e}",
+            r.epoch,
+            r.epochs,
+            r.train_loss,
+            r.validation_nll.unwrap_or(f64::NAN),
+            r.iterations_per_second,
+            r.seconds,
+            r.lr
+        )
+    })
+    .unwrap();
+    let minutes = started.elapsed().as_secs_f64() / 60.0;
+    let cpu = cpu_seconds() - cpu0;
+    eprintln!(
+        "[{name}] training took {minutes:.2} min wall, {:.2} min CPU on {} threads ({} rows, best epoch {})",
+        cpu / 60.0,
+        config.threads,
+        data.len(),
+        model.best_epoch
+    );
+    if let Ok(path) = std::env::var("INNFER_OUT") {
+        model.save(path).unwrap();
+    }
+    (model, minutes)
+}
+
+/// SBC KS p-values (Bonferroni over dimensions at 0.01) and median calibration error (bar
+/// 0.03 at N = 1000: the exact posterior's sampling scatter reaches ≈ 0.02, tests/train_metrics.rs).
+fn check_sbc(model: &TrainedModel, task: Task, n: usize, l: usize, max_calib: f64, name: &str) {
+    let started = Instant::now();
+    let ranks = sbc_ranks(model, task, n, l, 5);
+    let ks: Vec<f64> = ranks
+        .iter()
+        .map(|u| innfer::train::eval::ks_uniform_pvalue(u.clone()))
+        .collect();
+    let calib = median_calibration_error(&ranks);
+    eprintln!(
+        "[{name}] SBC (N = {n}, L = {l}) KS p {ks:.3?}; median calibration error {calib:.4?} ({:.1} s)",
+        started.elapsed().as_secs_f64()
+    );
+    let alpha = 0.01 / ks.len() as f64;
+    assert!(ks.iter().all(|&p| p > alpha), "SBC fails: {ks:?}");
+    assert!(
+        calib.iter().all(|&c| c < max_calib),
+        "calibration: {calib:?}"
+    );
+}
+
+fn subnet(hidden: usize, layers: usize) -> SubnetSpec {
+    SubnetSpec {
+        hidden: vec![hidden; layers],
+        ..SubnetSpec::default()
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// Small versions for CI (debug mode, < 30 s each)
+
 #[test]
 fn a_small_gmm8_all_run_learns_the_modes() {
     let task = Task::Gmm8(Labelling::All);
     let data = task.simulate(8192, 1, 0);
     let config = TrainConfig {
         blocks: 4,
-        subnet: SubnetSpec {
-            hidden: vec![32],
-            ..SubnetSpec::default()
-        },
+        subnet: subnet(32, 1),
         epochs: 8,
         batch: 256,
         lr: 5e-3,
@@ -52,68 +144,306 @@ fn a_small_gmm8_all_run_learns_the_modes() {
     for m in gmm8_mode_masses(&model, Labelling::All, 500, 3) {
         assert!(m.modes[0].1 > 0.9, "label {}: {:?}", m.label, m);
     }
+    let sbc = sbc_ks_pvalues(&model, task, 200, 63, 1);
+    assert!(sbc.iter().all(|&p| p > 1e-4), "{sbc:?}");
 }
 
-/// The issue's bar: GMM8 `some`, KL gap < 0.02 nats, mode masses within ±0.02, off-mode < 1 %.
+#[test]
+fn a_small_kinematics_run_learns_the_arm() {
+    let data = Task::Kinematics.simulate(8192, 1, 0);
+    let config = TrainConfig {
+        blocks: 4,
+        subnet: subnet(32, 1),
+        epochs: 6,
+        batch: 256,
+        lr: 5e-3,
+        threads: 2,
+        ..TrainConfig::default()
+    };
+    let model = train(&config, &data, |_| {}).unwrap();
+    let e = kinematics_errors(&model, 4, 200, 3);
+    eprintln!(
+        "small kinematics: Err_post {:.4} (mean over 4 y*), Err_resim {:.4}",
+        e.mean_err_post(),
+        e.mean_err_resim()
+    );
+    // The prior as a "posterior" scores about 0.34 and re-simulates to ≈ 1; a short run is
+    // far better already.
+    assert!(e.mean_err_post() < 0.15, "{e:?}");
+    assert!(e.mean_err_resim() < 0.2, "{e:?}");
+}
+
+#[test]
+fn a_small_gaussian_linear_run_approaches_the_posterior() {
+    let task = Task::GaussianLinear;
+    let data = task.simulate(4000, 1, 0);
+    let config = TrainConfig {
+        blocks: 3,
+        subnet: subnet(32, 1),
+        epochs: 10,
+        batch: 128,
+        lr: 3e-3,
+        threads: 2,
+        ..TrainConfig::default()
+    };
+    let model = train(&config, &data, |_| {}).unwrap();
+    let gap = kl_gap(&model, task, 2000, 9).unwrap();
+    eprintln!("small Gaussian linear: KL gap {gap:.3} nats");
+    assert!(gap < 0.5, "KL gap {gap}");
+    let c2st = c2st_vs_exact(
+        &model,
+        task,
+        1,
+        500,
+        3,
+        &C2stOptions {
+            hidden_factor: 2,
+            max_epochs: 20,
+            ..C2stOptions::default()
+        },
+    );
+    eprintln!("small Gaussian linear: C2ST {c2st:.3?}");
+    assert!(c2st[0] < 0.75, "{c2st:?}");
+}
+
+#[test]
+fn the_inn_objective_trains_a_small_gmm8() {
+    let task = Task::Gmm8(Labelling::All);
+    let data = task.simulate(4096, 1, 0);
+    let config = TrainConfig {
+        block: BlockKind::Glow {
+            clamp: 2.0,
+            activation: ClampActivation::Atan,
+        },
+        blocks: 3,
+        permute_between: true,
+        subnet: subnet(32, 1),
+        objective: Objective::Inn(InnConfig {
+            dim: 12,
+            ..InnConfig::default()
+        }),
+        epochs: 4,
+        batch: 256,
+        lr: 2e-3,
+        adam: AdamConfig {
+            betas: (0.8, 0.9),
+            eps: 1e-6,
+            weight_decay: 2e-5,
+        },
+        clip: Clip::Value(15.0),
+        threads: 2,
+        ..TrainConfig::default()
+    };
+    let model = train(&config, &data, |_| {}).unwrap();
+    let first = model.history[0].train_loss;
+    let last = model.history.last().unwrap().train_loss;
+    eprintln!("small INN GMM8 all: loss {first:.3} → {last:.3}");
+    assert!(last < first, "{first} → {last}");
+    assert!(
+        kl_gap(&model, task, 100, 1).is_none(),
+        "an INN has no density"
+    );
+    // It exports as an INN-layout model the engine loads.
+    let bytes = model.to_safetensors().unwrap();
+    let engine = innfer::Model::from_bytes(&bytes).unwrap();
+    assert_eq!(engine.block_count(), 6);
+}
+
+// ------------------------------------------------------------------------------------------
+// Full runs (issue 4's bars)
+
+/// GMM8 `some`: KL gap < 0.02 nats, mode masses within ±0.02, off-mode < 1 %, SBC.
 #[test]
 #[ignore]
 fn gmm8_some_reaches_the_quality_bar() {
     let task = Task::Gmm8(Labelling::Some);
-    let n = env_or("INNFER_N", 1usize << 19);
-    let data = task.simulate(n, 1, 0);
+    let data = task.simulate(env_or("INNFER_N", 1usize << 18), 1, 0);
     let config = TrainConfig {
-        blocks: env_or("INNFER_BLOCKS", 12),
-        subnet: SubnetSpec {
-            hidden: vec![env_or("INNFER_HIDDEN", 128); 2],
-            ..SubnetSpec::default()
-        },
-        epochs: env_or("INNFER_EPOCHS", 30),
-        batch: env_or("INNFER_BATCH", 1024),
+        blocks: env_or("INNFER_BLOCKS", 16),
+        subnet: subnet(env_or("INNFER_HIDDEN", 64), env_or("INNFER_LAYERS", 2)),
+        epochs: env_or("INNFER_EPOCHS", 36),
+        batch: env_or("INNFER_BATCH", 512),
         lr: env_or("INNFER_LR", 2e-3),
-        schedule: Schedule::Cosine {
-            final_fraction: 0.01,
-        },
         validation_fraction: 0.02,
         threads: env_or("INNFER_THREADS", 2),
         seed: env_or("INNFER_SEED", 0),
+        store_activations: true,
         ..TrainConfig::default()
     };
-    let started = std::time::Instant::now();
-    let model = train(&config, &data, |r| {
-        eprintln!(
-            "epoch {:>3}/{}  train {:.4}  val NLL {:.4}  {:.1} it/s  lr {:.2e}",
-            r.epoch,
-            r.epochs,
-            r.train_loss,
-            r.validation_nll.unwrap_or(f64::NAN),
-            r.iterations_per_second,
-            r.lr
-        )
-    })
-    .unwrap();
-    let minutes = started.elapsed().as_secs_f64() / 60.0;
+    let (model, minutes) = run(&config, &data, "gmm8-some");
     let gap = kl_gap(&model, task, 100_000, 12345).unwrap();
-    eprintln!("training took {minutes:.2} min; KL gap {gap:.4} nats");
     let masses = gmm8_mode_masses(&model, Labelling::Some, 20_000, 99);
     let mut worst: f64 = 0.0;
     let mut off: f64 = 0.0;
     for m in &masses {
         eprintln!(
-            "label {}: modes {:?}  off-mode {:.4}",
+            "[gmm8-some] label {}: modes {:?}  off-mode {:.4}",
             m.label, m.modes, m.off_mode
         );
-        for &(_, got, want) in &m.modes {
-            worst = worst.max((got - want).abs());
-        }
+        worst = worst.max(m.worst_error());
         off = off.max(m.off_mode);
     }
-    let sbc = sbc_ks_pvalues(&model, task, 1000, 255, 5);
-    eprintln!("worst mode-mass error {worst:.4}, worst off-mode {off:.4}, SBC KS p {sbc:?}");
-    if let Ok(path) = std::env::var("INNFER_OUT") {
-        model.save(path).unwrap();
-    }
+    eprintln!(
+        "[gmm8-some] KL gap {gap:.4} nats; worst mode-mass error {worst:.4}; worst off-mode {off:.4}"
+    );
+    check_sbc(&model, task, 1000, 255, 0.03, "gmm8-some");
     assert!(gap < 0.02, "KL gap {gap}");
     assert!(worst <= 0.02, "mode mass error {worst}");
     assert!(off < 0.01, "off-mode mass {off}");
-    assert!(minutes < 10.0);
+    assert!(minutes < 10.0, "{minutes} min");
+}
+
+/// Inverse kinematics: Err_post ≤ 0.005 (mean unbiased MMD², 1000 y*), Err_resim ≤ 0.005,
+/// no mode of the exact posterior at y* = (1.5, 0) missing, SBC.
+#[test]
+#[ignore]
+fn kinematics_reaches_the_quality_bar() {
+    let task = Task::Kinematics;
+    let data = task.simulate(env_or("INNFER_N", 1usize << 19), 1, 0);
+    let config = TrainConfig {
+        blocks: env_or("INNFER_BLOCKS", 10),
+        subnet: subnet(env_or("INNFER_HIDDEN", 96), env_or("INNFER_LAYERS", 2)),
+        epochs: env_or("INNFER_EPOCHS", 14),
+        batch: env_or("INNFER_BATCH", 1024),
+        lr: env_or("INNFER_LR", 2e-3),
+        validation_fraction: 0.01,
+        threads: env_or("INNFER_THREADS", 2),
+        seed: env_or("INNFER_SEED", 0),
+        store_activations: true,
+        ..TrainConfig::default()
+    };
+    let (model, minutes) = run(&config, &data, "kinematics");
+    let started = Instant::now();
+    let n_obs = env_or("INNFER_OBS", 1000);
+    let e = kinematics_errors(&model, n_obs, 1000, 2024);
+    eprintln!(
+        "[kinematics] {n_obs} y*, 1000 vs 1000 samples: Err_post mean {:.5}, median {:.5}; \
+         Err_resim (squared) mean {:.5}; at (1.5, 0): Err_post {:.5}, Err_resim {:.5} ({:.0} s)",
+        e.mean_err_post(),
+        e.median_err_post(),
+        e.mean_err_resim(),
+        e.err_post[0],
+        e.err_resim[0],
+        started.elapsed().as_secs_f64()
+    );
+    let (missing, reference, got) = arm_missing_modes(&model, [1.5, 0.0], 20_000, 0.01, 7);
+    eprintln!(
+        "[kinematics] modes at (1.5, 0): reference {:.3?}\n                                model {:.3?}",
+        reference, got
+    );
+    check_sbc(&model, task, 1000, 255, 0.03, "kinematics");
+    assert!(missing.is_empty(), "missing modes {missing:?}");
+    assert!(e.mean_err_post() <= 0.005, "Err_post {}", e.mean_err_post());
+    assert!(
+        e.mean_err_resim() <= 0.005,
+        "Err_resim {}",
+        e.mean_err_resim()
+    );
+    assert!(minutes < 10.0, "{minutes} min");
+}
+
+/// Gaussian linear 10-D with 10⁴ simulations: C2ST ≤ 0.55 (sbibm protocol: 10 observations,
+/// 10 000 vs 10 000), KL gap < 0.02 nats, SBC.
+#[test]
+#[ignore]
+fn gaussian_linear_reaches_the_quality_bar() {
+    let task = Task::GaussianLinear;
+    let data = task.simulate(env_or("INNFER_N", 10_000), 1, 0);
+    let block = match std::env::var("INNFER_BLOCK").as_deref() {
+        Ok("condaffine") => BlockKind::ConditionalAffine {
+            clamp: 2.0,
+            activation: ClampActivation::Atan,
+        },
+        _ => BlockKind::AllInOne { clamp: 2.0 },
+    };
+    let config = TrainConfig {
+        block,
+        blocks: env_or("INNFER_BLOCKS", 6),
+        subnet: subnet(env_or("INNFER_HIDDEN", 64), env_or("INNFER_LAYERS", 1)),
+        epochs: env_or("INNFER_EPOCHS", 100),
+        batch: env_or("INNFER_BATCH", 256),
+        lr: env_or("INNFER_LR", 1e-3),
+        patience: Some(env_or("INNFER_PATIENCE", 0usize)).filter(|&p| p > 0),
+        validation_fraction: env_or("INNFER_VAL", 0.1),
+        adam: AdamConfig {
+            weight_decay: env_or("INNFER_WD", 0.0),
+            ..AdamConfig::default()
+        },
+        schedule: Schedule::Cosine {
+            final_fraction: 0.01,
+        },
+        threads: env_or("INNFER_THREADS", 2),
+        seed: env_or("INNFER_SEED", 0),
+        store_activations: true,
+        ..TrainConfig::default()
+    };
+    let (model, minutes) = run(&config, &data, "gaussian-linear");
+    let gap = kl_gap(&model, task, 100_000, 12345).unwrap();
+    eprintln!("[gaussian-linear] KL gap {gap:.4} nats");
+    let started = Instant::now();
+    let c2st = c2st_vs_exact(&model, task, 10, 10_000, 77, &C2stOptions::default());
+    let mean = c2st.iter().sum::<f64>() / c2st.len() as f64;
+    eprintln!(
+        "[gaussian-linear] C2ST per observation {c2st:.3?}; mean {mean:.4} ({:.0} s)",
+        started.elapsed().as_secs_f64()
+    );
+    check_sbc(&model, task, 1000, 255, 0.03, "gaussian-linear");
+    assert!(gap < 0.02, "KL gap {gap}");
+    assert!(mean <= 0.55, "C2ST {mean}");
+    assert!(minutes < 10.0, "{minutes} min");
+}
+
+/// The paper's INN objective (freia.md §2.2, the notebook's recipe) trains GMM8 to a
+/// posterior with every mode present.
+#[test]
+#[ignore]
+fn inn_objective_trains_gmm8_with_all_modes() {
+    let labelling = match std::env::var("INNFER_LABELS").as_deref() {
+        Ok("all") => Labelling::All,
+        _ => Labelling::Some,
+    };
+    let task = Task::Gmm8(labelling);
+    let data = task.simulate(env_or("INNFER_N", 1usize << 17), 1, 0);
+    let config = TrainConfig {
+        block: BlockKind::Glow {
+            clamp: 2.0,
+            activation: ClampActivation::Atan,
+        },
+        blocks: env_or("INNFER_BLOCKS", 8),
+        permute_between: true,
+        subnet: subnet(env_or("INNFER_HIDDEN", 128), env_or("INNFER_LAYERS", 1)),
+        objective: Objective::Inn(InnConfig {
+            dim: 16,
+            ..InnConfig::default()
+        }),
+        epochs: env_or("INNFER_EPOCHS", 50),
+        iterations_per_epoch: Some(env_or("INNFER_ITERS", 40)),
+        batch: env_or("INNFER_BATCH", 1600),
+        lr: env_or("INNFER_LR", 1e-3),
+        adam: AdamConfig {
+            betas: (0.8, 0.9),
+            eps: 1e-6,
+            weight_decay: 2e-5,
+        },
+        clip: Clip::Value(15.0),
+        schedule: Schedule::Constant,
+        threads: env_or("INNFER_THREADS", 2),
+        seed: env_or("INNFER_SEED", 0),
+        ..TrainConfig::default()
+    };
+    let (model, minutes) = run(&config, &data, "inn-gmm8");
+    let masses = gmm8_mode_masses(&model, labelling, 20_000, 99);
+    let mut smallest: f64 = 1.0;
+    for m in &masses {
+        eprintln!(
+            "[inn-gmm8] label {}: modes {:?}  off-mode {:.4}",
+            m.label, m.modes, m.off_mode
+        );
+        for &(_, got, want) in &m.modes {
+            smallest = smallest.min(got / want);
+        }
+    }
+    eprintln!("[inn-gmm8] smallest mode mass / expected {smallest:.3}; {minutes:.2} min");
+    // Present: every mode holds at least a quarter of its share.
+    assert!(smallest > 0.25, "a mode is missing: {masses:?}");
 }

@@ -5,6 +5,7 @@
 //!   affine, ActNorm, PermuteRandom) generic over [`Float`], with reverse-mode gradients of
 //!   the forward and the inverse pass that recompute activations from invertibility.
 //! - [`export`]: the chain as an innfer `.safetensors` model (FrEIA `state_dict` names).
+//! - [`inn`]: the paper's bidirectional INN objective; [`eval`]: posterior-quality metrics.
 
 pub mod activation;
 mod blocks;
@@ -13,6 +14,8 @@ pub mod checkpoint;
 pub mod eval;
 pub mod export;
 pub mod float;
+pub mod inn;
+pub mod npy;
 pub mod objective;
 mod ops;
 pub mod optim;
@@ -30,4 +33,4 @@ pub use float::Float;
 pub use ops::half::ClampActivation;
 pub use spec::{BlockKind, BlockSpec, ChainSpec, SubnetSpec};
 pub use tasks::{Dataset, Labelling, Task};
-pub use trainer::{EpochReport, TrainConfig, TrainedModel, train};
+pub use trainer::{EpochReport, Objective, TrainConfig, TrainedModel, train};

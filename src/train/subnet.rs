@@ -133,7 +133,13 @@ impl Mlp {
             if i == last {
                 h = z;
             } else {
-                let a = z.iter().map(|&v| self.activation.apply(v)).collect();
+                let a = if self.activation == Activation::Relu {
+                    z.iter()
+                        .map(|&v| if v > F::ZERO { v } else { F::ZERO })
+                        .collect()
+                } else {
+                    z.iter().map(|&v| self.activation.apply(v)).collect()
+                };
                 if tape.is_some() {
                     pre.push(z);
                 }
@@ -160,8 +166,16 @@ impl Mlp {
         let mut g = grad_out;
         for (i, l) in self.layers.iter().enumerate().rev() {
             if i + 1 < self.layers.len() {
-                for (gv, &z) in g.iter_mut().zip(&tape.pre_activations[i]) {
-                    *gv *= self.activation.derivative(z);
+                if self.activation == Activation::Relu {
+                    for (gv, &z) in g.iter_mut().zip(&tape.pre_activations[i]) {
+                        if z <= F::ZERO {
+                            *gv = F::ZERO;
+                        }
+                    }
+                } else {
+                    for (gv, &z) in g.iter_mut().zip(&tape.pre_activations[i]) {
+                        *gv *= self.activation.derivative(z);
+                    }
                 }
             }
             let input = &tape.inputs[i];

@@ -8,6 +8,51 @@
 use crate::train::prelude::*;
 
 use super::rng::Rng;
+use crate::error::{Error, Result};
+
+fn io_error(path: &std::path::Path, e: impl ToString) -> Error {
+    Error::Io {
+        path: path.display().to_string(),
+        problem: e.to_string(),
+    }
+}
+
+/// Numbers of a CSV file and its column count.
+fn read_csv(path: &std::path::Path) -> Result<(Vec<f32>, usize)> {
+    let text = std::fs::read_to_string(path).map_err(|e| io_error(path, e))?;
+    let mut values = Vec::new();
+    let mut cols = None;
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let fields: Vec<&str> = line
+            .split(|c: char| c == ',' || c == ';' || c.is_whitespace())
+            .filter(|f| !f.is_empty())
+            .collect();
+        let parsed: core::result::Result<Vec<f32>, _> =
+            fields.iter().map(|f| f.parse::<f32>()).collect();
+        let row = match parsed {
+            Ok(r) => r,
+            Err(_) if cols.is_none() && values.is_empty() => continue, // header
+            Err(e) => return Err(io_error(path, format!("line {}: {e}", i + 1))),
+        };
+        match cols {
+            None => cols = Some(row.len()),
+            Some(c) if c != row.len() => {
+                return Err(io_error(
+                    path,
+                    format!("line {} has {} fields, the first row {c}", i + 1, row.len()),
+                ));
+            }
+            _ => {}
+        }
+        values.extend(row);
+    }
+    let cols = cols.ok_or_else(|| io_error(path, "no data rows"))?;
+    Ok((values, cols))
+}
 
 /// The octagon of mode centres, in the paper's order (freia.md §2.1).
 pub const GMM8_CENTRES: [(f64, f64); 8] = [
@@ -86,6 +131,61 @@ impl Dataset {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Paired rows from two `.npy` files (`<f4`/`<f8`, C order; 2-D `n × dim`, or 1-D for
+    /// one column).
+    pub fn from_npy(
+        x_path: impl AsRef<std::path::Path>,
+        y_path: impl AsRef<std::path::Path>,
+    ) -> Result<Dataset> {
+        let read = |p: &std::path::Path| -> Result<(Vec<f32>, usize)> {
+            let bytes = std::fs::read(p).map_err(|e| io_error(p, e))?;
+            let a = super::npy::parse(&bytes).map_err(|e| io_error(p, e))?;
+            let cols = if a.shape.len() == 1 {
+                1
+            } else {
+                a.as_matrix().1
+            };
+            Ok((a.data, cols))
+        };
+        let (x, xd) = read(x_path.as_ref())?;
+        let (y, yd) = read(y_path.as_ref())?;
+        Dataset::from_columns(x, xd, y, yd)
+    }
+
+    /// Paired rows from two CSV files of numbers (comma-, semicolon- or whitespace-
+    /// separated; a first line that does not parse is taken as a header and skipped).
+    pub fn from_csv(
+        x_path: impl AsRef<std::path::Path>,
+        y_path: impl AsRef<std::path::Path>,
+    ) -> Result<Dataset> {
+        let (x, xd) = read_csv(x_path.as_ref())?;
+        let (y, yd) = read_csv(y_path.as_ref())?;
+        Dataset::from_columns(x, xd, y, yd)
+    }
+
+    /// Checks that `x` (`n × xd`) and `y` (`n × yd`) pair up.
+    pub fn from_columns(x: Vec<f32>, xd: usize, y: Vec<f32>, yd: usize) -> Result<Dataset> {
+        if xd == 0 || !x.len().is_multiple_of(xd) || (yd > 0 && !y.len().is_multiple_of(yd)) {
+            return Err(Error::Dims("data is not a whole number of rows".into()));
+        }
+        let n = x.len() / xd;
+        let ny = y.len().checked_div(yd).unwrap_or(0);
+        if yd > 0 && n != ny {
+            return Err(Error::Dims(format!(
+                "the x file has {n} rows and the y file {ny}: rows must pair up"
+            )));
+        }
+        if x.iter().chain(&y).any(|v| !v.is_finite()) {
+            return Err(Error::Argument("the data holds NaN or infinite values"));
+        }
+        Ok(Dataset {
+            x,
+            y,
+            x_dim: xd,
+            y_dim: yd,
+        })
     }
 
     /// Rows `rows` as a new dataset.

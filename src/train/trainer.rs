@@ -10,6 +10,7 @@ use crate::train::prelude::*;
 use super::chain::Chain;
 use super::checkpoint::{self, Checkpoint};
 use super::export::{self, ExportOptions, Standardization};
+use super::inn::{self, InnConfig, InnDims, InnNoise};
 use super::objective;
 use super::optim::{Adam, AdamConfig, Clip, Schedule};
 use super::rng::Rng;
@@ -18,13 +19,27 @@ use super::tasks::Dataset;
 use crate::error::{Error, Result};
 use crate::model::Layout;
 
+/// What the chain is trained for.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub enum Objective {
+    /// The cINN maximum likelihood `mean(½‖z‖² − log|det J|)`, y the condition.
+    #[default]
+    MaxLikelihood,
+    /// The paper's bidirectional INN (freia.md §2.2): an unconditional chain
+    /// `[x, pad] ↔ [z, pad, y]` trained with fit, MMD and reconstruction losses.
+    Inn(InnConfig),
+}
+
 /// Everything about a training run. `Default` is a sensible cINN recipe.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrainConfig {
     /// The block every position of the chain gets, and how many.
     pub block: BlockKind,
     pub blocks: usize,
+    /// A `PermuteRandom` after every block (the ICLR 2019 INN's GLOW chain).
+    pub permute_between: bool,
     pub subnet: SubnetSpec,
+    pub objective: Objective,
     pub epochs: usize,
     pub batch: usize,
     /// Minibatches per epoch; `None`: one pass over the training set.
@@ -52,7 +67,9 @@ impl Default for TrainConfig {
         TrainConfig {
             block: BlockKind::AllInOne { clamp: 2.0 },
             blocks: 8,
+            permute_between: false,
             subnet: SubnetSpec::default(),
+            objective: Objective::MaxLikelihood,
             epochs: 50,
             batch: 512,
             iterations_per_epoch: None,
@@ -79,7 +96,8 @@ pub struct EpochReport {
     /// 1-based.
     pub epoch: usize,
     pub epochs: usize,
-    /// Mean training loss `½‖z‖² − logdet` over the epoch (standardised units).
+    /// Mean training loss over the epoch (standardised units): `½‖z‖² − logdet` (cINN), or
+    /// the weighted sum of the INN losses.
     pub train_loss: f64,
     /// Validation NLL in nats, raw units (`None` without a validation set).
     pub validation_nll: Option<f64>,
@@ -92,6 +110,8 @@ pub struct EpochReport {
 #[derive(Clone, Debug)]
 pub struct TrainedModel {
     pub chain: Chain<f32>,
+    /// `Cinn` (maximum likelihood) or `Inn` (the paper's objective).
+    pub layout: Layout,
     pub x_norm: Standardization,
     pub y_norm: Standardization,
     pub history: Vec<EpochReport>,
@@ -102,10 +122,7 @@ pub struct TrainedModel {
 impl TrainedModel {
     pub fn export_options(&self) -> ExportOptions {
         ExportOptions {
-            layout: Layout::Cinn {
-                x: self.chain.dim(),
-                y: self.chain.cond_dim(),
-            },
+            layout: self.layout,
             x_norm: Some(self.x_norm.clone()),
             y_norm: Some(self.y_norm.clone()),
             producer: format!("innfer {} train", env!("CARGO_PKG_VERSION")),
@@ -121,7 +138,7 @@ impl TrainedModel {
         export::save(&self.chain, &self.export_options(), path)
     }
 
-    /// Per-row NLL −log q(x|y) in nats, raw units.
+    /// Per-row NLL −log q(x|y) in nats, raw units (cINN only).
     pub fn nll_rows(&self, data: &Dataset) -> Vec<f64> {
         nll_raw(&self.chain, &self.x_norm, &self.y_norm, data)
     }
@@ -158,17 +175,27 @@ fn nll_raw(
 }
 
 /// The chain `config` describes for data of these widths.
+/// For the INN objective: `x_dim` is the INN's total width and `y_dim` 0.
 pub fn chain_spec(config: &TrainConfig, x_dim: usize, y_dim: usize) -> ChainSpec {
+    let block = BlockSpec {
+        kind: config.block,
+        cond: y_dim > 0 && config.block.accepts_condition(),
+    };
+    let permute = BlockSpec {
+        kind: BlockKind::PermuteRandom,
+        cond: false,
+    };
+    let mut blocks = Vec::new();
+    for _ in 0..config.blocks {
+        blocks.push(block);
+        if config.permute_between {
+            blocks.push(permute);
+        }
+    }
     ChainSpec {
         dim: x_dim,
         cond_dim: y_dim,
-        blocks: vec![
-            BlockSpec {
-                kind: config.block,
-                cond: y_dim > 0 && config.block.accepts_condition(),
-            };
-            config.blocks
-        ],
+        blocks,
         subnet: config.subnet.clone(),
     }
 }
@@ -204,13 +231,54 @@ pub fn train(
     y_norm.apply(&mut ys);
     let (xd, yd) = (data.x_dim, data.y_dim);
     let n = train_set.len();
+    let inn_config = match &config.objective {
+        Objective::Inn(c) => Some(c),
+        Objective::MaxLikelihood => None,
+    };
+    let inn_dims = inn_config.map(|c| InnDims::new(c, xd, yd));
+    if let Some(d) = inn_dims
+        && (d.dim < d.x || d.dim < d.z + d.y)
+    {
+        return Err(Error::Dims(format!(
+            "INN width {} is below x ({}) or z + y ({} + {})",
+            d.dim, d.x, d.z, d.y
+        )));
+    }
+    let layout = match inn_dims {
+        Some(d) => Layout::Inn {
+            x: d.x,
+            pad_x: d.pad_x(),
+            z: d.z,
+            pad_zy: d.pad_zy(),
+            y: d.y,
+        },
+        None => Layout::Cinn { x: xd, y: yd },
+    };
 
-    let mut chain = Chain::<f32>::new(chain_spec(config, xd, yd), config.seed)?;
+    let mut chain = match inn_dims {
+        Some(d) => Chain::<f32>::new(chain_spec(config, d.dim, 0), config.seed)?,
+        None => Chain::<f32>::new(chain_spec(config, xd, yd), config.seed)?,
+    };
     {
         let init_rows = config.batch.min(n).max(2);
-        let mut state = xs[..init_rows * xd].to_vec();
-        let cond = (yd > 0).then(|| &ys[..init_rows * yd]);
-        chain.data_init(&mut state, cond);
+        match inn_dims {
+            Some(d) => {
+                let mut state: Vec<f32> = xs[..init_rows * xd]
+                    .chunks_exact(xd)
+                    .flat_map(|r| {
+                        r.iter()
+                            .copied()
+                            .chain(core::iter::repeat_n(0.0, d.pad_x()))
+                    })
+                    .collect();
+                chain.data_init(&mut state, None);
+            }
+            None => {
+                let mut state = xs[..init_rows * xd].to_vec();
+                let cond = (yd > 0).then(|| &ys[..init_rows * yd]);
+                chain.data_init(&mut state, cond);
+            }
+        }
     }
     let mut adam = Adam::new(config.adam, chain.params().len());
     let mut history = Vec::new();
@@ -240,6 +308,8 @@ pub fn train(
         let lr = config.schedule.lr(config.lr, epoch, config.epochs);
         // A fresh, epoch-keyed shuffle: resuming replays the same batches.
         let mut rng = Rng::new(config.seed, 1000 + epoch as u64);
+        let mut noise_rng = Rng::new(config.seed, 500_000 + epoch as u64);
+        let ramp = inn::ramp(epoch, config.epochs);
         let mut perm = rng.permutation(n);
         let mut cursor = 0;
         let mut loss_sum = 0.0;
@@ -258,14 +328,29 @@ pub fn train(
                 bx.extend_from_slice(&xs[r * xd..(r + 1) * xd]);
                 by.extend_from_slice(&ys[r * yd..(r + 1) * yd]);
             }
-            let cond = (yd > 0).then_some(by.as_slice());
-            let (loss, mut grads) = objective::minibatch_gradient(
-                &chain,
-                &bx,
-                cond,
-                config.threads,
-                config.store_activations,
-            );
+            let (loss, mut grads) = match (inn_config, inn_dims) {
+                (Some(ic), Some(dims)) => {
+                    let noise = InnNoise::draw(ic, dims, rows.len(), &mut noise_rng);
+                    let (losses, g) = inn::inn_gradient(
+                        &chain,
+                        ic,
+                        dims,
+                        &bx,
+                        &by,
+                        &noise,
+                        if ic.ramp { ramp } else { 1.0 },
+                        config.threads,
+                    );
+                    (losses.total(), g.into_iter().map(f64::from).collect())
+                }
+                _ => objective::minibatch_gradient(
+                    &chain,
+                    &bx,
+                    (yd > 0).then_some(by.as_slice()),
+                    config.threads,
+                    config.store_activations,
+                ),
+            };
             if !loss.is_finite() {
                 return Err(Error::Argument(
                     "the training loss is not finite: lower the learning rate or the clamp",
@@ -276,7 +361,7 @@ pub fn train(
             loss_sum += loss;
         }
         let seconds = started.elapsed().as_secs_f64();
-        let validation_nll = val_set.as_ref().map(|v| {
+        let validation_nll = val_set.as_ref().filter(|_| inn_config.is_none()).map(|v| {
             let rows = nll_raw(&chain, &x_norm, &y_norm, v);
             rows.iter().sum::<f64>() / rows.len() as f64
         });
@@ -312,6 +397,7 @@ pub fn train(
             };
             let options = TrainedModel {
                 chain: chain.clone(),
+                layout,
                 x_norm: x_norm.clone(),
                 y_norm: y_norm.clone(),
                 history: Vec::new(),
@@ -325,7 +411,9 @@ pub fn train(
         }
     }
     let best_epoch = match best {
-        Some((_, params, e)) if config.patience.is_some() || val_set.is_some() => {
+        Some((_, params, e))
+            if config.patience.is_some() || (val_set.is_some() && inn_config.is_none()) =>
+        {
             chain.params_mut().copy_from_slice(&params);
             e
         }
@@ -333,6 +421,7 @@ pub fn train(
     };
     Ok(TrainedModel {
         chain,
+        layout,
         x_norm,
         y_norm,
         history,
