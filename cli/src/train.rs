@@ -206,13 +206,6 @@ impl EpochProgress {
 }
 
 pub fn run(o: &TrainOptions) -> CliResult<()> {
-    if o.objective == Objective::Inn {
-        return Err(
-            "--objective inn: the bidirectional INN objective is not available in this \
-                    build of the innfer library yet; use --objective ml"
-                .into(),
-        );
-    }
     check_out(&o.out)?;
     let checkpoint = checkpoint_path(&o.out);
     if o.resume && !checkpoint.is_file() {
@@ -266,6 +259,15 @@ pub fn run(o: &TrainOptions) -> CliResult<()> {
         seed: o.seed,
         checkpoint: Some(checkpoint.clone()),
         resume: o.resume,
+        // The paper's INN: an unconditional chain [x, pad] ↔ [z, pad, y] with random
+        // permutations between the blocks, as in its toy experiments.
+        objective: match o.objective {
+            Objective::Ml => innfer::train::trainer::Objective::MaxLikelihood,
+            Objective::Inn => {
+                innfer::train::trainer::Objective::Inn(innfer::train::inn::InnConfig::default())
+            }
+        },
+        permute_between: o.objective == Objective::Inn,
         ..TrainConfig::default()
     };
     let first = if o.resume {
@@ -280,7 +282,11 @@ pub fn run(o: &TrainOptions) -> CliResult<()> {
         );
     }
     eprintln!(
-        "training a cINN (x {}, y {}; {} AllInOne blocks, hidden {}×2) on {source}{}",
+        "training {} (x {}, y {}; {} AllInOne blocks, hidden {}×2) on {source}{}",
+        match o.objective {
+            Objective::Ml => "a cINN by maximum likelihood",
+            Objective::Inn => "an INN with the paper's losses",
+        },
         data.x_dim,
         data.y_dim,
         o.blocks,

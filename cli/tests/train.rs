@@ -470,14 +470,6 @@ fn bad_input_gets_one_line_naming_the_culprit() {
     let nowhere = dir.path("no/such/dir/m.safetensors");
     let out = train(&nowhere, &["--task", "gmm8-all"], "1", &[]);
     assert_fails_with(&out, 1, &["--out", "does not exist"]);
-    // The INN objective, not in the library yet: a clear message.
-    let out = train(
-        &out_model,
-        &["--task", "gmm8-all"],
-        "1",
-        &["--objective", "inn"],
-    );
-    assert_fails_with(&out, 1, &["--objective inn"]);
     // Bad numbers in flags.
     let out = train(&out_model, &["--task", "gmm8-all"], "1", &["--lr", "0"]);
     assert_fails_with(&out, 2, &["--lr", "`0`"]);
@@ -513,4 +505,55 @@ fn train_and_eval_have_help_with_an_example() {
         assert!(text.contains(&format!("innfer {cmd} ")), "{text}");
         assert!(text.contains("gmm8-some"), "{text}");
     }
+}
+
+#[test]
+fn the_paper_inn_objective_trains_a_model_with_the_inn_layout() {
+    let dir = TempDir::new("inn_objective");
+    let model = dir.path("inn.safetensors");
+    let out = train(
+        &model,
+        &["--task", "gmm8-all"],
+        "1",
+        &[
+            "--objective",
+            "inn",
+            "--blocks",
+            "2",
+            "--hidden",
+            "16",
+            "--n-train",
+            "512",
+            "--batch",
+            "64",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let info = innfer(&[&"info", &model]);
+    let text = String::from_utf8_lossy(&info.stdout);
+    assert!(text.contains("layout          inn (x 2"), "{text}");
+    let samples = dir.path("x.csv");
+    let out = innfer(&[
+        &"sample",
+        &model,
+        &"--y",
+        &"1,0,0,0,0,0,0,0",
+        &"-n",
+        &"10",
+        &"--output",
+        &samples,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&samples).unwrap().lines().count(),
+        10
+    );
 }
