@@ -270,6 +270,9 @@ def _describe_subnet(subnet, where, n_in, n_out):
             # parameter-free layers only
             if any(True for _ in layer.parameters()) or any(True for _ in layer.buffers()):
                 raise ValueError(f"{lw}: layer {type(layer).__name__} has tensors")
+            if n_linear == 0 and kind not in ("Identity", "Dropout"):
+                raise ValueError(f"{lw}: an activation before the first Linear layer is not "
+                                 f"supported (innfer applies activations to Linear outputs)")
         items.append(f"{name}:{kind}")
     if n_linear == 0:
         raise ValueError(f"{where}: subnet has no Linear layer")
