@@ -10,6 +10,10 @@
 //!
 //! It then draws two figures like the method's own (see `figures`): the samples over the true
 //! posterior density for each label, and the marginal posteriors over the prior for one label.
+//!
+//! The second shipped model, the inverse-kinematics arm (see `arm`), is sampled for a few
+//! target points and drawn the same way (see `armfig`): the sampled arms reaching each target,
+//! and the marginal posteriors of its four parameters over the prior.
 
 use std::path::Path;
 use std::time::Instant;
@@ -153,8 +157,8 @@ pub fn prior_samples(n: usize, seed: u64) -> Vec<f32> {
 const PRIOR_DRAWS: usize = 20_000;
 
 /// Runs the demo: prints its summary, writes the figures into `out` (created if needed) for
-/// the marginals of `label`, and prints their paths.
-pub fn run(n: usize, seed: u64, out: &Path, label: usize) -> Result<(), String> {
+/// the marginals of `label` and `arm_n` samples per arm target, and prints their paths.
+pub fn run(n: usize, seed: u64, out: &Path, label: usize, arm_n: usize) -> Result<(), String> {
     let start = Instant::now();
     let model = Model::from_bytes(GMM8_SOME).map_err(|e| format!("embedded demo model: {e}"))?;
     let load = start.elapsed();
@@ -196,8 +200,25 @@ pub fn run(n: usize, seed: u64, out: &Path, label: usize) -> Result<(), String> 
     crate::figures::posteriors(&posteriors, &summaries)?;
     let prior = prior_samples(PRIOR_DRAWS, seed);
     crate::figures::marginals(&marginals, &summaries[label], &prior)?;
+
     println!();
-    println!("wrote {}", posteriors.display());
-    println!("wrote {}", marginals.display());
+    let arm_model = Model::from_bytes(crate::arm::KINEMATICS)
+        .map_err(|e| format!("embedded arm model: {e}"))?;
+    let arms = crate::arm::sample_targets(&arm_model, arm_n, seed)?;
+    crate::arm::print_summary(&arm_model, &arms, arm_n);
+    let arm_figure = out.join("kinematics_arms.png");
+    let arm_marginals = out.join("kinematics_marginals.png");
+    crate::armfig::arms(&arm_figure, &arms, arm_n.min(ARM_DRAWN))?;
+    let arm_prior = crate::arm::prior_samples(PRIOR_DRAWS, seed);
+    crate::armfig::marginals(&arm_marginals, &arms[0], &arm_prior)?;
+
+    println!();
+    for path in [&posteriors, &marginals, &arm_figure, &arm_marginals] {
+        println!("wrote {}", path.display());
+    }
+    println!("({:.2} s in all)", start.elapsed().as_secs_f64());
     Ok(())
 }
+
+/// At most this many arms per panel of kinematics_arms.png (more only darken the picture).
+const ARM_DRAWN: usize = 1000;

@@ -27,9 +27,9 @@ const BAND_COLOURS: [RGBColor; 3] = [
 /// The same regions' outlines, drawn over the samples.
 const CONTOUR_COLOUR: RGBColor = RGBColor(8, 48, 107);
 const SAMPLE_COLOUR: RGBColor = RGBColor(203, 24, 29);
-const PRIOR_COLOUR: RGBColor = RGBColor(150, 150, 150);
-const POSTERIOR_COLOUR: RGBColor = RGBColor(33, 113, 181);
-const TRUTH_COLOUR: RGBColor = RGBColor(203, 24, 29);
+pub(crate) const PRIOR_COLOUR: RGBColor = RGBColor(150, 150, 150);
+pub(crate) const POSTERIOR_COLOUR: RGBColor = RGBColor(33, 113, 181);
+pub(crate) const TRUTH_COLOUR: RGBColor = RGBColor(203, 24, 29);
 
 /// Registers the embedded font (once per process).
 fn fonts() -> Result<(), String> {
@@ -229,7 +229,12 @@ fn posterior_panel(
 
 /// A density histogram of `values` over [lo, hi) in `bins` bins (values outside are dropped
 /// from the bars but still count in the normalisation).
-fn histogram(values: impl Iterator<Item = f64>, lo: f64, hi: f64, bins: usize) -> Vec<f64> {
+pub(crate) fn histogram(
+    values: impl Iterator<Item = f64>,
+    lo: f64,
+    hi: f64,
+    bins: usize,
+) -> Vec<f64> {
     let mut counts = vec![0usize; bins];
     let mut total = 0usize;
     let width = (hi - lo) / bins as f64;

@@ -1,6 +1,8 @@
 //! `innfer`: inspect FrEIA models, run forward, inverse and posterior sampling on `.npy`/`.csv`
 //! data, benchmark a model, and demonstrate the shipped default model with figures.
 
+mod arm;
+mod armfig;
 mod bench;
 mod data;
 mod demo;
@@ -103,15 +105,21 @@ enum Command {
         microseconds per call (per thread), the median of --reps runs of at least --min-time\n\
         seconds each. Build with --release for meaningful numbers.")]
     Bench(BenchArgs),
-    /// Sample the shipped default model (8-mode Gaussian mixture), summarise, and draw figures.
+    /// Sample the shipped models (8-mode Gaussian mixture, inverse-kinematics arm), summarise, and draw figures.
     #[command(after_help = "Example:\n  \
         innfer demo -n 4000 --seed 1 --out figures\n\n\
-        Draws N posterior samples for each of the four labels of the embedded model and prints,\n\
-        per label, the mean and std of x, how many of the label's modes the samples found and\n\
-        the mass in each. Then writes two PNG figures into --out: gmm8_posteriors.png (the\n\
-        samples over the true posterior density, one panel per label) and gmm8_marginals.png\n\
-        (for x0 and x1, the posterior histogram of --label over the prior histogram, with the\n\
-        true values, the label's mode centres, marked).")]
+        Draws N posterior samples for each of the four labels of the embedded mixture model and\n\
+        prints, per label, the mean and std of x, how many of the label's modes the samples\n\
+        found and the mass in each. Then writes two PNG figures into --out: gmm8_posteriors.png\n\
+        (the samples over the true posterior density, one panel per label) and\n\
+        gmm8_marginals.png (for x0 and x1, the posterior histogram of --label over the prior\n\
+        histogram, with the true values, the label's mode centres, marked).\n\n\
+        Then samples the embedded arm model --arm-n times for each of four target points y*\n\
+        (the first is (1.5, 0)), prints per parameter the mean and std next to the exact\n\
+        posterior's, and the mean re-simulation error |f(x) - y*|, and writes\n\
+        kinematics_arms.png (the sampled arms reaching each target, over the exact posterior's)\n\
+        and kinematics_marginals.png (for y* = (1.5, 0), each parameter's posterior histogram\n\
+        over the prior histogram, with the exact posterior outlined).")]
     Demo {
         /// Samples per label.
         #[arg(short = 'n', default_value_t = 4000, value_parser = parse_batch)]
@@ -125,6 +133,9 @@ enum Command {
         /// The label whose marginals gmm8_marginals.png shows (0-3).
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..4))]
         label: u8,
+        /// Samples per target point of the arm.
+        #[arg(long, value_name = "N", default_value_t = 1000, value_parser = parse_batch)]
+        arm_n: usize,
     },
     /// Train a cINN for p(x | y) on a built-in simulator or on paired x/y data.
     #[command(after_help = "Examples:\n  \
@@ -389,7 +400,8 @@ fn run(cli: Cli) -> CliResult<()> {
             seed,
             out,
             label,
-        } => demo::run(n, seed, &out, label as usize),
+            arm_n,
+        } => demo::run(n, seed, &out, label as usize, arm_n),
         Command::Train(a) => train::run(&train::TrainOptions {
             task: a.task,
             x: a.x,

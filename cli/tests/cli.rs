@@ -827,6 +827,9 @@ fn usage_errors_keep_clap_exit_code_2_on_one_line() {
     let out = innfer(&[&"demo", &"--task", &"arm"]);
     assert_usage_error(&out, &["--task"]);
 
+    let out = innfer(&[&"demo", &"--arm-n", &"0"]);
+    assert_usage_error(&out, &["--arm-n", "at least 1"]);
+
     let out = innfer(&[&"bench", &"m.safetensors", &"--batch", &"1,x"]);
     assert_usage_error(&out, &["--batch", "`x`"]);
 
@@ -1291,9 +1294,36 @@ fn demo_prints_a_summary_and_writes_its_figures() {
         assert!(text.contains(&format!("label {label}: x mean")), "{text}");
     }
     assert!(text.contains("found 1 of 1 modes"), "{text}");
+    // The arm: every target, the paper's (1.5, 0) first, with the exact posterior beside it.
+    for target in [
+        "(1.500, 0.000)",
+        "(1.800, 0.600)",
+        "(1.500, -1.000)",
+        "(0.900, 1.500)",
+    ] {
+        assert!(text.contains(&format!("y* = {target}: x mean")), "{text}");
+    }
+    assert_eq!(text.matches("exact posterior: mean").count(), 4, "{text}");
+    // Re-simulation errors are printed and small for the well-covered targets.
+    let resim: Vec<f64> = text
+        .lines()
+        .filter_map(|l| l.split("‖f(x) − y*‖ = ").nth(1))
+        .map(|r| r.split(';').next().unwrap().trim().parse().unwrap())
+        .collect();
+    assert_eq!(resim.len(), 4, "{text}");
+    assert!(resim.iter().all(|&e| e.is_finite() && e < 0.5), "{resim:?}");
+    assert!(resim[1..].iter().all(|&e| e < 0.05), "{resim:?}");
     let dir = tmp.path("innfer-demo");
     let posteriors = dir.join("gmm8_posteriors.png");
     let marginals = dir.join("gmm8_marginals.png");
+    let arms = dir.join("kinematics_arms.png");
+    let arm_marginals = dir.join("kinematics_marginals.png");
+    for name in ["kinematics_arms.png", "kinematics_marginals.png"] {
+        assert!(
+            text.contains(&format!("wrote innfer-demo/{name}")),
+            "{text}"
+        );
+    }
     assert!(
         text.contains("wrote innfer-demo/gmm8_posteriors.png"),
         "{text}"
@@ -1319,12 +1349,38 @@ fn demo_prints_a_summary_and_writes_its_figures() {
     assert!(px.iter().filter(|p| reddish(p)).count() > 300);
     assert!(grey > 3000, "{grey} grey pixels");
 
+    // The arms: blue model arms, dark exact arms, red target crosses, a grey rail.
+    let px = check_figure(&arms);
+    let (w, h, _) = decode_png(&arms);
+    assert!(h > 800 && w > 1500, "{w}×{h}");
+    assert!(px.iter().filter(|p| bluish(p)).count() > 20_000);
+    assert!(px.iter().filter(|p| reddish(p)).count() > 8 * 100);
+    let rail = px.iter().filter(|p| **p == [120, 120, 120]).count();
+    assert!(rail > 8 * 500, "{rail} rail pixels");
+    // The arm marginals: blue posterior bars over grey prior bars, the exact outline in black.
+    let px = check_figure(&arm_marginals);
+    let grey = px
+        .iter()
+        .filter(|p| p[0] == p[1] && p[1] == p[2] && (150..240).contains(&p[0]))
+        .count();
+    assert!(px.iter().filter(|p| bluish(p)).count() > 10_000);
+    assert!(grey > 3000, "{grey} grey pixels");
+
     // --out elsewhere, a directory that does not exist yet (created).
     let other = tmp.path("figs/nested");
-    let out = innfer(&[&"demo", &"-n", &"50", &"--out", &other, &"--label", &"3"]);
+    let out = innfer(&[
+        &"demo", &"-n", &"50", &"--out", &other, &"--label", &"3", &"--arm-n", &"20",
+    ]);
     assert_ok(&out);
-    assert!(other.join("gmm8_posteriors.png").is_file());
-    assert!(other.join("gmm8_marginals.png").is_file());
+    assert!(stdout(&out).contains("20 samples per target"));
+    for name in [
+        "gmm8_posteriors.png",
+        "gmm8_marginals.png",
+        "kinematics_arms.png",
+        "kinematics_marginals.png",
+    ] {
+        assert!(other.join(name).is_file(), "{name}");
+    }
 
     // An --out that cannot be a directory.
     let file = tmp.path("a_file");

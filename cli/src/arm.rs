@@ -1,0 +1,200 @@
+//! The second half of `innfer demo`: the inverse-kinematics arm of Kruse et al. (2019)
+//! (shared/reference freia.md §3.1).
+//!
+//! The model (models/kinematics.safetensors, embedded; models/README.md gives the `innfer
+//! train` command that made it) is a conditional INN for p(x | y): x = (x0, x1, x2, x3) with
+//! prior σ = (0.25, 0.5, 0.5, 0.5), the arm starting at (0, x0) on a vertical rail with joint
+//! angles φ1 = x1, φ2 = x1 + x2, φ3 = x1 + x2 + x3 and segment lengths (0.5, 0.5, 1.0); y is
+//! the end point. For a few targets y* the demo samples the posterior, prints per-parameter
+//! mean and std next to those of the exact posterior (`eval::kinematics_posterior`), and the
+//! mean re-simulation error ‖f(x) − y*‖; `armfig` draws the sampled arms and the marginals.
+
+use std::time::Instant;
+
+use innfer::train::rng::Rng;
+use innfer::train::tasks::{ARM_LENGTHS, ARM_PRIOR_STD, arm_forward};
+use innfer::{Model, Session};
+
+use crate::eval::kinematics_posterior;
+
+/// The arm model, embedded.
+pub const KINEMATICS: &[u8] = include_bytes!("../../models/kinematics.safetensors");
+
+/// The targets y* of the demo: the INN paper's (1.5, 0) (the arm must bend to reach it), then
+/// points up and down the reachable region.
+pub const ARM_TARGETS: [[f32; 2]; 4] = [[1.5, 0.0], [1.8, 0.6], [1.5, -1.0], [0.9, 1.5]];
+
+/// Draws of the exact posterior (for the summary and the figures) and proposals of its
+/// importance sampler, for the first target (whose marginals are drawn) and for the others:
+/// the weights 1/|sin φ3| are heavy-tailed, so a smooth histogram needs many proposals.
+const REFERENCE_DRAWS: [usize; 2] = [20_000, 2_000];
+const REFERENCE_PROPOSALS: [usize; 2] = [120_000, 20_000];
+
+/// Per-target result of the demo.
+pub struct ArmSummary {
+    pub target: [f32; 2],
+    /// `[n][4]` posterior samples of the model.
+    pub samples: Vec<f32>,
+    pub mean: [f32; 4],
+    pub std: [f32; 4],
+    /// `[draws][4]` draws of the exact posterior.
+    pub reference: Vec<f32>,
+    pub ref_mean: [f32; 4],
+    pub ref_std: [f32; 4],
+    /// Mean of ‖f(x) − y*‖ over the model's samples.
+    pub resim: f32,
+    pub seconds: f64,
+}
+
+/// Mean and standard deviation per column of `[rows][4]` data.
+pub fn moments(x: &[f32]) -> ([f32; 4], [f32; 4]) {
+    let mut s = [0.0f64; 4];
+    let mut sq = [0.0f64; 4];
+    let n = (x.len() / 4).max(1) as f64;
+    for r in x.chunks_exact(4) {
+        for j in 0..4 {
+            s[j] += r[j] as f64;
+            sq[j] += (r[j] as f64).powi(2);
+        }
+    }
+    let mean = s.map(|v| (v / n) as f32);
+    let std: [f32; 4] =
+        std::array::from_fn(|j| ((sq[j] / n - (s[j] / n).powi(2)).max(0.0)).sqrt() as f32);
+    (mean, std)
+}
+
+/// The rail point, the two inner joints and the end point of the arm with parameters `x`.
+pub fn arm_points(x: &[f32]) -> [(f64, f64); 4] {
+    let [l0, l1, l2] = ARM_LENGTHS;
+    let (p1, p2, p3) = (
+        x[1] as f64,
+        (x[1] + x[2]) as f64,
+        (x[1] + x[2] + x[3]) as f64,
+    );
+    let a = (0.0, x[0] as f64);
+    let b = (a.0 + l0 * p1.cos(), a.1 + l0 * p1.sin());
+    let c = (b.0 + l1 * p2.cos(), b.1 + l1 * p2.sin());
+    let d = (c.0 + l2 * p3.cos(), c.1 + l2 * p3.sin());
+    [a, b, c, d]
+}
+
+/// Samples `n` posterior draws of the arm model for each of `ARM_TARGETS`, and the exact
+/// posterior for comparison.
+pub fn sample_targets(model: &Model, n: usize, seed: u64) -> Result<Vec<ArmSummary>, String> {
+    let mut session = Session::new(model, 1024).map_err(|e| format!("demo arm model: {e}"))?;
+    let mut out = Vec::new();
+    for (t, target) in ARM_TARGETS.iter().enumerate() {
+        let mut x = vec![0.0f32; 4 * n];
+        session.reseed(seed, 100 + t as u64);
+        let start = Instant::now();
+        session
+            .sample(target, n, &mut x)
+            .map_err(|e| format!("demo arm sampling: {e}"))?;
+        let seconds = start.elapsed().as_secs_f64();
+        let (mean, std) = moments(&x);
+        let resim = x
+            .chunks_exact(4)
+            .map(|r| {
+                let xs = [r[0] as f64, r[1] as f64, r[2] as f64, r[3] as f64];
+                let e = arm_forward(&xs);
+                ((e[0] - target[0] as f64).powi(2) + (e[1] - target[1] as f64).powi(2)).sqrt()
+            })
+            .sum::<f64>()
+            / n.max(1) as f64;
+        let mut rng = Rng::new(seed, 200 + t as u64);
+        let (draws, proposals) = (
+            REFERENCE_DRAWS[(t > 0) as usize],
+            REFERENCE_PROPOSALS[(t > 0) as usize],
+        );
+        let reference = kinematics_posterior(target, draws, proposals, &mut rng);
+        let (ref_mean, ref_std) = moments(&reference);
+        out.push(ArmSummary {
+            target: *target,
+            samples: x,
+            mean,
+            std,
+            reference,
+            ref_mean,
+            ref_std,
+            resim: resim as f32,
+            seconds,
+        });
+    }
+    Ok(out)
+}
+
+/// `n` draws `[n][4]` of the arm's prior N(0, diag σ²).
+pub fn prior_samples(n: usize, seed: u64) -> Vec<f32> {
+    let mut rng = Rng::new(seed, 300);
+    (0..n)
+        .flat_map(|_| ARM_PRIOR_STD.map(|s| (s * rng.normal()) as f32))
+        .collect()
+}
+
+fn four(v: &[f32; 4], signed: bool) -> String {
+    let parts: Vec<String> = v
+        .iter()
+        .map(|x| {
+            if signed {
+                format!("{x:+.3}")
+            } else {
+                format!("{x:.3}")
+            }
+        })
+        .collect();
+    format!("({})", parts.join(", "))
+}
+
+/// Prints the arm half of the demo's summary.
+pub fn print_summary(model: &Model, summaries: &[ArmSummary], n: usize) {
+    println!(
+        "task 2: the inverse-kinematics arm of Kruse et al. (2019) ({} parameters in the model):",
+        model.parameter_count()
+    );
+    println!(
+        "      x = (rail height x0, joint angles x1, x2, x3), prior std (0.25, 0.5, 0.5, 0.5);"
+    );
+    println!(
+        "      y = the end point of the arm (segments 0.5, 0.5, 1.0); {n} samples per target y*;"
+    );
+    println!(
+        "      'exact' is the true posterior, by importance sampling on the manifold f(x) = y*."
+    );
+    for s in summaries {
+        println!(
+            "y* = ({:.3}, {:.3}): x mean {}, std {}; re-simulation error mean ‖f(x) − y*‖ = {:.4}; {:.0} samples/s",
+            s.target[0],
+            s.target[1],
+            four(&s.mean, true),
+            four(&s.std, false),
+            s.resim,
+            n as f64 / s.seconds
+        );
+        println!(
+            "      exact posterior: mean {}, std {}",
+            four(&s.ref_mean, true),
+            four(&s.ref_std, false)
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arm_points_end_where_the_simulator_does() {
+        let x = [0.1f32, 0.3, -0.4, 0.7];
+        let p = arm_points(&x);
+        let e = arm_forward(&x.map(|v| v as f64));
+        assert!((p[3].0 - e[0]).abs() < 1e-6 && (p[3].1 - e[1]).abs() < 1e-6);
+        assert_eq!(p[0], (0.0, 0.1f32 as f64));
+    }
+
+    #[test]
+    fn moments_of_known_rows() {
+        let (m, s) = moments(&[1.0, 0.0, 2.0, -1.0, 3.0, 0.0, 2.0, 1.0]);
+        assert_eq!(m, [2.0, 0.0, 2.0, 0.0]);
+        assert_eq!(s, [1.0, 0.0, 0.0, 1.0]);
+    }
+}
