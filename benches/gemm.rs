@@ -2,6 +2,8 @@
 //! benchmark models. Run with `cargo bench --bench gemm` (harness = false).
 //! Set `GEMM_BENCH_ALL_ISAS=1` to add a column per other available ISA. Each row is the median of
 //! REPS repetitions of ≥ 50 ms, the implementations' repetitions interleaved.
+//! `cargo bench --bench gemm -- --cpu`: GFLOP per second of CPU time received instead (for
+//! comparing kernel variants on a loaded machine), best of 7, on the shapes the sessions run.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -47,6 +49,10 @@ fn measure(flops: f64, fs: &mut [&mut dyn FnMut()]) -> Vec<f64> {
 }
 
 fn main() {
+    if std::env::args().any(|a| a == "--cpu") {
+        cpu_mode();
+        return;
+    }
     let shapes: [(usize, usize); 11] = [
         (8, 128),
         (128, 128),
@@ -161,5 +167,128 @@ fn main() {
             }
             println!();
         }
+    }
+}
+
+// `--cpu` mode of this bench: GEMM kernel speed per second of CPU time actually received (from
+// /proc/thread-self/schedstat), so that kernel variants can be compared on a shared, loaded
+// machine where wall-clock rates swing by ±30 %. The layer shapes of the benchmark models at
+// the row counts the session's tiles give them (96, 192, 240 rows) and at 1 and 1024 rows.
+// Run: `cargo bench --bench gemm -- --cpu` (Linux only; GEMM_ISA=avx2|avx512 for one ISA).
+
+/// Nanoseconds this thread has spent on a CPU.
+fn cpu_ns() -> u64 {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").expect("Linux schedstat");
+    s.split_whitespace().next().unwrap().parse().unwrap()
+}
+
+/// FMA peak per CPU-second: 12 independent ymm FMA chains (the AVX2 limit on this core; on
+/// Zen 4 a zmm FMA takes both 256-bit pipes, so AVX-512 has the same peak).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn fma_peak(iters: usize) -> f32 {
+    use std::arch::x86_64::*;
+    let mut acc = [_mm256_set1_ps(0.0); 12];
+    let a = _mm256_set1_ps(black_box(0.999_999));
+    let b = _mm256_set1_ps(black_box(1e-7));
+    for _ in 0..iters {
+        for v in acc.iter_mut() {
+            *v = _mm256_fmadd_ps(*v, a, b);
+        }
+    }
+    let mut s = [0f32; 8];
+    for v in acc {
+        let mut t = [0f32; 8];
+        // SAFETY: t has 8 floats.
+        unsafe { _mm256_storeu_ps(t.as_mut_ptr(), v) };
+        for (x, y) in s.iter_mut().zip(t) {
+            *x += y;
+        }
+    }
+    s.iter().sum()
+}
+
+fn cpu_mode() {
+    #[cfg(target_arch = "x86_64")]
+    if Isa::Avx2Fma.is_available() {
+        let iters = 10_000_000;
+        let mut best = 0.0f64;
+        for _ in 0..7 {
+            let t0 = cpu_ns();
+            // SAFETY: AVX2+FMA checked above.
+            black_box(unsafe { fma_peak(iters) });
+            let dt = (cpu_ns() - t0) as f64;
+            best = best.max((iters * 12 * 16) as f64 / dt);
+        }
+        println!("FMA peak (12 ymm chains): {best:.1} GFLOP per CPU-second");
+    }
+    let isas: Vec<Isa> = match std::env::var("GEMM_ISA").as_deref() {
+        Ok("avx2") => vec![Isa::Avx2Fma],
+        Ok("avx512") => vec![Isa::Avx512],
+        _ => Isa::ALL
+            .into_iter()
+            .filter(|i| i.is_available() && *i != Isa::Portable)
+            .collect(),
+    };
+    println!(
+        "    k     n     m | {}",
+        isas.iter()
+            .map(|i| format!("{:>8} GF/cpu-s", i.name()))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
+    for &(k, n, m) in &[
+        (512, 512, 1),
+        (512, 512, 96),
+        (512, 512, 1024),
+        (32, 512, 96),
+        (512, 64, 96),
+        (256, 256, 192),
+        (128, 128, 240),
+    ] {
+        let mut seed = 7u32;
+        let mut rnd = move || {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (seed >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+        };
+        let w: Vec<f32> = (0..n * k).map(|_| rnd()).collect();
+        let bias: Vec<f32> = (0..n).map(|_| rnd()).collect();
+        let a: Vec<f32> = (0..m * k).map(|_| rnd()).collect();
+        let mut packed = vec![0.0; packed_len(n, k)];
+        pack_weight(&w, n, k, &mut packed);
+        let mut c = vec![0.0f32; m * n];
+        let flops = 2.0 * (m * n * k) as f64;
+        let calls = ((3e9 / flops) as usize).max(1);
+        let mut best = vec![0.0f64; isas.len()];
+        for _rep in 0..7 {
+            for (i, &isa) in isas.iter().enumerate() {
+                let t0 = cpu_ns();
+                for _ in 0..calls {
+                    gemm_with(
+                        isa,
+                        m,
+                        k,
+                        n,
+                        black_box(&a),
+                        k,
+                        &packed,
+                        Some(&bias),
+                        Epilogue::Relu,
+                        &mut c,
+                        n,
+                    );
+                    black_box(&c);
+                }
+                let dt = (cpu_ns() - t0) as f64;
+                best[i] = best[i].max(flops * calls as f64 / dt);
+            }
+        }
+        println!(
+            "{k:>5} {n:>5} {m:>5} | {}",
+            best.iter()
+                .map(|g| format!("{g:>17.1}"))
+                .collect::<Vec<_>>()
+                .join(" | ")
+        );
     }
 }

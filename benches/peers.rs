@@ -1,12 +1,26 @@
 //! innfer's side of benches/peers/run.py: inverse-pass throughput of exported model files.
 //!
+//! Batch mode:
 //! `cargo bench --bench peers -- --models glow_toy=target/peers/glow_toy.safetensors ...
 //!   [--batches 1 64 1024 16384] [--threads 1 2] [--variants f32]`
-//!
-//! Prints one JSON line per (model, variant, threads, batch): samples/s, median of 5
+//! prints one JSON line per (model, variant, threads, batch): samples/s, median of 5
 //! repetitions of at least 0.15 s after a warm-up (the peers' protocol).
+//!
+//! Bound mode (`--bound`, same `--models`/`--variants`): batch-1 speed against the
+//! weight-streaming bound (see `bound`).
+//!
+//! Server mode (`--serve`), used by run.py so that innfer's repetitions interleave with the
+//! peers' (load from elsewhere on the machine then hits every engine alike): reads commands
+//! from stdin, one per line, and answers each with one line on stdout:
+//! * `load NAME PATH` → `ok`
+//! * `rep NAME VARIANT BATCH THREADS [SECONDS]` → samples/s of one repetition of at least
+//!   0.15 s (or SECONDS; the first `rep` of a configuration warms it up first), then samples
+//!   per CPU-second of the process (all its threads) during it
+//! * `quit`
 
+use std::collections::HashMap;
 use std::hint::black_box;
+use std::io::{BufRead, Write};
 use std::time::{Duration, Instant};
 
 use innfer::{Model, Session};
@@ -14,20 +28,222 @@ use innfer::{Model, Session};
 const REPS: usize = 5;
 const MIN_REP: Duration = Duration::from_millis(150);
 
+fn one_rep(items_per_call: usize, f: &mut impl FnMut()) -> f64 {
+    one_rep_for(MIN_REP, items_per_call, f).0
+}
+
+/// CPU time (user + system) of this process, all threads, in seconds (Linux; 0 elsewhere).
+fn process_cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let rest = &stat[stat.rfind(')').map_or(0, |i| i + 2)..];
+    let f: Vec<f64> = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    f.iter().sum::<f64>() / 100.0 // USER_HZ is 100 on Linux
+}
+
+/// Samples/s of calls for at least `min` and samples per CPU-second the process used for
+/// them (all threads; ±10 ms resolution): on a loaded machine the second shows whether the
+/// code scales even when no core is free for the extra threads.
+fn one_rep_for(min: Duration, items_per_call: usize, f: &mut impl FnMut()) -> (f64, f64) {
+    let (start, cpu0, mut calls) = (Instant::now(), process_cpu_seconds(), 0usize);
+    while start.elapsed() < min {
+        f();
+        calls += 1;
+    }
+    let items = (calls * items_per_call) as f64;
+    let cpu = process_cpu_seconds() - cpu0;
+    (items / start.elapsed().as_secs_f64(), items / cpu)
+}
+
 fn median_rate(items_per_call: usize, mut f: impl FnMut()) -> f64 {
     f();
-    let mut rates: Vec<f64> = (0..REPS)
-        .map(|_| {
-            let (start, mut calls) = (Instant::now(), 0usize);
-            while start.elapsed() < MIN_REP {
-                f();
-                calls += 1;
-            }
-            (calls * items_per_call) as f64 / start.elapsed().as_secs_f64()
-        })
-        .collect();
+    let mut rates: Vec<f64> = (0..REPS).map(|_| one_rep(items_per_call, &mut f)).collect();
     rates.sort_by(f64::total_cmp);
     rates[REPS / 2]
+}
+
+/// Loads `bytes` with the weight storage named by `variant` (`f32`, `bf16`, `f16`).
+fn load(bytes: &[u8], variant: &str) -> Model {
+    let storage = match variant {
+        "f32" => innfer::model::WeightStorage::F32,
+        "bf16" => innfer::model::WeightStorage::Bf16,
+        "f16" => innfer::model::WeightStorage::F16,
+        v => panic!("unknown variant {v} (f32, bf16, f16)"),
+    };
+    Model::from_bytes_with(
+        bytes,
+        &innfer::model::LoadOptions {
+            weight_storage: storage,
+        },
+    )
+    .unwrap()
+}
+
+/// The input of every call: deterministic values in [-1, 1).
+fn input(batch: usize, dim: usize) -> Vec<f32> {
+    (0..batch * dim)
+        .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)
+        .collect()
+}
+
+struct Case {
+    session: Session<'static, 'static>,
+    z: Vec<f32>,
+    x: Vec<f32>,
+    batch: usize,
+}
+
+impl Case {
+    fn new(model: &'static Model, batch: usize, threads: usize) -> Case {
+        let mut session = Session::new(model, batch).unwrap();
+        session.set_threads(threads).unwrap();
+        let dim = model.dim();
+        let mut case = Case {
+            session,
+            z: input(batch, dim),
+            x: vec![0.0f32; batch * dim],
+            batch,
+        };
+        case.call();
+        case
+    }
+
+    fn call(&mut self) {
+        self.session
+            .inverse(black_box(&self.z), None, &mut self.x, None)
+            .unwrap();
+        black_box(&self.x);
+    }
+}
+
+fn serve() {
+    let mut files: HashMap<String, Vec<u8>> = HashMap::new();
+    // Models are leaked: the server lives for one benchmark run.
+    let mut models: HashMap<(String, String), &'static Model> = HashMap::new();
+    let mut cases: HashMap<(String, String, usize, usize), Case> = HashMap::new();
+    let stdin = std::io::stdin();
+    let mut out = std::io::stdout().lock();
+    for line in stdin.lock().lines() {
+        let line = line.unwrap();
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["load", name, path] => {
+                files.insert(name.to_string(), std::fs::read(path).expect("model file"));
+                writeln!(out, "ok").unwrap();
+            }
+            ["rep", name, variant, batch, threads, rest @ ..] => {
+                let (batch, threads): (usize, usize) =
+                    (batch.parse().unwrap(), threads.parse().unwrap());
+                let key = (name.to_string(), variant.to_string());
+                let model = *models
+                    .entry(key)
+                    .or_insert_with(|| Box::leak(Box::new(load(&files[*name], variant))));
+                // One live configuration at a time keeps the memory of the big batches bounded.
+                let ckey = (name.to_string(), variant.to_string(), batch, threads);
+                if !cases.contains_key(&ckey) {
+                    cases.clear();
+                    cases.insert(ckey.clone(), Case::new(model, batch, threads));
+                }
+                let case = cases.get_mut(&ckey).unwrap();
+                let b = case.batch;
+                let secs: f64 = rest
+                    .first()
+                    .map_or(MIN_REP.as_secs_f64(), |s| s.parse().unwrap());
+                let (rate, cpu_rate) =
+                    one_rep_for(Duration::from_secs_f64(secs), b, &mut || case.call());
+                writeln!(out, "{rate:.1} {cpu_rate:.1}").unwrap();
+            }
+            ["quit"] => break,
+            _ => writeln!(out, "error: {line}").unwrap(),
+        }
+        out.flush().unwrap();
+    }
+}
+
+/// Sum of `buf` with 8 independent AVX-512 (or portable) accumulators: a pure read stream.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn read512(buf: &[f32]) -> f32 {
+    use std::arch::x86_64::*;
+    let mut acc = [_mm512_setzero_ps(); 8];
+    for chunk in buf.chunks_exact(128) {
+        for (j, v) in acc.iter_mut().enumerate() {
+            // SAFETY: chunk has 128 floats; j*16+16 <= 128.
+            let x = unsafe { _mm512_loadu_ps(chunk.as_ptr().add(j * 16)) };
+            *v = _mm512_add_ps(*v, x);
+        }
+    }
+    let mut s = _mm512_setzero_ps();
+    for v in acc {
+        s = _mm512_add_ps(s, v);
+    }
+    _mm512_reduce_add_ps(s)
+}
+
+fn read_stream(buf: &[f32]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx512f") {
+        // SAFETY: AVX-512F detected.
+        return unsafe { read512(buf) };
+    }
+    buf.chunks_exact(8)
+        .fold([0f32; 8], |mut a, c| {
+            a.iter_mut().zip(c).for_each(|(x, y)| *x += y);
+            a
+        })
+        .iter()
+        .sum()
+}
+
+/// `--bound`: batch-1 inverse speed against the weight-streaming bound, side by side: reading
+/// a buffer of the model's weight bytes (the same cache level) is timed between the batch-1
+/// repetitions; fraction = samples/s × weight bytes / read bandwidth. Wall-clock and per
+/// CPU-second of the process (the latter is what a quiet core would give).
+fn bound(models: &[(String, String)], variants: &[String]) {
+    println!(
+        "| model | storage | weight MB | batch-1 samples/s | read GB/s | fraction | per CPU-s: samples | read GB | fraction |"
+    );
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|");
+    for (name, path) in models {
+        let bytes = std::fs::read(path).expect("model file");
+        for variant in variants {
+            let model: &'static Model = Box::leak(Box::new(load(&bytes, variant)));
+            let wb = model.weight_bytes();
+            let buf = vec![1.0f32; wb / 4];
+            let mut case = Case::new(model, 1, 1);
+            let mut reads = || {
+                black_box(read_stream(black_box(&buf)));
+            };
+            reads();
+            let mut r = [Vec::new(), Vec::new(), Vec::new(), Vec::new()];
+            for _ in 0..7 {
+                let (a, b) = one_rep_for(Duration::from_millis(300), 1, &mut || case.call());
+                let (c, d) = one_rep_for(Duration::from_millis(300), 1, &mut reads);
+                r[0].push(a);
+                r[1].push(b);
+                r[2].push(c * wb as f64 / 1e9);
+                r[3].push(d * wb as f64 / 1e9);
+            }
+            let med = |v: &mut Vec<f64>| {
+                v.sort_by(f64::total_cmp);
+                v[v.len() / 2]
+            };
+            let [s, sc, g, gc] = r.each_mut().map(med);
+            println!(
+                "| {name} | {variant} | {:.2} | {s:.0} | {g:.1} | {:.2} | {sc:.0} | {gc:.1} | {:.2} |",
+                wb as f64 / 1e6,
+                s * wb as f64 / 1e9 / g,
+                sc * wb as f64 / 1e9 / gc
+            );
+        }
+    }
 }
 
 fn main() {
@@ -37,6 +253,10 @@ fn main() {
     let mut variants: Vec<String> = vec!["f32".into()];
     let mut list: Option<&str> = None;
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--serve") {
+        serve();
+        return;
+    }
     for a in &args {
         match a.as_str() {
             "--models" | "--batches" | "--threads" | "--variants" => {
@@ -53,7 +273,7 @@ fn main() {
                     _ => {}
                 }
             }
-            "--bench" => {}
+            "--bench" | "--bound" => {}
             v => match list {
                 Some("m") => {
                     let (name, path) = v.split_once('=').expect("--models name=path");
@@ -66,6 +286,7 @@ fn main() {
             },
         }
     }
+    let bound_mode = args.iter().any(|a| a == "--bound");
     if models.is_empty() {
         for name in [
             "allinone_toy",
@@ -81,25 +302,18 @@ fn main() {
             }
         }
     }
+    if bound_mode {
+        bound(&models, &variants);
+        return;
+    }
     for (name, path) in &models {
         let bytes = std::fs::read(path).expect("model file");
         for variant in &variants {
-            // Only f32 weight storage exists so far (f16/bf16 storage: issue 6, not done).
-            assert_eq!(variant, "f32", "unknown variant {variant}");
-            let model = Model::from_bytes(&bytes).unwrap();
-            let dim = model.dim();
+            let model: &'static Model = Box::leak(Box::new(load(&bytes, variant)));
             for &t in &threads {
                 for &batch in &batches {
-                    let mut session = Session::new(&model, batch).unwrap();
-                    session.set_threads(t).unwrap();
-                    let z: Vec<f32> = (0..batch * dim)
-                        .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)
-                        .collect();
-                    let mut x = vec![0.0f32; batch * dim];
-                    let rate = median_rate(batch, || {
-                        session.inverse(black_box(&z), None, &mut x, None).unwrap();
-                        black_box(&x);
-                    });
+                    let mut case = Case::new(model, batch, t);
+                    let rate = median_rate(batch, || case.call());
                     println!(
                         "{{\"model\": \"{name}\", \"variant\": \"{variant}\", \"threads\": {t}, \"batch\": {batch}, \"rate\": {rate:.1}}}"
                     );

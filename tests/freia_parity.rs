@@ -182,3 +182,81 @@ fn every_fixture_matches_freia_on_every_kernel() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// Stated bounds of the 16-bit weight storages (`LoadOptions::weight_storage`) against FrEIA's
+/// exact (float64) answer, as `max |got − exact| / (1 + |exact|)` over every fixture's forward
+/// and inverse outputs at batch 257: each weight is rounded once (relative 2⁻⁹ for bf16, 2⁻¹²
+/// for f16) and the errors pass through every block of the chain.
+const BF16_BOUND: f64 = 6e-2; // measured 4.3e-2 (head_toy_inn, inverse)
+const F16_BOUND: f64 = 1e-2; // measured 5.9e-3 (pypi_cinn_stats, inverse)
+
+#[test]
+fn half_weight_storage_stays_within_its_stated_bound() {
+    use innfer::model::{LoadOptions, WeightStorage};
+    for (storage, bound) in [
+        (WeightStorage::Bf16, BF16_BOUND),
+        (WeightStorage::F16, F16_BOUND),
+    ] {
+        let mut worst = (0.0f64, String::new());
+        let mut worst_rt = 0.0f32;
+        for dir in fixture_dirs() {
+            let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+            let bytes = std::fs::read(dir.join("model.safetensors")).unwrap();
+            let options = LoadOptions {
+                weight_storage: storage,
+            };
+            let model = Model::from_bytes_with(&bytes, &options).unwrap();
+            assert_eq!(model.weight_storage(), storage);
+            let f32_model = Model::from_bytes(&bytes).unwrap();
+            if f32_model.weight_bytes() > 0 {
+                assert!(model.weight_bytes() < f32_model.weight_bytes());
+            }
+            let refs_bytes = std::fs::read(dir.join("reference.safetensors")).unwrap();
+            let refs = SafeTensors::deserialize(&refs_bytes).unwrap();
+            let get = |n: &str| tensor(&refs, &format!("{n}_b257"));
+            let d = model.dim();
+            let x = f32s(&get("x").unwrap());
+            let rows = x.len() / d;
+            let cond = get("c").map(|c| f32s(&c));
+            for isa in isas() {
+                let mut session = Session::new(&model, rows).unwrap();
+                session.set_isa(isa).unwrap();
+                let mut out = vec![0.0; x.len()];
+                session
+                    .forward(&x, cond.as_deref(), &mut out, None)
+                    .unwrap();
+                let z = f32s(&get("inv_in").unwrap());
+                let mut xi = vec![0.0; z.len()];
+                session.inverse(&z, cond.as_deref(), &mut xi, None).unwrap();
+                for (got, key) in [(&out, "fwd_out_b257_f64"), (&xi, "inv_out_b257_f64")] {
+                    let exact = tensor(&refs, key).unwrap();
+                    let dev = got
+                        .iter()
+                        .zip(&exact)
+                        .map(|(&g, &w)| (g as f64 - w).abs() / (1.0 + w.abs()))
+                        .fold(0.0, f64::max);
+                    if dev > worst.0 {
+                        worst = (dev, format!("{name} {key} {}", isa.name()));
+                    }
+                }
+                // Still an exact inverse of itself: the same rounded weights both ways.
+                let mut back = vec![0.0; x.len()];
+                session
+                    .inverse(&out, cond.as_deref(), &mut back, None)
+                    .unwrap();
+                let rt = back
+                    .iter()
+                    .zip(&x)
+                    .map(|(b, x)| (b - x).abs() / (1.0 + x.abs()))
+                    .fold(0.0, f32::max);
+                worst_rt = worst_rt.max(rt);
+            }
+        }
+        println!(
+            "{storage:?}: worst deviation from FrEIA's exact answer {:.2e} ({}), bound {bound:e}; round trip {worst_rt:.1e}",
+            worst.0, worst.1
+        );
+        assert!(worst.0 <= bound, "{storage:?}: {:e} ({})", worst.0, worst.1);
+        assert!(worst_rt <= 1e-5, "{storage:?}: round trip {worst_rt:e}");
+    }
+}

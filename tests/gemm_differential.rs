@@ -322,3 +322,101 @@ fn detect_is_available() {
     assert!(Isa::Portable.is_available());
     assert!(!best.name().is_empty());
 }
+
+/// 16-bit weight storage: `gemm_half` / `gemm_accumulate_half` give bit for bit what `gemm` /
+/// `gemm_accumulate` give on the widened weights, on every ISA, for small-m, blocked and
+/// ragged shapes (the widening is exact and the accumulation order is the same).
+#[test]
+fn half_storage_equals_f32_gemm_on_the_widened_weights() {
+    let mut rng = Rng(0x5EED_F00D);
+    for format in [HalfFormat::Bf16, HalfFormat::F16] {
+        for &(m, k, n) in &[
+            (1, 7, 5),
+            (1, 512, 512),
+            (3, 33, 40),
+            (5, 16, 130),
+            (12, 300, 17),
+            (37, 600, 70),
+            (130, 64, 129),
+            (97, 257, 48),
+        ] {
+            let a = rng.vec(m * k);
+            let w = rng.vec(n * k);
+            let bias = rng.vec(n);
+            let c0 = rng.vec(m * n);
+            let mut half = vec![0u16; packed_len(n, k)];
+            pack_weight_half(&w, n, k, format, &mut half);
+            let widened: Vec<f32> = w.iter().map(|&v| format.decode(format.encode(v))).collect();
+            let packed = pack(&widened, n, k);
+            for isa in isas() {
+                for epi in [Epilogue::None, Epilogue::Relu] {
+                    let mut want = vec![0.0; m * n];
+                    gemm_with(isa, m, k, n, &a, k, &packed, Some(&bias), epi, &mut want, n);
+                    let mut got = vec![f32::NAN; m * n];
+                    gemm_half(
+                        isa,
+                        m,
+                        k,
+                        n,
+                        &a,
+                        k,
+                        &half,
+                        format,
+                        Some(&bias),
+                        epi,
+                        &mut got,
+                        n,
+                    );
+                    assert!(
+                        want.iter()
+                            .zip(&got)
+                            .all(|(x, y)| x.to_bits() == y.to_bits()),
+                        "{format:?} {isa:?} m={m} k={k} n={n} {epi:?}"
+                    );
+                }
+                let mut want = c0.clone();
+                gemm_accumulate(isa, m, k, n, &a, k, &packed, None, &mut want, n);
+                let mut got = c0.clone();
+                gemm_accumulate_half(isa, m, k, n, &a, k, &half, format, &mut got, n);
+                assert!(
+                    want.iter()
+                        .zip(&got)
+                        .all(|(x, y)| x.to_bits() == y.to_bits()),
+                    "accumulate {format:?} {isa:?} m={m} k={k} n={n}"
+                );
+            }
+        }
+    }
+}
+
+/// The conversions round to nearest even and widen exactly: every 16-bit pattern (NaNs
+/// aside) survives decode-then-encode, and values between two neighbours round to the nearer.
+#[test]
+fn half_conversions_round_trip_and_round_to_nearest() {
+    for format in [HalfFormat::Bf16, HalfFormat::F16] {
+        for h in 0..=u16::MAX {
+            let v = format.decode(h);
+            if v.is_nan() {
+                assert!(format.decode(format.encode(v)).is_nan());
+                continue;
+            }
+            assert_eq!(format.encode(v), h, "{format:?} {h:#06x}");
+            // Just above the midpoint to the next larger magnitude rounds away from v.
+            let next = format.decode(h.wrapping_add(1));
+            if next.is_finite() && v.is_finite() && next.abs() > v.abs() && (h & 0x7FFF) != 0 {
+                let mid = (v as f64 + next as f64) / 2.0;
+                let above = (mid + (next as f64 - v as f64) * 0.01) as f32;
+                let below = (mid - (next as f64 - v as f64) * 0.01) as f32;
+                assert_eq!(
+                    format.encode(above),
+                    h.wrapping_add(1),
+                    "{format:?} {h:#06x} up"
+                );
+                assert_eq!(format.encode(below), h, "{format:?} {h:#06x} down");
+            }
+        }
+    }
+    assert_eq!(f32_to_f16(1e6), 0x7C00);
+    assert_eq!(f32_to_f16(-1e-9), 0x8000);
+    assert_eq!(f32_to_bf16(1.0), 0x3F80);
+}

@@ -1,5 +1,7 @@
 //! After a session exists, forward, inverse and sampling allocate nothing: a counting global
-//! allocator wraps the system one and the calls below must leave its count unchanged.
+//! allocator wraps the system one and the calls below must leave its count unchanged — with
+//! one thread and with a 2-thread session (`set_threads(2)`: the worker pool is created there,
+//! and the calls, which then run on both threads, must still allocate nothing on any thread).
 //! (Run in debug by `cargo test` and in release by `cargo test --release`; .ci/run does both.)
 
 mod common;
@@ -71,13 +73,20 @@ fn forward_inverse_and_sample_allocate_nothing() {
     // The counter works: an allocation is seen.
     assert!(allocations_during(|| drop(std::hint::black_box(Vec::<u8>::with_capacity(16)))) >= 1);
     for (name, model) in models() {
-        for isa in [Isa::Portable, Isa::Avx2Fma, Isa::Avx512] {
+        for (isa, threads) in [
+            (Isa::Portable, 1),
+            (Isa::Avx2Fma, 1),
+            (Isa::Avx512, 1),
+            (Isa::detect(), 2),
+        ] {
             if !isa.is_available() {
                 continue;
             }
-            let max_batch = 64;
+            // Multi-threaded calls need at least 2 tiles (≤ 240 rows each) of rows.
+            let max_batch = if threads == 1 { 64 } else { 600 };
             let mut session = Session::new(&model, max_batch).unwrap();
             session.set_isa(isa).unwrap();
+            session.set_threads(threads).unwrap();
             let d = model.dim();
             let cc = model.cond_dim();
             let x = vec![0.25f32; max_batch * d];
@@ -88,7 +97,7 @@ fn forward_inverse_and_sample_allocate_nothing() {
             let mut logdet = vec![0.0f32; max_batch];
             let layout = model.layout();
             let y = vec![0.1f32; 3 * layout.y_dim()];
-            let n = 150; // more than max_batch: sampling runs in chunks
+            let n = max_batch * 2 + 22; // more than max_batch: sampling runs in chunks
             let mut xs = vec![0.0f32; 3 * n * layout.x_dim()];
 
             let count = allocations_during(|| {
@@ -127,7 +136,7 @@ fn forward_inverse_and_sample_allocate_nothing() {
             assert_eq!(
                 count,
                 0,
-                "{name} on {}: {count} allocations after session creation",
+                "{name} on {} with {threads} threads: {count} allocations after session creation",
                 isa.name()
             );
         }

@@ -4,9 +4,11 @@
 Builds the FrEIA models of shared/reference/peers.md (GLOW and AllInOne x toy/medical/large),
 exports them with bindings/python/innfer_export.py, and times the inverse pass
 ``x = inn(z, rev=True)[0]`` of every engine on the same models in ONE run: batch 1, 64, 1024,
-16384 and 1-2 threads; a warm-up, then 5 repetitions of >= 0.15 s, the median reported.
-innfer runs through its own Rust bench binary (``cargo bench --bench peers``), which reads the
-exported files and prints JSON lines (no Python in its timing loop).
+16384 and 1-2 threads; a warm-up, then 5 repetitions of >= 0.15 s, the median reported. The
+engines' repetitions are interleaved (eager, compile, ORT, innfer, eager, ...) so that load
+from elsewhere on a shared machine hits them alike; the 1-minute load average is printed.
+innfer runs in its own process, the Rust bench binary in server mode
+(``cargo bench --bench peers -- --serve``): no Python in its timing loop.
 
     python3 benches/peers/run.py                      # everything (about 15-25 minutes)
     python3 benches/peers/run.py --quick              # batch 1 and 1024, 1 thread
@@ -17,6 +19,7 @@ Prints one markdown table: samples/s per engine and innfer's ratio to the best p
 """
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -71,20 +74,27 @@ def flops_per_sample(arch, size):
     return blocks * sub(dim - l2a, 2 * l2a)
 
 
-def median_rate(fn, items):
-    fn()
-    rates = []
-    for _ in range(REPS):
-        t0, calls = time.perf_counter(), 0
-        while True:
-            fn()
-            calls += 1
-            el = time.perf_counter() - t0
-            if el >= MIN_REP:
-                break
-        rates.append(calls * items / el)
-    rates.sort()
-    return rates[REPS // 2]
+def one_rep(fn, items):
+    """Samples/s of one repetition: calls of `fn` for at least MIN_REP seconds."""
+    t0, calls = time.perf_counter(), 0
+    while True:
+        fn()
+        calls += 1
+        el = time.perf_counter() - t0
+        if el >= MIN_REP:
+            break
+    return calls * items / el
+
+
+def cpu_name():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 class Rev:
@@ -105,7 +115,7 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "target", "peers"))
     ap.add_argument("--quick", action="store_true", help="batch 1 and 1024, 1 thread")
     ap.add_argument("--innfer-extra", nargs="*", default=[],
-                    help="extra innfer weight-storage variants to time (none exist yet)")
+                    help="extra innfer weight-storage variants to time: bf16, f16")
     args = ap.parse_args()
     if args.quick:
         args.batches, args.threads = [1, 1024], [1]
@@ -122,24 +132,34 @@ def main():
         arch, size = name.split("_")
         inn, dim = build(arch, size)
         path = os.path.join(args.out, f"{name}.safetensors")
-        export_freia(inn, path)
+        with contextlib.redirect_stdout(sys.stderr):
+            export_freia(inn, path)
         models[name] = (inn, dim, path)
         print(f"exported {path}", file=sys.stderr)
 
-    # innfer first (its own process, so torch's threads are not around).
-    if "innfer" in args.engines:
-        subprocess.run(["cargo", "build", "--release", "--bench", "peers", "-q"], cwd=ROOT, check=True)
-        cmd = ["cargo", "bench", "-q", "--bench", "peers", "--", "--batches",
-               *map(str, args.batches), "--threads", *map(str, args.threads), "--variants", "f32",
-               *args.innfer_extra, "--models"]
-        cmd += [f"{n}={models[n][2]}" for n in args.models]
-        out = subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True).stdout
-        for line in out.splitlines():
-            if line.startswith("{"):
-                r = json.loads(line)
-                eng = "innfer" if r["variant"] == "f32" else f"innfer_{r['variant']}"
-                results.setdefault((r["model"], r["batch"], r["threads"]), {})[eng] = r["rate"]
+    # innfer runs in its own process (benches/peers.rs --serve, no Python in its timing loop);
+    # its repetitions interleave with the peers' so that load from elsewhere hits all alike.
+    inn_cols = (["innfer"] if "innfer" in args.engines else []) + \
+        [f"innfer_{v}" for v in args.innfer_extra]
+    server = None
+    if inn_cols:
+        built = subprocess.run(["cargo", "bench", "--bench", "peers", "--no-run",
+                                "--message-format=json", "-q"], cwd=ROOT, check=True,
+                               capture_output=True, text=True).stdout
+        exe = [json.loads(l).get("executable") for l in built.splitlines() if l.startswith("{")]
+        exe = [e for e in exe if e and os.path.basename(e).startswith("peers")][-1]
+        server = subprocess.Popen([exe, "--serve"], cwd=ROOT, stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, text=True, bufsize=1)
 
+        def ask(line):
+            server.stdin.write(line + "\n")
+            server.stdin.flush()
+            return server.stdout.readline().strip()
+
+        for name in args.models:
+            assert ask(f"load {name} {models[name][2]}") == "ok"
+
+    loads = [os.getloadavg()[0]]
     for threads in args.threads:
         torch.set_num_threads(threads)
         for name in args.models:
@@ -152,33 +172,60 @@ def main():
                 onnx_path = os.path.join(args.out, f"{name}.onnx")
                 if not os.path.exists(onnx_path):
                     z0 = torch.randn(4, dim)
-                    torch.onnx.export(rev, (z0,), onnx_path, input_names=["z"], output_names=["x"],
-                                      dynamic_shapes={"z": {0: torch.export.Dim("batch")}},
-                                      opset_version=20, dynamo=True)
+                    with contextlib.redirect_stdout(sys.stderr):
+                        torch.onnx.export(rev, (z0,), onnx_path, input_names=["z"],
+                                          output_names=["x"],
+                                          dynamic_shapes={"z": {0: torch.export.Dim("batch")}},
+                                          opset_version=20, dynamo=True)
                 so = ort.SessionOptions()
                 so.intra_op_num_threads = threads
                 so.inter_op_num_threads = 1
                 sess = ort.InferenceSession(onnx_path, so, providers=["CPUExecutionProvider"])
             for batch in args.batches:
                 z = torch.randn(batch, dim)
-                r = results.setdefault((name, batch, threads), {})
-                with torch.inference_mode():
-                    if "eager" in args.engines:
-                        r["eager"] = median_rate(lambda: rev(z), batch)
-                    if compiled is not None:
-                        compiled(z)  # compile outside the timing
-                        r["compile"] = median_rate(lambda: compiled(z), batch)
+                zn = z.numpy()
+                engines = {}
+                if "eager" in args.engines:
+                    engines["eager"] = (lambda: rev(z), True)
+                if compiled is not None:
+                    engines["compile"] = (lambda: compiled(z), True)
                 if sess is not None:
-                    zn = z.numpy()
-                    r["ort"] = median_rate(lambda: sess.run(None, {"z": zn}), batch)
+                    engines["ort"] = (lambda: sess.run(None, {"z": zn}), False)
+                for col in inn_cols:
+                    variant = "f32" if col == "innfer" else col.split("_", 1)[1]
+                    engines[col] = (f"rep {name} {variant} {batch} {threads}", None)
+                rates = {e: [] for e in engines}
+                for rep in range(REPS + 1):  # repetition 0 is the warm-up (and compiles)
+                    for e, (fn, grad_off) in engines.items():
+                        if grad_off is None:
+                            rate = float(ask(fn).split()[0])
+                        elif grad_off:
+                            with torch.inference_mode():
+                                rate = one_rep(fn, batch)
+                        else:
+                            rate = one_rep(fn, batch)
+                        if rep > 0:
+                            rates[e].append(rate)
+                r = results.setdefault((name, batch, threads), {})
+                for e, v in rates.items():
+                    r[e] = sorted(v)[REPS // 2]
+                loads.append(os.getloadavg()[0])
                 print(f"{name} b{batch} t{threads}: " +
-                      ", ".join(f"{k} {v:,.0f}" for k, v in r.items()), file=sys.stderr)
+                      ", ".join(f"{k} {v:,.0f}" for k, v in r.items()) +
+                      f" (load {loads[-1]:.1f})", file=sys.stderr)
+    if server is not None:
+        server.stdin.write("quit\n")
+        server.stdin.close()
+        server.wait()
 
     peers = [e for e in ("eager", "compile", "ort") if e in args.engines]
-    inn_cols = [e for e in ["innfer"] + [f"innfer_{v}" for v in args.innfer_extra]]
-    print(f"\nMachine: {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} CPUs; torch {torch.__version__}; date {time.strftime('%Y-%m-%d')}")
-    head = ["model", "batch", "threads", *peers, *inn_cols, "innfer/best peer", "innfer GFLOP/s"]
+    import onnxruntime as ort
+    print(f"\nMachine: {cpu_name()}, {os.cpu_count()} CPUs; torch {torch.__version__}, "
+          f"onnxruntime {ort.__version__}; {time.strftime('%Y-%m-%d %H:%M %Z')}; "
+          f"1-min load average during the run: min {min(loads):.1f}, median "
+          f"{sorted(loads)[len(loads) // 2]:.1f}, max {max(loads):.1f}")
+    head = ["model", "batch", "threads", *peers, *inn_cols,
+            *[f"{c}/best peer" for c in inn_cols], "innfer GFLOP/s"]
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * 3 + "---:|" * (len(head) - 3))
     fmt = lambda v: "–" if v is None else (f"{v/1e3:,.1f}k" if v >= 1e4 else f"{v:,.0f}")
@@ -188,11 +235,11 @@ def main():
             for batch in args.batches:
                 r = results.get((name, batch, threads), {})
                 best = max([r[p] for p in peers if p in r] or [0])
+                ratios = [f"{r[c] / best:.2f}x" if r.get(c) and best else "–" for c in inn_cols]
                 inn_rate = r.get("innfer")
-                ratio = f"{inn_rate / best:.2f}x" if inn_rate and best else "–"
                 gf = f"{inn_rate * flops_per_sample(arch, size) / 1e9:.0f}" if inn_rate else "–"
                 cells = [name, str(batch), str(threads)] + [fmt(r.get(e)) for e in peers + inn_cols]
-                print("| " + " | ".join(cells + [ratio, gf]) + " |")
+                print("| " + " | ".join(cells + ratios + [gf]) + " |")
 
 
 if __name__ == "__main__":

@@ -135,7 +135,7 @@ enum GlobalAffine {
 /// An AllInOneBlock.
 pub(crate) struct AllInOne {
     split: (usize, usize),
-    subnet: Subnet,
+    pub(crate) subnet: Subnet,
     clamp: f32,
     /// FrEIA head: `α·tanh(a/α)`; FrEIA 0.2: `α·tanh(a)`.
     clamp_divides: bool,

@@ -205,7 +205,7 @@ impl Coupling {
         self.cond
     }
 
-    fn subnets(&self) -> impl Iterator<Item = &Subnet> {
+    pub(crate) fn subnets(&self) -> impl Iterator<Item = &Subnet> {
         self.halves
             .iter()
             .flat_map(|h| match &h.conditioner {

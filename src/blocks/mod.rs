@@ -160,6 +160,15 @@ impl Block {
         }
     }
 
+    /// Bytes of the block's packed subnet weights.
+    pub(crate) fn weight_bytes(&self) -> usize {
+        match self {
+            Block::Coupling(c) => c.subnets().map(|s| s.weight_bytes()).sum(),
+            Block::AllInOne(a) => a.subnet.weight_bytes(),
+            _ => 0,
+        }
+    }
+
     pub(crate) fn takes_condition(&self) -> bool {
         match self {
             Block::Coupling(c) => c.takes_condition(),

@@ -14,6 +14,7 @@ use alloc::vec::Vec;
 use crate::error::{Error, Result};
 use crate::kernels::gemm::{self, Isa};
 use crate::kernels::math;
+use crate::model::WeightStorage;
 use crate::model::source::Source;
 
 /// An element-wise activation between Linear layers (PyTorch semantics).
@@ -64,13 +65,70 @@ impl Activation {
     }
 }
 
+/// A packed weight matrix, in f32 or a 16-bit format.
+enum Packed {
+    F32(Vec<f32>),
+    Half(Vec<u16>, gemm::HalfFormat),
+}
+
+impl Packed {
+    fn bytes(&self) -> usize {
+        match self {
+            Packed::F32(v) => v.len() * 4,
+            Packed::Half(v, _) => v.len() * 2,
+        }
+    }
+
+    /// `C = bias + A·Wᵀ` with the epilogue (see [`gemm::gemm_with`]).
+    #[allow(clippy::too_many_arguments)]
+    fn gemm(
+        &self,
+        isa: Isa,
+        m: usize,
+        k: usize,
+        n: usize,
+        a: &[f32],
+        lda: usize,
+        bias: Option<&[f32]>,
+        epilogue: gemm::Epilogue,
+        c: &mut [f32],
+        ldc: usize,
+    ) {
+        match self {
+            Packed::F32(w) => gemm::gemm_with(isa, m, k, n, a, lda, w, bias, epilogue, c, ldc),
+            Packed::Half(w, f) => {
+                gemm::gemm_half(isa, m, k, n, a, lda, w, *f, bias, epilogue, c, ldc)
+            }
+        }
+    }
+
+    /// `C += A·Wᵀ` (see [`gemm::gemm_accumulate`]).
+    #[allow(clippy::too_many_arguments)]
+    fn accumulate(
+        &self,
+        isa: Isa,
+        m: usize,
+        k: usize,
+        n: usize,
+        a: &[f32],
+        lda: usize,
+        c: &mut [f32],
+        ldc: usize,
+    ) {
+        match self {
+            Packed::F32(w) => gemm::gemm_accumulate(isa, m, k, n, a, lda, w, None, c, ldc),
+            Packed::Half(w, f) => gemm::gemm_accumulate_half(isa, m, k, n, a, lda, w, *f, c, ldc),
+        }
+    }
+}
+
 /// One Linear layer, packed; `cond_part` holds the columns of the weight that multiply the
 /// condition (first layer of a conditional subnet only).
 pub(crate) struct Dense {
     pub(crate) n_in: usize,
     pub(crate) n_out: usize,
-    packed: Vec<f32>,
-    cond_part: Option<(usize, Vec<f32>)>,
+    packed: Packed,
+    cond_part: Option<(usize, Packed)>,
     bias: Option<Vec<f32>>,
     activations: Vec<Activation>,
 }
@@ -214,12 +272,25 @@ impl Subnet {
                         None
                     };
                     let first_with_cond = layers.is_empty() && n_cond > 0;
+                    let half = match src.weight_storage {
+                        WeightStorage::F32 => None,
+                        WeightStorage::Bf16 => Some(gemm::HalfFormat::Bf16),
+                        WeightStorage::F16 => {
+                            if let Some(v) = w.iter().find(|v| v.abs() > 65504.0) {
+                                return Err(Error::Dims(format!(
+                                    "weight `{wname}` holds {v}, beyond the f16 range (±65504): load it with f32 or bf16 storage"
+                                )));
+                            }
+                            Some(gemm::HalfFormat::F16)
+                        }
+                    };
                     layers.push(Dense::new(
                         &w,
                         out,
                         width,
                         if first_with_cond { n_cond } else { 0 },
                         bias,
+                        half,
                     ));
                     width = out;
                 }
@@ -247,6 +318,18 @@ impl Subnet {
             .map(|l| l.n_out)
             .max()
             .unwrap_or(0)
+    }
+
+    /// Bytes of the packed weights and biases.
+    pub(crate) fn weight_bytes(&self) -> usize {
+        self.layers
+            .iter()
+            .map(|l| {
+                l.packed.bytes()
+                    + l.cond_part.as_ref().map_or(0, |c| c.1.bytes())
+                    + l.bias.as_ref().map_or(0, |b| b.len() * 4)
+            })
+            .sum()
     }
 
     pub(crate) fn parameter_count(&self) -> usize {
@@ -296,18 +379,42 @@ impl Subnet {
 }
 
 impl Dense {
-    fn new(w: &[f32], n_out: usize, n_in: usize, n_cond: usize, bias: Option<Vec<f32>>) -> Dense {
+    fn new(
+        w: &[f32],
+        n_out: usize,
+        n_in: usize,
+        n_cond: usize,
+        bias: Option<Vec<f32>>,
+        half: Option<gemm::HalfFormat>,
+    ) -> Dense {
         let n_main = n_in - n_cond;
-        let split = |cols: core::ops::Range<usize>| -> Vec<f32> {
+        let split = |cols: core::ops::Range<usize>| -> Packed {
             let k = cols.len();
-            let mut part = vec![0.0; n_out * k];
-            for j in 0..n_out {
-                part[j * k..(j + 1) * k]
-                    .copy_from_slice(&w[j * n_in + cols.start..j * n_in + cols.end]);
+            // The whole weight needs no copy (the usual case: no condition part).
+            let copy;
+            let part: &[f32] = if k == n_in {
+                w
+            } else {
+                let mut v = vec![0.0; n_out * k];
+                for j in 0..n_out {
+                    v[j * k..(j + 1) * k]
+                        .copy_from_slice(&w[j * n_in + cols.start..j * n_in + cols.end]);
+                }
+                copy = v;
+                &copy
+            };
+            match half {
+                None => {
+                    let mut packed = vec![0.0; gemm::packed_len(n_out, k)];
+                    gemm::pack_weight(part, n_out, k, &mut packed);
+                    Packed::F32(packed)
+                }
+                Some(f) => {
+                    let mut packed = vec![0u16; gemm::packed_len(n_out, k)];
+                    gemm::pack_weight_half(part, n_out, k, f, &mut packed);
+                    Packed::Half(packed, f)
+                }
             }
-            let mut packed = vec![0.0; gemm::packed_len(n_out, k)];
-            gemm::pack_weight(&part, n_out, k, &mut packed);
-            packed
         };
         let packed = split(0..n_main);
         let cond_part = (n_cond > 0).then(|| (n_cond, split(n_main..n_in)));
@@ -336,14 +443,13 @@ impl Dense {
         // A lone ReLU after a layer without a condition part is fused into the GEMM's store.
         let fuse_relu = self.cond_part.is_none() && self.activations == [Activation::Relu];
         if n_main > 0 {
-            gemm::gemm_with(
+            self.packed.gemm(
                 isa,
                 m,
                 n_main,
                 self.n_out,
                 input,
                 ld_in,
-                &self.packed,
                 self.bias.as_deref(),
                 if fuse_relu {
                     gemm::Epilogue::Relu
@@ -367,9 +473,7 @@ impl Dense {
             }
         }
         if let (Some((n_cond, packed)), Some(cond)) = (&self.cond_part, cond) {
-            gemm::gemm_accumulate(
-                isa, m, *n_cond, self.n_out, cond, *n_cond, packed, None, out, ld_out,
-            );
+            packed.accumulate(isa, m, *n_cond, self.n_out, cond, *n_cond, out, ld_out);
         }
         for act in &self.activations {
             for row in 0..m {

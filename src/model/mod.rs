@@ -16,6 +16,31 @@ use source::Source;
 /// The format version this build reads and writes.
 pub const FORMAT_VERSION: u32 = 1;
 
+/// How the subnets' Linear weights are kept in memory (chosen at load; see [`LoadOptions`]).
+///
+/// The 16-bit formats halve the bytes each sample streams at small batches (batch 1 reads
+/// every weight once per sample) at the cost of rounding each weight once, at load (relative
+/// error ≤ 2⁻⁹ for bf16, ≤ 2⁻¹² for f16). Every product and sum is still computed in f32, with
+/// the weights widened exactly in the kernel; biases, normalisations and every other parameter
+/// stay f32.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum WeightStorage {
+    /// f32, as in the file: results match FrEIA to f32 rounding (the parity fixtures).
+    #[default]
+    F32,
+    /// bfloat16 (f32's range, 8 significant bits).
+    Bf16,
+    /// IEEE binary16 (10 significant bits, range ±65504: a larger weight fails the load).
+    F16,
+}
+
+/// Options of [`Model::from_bytes_with`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// How the subnets' Linear weights are stored.
+    pub weight_storage: WeightStorage,
+}
+
 /// Which FrEIA produced the file (it changes the AllInOneBlock clamp, freia.md §1.14).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FreiaVariant {
@@ -96,6 +121,7 @@ impl Standardize {
 
 /// A loaded model. Immutable; share it between threads freely.
 pub struct Model {
+    weight_storage: WeightStorage,
     dim: usize,
     cond_dim: usize,
     layout: Layout,
@@ -145,7 +171,13 @@ impl Model {
     ///
     /// The bytes are only read during the call; the model keeps its own packed copy.
     pub fn from_bytes(bytes: &[u8]) -> Result<Model> {
-        let src = Source::parse(bytes)?;
+        Model::from_bytes_with(bytes, &LoadOptions::default())
+    }
+
+    /// [`Model::from_bytes`] with [`LoadOptions`] (e.g. 16-bit weight storage).
+    pub fn from_bytes_with(bytes: &[u8], options: &LoadOptions) -> Result<Model> {
+        let mut src = Source::parse(bytes)?;
+        src.weight_storage = options.weight_storage;
         let version = src.meta_usize_required("innfer.format")?;
         if version != FORMAT_VERSION as usize {
             return Err(src.bad_meta(
@@ -215,6 +247,7 @@ impl Model {
             ));
         }
         Ok(Model {
+            weight_storage: options.weight_storage,
             dim,
             cond_dim,
             layout,
@@ -339,6 +372,16 @@ impl Model {
     /// Whether x and y are standardised inside the model.
     pub fn has_standardization(&self) -> (bool, bool) {
         (self.x_norm.is_some(), self.y_norm.is_some())
+    }
+
+    /// How the subnets' weights are stored (see [`LoadOptions`]).
+    pub fn weight_storage(&self) -> WeightStorage {
+        self.weight_storage
+    }
+
+    /// Bytes of the packed subnet weights (what batch-1 calls stream per sample).
+    pub fn weight_bytes(&self) -> usize {
+        self.blocks.iter().map(Block::weight_bytes).sum()
     }
 
     /// The `innfer.producer` text, if any.

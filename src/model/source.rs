@@ -17,6 +17,8 @@ use crate::error::{Error, Result};
 pub(crate) struct Source<'a> {
     tensors: SafeTensors<'a>,
     meta: BTreeMap<String, String>,
+    /// How the subnets' Linear weights are to be stored (a load option, not from the file).
+    pub(crate) weight_storage: super::WeightStorage,
 }
 
 /// A safetensors parse failure as a sentence a user can act on.
@@ -58,7 +60,11 @@ impl<'a> Source<'a> {
                 meta.insert(k.clone(), v.clone());
             }
         }
-        Ok(Source { tensors, meta })
+        Ok(Source {
+            tensors,
+            meta,
+            weight_storage: super::WeightStorage::F32,
+        })
     }
 
     /// The raw value of a metadata key.

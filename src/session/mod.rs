@@ -6,6 +6,8 @@
 //! at a time; the model it borrows can be shared.
 
 pub mod matrix;
+#[cfg(feature = "std")]
+mod pool;
 
 use alloc::vec::Vec;
 
@@ -126,6 +128,9 @@ pub struct Session<'m, 'a> {
     next_row: u64,
     /// Scratch of the extra worker threads (tile-sized buffers each), see `set_threads`.
     workers: Vec<Vec<f32>>,
+    /// The extra worker threads, parked between calls (see `set_threads`).
+    #[cfg(feature = "std")]
+    pool: Option<pool::Pool>,
 }
 
 impl<'m> Session<'m, 'static> {
@@ -159,22 +164,27 @@ impl<'m, 'a> Session<'m, 'a> {
             stream: 0,
             next_row: 0,
             workers: Vec::new(),
+            #[cfg(feature = "std")]
+            pool: None,
         }
     }
 
     /// Splits every call's rows over `threads` threads (1 = the calling thread only, the
     /// default). Rows are independent and every sample row draws from its own random stream,
-    /// so the results are bit-identical for any thread count. The extra threads' scratch is
-    /// allocated here; each call with more than one thread spawns scoped threads
-    /// (`std::thread::scope`), which allocates inside std — single-threaded calls allocate
-    /// nothing. Calls of fewer than `2 × tile` rows stay on the calling thread.
+    /// so the results are bit-identical for any thread count. The extra threads and their
+    /// scratch are created here, once: they stay parked on a condition variable between calls
+    /// (and end when the session is dropped or `set_threads` is called again), so calls
+    /// allocate nothing whatever the thread count. Calls of fewer than `2 × tile` rows stay on
+    /// the calling thread.
     #[cfg(feature = "std")]
     pub fn set_threads(&mut self, threads: usize) -> Result<()> {
         if threads == 0 {
             return Err(Error::Argument("threads must be at least 1"));
         }
+        self.pool = None;
         let per = self.plan.worker_floats();
         self.workers = (1..threads).map(|_| alloc::vec![0.0; per]).collect();
+        self.pool = (threads > 1).then(|| pool::Pool::new(threads - 1));
         Ok(())
     }
 
@@ -330,6 +340,7 @@ impl<'m, 'a> Session<'m, 'a> {
         rev: bool,
         plan: &MemoryPlan,
         workers: &mut [Vec<f32>],
+        #[cfg(feature = "std")] pool: Option<&pool::Pool>,
     ) {
         let _ = (plan, &workers);
         let d = model.dim();
@@ -339,69 +350,11 @@ impl<'m, 'a> Session<'m, 'a> {
         logdet.fill(0.0);
         let cond: &[f32] = &bufs.cond[..m * cc];
         #[cfg(feature = "std")]
+        if let Some(pool) = pool
+            && m >= 2 * bufs.work.tile
         {
-            let threads = 1 + workers.len();
-            if threads > 1 && m >= 2 * bufs.work.tile {
-                // Contiguous row ranges, in multiples of 12 rows (the AVX-512 micro-tile).
-                let per = m.div_ceil(threads).div_ceil(12) * 12;
-                let mut state = state;
-                let mut logdet = logdet;
-                let mut tmp = &mut bufs.work.tmp[..m * d];
-                let mut jac = &mut bufs.work.jac[..m];
-                let mut cond = cond;
-                let main = (
-                    &mut *bufs.work.hidden.0,
-                    &mut *bufs.work.hidden.1,
-                    &mut *bufs.work.coeffs,
-                    &mut *bufs.work.sbuf,
-                );
-                let isa = bufs.work.isa;
-                let tile = bufs.work.tile;
-                std::thread::scope(|scope| {
-                    let mut scratch: Vec<_> = core::iter::once(main)
-                        .chain(workers.iter_mut().map(|w| tile_scratch(plan, w)))
-                        .collect();
-                    let mut first = None;
-                    let mut r0 = 0;
-                    for (h0, h1, coeffs, sbuf) in scratch.drain(..) {
-                        if r0 >= m {
-                            break;
-                        }
-                        let rows = per.min(m - r0);
-                        let (st, st_rest) = core::mem::take(&mut state).split_at_mut(rows * d);
-                        let (ld, ld_rest) = core::mem::take(&mut logdet).split_at_mut(rows);
-                        let (tm, tm_rest) = core::mem::take(&mut tmp).split_at_mut(rows * d);
-                        let (jc, jc_rest) = core::mem::take(&mut jac).split_at_mut(rows);
-                        let (cd, cd_rest) = cond.split_at(rows * cc);
-                        (state, logdet, tmp, jac, cond) =
-                            (st_rest, ld_rest, tm_rest, jc_rest, cd_rest);
-                        let work = Work {
-                            isa,
-                            m: rows,
-                            cond: (cc > 0).then_some(cd),
-                            tile,
-                            hidden: (h0, h1),
-                            coeffs,
-                            sbuf,
-                            tmp: tm,
-                            jac: jc,
-                        };
-                        if first.is_none() {
-                            first = Some((work, st, ld));
-                        } else {
-                            scope.spawn(move || {
-                                let mut work = work;
-                                Self::run_blocks(model, &mut work, st, ld, rev);
-                            });
-                        }
-                        r0 += rows;
-                    }
-                    if let Some((mut work, st, ld)) = first {
-                        Self::run_blocks(model, &mut work, st, ld, rev);
-                    }
-                });
-                return;
-            }
+            Self::run_chain_threaded(model, bufs, m, rev, plan, workers, pool);
+            return;
         }
         let mut work = Work {
             isa: bufs.work.isa,
@@ -415,6 +368,98 @@ impl<'m, 'a> Session<'m, 'a> {
             jac: &mut *bufs.work.jac,
         };
         Self::run_blocks(model, &mut work, state, logdet, rev);
+    }
+
+    /// [`Session::run_chain`] on the pool: contiguous row ranges (multiples of 12 rows, the
+    /// AVX-512 micro-tile), one per thread, each with its own tile scratch.
+    #[cfg(feature = "std")]
+    fn run_chain_threaded(
+        model: &Model,
+        bufs: &mut Buffers<'_>,
+        m: usize,
+        rev: bool,
+        plan: &MemoryPlan,
+        workers: &mut [Vec<f32>],
+        pool: &pool::Pool,
+    ) {
+        /// Raw views of the call's buffers; each thread touches only its own rows and scratch.
+        struct Ctx {
+            state: *mut f32,
+            logdet: *mut f32,
+            tmp: *mut f32,
+            jac: *mut f32,
+            cond: *const f32,
+            main: [(*mut f32, usize); 4],
+            workers: *mut Vec<f32>,
+        }
+        // SAFETY: the pointers are only used for disjoint row ranges and per-thread scratch.
+        unsafe impl Sync for Ctx {}
+        let d = model.dim();
+        let cc = model.cond_dim();
+        let threads = pool.threads();
+        let per = m.div_ceil(threads).div_ceil(12) * 12;
+        let raw = |s: &mut [f32]| (s.as_mut_ptr(), s.len());
+        let ctx = Ctx {
+            state: bufs.state.as_mut_ptr(),
+            logdet: bufs.logdet.as_mut_ptr(),
+            tmp: bufs.work.tmp.as_mut_ptr(),
+            jac: bufs.work.jac.as_mut_ptr(),
+            cond: bufs.cond.as_ptr(),
+            main: [
+                raw(bufs.work.hidden.0),
+                raw(bufs.work.hidden.1),
+                raw(bufs.work.coeffs),
+                raw(bufs.work.sbuf),
+            ],
+            workers: workers.as_mut_ptr(),
+        };
+        assert!(workers.len() + 1 >= threads);
+        bufs.logdet[..m].fill(0.0);
+        let isa = bufs.work.isa;
+        let tile = bufs.work.tile;
+        let job = |t: usize| {
+            let r0 = t * per;
+            if r0 >= m {
+                return;
+            }
+            let rows = per.min(m - r0);
+            let ctx = &ctx;
+            // SAFETY: row ranges [r0, r0 + rows) are disjoint between threads and inside the
+            // buffers (m rows of each); thread 0 alone uses the main scratch, thread t > 0 alone
+            // worker t - 1's; all outlive `pool.run`, which returns only when every thread is done.
+            unsafe {
+                use core::slice::from_raw_parts_mut as part;
+                let st = part(ctx.state.add(r0 * d), rows * d);
+                let ld = part(ctx.logdet.add(r0), rows);
+                let tm = part(ctx.tmp.add(r0 * d), rows * d);
+                let jc = part(ctx.jac.add(r0), rows);
+                let cd = core::slice::from_raw_parts(ctx.cond.add(r0 * cc), rows * cc);
+                let (h0, h1, coeffs, sbuf) = if t == 0 {
+                    let [a, b, c, e] = ctx.main;
+                    (
+                        part(a.0, a.1),
+                        part(b.0, b.1),
+                        part(c.0, c.1),
+                        part(e.0, e.1),
+                    )
+                } else {
+                    tile_scratch(plan, &mut *ctx.workers.add(t - 1))
+                };
+                let mut work = Work {
+                    isa,
+                    m: rows,
+                    cond: (cc > 0).then_some(cd),
+                    tile,
+                    hidden: (h0, h1),
+                    coeffs,
+                    sbuf,
+                    tmp: tm,
+                    jac: jc,
+                };
+                Self::run_blocks(model, &mut work, st, ld, rev);
+            }
+        };
+        pool.run(&job);
     }
 
     fn run_blocks(
@@ -527,7 +572,16 @@ impl<'m, 'a> Session<'m, 'a> {
         if let Some(c) = &cond {
             Self::load_cond(model, bufs.cond, c, m);
         }
-        Self::run_chain(model, &mut bufs, m, rev, &plan, &mut self.workers);
+        Self::run_chain(
+            model,
+            &mut bufs,
+            m,
+            rev,
+            &plan,
+            &mut self.workers,
+            #[cfg(feature = "std")]
+            self.pool.as_ref(),
+        );
         // The standardisations' own log-determinants, so logdet is that of the raw-unit map.
         let mut extra = 0.0f32;
         if let Some(norm) = &model.x_norm {
@@ -701,7 +755,16 @@ impl<'m, 'a> Session<'m, 'a> {
                     Layout::None => {}
                 }
             }
-            Self::run_chain(model, &mut bufs, m, true, &plan, &mut self.workers);
+            Self::run_chain(
+                model,
+                &mut bufs,
+                m,
+                true,
+                &plan,
+                &mut self.workers,
+                #[cfg(feature = "std")]
+                self.pool.as_ref(),
+            );
             for r in 0..m {
                 let row = &mut bufs.state[r * d..r * d + xd];
                 if let Some(norm) = &model.x_norm {

@@ -2,7 +2,29 @@
 
 use core::arch::x86_64::*;
 
-use super::{Init, NR, Problem};
+use super::{Init, NR, Problem, S_BF16, S_F32, badd};
+
+/// Packed weights `b[idx..idx+8]` of storage `S`, widened exactly to f32.
+///
+/// # Safety
+/// AVX2, FMA and F16C available; 8 elements of storage `S` readable at element `idx` of `b`.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+unsafe fn load_b<const S: u8>(b: *const f32, idx: usize) -> __m256 {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        if S == S_F32 {
+            _mm256_loadu_ps(b.add(idx))
+        } else {
+            let h = _mm_loadu_si128(badd::<S>(b, idx).cast());
+            if S == S_BF16 {
+                _mm256_castsi256_ps(_mm256_slli_epi32::<16>(_mm256_cvtepu16_epi32(h)))
+            } else {
+                _mm256_cvtph_ps(h)
+            }
+        }
+    }
+}
 
 /// Rows of the large-m micro-tile (tile = MR rows × 1 panel = 12 ymm accumulators).
 const MR: usize = 6;
@@ -20,10 +42,10 @@ const L2_BLOCK: usize = 96 * 1024;
 /// # Safety
 /// AVX2+FMA available; A rows `0..R` × `0..kc`, packed panels `0..P` × `0..kc`, and C rows
 /// `0..R` × columns `0..(P-1)*NR+last` (and the bias, if any, for those columns) in bounds.
-#[target_feature(enable = "avx2,fma")]
+#[target_feature(enable = "avx2,fma,f16c")]
 #[inline]
 #[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
-unsafe fn tile<const R: usize, const P: usize>(
+unsafe fn tile<const S: u8, const R: usize, const P: usize>(
     kc: usize,
     a: *const f32,
     lda: usize,
@@ -72,9 +94,9 @@ unsafe fn tile<const R: usize, const P: usize>(
     for kk in 0..kc {
         let mut bv = [[_mm256_setzero_ps(); 2]; P];
         for q in 0..P {
-            let bp = b.wrapping_add(q * pstride + kk * NR);
-            // SAFETY: packed panel q has kc rows of NR f32 from `b + q*pstride`.
-            bv[q] = unsafe { [_mm256_loadu_ps(bp), _mm256_loadu_ps(bp.add(8))] };
+            let i = q * pstride + kk * NR;
+            // SAFETY: packed panel q has kc rows of NR elements from `b + q*pstride`.
+            bv[q] = unsafe { [load_b::<S>(b, i), load_b::<S>(b, i + 8)] };
         }
         for r in 0..R {
             // SAFETY: A row r has kc elements from `a + r*lda`.
@@ -122,9 +144,9 @@ unsafe fn tile<const R: usize, const P: usize>(
 ///
 /// # Safety
 /// As for [`tile`], for rows `0..R` of the problem.
-#[target_feature(enable = "avx2,fma")]
+#[target_feature(enable = "avx2,fma,f16c")]
 #[inline]
-unsafe fn row_panels<const R: usize, const P: usize>(p: &Problem) {
+unsafe fn row_panels<const S: u8, const R: usize, const P: usize>(p: &Problem) {
     let np = p.n.div_ceil(NR);
     let last = p.n - (np - 1) * NR;
     let pstride = p.k * NR;
@@ -138,15 +160,15 @@ unsafe fn row_panels<const R: usize, const P: usize>(p: &Problem) {
             1
         };
         let lastv = if q + w == np { last } else { NR };
-        let b = p.b.wrapping_add(q * pstride);
+        let b = badd::<S>(p.b, q * pstride);
         let c = p.c.wrapping_add(q * NR);
         let init = p.init.offset(q * NR);
         // SAFETY: panels q..q+w exist (q+w <= np) and the caller guarantees the rows.
         unsafe {
             match w {
-                1 => tile::<R, 1>(p.k, p.a, p.lda, b, pstride, init, c, p.ldc, lastv, p.relu),
-                2 => tile::<R, 2>(p.k, p.a, p.lda, b, pstride, init, c, p.ldc, lastv, p.relu),
-                _ => tile::<R, P>(p.k, p.a, p.lda, b, pstride, init, c, p.ldc, lastv, p.relu),
+                1 => tile::<S, R, 1>(p.k, p.a, p.lda, b, pstride, init, c, p.ldc, lastv, p.relu),
+                2 => tile::<S, R, 2>(p.k, p.a, p.lda, b, pstride, init, c, p.ldc, lastv, p.relu),
+                _ => tile::<S, R, P>(p.k, p.a, p.lda, b, pstride, init, c, p.ldc, lastv, p.relu),
             }
         }
         q += w;
@@ -158,8 +180,8 @@ unsafe fn row_panels<const R: usize, const P: usize>(p: &Problem) {
 ///
 /// # Safety
 /// AVX2+FMA available; `p` validated by `check`.
-#[target_feature(enable = "avx2,fma")]
-unsafe fn blocked(p: &Problem) {
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn blocked<const S: u8>(p: &Problem) {
     let np = p.n.div_ceil(NR);
     let last = p.n - (np - 1) * NR;
     let pstride = p.k * NR;
@@ -174,7 +196,7 @@ unsafe fn blocked(p: &Problem) {
             let relu = p.relu && k0 + kc >= p.k;
             for q in 0..np {
                 let lastv = if q + 1 == np { last } else { NR };
-                let b = p.b.wrapping_add(q * pstride + k0 * NR);
+                let b = badd::<S>(p.b, q * pstride + k0 * NR);
                 let init = init.offset(q * NR);
                 let mut r0 = m0;
                 while r0 < m1 {
@@ -185,7 +207,9 @@ unsafe fn blocked(p: &Problem) {
                         ($r:literal) => {
                             // SAFETY: rows r0..r0+$r < m, panel q < np, k0+kc <= k.
                             unsafe {
-                                tile::<$r, 1>(kc, a, p.lda, b, pstride, init, c, p.ldc, lastv, relu)
+                                tile::<S, $r, 1>(
+                                    kc, a, p.lda, b, pstride, init, c, p.ldc, lastv, relu,
+                                )
                             }
                         };
                     }
@@ -211,17 +235,17 @@ unsafe fn blocked(p: &Problem) {
 
 /// # Safety
 /// AVX2+FMA available; `p` validated by `check` (m, n > 0).
-#[target_feature(enable = "avx2,fma")]
-pub(super) unsafe fn gemm(p: Problem) {
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) unsafe fn gemm<const S: u8>(p: Problem) {
     // SAFETY: rows 0..m exist; row_panels::<R,_> is only called with R == m.
     unsafe {
         match p.m {
-            1 => row_panels::<1, 4>(&p),
-            2 => row_panels::<2, 2>(&p),
-            3 => row_panels::<3, 1>(&p),
-            4 => row_panels::<4, 1>(&p),
-            5 => row_panels::<5, 1>(&p),
-            _ => blocked(&p),
+            1 => row_panels::<S, 1, 4>(&p),
+            2 => row_panels::<S, 2, 2>(&p),
+            3 => row_panels::<S, 3, 1>(&p),
+            4 => row_panels::<S, 4, 1>(&p),
+            5 => row_panels::<S, 5, 1>(&p),
+            _ => blocked::<S>(&p),
         }
     }
 }

@@ -2,7 +2,29 @@
 
 use core::arch::x86_64::*;
 
-use super::{Init, NR, Problem};
+use super::{Init, NR, Problem, S_BF16, S_F32, badd};
+
+/// Packed weights `b[idx..idx+16]` of storage `S`, widened exactly to f32.
+///
+/// # Safety
+/// AVX-512F available; 16 elements of storage `S` readable at element `idx` of `b`.
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn load_b<const S: u8>(b: *const f32, idx: usize) -> __m512 {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        if S == S_F32 {
+            _mm512_loadu_ps(b.add(idx))
+        } else {
+            let h = _mm256_loadu_si256(badd::<S>(b, idx).cast());
+            if S == S_BF16 {
+                _mm512_castsi512_ps(_mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(h)))
+            } else {
+                _mm512_cvtph_ps(h)
+            }
+        }
+    }
+}
 
 /// Rows of the large-m micro-tile (tile = MR rows × 2 panels = 24 zmm accumulators).
 const MR: usize = 12;
@@ -23,7 +45,7 @@ const L2_BLOCK: usize = 96 * 1024;
 #[target_feature(enable = "avx512f")]
 #[inline]
 #[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
-unsafe fn tile<const R: usize, const P: usize>(
+unsafe fn tile<const S: u8, const R: usize, const P: usize>(
     kc: usize,
     a: *const f32,
     lda: usize,
@@ -62,7 +84,7 @@ unsafe fn tile<const R: usize, const P: usize>(
         let mut bv = [_mm512_setzero_ps(); P];
         for q in 0..P {
             // SAFETY: packed panel q has kc rows of NR f32 from `b + q*pstride`.
-            bv[q] = unsafe { _mm512_loadu_ps(b.add(q * pstride + kk * NR)) };
+            bv[q] = unsafe { load_b::<S>(b, q * pstride + kk * NR) };
         }
         for r in 0..R {
             // SAFETY: A row r has kc elements from `a + r*lda`.
@@ -95,7 +117,7 @@ unsafe fn tile<const R: usize, const P: usize>(
 /// As for [`tile`], for rows `0..R` of the problem.
 #[target_feature(enable = "avx512f")]
 #[inline]
-unsafe fn row_panels<const R: usize, const P: usize>(p: &Problem) {
+unsafe fn row_panels<const S: u8, const R: usize, const P: usize>(p: &Problem) {
     let np = p.n.div_ceil(NR);
     let last = p.n - (np - 1) * NR;
     let pstride = p.k * NR;
@@ -111,15 +133,15 @@ unsafe fn row_panels<const R: usize, const P: usize>(p: &Problem) {
             1
         };
         let lastv = if q + w == np { last } else { NR };
-        let b = p.b.wrapping_add(q * pstride);
+        let b = badd::<S>(p.b, q * pstride);
         let cc = c.wrapping_add(q * NR);
         let init = p.init.offset(q * NR);
         // SAFETY: panels q..q+w exist (q+w <= np) and the caller guarantees the rows.
         unsafe {
             match w {
-                1 => tile::<R, 1>(p.k, a, p.lda, b, pstride, init, cc, p.ldc, lastv, p.relu),
-                2 => tile::<R, 2>(p.k, a, p.lda, b, pstride, init, cc, p.ldc, lastv, p.relu),
-                _ => tile::<R, P>(p.k, a, p.lda, b, pstride, init, cc, p.ldc, lastv, p.relu),
+                1 => tile::<S, R, 1>(p.k, a, p.lda, b, pstride, init, cc, p.ldc, lastv, p.relu),
+                2 => tile::<S, R, 2>(p.k, a, p.lda, b, pstride, init, cc, p.ldc, lastv, p.relu),
+                _ => tile::<S, R, P>(p.k, a, p.lda, b, pstride, init, cc, p.ldc, lastv, p.relu),
             }
         }
         q += w;
@@ -133,7 +155,7 @@ unsafe fn row_panels<const R: usize, const P: usize>(p: &Problem) {
 #[target_feature(enable = "avx512f")]
 #[inline]
 #[allow(clippy::too_many_arguments)]
-unsafe fn tile_rows<const P: usize>(
+unsafe fn tile_rows<const S: u8, const P: usize>(
     rows: usize,
     kc: usize,
     a: *const f32,
@@ -149,7 +171,7 @@ unsafe fn tile_rows<const P: usize>(
     macro_rules! go {
         ($r:literal) => {
             // SAFETY: forwarded caller contract.
-            unsafe { tile::<$r, P>(kc, a, lda, b, pstride, init, c, ldc, last, relu) }
+            unsafe { tile::<S, $r, P>(kc, a, lda, b, pstride, init, c, ldc, last, relu) }
         };
     }
     match rows {
@@ -174,7 +196,7 @@ unsafe fn tile_rows<const P: usize>(
 /// # Safety
 /// AVX-512F available; `p` validated by `check`.
 #[target_feature(enable = "avx512f")]
-unsafe fn blocked(p: &Problem) {
+unsafe fn blocked<const S: u8>(p: &Problem) {
     let np = p.n.div_ceil(NR);
     let last = p.n - (np - 1) * NR;
     let pstride = p.k * NR;
@@ -191,7 +213,7 @@ unsafe fn blocked(p: &Problem) {
             while q < np {
                 let w = (np - q).min(2);
                 let lastv = if q + w == np { last } else { NR };
-                let b = p.b.wrapping_add(q * pstride + k0 * NR);
+                let b = badd::<S>(p.b, q * pstride + k0 * NR);
                 let init = init.offset(q * NR);
                 let mut r0 = m0;
                 while r0 < m1 {
@@ -201,11 +223,11 @@ unsafe fn blocked(p: &Problem) {
                     // SAFETY: rows r0..r0+rows < m, panels q..q+w < np, k0+kc <= k.
                     unsafe {
                         if w == 2 {
-                            tile_rows::<2>(
+                            tile_rows::<S, 2>(
                                 rows, kc, a, p.lda, b, pstride, init, c, p.ldc, lastv, relu,
                             );
                         } else {
-                            tile_rows::<1>(
+                            tile_rows::<S, 1>(
                                 rows, kc, a, p.lda, b, pstride, init, c, p.ldc, lastv, relu,
                             );
                         }
@@ -226,22 +248,22 @@ unsafe fn blocked(p: &Problem) {
 /// # Safety
 /// AVX-512F available; `p` validated by `check` (m, n > 0).
 #[target_feature(enable = "avx512f")]
-pub(super) unsafe fn gemm(p: Problem) {
+pub(super) unsafe fn gemm<const S: u8>(p: Problem) {
     // SAFETY: rows 0..m exist; row_panels::<R,_> is only called with R == m.
     unsafe {
         match p.m {
-            1 => row_panels::<1, 8>(&p),
-            2 => row_panels::<2, 6>(&p),
-            3 => row_panels::<3, 4>(&p),
-            4 => row_panels::<4, 4>(&p),
-            5 => row_panels::<5, 4>(&p),
-            6 => row_panels::<6, 4>(&p),
-            7 => row_panels::<7, 2>(&p),
-            8 => row_panels::<8, 2>(&p),
-            9 => row_panels::<9, 2>(&p),
-            10 => row_panels::<10, 2>(&p),
-            11 => row_panels::<11, 2>(&p),
-            _ => blocked(&p),
+            1 => row_panels::<S, 1, 8>(&p),
+            2 => row_panels::<S, 2, 6>(&p),
+            3 => row_panels::<S, 3, 4>(&p),
+            4 => row_panels::<S, 4, 4>(&p),
+            5 => row_panels::<S, 5, 4>(&p),
+            6 => row_panels::<S, 6, 4>(&p),
+            7 => row_panels::<S, 7, 2>(&p),
+            8 => row_panels::<S, 8, 2>(&p),
+            9 => row_panels::<S, 9, 2>(&p),
+            10 => row_panels::<S, 10, 2>(&p),
+            11 => row_panels::<S, 11, 2>(&p),
+            _ => blocked::<S>(&p),
         }
     }
 }

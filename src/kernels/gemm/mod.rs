@@ -25,6 +25,119 @@ mod portable;
 /// Width of one packed column panel. Weights are packed in panels of NR output columns, k-major, zero-padded.
 pub const NR: usize = 16;
 
+/// A 16-bit format packed weights may be stored in (see [`pack_weight_half`]): half the bytes
+/// to stream, widened exactly to f32 in the kernel, so every product and sum is still f32.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum HalfFormat {
+    /// bfloat16: the top 16 bits of an f32 (8 exponent bits, 7 mantissa bits).
+    Bf16,
+    /// IEEE 754 binary16 (5 exponent bits, 10 mantissa bits; ±65504, subnormals below 6.1e-5).
+    F16,
+}
+
+/// How packed weight elements are stored (kernel-internal; `S` const generic of the kernels).
+pub(crate) const S_F32: u8 = 0;
+pub(crate) const S_BF16: u8 = 1;
+pub(crate) const S_F16: u8 = 2;
+
+/// `b` advanced by `elems` packed elements of storage `S` (4 bytes for f32, 2 for the halves).
+#[inline(always)]
+pub(crate) fn badd<const S: u8>(b: *const f32, elems: usize) -> *const f32 {
+    let size = if S == S_F32 { 4 } else { 2 };
+    b.cast::<u8>().wrapping_add(elems * size).cast()
+}
+
+/// f32 → bfloat16 bits, rounding to nearest even (NaN stays NaN).
+pub fn f32_to_bf16(v: f32) -> u16 {
+    let bits = v.to_bits();
+    if v.is_nan() {
+        return ((bits >> 16) | 0x40) as u16;
+    }
+    let round = 0x7FFF + ((bits >> 16) & 1);
+    (bits.wrapping_add(round) >> 16) as u16
+}
+
+/// bfloat16 bits → f32 (exact).
+pub fn bf16_to_f32(h: u16) -> f32 {
+    f32::from_bits((h as u32) << 16)
+}
+
+/// f32 → IEEE binary16 bits, rounding to nearest even; overflow gives ±inf, tiny values
+/// subnormals or ±0.
+pub fn f32_to_f16(v: f32) -> u16 {
+    let bits = v.to_bits();
+    let sign = ((bits >> 16) & 0x8000) as u16;
+    let exp = ((bits >> 23) & 0xFF) as i32;
+    let man = bits & 0x7F_FFFF;
+    if exp == 0xFF {
+        return sign | 0x7C00 | if man != 0 { 0x200 } else { 0 };
+    }
+    let e = exp - 127 + 15;
+    if e >= 0x1F {
+        return sign | 0x7C00;
+    }
+    if e <= 0 {
+        if e < -10 {
+            return sign;
+        }
+        // Subnormal: shift the mantissa (with its implicit bit) right, rounding to even.
+        let m = man | 0x80_0000;
+        let shift = (14 - e) as u32;
+        let half = 1u32 << (shift - 1);
+        let rem = m & ((1u32 << shift) - 1);
+        let mut out = m >> shift;
+        if rem > half || (rem == half && out & 1 == 1) {
+            out += 1;
+        }
+        return sign | out as u16;
+    }
+    let mut out = ((e as u32) << 10) | (man >> 13);
+    let rem = man & 0x1FFF;
+    if rem > 0x1000 || (rem == 0x1000 && out & 1 == 1) {
+        out += 1; // may carry into the exponent, up to inf: still correct
+    }
+    sign | out as u16
+}
+
+/// IEEE binary16 bits → f32 (exact).
+pub fn f16_to_f32(h: u16) -> f32 {
+    let sign = ((h & 0x8000) as u32) << 16;
+    let exp = ((h >> 10) & 0x1F) as u32;
+    let man = (h & 0x3FF) as u32;
+    let bits = if exp == 0x1F {
+        sign | 0x7F80_0000 | (man << 13)
+    } else if exp == 0 {
+        if man == 0 {
+            sign
+        } else {
+            // Subnormal: value = man · 2^-24 (exact in f32).
+            let v = man as f32 * (1.0 / 16_777_216.0);
+            return if sign != 0 { -v } else { v };
+        }
+    } else {
+        sign | ((exp + 127 - 15) << 23) | (man << 13)
+    };
+    f32::from_bits(bits)
+}
+
+impl HalfFormat {
+    /// Rounds `v` to this format (nearest even) and returns the bits.
+    pub fn encode(self, v: f32) -> u16 {
+        match self {
+            HalfFormat::Bf16 => f32_to_bf16(v),
+            HalfFormat::F16 => f32_to_f16(v),
+        }
+    }
+
+    /// The f32 value of `h` (exact).
+    pub fn decode(self, h: u16) -> f32 {
+        match self {
+            HalfFormat::Bf16 => bf16_to_f32(h),
+            HalfFormat::F16 => f16_to_f32(h),
+        }
+    }
+}
+
 /// Instruction set a kernel is written for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Isa {
@@ -70,13 +183,21 @@ impl Isa {
     }
 }
 
+// F16C (16-bit float conversions, for f16 weight storage) came with or before AVX2 on every
+// x86-64 CPU, so it is part of this ISA.
 #[cfg(all(target_arch = "x86_64", feature = "std"))]
 fn avx2_available() -> bool {
-    std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+    std::is_x86_feature_detected!("avx2")
+        && std::is_x86_feature_detected!("fma")
+        && std::is_x86_feature_detected!("f16c")
 }
 #[cfg(all(target_arch = "x86_64", not(feature = "std")))]
 fn avx2_available() -> bool {
-    cfg!(all(target_feature = "avx2", target_feature = "fma"))
+    cfg!(all(
+        target_feature = "avx2",
+        target_feature = "fma",
+        target_feature = "f16c"
+    ))
 }
 #[cfg(not(target_arch = "x86_64"))]
 fn avx2_available() -> bool {
@@ -120,6 +241,31 @@ pub fn pack_weight(w: &[f32], n: usize, k: usize, out: &mut [f32]) {
             for (jj, o) in row.iter_mut().enumerate() {
                 let j = p * NR + jj;
                 *o = if j < n { w[j * k + kk] } else { 0.0 };
+            }
+        }
+    }
+}
+
+/// [`pack_weight`] into 16-bit storage: the same layout, each element rounded to `format`.
+pub fn pack_weight_half(w: &[f32], n: usize, k: usize, format: HalfFormat, out: &mut [u16]) {
+    assert!(w.len() >= n * k, "pack_weight_half: w too short");
+    assert_eq!(
+        out.len(),
+        packed_len(n, k),
+        "pack_weight_half: out has the wrong length"
+    );
+    if k == 0 {
+        return;
+    }
+    for (p, panel) in out.chunks_exact_mut(k * NR).enumerate() {
+        for (kk, row) in panel.chunks_exact_mut(NR).enumerate() {
+            for (jj, o) in row.iter_mut().enumerate() {
+                let j = p * NR + jj;
+                *o = if j < n {
+                    format.encode(w[j * k + kk])
+                } else {
+                    0
+                };
             }
         }
     }
@@ -182,7 +328,7 @@ fn check(
     n: usize,
     a: &[f32],
     lda: usize,
-    packed: &[f32],
+    packed_elems: usize,
     bias: Option<&[f32]>,
     c: &[f32],
     ldc: usize,
@@ -198,7 +344,7 @@ fn check(
     assert!(lda >= k, "gemm: lda < k");
     assert!(ldc >= n, "gemm: ldc < n");
     assert!(a.len() >= (m - 1) * lda + k, "gemm: a too short");
-    assert!(packed.len() >= packed_len(n, k), "gemm: packed too short");
+    assert!(packed_elems >= packed_len(n, k), "gemm: packed too short");
     assert!(c.len() >= (m - 1) * ldc + n, "gemm: c too short");
     if let Some(b) = bias {
         assert!(b.len() >= n, "gemm: bias too short");
@@ -206,19 +352,98 @@ fn check(
 }
 
 fn run(isa: Isa, p: Problem) {
+    run_s::<S_F32>(isa, p)
+}
+
+/// [`run`] with the packed weights stored as `S` (`p.b` then points at u16 for the halves).
+fn run_s<const S: u8>(isa: Isa, p: Problem) {
     if p.m == 0 || p.n == 0 {
         return;
     }
     match isa {
-        Isa::Portable => portable::gemm(p),
+        Isa::Portable => portable::gemm::<S>(p),
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `check` asserted AVX2+FMA are available and the slices cover the shape.
-        Isa::Avx2Fma => unsafe { avx2::gemm(p) },
+        // SAFETY: `check` asserted AVX2+FMA(+F16C) are available and the slices cover the shape.
+        Isa::Avx2Fma => unsafe { avx2::gemm::<S>(p) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `check` asserted AVX-512F is available and the slices cover the shape.
-        Isa::Avx512 => unsafe { avx512::gemm(p) },
+        Isa::Avx512 => unsafe { avx512::gemm::<S>(p) },
         #[cfg(not(target_arch = "x86_64"))]
         _ => unreachable!(),
+    }
+}
+
+/// [`gemm_with`] on weights packed by [`pack_weight_half`]: each weight is widened exactly to
+/// f32 in the kernel, so the result is bit-identical to [`gemm_with`] on the widened weights
+/// (the same reproducibility contract).
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_half(
+    isa: Isa,
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    lda: usize,
+    packed: &[u16],
+    format: HalfFormat,
+    bias: Option<&[f32]>,
+    epilogue: Epilogue,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    check(isa, m, k, n, a, lda, packed.len(), bias, c, ldc);
+    let init = match bias {
+        Some(b) => Init::Bias(b.as_ptr()),
+        None => Init::Zero,
+    };
+    let p = Problem {
+        m,
+        k,
+        n,
+        a: a.as_ptr(),
+        lda,
+        b: packed.as_ptr().cast(),
+        init,
+        c: c.as_mut_ptr(),
+        ldc,
+        relu: epilogue == Epilogue::Relu,
+    };
+    match format {
+        HalfFormat::Bf16 => run_s::<S_BF16>(isa, p),
+        HalfFormat::F16 => run_s::<S_F16>(isa, p),
+    }
+}
+
+/// [`gemm_accumulate`] on weights packed by [`pack_weight_half`].
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_accumulate_half(
+    isa: Isa,
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    lda: usize,
+    packed: &[u16],
+    format: HalfFormat,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    check(isa, m, k, n, a, lda, packed.len(), None, c, ldc);
+    let p = Problem {
+        m,
+        k,
+        n,
+        a: a.as_ptr(),
+        lda,
+        b: packed.as_ptr().cast(),
+        init: Init::Load,
+        c: c.as_mut_ptr(),
+        ldc,
+        relu: false,
+    };
+    match format {
+        HalfFormat::Bf16 => run_s::<S_BF16>(isa, p),
+        HalfFormat::F16 => run_s::<S_F16>(isa, p),
     }
 }
 
@@ -256,7 +481,7 @@ pub fn gemm_with(
     c: &mut [f32],
     ldc: usize,
 ) {
-    check(isa, m, k, n, a, lda, packed, bias, c, ldc);
+    check(isa, m, k, n, a, lda, packed.len(), bias, c, ldc);
     let init = match bias {
         Some(b) => Init::Bias(b.as_ptr()),
         None => Init::Zero,
@@ -295,7 +520,7 @@ pub fn gemm_accumulate(
     c: &mut [f32],
     ldc: usize,
 ) {
-    check(isa, m, k, n, a, lda, packed, bias, c, ldc);
+    check(isa, m, k, n, a, lda, packed.len(), bias, c, ldc);
     if m == 0 || n == 0 {
         return;
     }

@@ -1,7 +1,28 @@
 //! Portable kernel: plain Rust over `[f32; NR]` accumulators, written for auto-vectorisation.
 //! Each step is a separate multiply then add (`acc + a*b`), never `mul_add`.
 
-use super::{Init, NR, Problem};
+use super::{HalfFormat, Init, NR, Problem, S_BF16, S_F32, badd};
+
+/// Packed weights `b[idx..idx+NR]` of storage `S`, widened exactly to f32.
+///
+/// # Safety
+/// NR elements of storage `S` readable at element `idx` of `b`.
+#[inline(always)]
+unsafe fn load_b<const S: u8>(b: *const f32, idx: usize) -> [f32; NR] {
+    if S == S_F32 {
+        // SAFETY: forwarded caller contract; unaligned read.
+        unsafe { core::ptr::read_unaligned(b.add(idx).cast()) }
+    } else {
+        // SAFETY: forwarded caller contract; unaligned read.
+        let h: [u16; NR] = unsafe { core::ptr::read_unaligned(badd::<S>(b, idx).cast()) };
+        let f = if S == S_BF16 {
+            HalfFormat::Bf16
+        } else {
+            HalfFormat::F16
+        };
+        h.map(|v| f.decode(v))
+    }
+}
 
 /// Block of k for large m: the panel slice of the packed weight (KC×16 f32) stays in L1.
 const KC: usize = 256;
@@ -15,7 +36,7 @@ const MC: usize = 256;
 /// × columns `0..valid` from `c` (and the bias, if any, for those columns) in bounds.
 #[inline(always)]
 #[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
-unsafe fn tile<const R: usize>(
+unsafe fn tile<const S: u8, const R: usize>(
     kc: usize,
     a: *const f32,
     lda: usize,
@@ -48,8 +69,8 @@ unsafe fn tile<const R: usize>(
         }
     }
     for kk in 0..kc {
-        // SAFETY: the packed panel has kc rows of NR f32; unaligned read.
-        let bv: [f32; NR] = unsafe { core::ptr::read_unaligned(b.add(kk * NR).cast()) };
+        // SAFETY: the packed panel has kc rows of NR elements.
+        let bv: [f32; NR] = unsafe { load_b::<S>(b, kk * NR) };
         for r in 0..R {
             // SAFETY: A row r has kc elements from `a + r*lda`.
             let av = unsafe { *a.add(r * lda + kk) };
@@ -75,7 +96,7 @@ unsafe fn tile<const R: usize>(
 
 /// Blocked over k (KC), rows (MC), panels, then rows one at a time (1×16 tiles: multi-row
 /// tiles made LLVM's SLP vectoriser shuffle and spill, 4× slower on x86-64 SSE2).
-pub(super) fn gemm(p: Problem) {
+pub(super) fn gemm<const S: u8>(p: Problem) {
     let np = p.n.div_ceil(NR);
     let last = p.n - (np - 1) * NR;
     let pstride = p.k * NR;
@@ -89,14 +110,14 @@ pub(super) fn gemm(p: Problem) {
             let m1 = (m0 + MC).min(p.m);
             for q in 0..np {
                 let valid = if q + 1 == np { last } else { NR };
-                let b = p.b.wrapping_add(q * pstride + k0 * NR);
+                let b = badd::<S>(p.b, q * pstride + k0 * NR);
                 let init = init.offset(q * NR);
                 for r in m0..m1 {
                     let a = p.a.wrapping_add(r * p.lda + k0);
                     let c = p.c.wrapping_add(r * p.ldc + q * NR);
                     // SAFETY: `check` validated the slices for the whole problem; this tile is
                     // row r < m, panel q < np, k-steps k0..k0+kc <= k.
-                    unsafe { tile::<1>(kc, a, p.lda, b, init, c, p.ldc, valid, relu) };
+                    unsafe { tile::<S, 1>(kc, a, p.lda, b, init, c, p.ldc, valid, relu) };
                 }
             }
             m0 = m1;
