@@ -18,28 +18,40 @@
 use std::path::Path;
 use std::time::Instant;
 
+use innfer::train::tasks;
 use innfer::{Model, Session};
 
 /// The default model, embedded.
 pub const GMM8_SOME: &[u8] = include_bytes!("../../models/gmm8_some.safetensors");
 
-/// Mode centres of the 8-mode mixture (freia.md §2.1), std 0.2 per coordinate.
-pub const GMM8_CENTRES: [(f32, f32); 8] = [
-    (-2.4142, 1.0),
-    (-1.0, 2.4142),
-    (1.0, 2.4142),
-    (2.4142, 1.0),
-    (2.4142, -1.0),
-    (1.0, -2.4142),
-    (-1.0, -2.4142),
-    (-2.4142, -1.0),
-];
+/// Mode centres of the 8-mode mixture, in f32 for plotting and counting (the task's own
+/// definition, `innfer::train::tasks::GMM8_CENTRES`, is f64).
+pub const GMM8_CENTRES: [(f32, f32); 8] = {
+    let mut out = [(0.0f32, 0.0f32); 8];
+    let mut i = 0;
+    while i < 8 {
+        out[i] = (
+            tasks::GMM8_CENTRES[i].0 as f32,
+            tasks::GMM8_CENTRES[i].1 as f32,
+        );
+        i += 1;
+    }
+    out
+};
 
 /// Standard deviation of each mode, per coordinate.
-pub const GMM8_STD: f32 = 0.2;
+pub const GMM8_STD: f32 = tasks::GMM8_STD as f32;
 
 /// Label of each mode under the `some` labelling.
-pub const GMM8_SOME_LABELS: [usize; 8] = [0, 0, 0, 0, 1, 1, 2, 3];
+pub const GMM8_SOME_LABELS: [usize; 8] = {
+    let mut out = [0usize; 8];
+    let mut mode = 0;
+    while mode < 8 {
+        out[mode] = tasks::Labelling::Some.label_of_mode(mode);
+        mode += 1;
+    }
+    out
+};
 
 /// A sample belongs to a mode when it lies within 3σ = 0.6 of its centre.
 const MODE_RADIUS: f32 = 0.6;

@@ -81,7 +81,7 @@ pub enum Labelling {
 }
 
 impl Labelling {
-    pub fn label_of_mode(self, mode: usize) -> usize {
+    pub const fn label_of_mode(self, mode: usize) -> usize {
         match self {
             Labelling::All => mode,
             Labelling::Some => [0, 0, 0, 0, 1, 1, 2, 3][mode],
