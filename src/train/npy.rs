@@ -1,5 +1,4 @@
-//! Copied from cli/src/npy.rs (the CLI keeps its own): reads `.npy` files for
-//! [`Dataset::from_npy`](super::Dataset::from_npy).
+//! `.npy` files for [`Dataset::from_npy`](super::Dataset::from_npy) and the CLI.
 //!
 //! A small, self-contained reader and writer for NumPy's `.npy` format.
 //!
