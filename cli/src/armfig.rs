@@ -10,7 +10,8 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::arm::{ArmSummary, arm_points};
 use crate::figures::{
-    FONT, POSTERIOR_COLOUR, PRIOR_COLOUR, TRUTH_COLOUR, draw_err, histogram, png_figure,
+    FONT, POSTERIOR_COLOUR, PRIOR_COLOUR, TRUTH_COLOUR, draw_err, histogram, histogram_bars,
+    png_figure,
 };
 use innfer::train::tasks::ARM_PRIOR_STD;
 
@@ -238,16 +239,7 @@ pub fn marginals(path: &Path, s: &ArmSummary, prior: &[f32]) -> Result<(), Strin
                 .axis_desc_style((FONT, 16))
                 .draw()
                 .map_err(&err)?;
-            let bars = |h: &[f64], style: ShapeStyle| -> Vec<Rectangle<(f64, f64)>> {
-                h.iter()
-                    .enumerate()
-                    .filter(|(_, v)| **v > 0.0)
-                    .map(|(i, &v)| {
-                        let x0 = lo + i as f64 * width;
-                        Rectangle::new([(x0, 0.0), (x0 + width, v)], style)
-                    })
-                    .collect()
-            };
+            let bars = |h: &[f64], style: ShapeStyle| histogram_bars(h, lo, width, style);
             chart
                 .draw_series(bars(&pri, PRIOR_COLOUR.mix(0.45).filled()))
                 .map_err(&err)?

@@ -326,16 +326,7 @@ pub fn marginals(path: &Path, summary: &LabelSummary, prior: &[f32]) -> Result<(
                 .draw()
                 .map_err(&err)?;
 
-            let bars = |h: &[f64], style: ShapeStyle| -> Vec<Rectangle<(f64, f64)>> {
-                h.iter()
-                    .enumerate()
-                    .filter(|(_, v)| **v > 0.0)
-                    .map(|(i, &v)| {
-                        let x0 = lo + i as f64 * width;
-                        Rectangle::new([(x0, 0.0), (x0 + width, v)], style)
-                    })
-                    .collect()
-            };
+            let bars = |h: &[f64], style: ShapeStyle| histogram_bars(h, lo, width, style);
             chart
                 .draw_series(bars(&pri, PRIOR_COLOUR.mix(0.45).filled()))
                 .map_err(&err)?
@@ -397,4 +388,21 @@ pub fn marginals(path: &Path, summary: &LabelSummary, prior: &[f32]) -> Result<(
         }
         Ok(())
     })
+}
+
+/// The bars of a histogram with bins of `width` starting at `lo` (empty bins left out).
+pub(crate) fn histogram_bars(
+    h: &[f64],
+    lo: f64,
+    width: f64,
+    style: ShapeStyle,
+) -> Vec<Rectangle<(f64, f64)>> {
+    h.iter()
+        .enumerate()
+        .filter(|(_, v)| **v > 0.0)
+        .map(|(i, &v)| {
+            let x0 = lo + i as f64 * width;
+            Rectangle::new([(x0, 0.0), (x0 + width, v)], style)
+        })
+        .collect()
 }
