@@ -188,9 +188,13 @@ struct TrainArgs {
     /// Coupling blocks (FrEIA AllInOneBlock, conditional).
     #[arg(long, default_value_t = 8, value_parser = parse_batch)]
     blocks: usize,
-    /// Width of the two hidden layers of every subnet.
+    /// Width of the hidden layers of every subnet.
     #[arg(long, default_value_t = 128, value_parser = parse_batch)]
     hidden: usize,
+    /// Hidden layers per subnet (0: every subnet is one Linear layer, so each block's shift
+    /// and log-scale are affine in its input: a small model for small data).
+    #[arg(long, default_value_t = 2)]
+    layers: usize,
     /// Epochs (passes over the training rows).
     #[arg(long, default_value_t = 20, value_parser = parse_batch)]
     epochs: usize,
@@ -224,7 +228,7 @@ struct EvalArgs {
     /// Observations from the prior predictive (for MMD, re-simulation, SBC, calibration).
     #[arg(long, value_name = "K", default_value_t = 200, value_parser = parse_batch)]
     n_obs: usize,
-    /// Posterior samples per observation (and per label for the mode masses).
+    /// Posterior samples per observation (the mode masses always use 100,000 per label).
     #[arg(long, value_name = "S", default_value_t = 1000, value_parser = parse_batch)]
     n_samples: usize,
     /// Held-out pairs for the NLL and the KL gap.
@@ -236,6 +240,13 @@ struct EvalArgs {
     /// Directory for sbc_ranks.png and calibration.png (created if missing).
     #[arg(long, value_name = "DIR")]
     plot: Option<PathBuf>,
+    /// Also run the classifier two-sample test as sbibm does (10 observations, 10,000 model
+    /// samples against 10,000 exact ones each, 5-fold MLP classifier): minutes, not seconds.
+    #[arg(long)]
+    c2st: bool,
+    /// Model and exact samples per observation for --c2st (sbibm: 10,000).
+    #[arg(long, default_value_t = 10_000, value_parser = parse_batch)]
+    c2st_samples: usize,
 }
 
 #[derive(Args, Debug)]
@@ -410,6 +421,7 @@ fn run(cli: Cli) -> CliResult<()> {
             objective: a.objective,
             blocks: a.blocks,
             hidden: a.hidden,
+            layers: a.layers,
             epochs: a.epochs,
             batch: a.batch,
             lr: a.lr,
@@ -426,6 +438,7 @@ fn run(cli: Cli) -> CliResult<()> {
             n_test: a.n_test,
             seed: a.seed,
             plot: a.plot,
+            c2st: a.c2st.then_some(a.c2st_samples),
         }),
     }
 }

@@ -61,6 +61,7 @@ pub struct TrainOptions {
     pub objective: Objective,
     pub blocks: usize,
     pub hidden: usize,
+    pub layers: usize,
     pub epochs: usize,
     pub batch: usize,
     pub lr: f64,
@@ -249,7 +250,7 @@ pub fn run(o: &TrainOptions) -> CliResult<()> {
     let config = TrainConfig {
         blocks: o.blocks,
         subnet: SubnetSpec {
-            hidden: vec![o.hidden; 2],
+            hidden: vec![o.hidden; o.layers],
             ..SubnetSpec::default()
         },
         epochs: o.epochs,
@@ -282,7 +283,7 @@ pub fn run(o: &TrainOptions) -> CliResult<()> {
         );
     }
     eprintln!(
-        "training {} (x {}, y {}; {} AllInOne blocks, hidden {}×2) on {source}{}",
+        "training {} (x {}, y {}; {} AllInOne blocks, hidden {}×{}) on {source}{}",
         match o.objective {
             Objective::Ml => "a cINN by maximum likelihood",
             Objective::Inn => "an INN with the paper's losses",
@@ -291,6 +292,7 @@ pub fn run(o: &TrainOptions) -> CliResult<()> {
         data.y_dim,
         o.blocks,
         o.hidden,
+        o.layers,
         if o.resume {
             format!(", resuming after epoch {first}")
         } else {
@@ -334,7 +336,7 @@ fn resume_epoch(config: &TrainConfig, data: &Dataset, path: &Path) -> CliResult<
         Ok(ck) => Ok(ck.epoch),
         Err(innfer::Error::Dims(_)) => Err(format!(
             "--resume: the checkpoint {} is of another architecture or data width than \
-             this run ({n} parameters, x {}, y {}); give the same --blocks, --hidden and data",
+             this run ({n} parameters, x {}, y {}); give the same --blocks, --hidden, --layers and data",
             path.display(),
             data.x_dim,
             data.y_dim

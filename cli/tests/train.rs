@@ -325,9 +325,9 @@ fn resume_continues_where_the_checkpoint_stopped() {
 fn eval_reports_every_metric_and_draws_png_figures() {
     let dir = TempDir::new("eval");
     for (task, extra) in [
-        ("gmm8-some", &["mode", "off-mode", "KL gap (nats)"][..]),
+        ("gmm8-some", &["mode", "off-mode", "KL gap, paired"][..]),
         ("kinematics", &["re-simulation error", "n/a"][..]),
-        ("gaussian-linear", &["KL gap (nats)"][..]),
+        ("gaussian-linear", &["KL gap, paired"][..]),
     ] {
         let model = dir.path(&format!("{task}.safetensors"));
         assert_ok(&train(
@@ -370,6 +370,40 @@ fn eval_reports_every_metric_and_draws_png_figures() {
     }
 }
 
+/// `--c2st` adds sbibm's classifier two-sample test (here with few samples, to stay quick).
+#[test]
+fn eval_runs_the_c2st_on_request() {
+    let dir = TempDir::new("c2st");
+    let model = dir.path("gl.safetensors");
+    assert_ok(&train(
+        &model,
+        &["--task", "gaussian-linear", "--n-train", "500"],
+        "1",
+        &[],
+    ));
+    let out = innfer(&[
+        &"eval",
+        &model,
+        &"--task",
+        &"gaussian-linear",
+        &"--n-obs",
+        &"5",
+        &"--n-samples",
+        &"20",
+        &"--n-test",
+        &"100",
+        &"--c2st",
+        &"--c2st-samples",
+        &"20",
+    ]);
+    assert_ok(&out);
+    let text = stdout(&out);
+    assert!(
+        text.contains("C2ST accuracy (10 observations × 20 samples)"),
+        "{text}"
+    );
+}
+
 /// The metrics tell a good model from a bad one: a gaussian-linear model trained a little
 /// longer has a smaller KL gap and MMD than after a single tiny epoch.
 #[test]
@@ -406,7 +440,10 @@ fn eval_numbers_improve_with_training() {
             &"2000",
         ]);
         assert_ok(&out);
-        gaps.push(value(&stdout(&out), "KL gap (nats)"));
+        gaps.push(value(
+            &stdout(&out),
+            "KL gap, paired with exact log p(x|y) (nats)",
+        ));
     }
     assert!(gaps[1] < gaps[0], "KL gaps {gaps:?}");
 }

@@ -4,6 +4,7 @@
 use crate::train::prelude::*;
 
 use super::float::Float;
+use super::mixing::Mixing;
 use super::ops::Op;
 use super::ops::affine::{AffineKind, ChannelAffine};
 use super::ops::half::{ClampActivation, Conditioner, Half, LogScale};
@@ -140,7 +141,7 @@ pub(crate) fn build(
     cond_dim: usize,
     subnet: &SubnetSpec,
     layout: &mut ParamLayout,
-    rng: &mut Rng,
+    mixing: &mut Mixing<'_>,
     ops: &mut Vec<Op>,
 ) -> BlockLayout {
     let first_op = ops.len();
@@ -183,8 +184,8 @@ pub(crate) fn build(
             let net = b.mlp("subnet", l1, 2 * l2);
             let scale = b.channels("global_scale", d, ALL_IN_ONE_SCALE_INIT);
             let offset = b.channels("global_offset", d, 0.0);
-            let perm = rng.permutation(d);
-            let permutation = Permutation::new(perm);
+            mixing.coupling(0..l1);
+            let permutation = Permutation::new(mixing.permutation());
             b.block.tensors.push(TensorDesc {
                 name: "w_perm".into(),
                 shape: vec![d],
@@ -240,6 +241,7 @@ pub(crate) fn build(
             };
             ops.push(half((0, l1), (l1, l2), first, ls));
             ops.push(half((l1, l2), (0, l1), second, ls));
+            mixing.coupling(0..0);
         }
         BlockKind::Nice => {
             let l1 = coupling_split(d);
@@ -259,6 +261,7 @@ pub(crate) fn build(
                 Conditioner::Shift(g),
                 LogScale::None,
             ));
+            mixing.coupling(0..0);
         }
         BlockKind::OneSided { clamp, activation } => {
             let l1 = coupling_split(d);
@@ -270,6 +273,7 @@ pub(crate) fn build(
                 f: activation,
             };
             ops.push(half((l1, l2), (0, l1), Conditioner::Joint(net), ls));
+            mixing.coupling(0..l1);
         }
         BlockKind::ConditionalAffine { clamp, activation } => {
             b.coupling_meta(clamp, activation, None);
@@ -279,6 +283,7 @@ pub(crate) fn build(
                 f: activation,
             };
             ops.push(half((0, d), (0, 0), Conditioner::Joint(net), ls));
+            mixing.coupling(0..0);
         }
         BlockKind::ActNorm => {
             let log_scale = b.channels("log_scale", d, 0.0);
@@ -294,7 +299,7 @@ pub(crate) fn build(
             }));
         }
         BlockKind::PermuteRandom => {
-            let permutation = Permutation::new(rng.permutation(d));
+            let permutation = Permutation::new(mixing.permutation());
             for (name, index) in [
                 ("perm", &permutation.forward),
                 ("perm_inv", &permutation.inverse),

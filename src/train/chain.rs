@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 
 use super::blocks::{self, BlockLayout};
 use super::float::Float;
+use super::mixing::Mixing;
 use super::ops::affine::{AffineKind, ChannelAffine};
 use super::ops::{Batch, Grads, Op, OpTape};
 use super::params::ParamLayout;
@@ -79,6 +80,7 @@ impl<F: Float> Chain<F> {
         }
         let mut layout = ParamLayout::default();
         let mut structure_rng = Rng::new(seed, 1);
+        let mut mixing = Mixing::new(d, &mut structure_rng);
         let mut ops = Vec::new();
         let blocks: Vec<BlockLayout> = spec
             .blocks
@@ -90,7 +92,7 @@ impl<F: Float> Chain<F> {
                     spec.cond_dim,
                     &spec.subnet,
                     &mut layout,
-                    &mut structure_rng,
+                    &mut mixing,
                     &mut ops,
                 )
             })

@@ -15,6 +15,7 @@ pub mod eval;
 pub mod export;
 pub mod float;
 pub mod inn;
+mod mixing;
 pub mod npy;
 pub mod objective;
 mod ops;
