@@ -4,6 +4,8 @@
 //! REPS repetitions of ≥ 50 ms, the implementations' repetitions interleaved.
 //! `cargo bench --bench gemm -- --cpu`: GFLOP per second of CPU time received instead (for
 //! comparing kernel variants on a loaded machine), best of 7, on the shapes the sessions run.
+//! `--quick` (with either mode): one short repetition per row, a smoke test of a second or
+//! two (CI runs it); its numbers are noisy.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -12,45 +14,54 @@ use innfer::kernels::gemm::*;
 
 const REPS: usize = 5;
 const MIN_REP: Duration = Duration::from_millis(50);
+/// `--quick`: one repetition of at least this long per row.
+const QUICK_MIN_REP: Duration = Duration::from_millis(5);
 
-/// GFLOP/s of one repetition (≥ MIN_REP) of `f` doing `flops` per call.
-fn rep(flops: f64, f: &mut dyn FnMut()) -> f64 {
+/// GFLOP/s of one repetition (≥ `min`) of `f` doing `flops` per call.
+fn rep(flops: f64, min: Duration, f: &mut dyn FnMut()) -> f64 {
     let mut iters = 0u64;
     let start = Instant::now();
     loop {
         f();
         iters += 1;
-        if start.elapsed() >= MIN_REP {
+        if start.elapsed() >= min {
             break;
         }
     }
     flops * iters as f64 / start.elapsed().as_secs_f64() / 1e9
 }
 
-/// Median GFLOP/s of each function over REPS repetitions, the functions' repetitions interleaved
-/// (so that load from elsewhere on the machine hits them alike).
-fn measure(flops: f64, fs: &mut [&mut dyn FnMut()]) -> Vec<f64> {
+/// Median GFLOP/s of each function over REPS repetitions (one short one if `quick`), the
+/// functions' repetitions interleaved (so that load from elsewhere on the machine hits them
+/// alike).
+fn measure(flops: f64, quick: bool, fs: &mut [&mut dyn FnMut()]) -> Vec<f64> {
+    let (reps, min) = if quick {
+        (1, QUICK_MIN_REP)
+    } else {
+        (REPS, MIN_REP)
+    };
     for f in fs.iter_mut() {
         f(); // warm up
     }
-    let mut rates = vec![Vec::with_capacity(REPS); fs.len()];
-    for _ in 0..REPS {
+    let mut rates = vec![Vec::with_capacity(reps); fs.len()];
+    for _ in 0..reps {
         for (f, r) in fs.iter_mut().zip(&mut rates) {
-            r.push(rep(flops, *f));
+            r.push(rep(flops, min, *f));
         }
     }
     rates
         .into_iter()
         .map(|mut r| {
             r.sort_by(f64::total_cmp);
-            r[REPS / 2]
+            r[reps / 2]
         })
         .collect()
 }
 
 fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
     if std::env::args().any(|a| a == "--cpu") {
-        cpu_mode();
+        cpu_mode(quick);
         return;
     }
     let shapes: [(usize, usize); 11] = [
@@ -156,7 +167,7 @@ fn main() {
                 .iter_mut()
                 .map(|b| &mut **b as &mut dyn FnMut())
                 .collect();
-            let g = measure(flops, &mut fs);
+            let g = measure(flops, quick, &mut fs);
             let (g_ours, g_mm) = (g[0], g[g.len() - 1]);
             print!(
                 "{k:>5} {n:>5} {m:>5} | {g_ours:>14.1} {g_mm:>14.1} {:>6.2}",
@@ -208,17 +219,37 @@ fn fma_peak(iters: usize) -> f32 {
     s.iter().sum()
 }
 
-fn cpu_mode() {
+/// The CPU clock advances in scheduler ticks: a measurement repeats its work until at least this
+/// much CPU time has passed.
+const MIN_CPU_NS: u64 = 20_000_000;
+
+/// FLOP per CPU-nanosecond (= GFLOP per CPU-second) of `work` (returning the FLOP it did),
+/// repeated until MIN_CPU_NS of CPU time have passed.
+fn per_cpu_second(work: &mut dyn FnMut() -> f64) -> f64 {
+    let t0 = cpu_ns();
+    let mut flops = 0.0;
+    loop {
+        flops += work();
+        let dt = cpu_ns() - t0;
+        if dt >= MIN_CPU_NS {
+            return flops / dt as f64;
+        }
+    }
+}
+
+/// `quick`: one repetition of a tenth of the work per row.
+fn cpu_mode(quick: bool) {
+    let (reps, work) = if quick { (1, 0.1) } else { (7, 1.0) };
     #[cfg(target_arch = "x86_64")]
     if Isa::Avx2Fma.is_available() {
-        let iters = 10_000_000;
+        let iters = (10_000_000.0 * work) as usize;
         let mut best = 0.0f64;
-        for _ in 0..7 {
-            let t0 = cpu_ns();
-            // SAFETY: AVX2+FMA checked above.
-            black_box(unsafe { fma_peak(iters) });
-            let dt = (cpu_ns() - t0) as f64;
-            best = best.max((iters * 12 * 16) as f64 / dt);
+        for _ in 0..reps {
+            best = best.max(per_cpu_second(&mut || {
+                // SAFETY: AVX2+FMA checked above.
+                black_box(unsafe { fma_peak(iters) });
+                (iters * 12 * 16) as f64
+            }));
         }
         println!("FMA peak (12 ymm chains): {best:.1} GFLOP per CPU-second");
     }
@@ -258,29 +289,30 @@ fn cpu_mode() {
         pack_weight(&w, n, k, &mut packed);
         let mut c = vec![0.0f32; m * n];
         let flops = 2.0 * (m * n * k) as f64;
-        let calls = ((3e9 / flops) as usize).max(1);
+        let calls = ((3e9 * work / flops) as usize).max(1);
         let mut best = vec![0.0f64; isas.len()];
-        for _rep in 0..7 {
+        for _rep in 0..reps {
             for (i, &isa) in isas.iter().enumerate() {
-                let t0 = cpu_ns();
-                for _ in 0..calls {
-                    gemm_with(
-                        isa,
-                        m,
-                        k,
-                        n,
-                        black_box(&a),
-                        k,
-                        &packed,
-                        Some(&bias),
-                        Epilogue::Relu,
-                        &mut c,
-                        n,
-                    );
-                    black_box(&c);
-                }
-                let dt = (cpu_ns() - t0) as f64;
-                best[i] = best[i].max(flops * calls as f64 / dt);
+                let rate = per_cpu_second(&mut || {
+                    for _ in 0..calls {
+                        gemm_with(
+                            isa,
+                            m,
+                            k,
+                            n,
+                            black_box(&a),
+                            k,
+                            &packed,
+                            Some(&bias),
+                            Epilogue::Relu,
+                            &mut c,
+                            n,
+                        );
+                        black_box(&c);
+                    }
+                    flops * calls as f64
+                });
+                best[i] = best[i].max(rate);
             }
         }
         println!(

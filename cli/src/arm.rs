@@ -5,9 +5,11 @@
 //! train` command that made it) is a conditional INN for p(x | y): x = (x0, x1, x2, x3) with
 //! prior σ = (0.25, 0.5, 0.5, 0.5), the arm starting at (0, x0) on a vertical rail with joint
 //! angles φ1 = x1, φ2 = x1 + x2, φ3 = x1 + x2 + x3 and segment lengths (0.5, 0.5, 1.0); y is
-//! the end point. For a few targets y* the demo samples the posterior, prints per-parameter
-//! mean and std next to those of the exact posterior (`eval::kinematics_posterior`), and the
-//! mean re-simulation error ‖f(x) − y*‖; `armfig` draws the sampled arms and the marginals.
+//! the end point. Each target y* of the demo is the end point of a known arm x_true (see
+//! `true_configuration`), the ground truth the figures and the summary mark. For each target
+//! the demo samples the posterior, prints per-parameter mean and std next to those of the
+//! exact posterior (`eval::kinematics_posterior`) and x_true, and the mean re-simulation error
+//! ‖f(x) − y*‖; `armfig` draws the sampled arms and the marginals.
 
 use std::time::Instant;
 
@@ -33,6 +35,8 @@ const REFERENCE_PROPOSALS: [usize; 2] = [120_000, 20_000];
 /// Per-target result of the demo.
 pub struct ArmSummary {
     pub target: [f32; 2],
+    /// The arm that made the observation: f(truth) = target (`true_configuration`).
+    pub truth: [f32; 4],
     /// `[n][4]` posterior samples of the model.
     pub samples: Vec<f32>,
     pub mean: [f32; 4],
@@ -78,6 +82,72 @@ pub fn arm_points(x: &[f32]) -> [(f64, f64); 4] {
     [a, b, c, d]
 }
 
+/// Log-density of the arm's prior N(0, diag σ²) at `x`, up to a constant.
+fn prior_log_density(x: &[f64; 4]) -> f64 {
+    -0.5 * x
+        .iter()
+        .zip(ARM_PRIOR_STD)
+        .map(|(v, s)| (v / s).powi(2))
+        .sum::<f64>()
+}
+
+/// The arms reaching `target` with inner angles (x1, x2): the end segment's angle φ3 has two
+/// solutions (±acos), then x3 = φ3 − x1 − x2 (wrapped into (−π, π]) and the rail height x0
+/// follow. None when the end segment cannot reach the target's abscissa.
+fn arms_reaching(target: [f64; 2], x1: f64, x2: f64) -> Option<[[f64; 4]; 2]> {
+    let [l0, l1, l2] = ARM_LENGTHS;
+    let a2 = x1 + x2;
+    let px = l0 * x1.cos() + l1 * a2.cos();
+    let py = l0 * x1.sin() + l1 * a2.sin();
+    let c = (target[0] - px) / l2;
+    if c.abs() > 1.0 {
+        return None;
+    }
+    let arm = |phi3: f64| {
+        let x3 = (phi3 - a2 + std::f64::consts::PI).rem_euclid(std::f64::consts::TAU)
+            - std::f64::consts::PI;
+        [target[1] - py - l2 * phi3.sin(), x1, x2, x3]
+    };
+    Some([arm(c.acos()), arm(-c.acos())])
+}
+
+/// The ground truth of a demo target: the arm that reaches `target` with the highest prior
+/// density, i.e. the most probable arm configuration that could have produced the
+/// observation y* = f(x_true) (the prior's maximum on the solution manifold; the posterior
+/// density itself has no maximum there, it diverges where the end segment is horizontal).
+/// Found by a grid search over the inner angles (x1, x2) within 4σ, refined three times; at
+/// y* = (1.5, 0) two mirror-image arms tie and the elbow-up one (x1 > 0) is taken.
+pub fn true_configuration(target: &[f32; 2]) -> [f32; 4] {
+    let t = [target[0] as f64, target[1] as f64];
+    let mut best = ([0.0f64; 4], f64::NEG_INFINITY);
+    let mut centre = (0.0f64, 0.0f64);
+    let mut half = 4.0 * ARM_PRIOR_STD[1];
+    let mut steps = 200i32;
+    for _stage in 0..4 {
+        let h = half / steps as f64;
+        for i in -steps..=steps {
+            for j in -steps..=steps {
+                let (x1, x2) = (centre.0 + i as f64 * h, centre.1 + j as f64 * h);
+                for arm in arms_reaching(t, x1, x2).into_iter().flatten() {
+                    let lp = prior_log_density(&arm);
+                    if lp > best.1 {
+                        best = (arm, lp);
+                    }
+                }
+            }
+        }
+        centre = (best.0[1], best.0[2]);
+        half = 4.0 * h;
+        steps = 40;
+    }
+    let mut x = best.0;
+    if t[1] == 0.0 && x[1] < 0.0 {
+        // The mirror image x → −x reaches the same point on the axis with the same density.
+        x = x.map(|v| -v);
+    }
+    x.map(|v| v as f32)
+}
+
 /// Samples `n` posterior draws of the arm model for each of `ARM_TARGETS`, and the exact
 /// posterior for comparison.
 pub fn sample_targets(model: &Model, n: usize, seed: u64) -> Result<Vec<ArmSummary>, String> {
@@ -110,6 +180,7 @@ pub fn sample_targets(model: &Model, n: usize, seed: u64) -> Result<Vec<ArmSumma
         let (ref_mean, ref_std) = moments(&reference);
         out.push(ArmSummary {
             target: *target,
+            truth: true_configuration(target),
             samples: x,
             mean,
             std,
@@ -158,7 +229,10 @@ pub fn print_summary(model: &Model, summaries: &[ArmSummary], n: usize) {
         "      y = the end point of the arm (segments 0.5, 0.5, 1.0); {n} samples per target y*;"
     );
     println!(
-        "      'exact' is the true posterior, by importance sampling on the manifold f(x) = y*."
+        "      'exact' is the true posterior, by importance sampling on the manifold f(x) = y*;"
+    );
+    println!(
+        "      each y* is the end point of a known arm x_true (the most probable one under the prior)."
     );
     for s in summaries {
         println!(
@@ -175,6 +249,7 @@ pub fn print_summary(model: &Model, summaries: &[ArmSummary], n: usize) {
             four(&s.ref_mean, true),
             four(&s.ref_std, false)
         );
+        println!("      true value x_true {}", four(&s.truth, true));
     }
 }
 
@@ -189,6 +264,30 @@ mod tests {
         let e = arm_forward(&x.map(|v| v as f64));
         assert!((p[3].0 - e[0]).abs() < 1e-6 && (p[3].1 - e[1]).abs() < 1e-6);
         assert_eq!(p[0], (0.0, 0.1f32 as f64));
+    }
+
+    /// Each target's x_true reaches it, is the elbow-up arm at (1.5, 0), and no draw of the
+    /// exact posterior is more probable under the prior.
+    #[test]
+    fn true_configurations_reach_their_targets_with_the_highest_prior_density() {
+        for target in ARM_TARGETS {
+            let x = true_configuration(&target);
+            let end = arm_forward(&x.map(|v| v as f64));
+            let miss = (end[0] - target[0] as f64).hypot(end[1] - target[1] as f64);
+            assert!(miss < 1e-6, "{target:?}: x_true {x:?} ends at {end:?}");
+            let lp = prior_log_density(&x.map(|v| v as f64));
+            let mut rng = Rng::new(1, 2);
+            let reference = kinematics_posterior(&target, 2000, 20_000, &mut rng);
+            for r in reference.chunks_exact(4) {
+                let r = [r[0] as f64, r[1] as f64, r[2] as f64, r[3] as f64];
+                assert!(
+                    prior_log_density(&r) <= lp + 1e-6,
+                    "{target:?}: {r:?} beats {x:?}"
+                );
+            }
+        }
+        let x = true_configuration(&ARM_TARGETS[0]);
+        assert!(x[1] > 0.5 && x[3] < -1.0, "{x:?}");
     }
 
     #[test]

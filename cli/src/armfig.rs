@@ -53,7 +53,7 @@ fn extent(summaries: &[ArmSummary], per_panel: usize) -> ((f64, f64), (f64, f64)
 
 /// `kinematics_arms.png`: per target (columns), the model's sampled arms (top row) and the
 /// exact posterior's (bottom row), each drawn rail point → joint 1 → joint 2 → end point, with
-/// the target marked by a cross.
+/// the target marked by a cross and the true arm x_true that reaches it drawn in red.
 pub fn arms(path: &Path, summaries: &[ArmSummary], per_panel: usize) -> Result<(), String> {
     const PANEL_W: u32 = 440;
     const PANEL_H: u32 = 470;
@@ -62,7 +62,7 @@ pub fn arms(path: &Path, summaries: &[ArmSummary], per_panel: usize) -> Result<(
     let bounds = extent(summaries, per_panel);
     png_figure(path, (w, h), |root| {
         let title = format!(
-            "Inverse kinematics: {per_panel} posterior samples of the arm for each target y* (cross); top: the shipped cINN, bottom: the exact posterior"
+            "Inverse kinematics: {per_panel} posterior samples of the arm for each target y* (cross), the end point of the true arm x_true (red); top: the shipped cINN, bottom: the exact posterior"
         );
         let root = root
             .titled(&title, (FONT, 19).into_font().style(FontStyle::Bold))
@@ -160,6 +160,21 @@ fn arm_panel(
                 .map(|r| Circle::new((0.0, r[0] as f64), 2, colour.mix(0.15).filled())),
         )
         .map_err(&err)?;
+    // The true arm, the one that made the observation, in red with its joints dotted.
+    let truth = arm_points(&s.truth);
+    chart
+        .draw_series(std::iter::once(PathElement::new(
+            truth.to_vec(),
+            TRUTH_COLOUR.stroke_width(3),
+        )))
+        .map_err(&err)?;
+    chart
+        .draw_series(
+            truth[..3]
+                .iter()
+                .map(|&p| Circle::new(p, 4, TRUTH_COLOUR.filled())),
+        )
+        .map_err(&err)?;
     chart
         .draw_series(std::iter::once(Cross::new(
             (s.target[0] as f64, s.target[1] as f64),
@@ -187,7 +202,8 @@ fn arm_panel(
 }
 
 /// `kinematics_marginals.png`: for each of the four parameters, the model's posterior
-/// histogram for one target over the prior histogram, with the exact posterior's outlined.
+/// histogram for one target over the prior histogram, with the exact posterior's outlined and
+/// the true value (the arm that made the observation) marked.
 pub fn marginals(path: &Path, s: &ArmSummary, prior: &[f32]) -> Result<(), String> {
     const BINS: usize = 40;
     const NAMES: [&str; 4] = [
@@ -199,7 +215,7 @@ pub fn marginals(path: &Path, s: &ArmSummary, prior: &[f32]) -> Result<(), Strin
     png_figure(path, (1800, 520), |root| {
         let err = draw_err(path);
         let title = format!(
-            "Marginal posteriors of the arm for y* = ({:.1}, {:.1}): {} cINN samples vs. the exact posterior and the prior ({} draws)",
+            "Marginal posteriors of the arm for y* = ({:.1}, {:.1}) = f(x_true): {} cINN samples vs. the exact posterior and the prior ({} draws)",
             s.target[0],
             s.target[1],
             s.samples.len() / 4,
@@ -226,7 +242,7 @@ pub fn marginals(path: &Path, s: &ArmSummary, prior: &[f32]) -> Result<(), Strin
                 .margin(14)
                 .x_label_area_size(40)
                 .y_label_area_size(50)
-                .build_cartesian_2d(lo..hi, 0.0..(1.45 * top).max(1e-3))
+                .build_cartesian_2d(lo..hi, 0.0..(1.6 * top).max(1e-3))
                 .map_err(&err)?;
             chart
                 .configure_mesh()
@@ -273,6 +289,20 @@ pub fn marginals(path: &Path, s: &ArmSummary, prior: &[f32]) -> Result<(), Strin
                 .map_err(&err)?
                 .label("exact posterior p(x | y*)")
                 .legend(|(x, y)| PathElement::new([(x, y), (x + 18, y)], BLACK.stroke_width(2)));
+            let truth = s.truth[j] as f64;
+            chart
+                .draw_series(std::iter::once(PathElement::new(
+                    [(truth, 0.0), (truth, top * 1.08)],
+                    TRUTH_COLOUR.stroke_width(2),
+                )))
+                .map_err(&err)?
+                .label(format!("true value x{j} = {truth:+.2}"))
+                .legend(|(x, y)| {
+                    PathElement::new(
+                        [(x + 9, y - 7), (x + 9, y + 7)],
+                        TRUTH_COLOUR.stroke_width(2),
+                    )
+                });
             chart
                 .configure_series_labels()
                 .position(SeriesLabelPosition::UpperRight)

@@ -12,8 +12,9 @@
 //! posterior density for each label, and the marginal posteriors over the prior for one label.
 //!
 //! The second shipped model, the inverse-kinematics arm (see `arm`), is sampled for a few
-//! target points and drawn the same way (see `armfig`): the sampled arms reaching each target,
-//! and the marginal posteriors of its four parameters over the prior.
+//! target points, each the end point of a known arm x_true, and drawn the same way (see
+//! `armfig`): the sampled arms reaching each target with the true arm, and the marginal
+//! posteriors of its four parameters over the prior with the true values marked.
 
 use std::path::Path;
 use std::time::Instant;
