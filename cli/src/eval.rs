@@ -784,23 +784,26 @@ mod tests {
         }
     }
 
-    /// (KL gap, mean MMD², smallest SBC p, worst median calibration error).
+    /// (KL gap paired with the exact density, mean MMD², smallest SBC p, worst median
+    /// calibration error).
     fn metrics(widen: f64, shift: f64) -> (f64, f64, f64, f64) {
         let o = options();
         let r = evaluate(&mut Exact { widen, shift }, &o).unwrap();
         let min_p = r.sbc_pvalues(o.n_samples).into_iter().fold(1.0, f64::min);
         let cal = r.calibration().iter().map(|c| c.0).fold(0.0, f64::max);
-        (r.nll - r.entropy.unwrap(), mean(&r.mmd), min_p, cal)
+        (r.kl_paired.unwrap().0, mean(&r.mmd), min_p, cal)
     }
 
     #[test]
     fn the_exact_posterior_passes_and_widened_or_shifted_ones_fail() {
         let (gap, mmd, p, cal) = metrics(1.0, 0.0);
         eprintln!("exact: {:?}", (gap, mmd, p, cal));
-        assert!(gap.abs() < 0.05, "exact: KL gap {gap}");
+        let o = options();
+        let floor = calibration_noise_floor(o.n_obs, o.n_samples, 10);
+        assert!(gap.abs() < 1e-4, "exact: KL gap {gap}");
         assert!(mmd.abs() < 0.005, "exact: MMD² {mmd}");
         assert!(p > 0.001, "exact: SBC p {p}");
-        assert!(cal < 0.035, "exact: calibration error {cal}");
+        assert!(cal < floor, "exact: calibration error {cal}, floor {floor}");
         for (widen, shift) in [(1.5, 0.0), (1.0, 1.0)] {
             let (gap2, mmd2, p2, cal2) = metrics(widen, shift);
             let what = format!("widen {widen}, shift {shift}");
@@ -808,8 +811,19 @@ mod tests {
             assert!(gap2 > 0.5, "{what}: KL gap {gap2}");
             assert!(mmd2 > mmd + 0.003, "{what}: MMD² {mmd2} vs {mmd}");
             assert!(p2 < 1e-4, "{what}: SBC p {p2}");
-            assert!(cal2 > 0.05, "{what}: calibration error {cal2}");
+            assert!(cal2 > 2.0 * floor, "{what}: calibration error {cal2}");
         }
+    }
+
+    #[test]
+    fn the_calibration_noise_floor_shrinks_as_one_over_root_n() {
+        let (a, b) = (
+            calibration_noise_floor(250, 255, 4),
+            calibration_noise_floor(4000, 255, 4),
+        );
+        // 16× the observations: a quarter of the floor, up to Monte Carlo noise.
+        assert!((0.18..0.35).contains(&(b / a)), "{a} → {b}");
+        assert!(a > 0.03 && b < 0.015, "{a}, {b}");
     }
 
     #[test]

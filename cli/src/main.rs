@@ -114,12 +114,13 @@ enum Command {
         (the samples over the true posterior density, one panel per label) and\n\
         gmm8_marginals.png (for x0 and x1, the posterior histogram of --label over the prior\n\
         histogram, with the true values, the label's mode centres, marked).\n\n\
-        Then samples the embedded arm model --arm-n times for each of four target points y*\n\
-        (the first is (1.5, 0)), prints per parameter the mean and std next to the exact\n\
-        posterior's, and the mean re-simulation error |f(x) - y*|, and writes\n\
-        kinematics_arms.png (the sampled arms reaching each target, over the exact posterior's)\n\
-        and kinematics_marginals.png (for y* = (1.5, 0), each parameter's posterior histogram\n\
-        over the prior histogram, with the exact posterior outlined).")]
+        Then samples the embedded arm model --arm-n times for each of four target points\n\
+        y* = f(x_true) of known arms x_true (the first is (1.5, 0)), prints x_true and, per\n\
+        parameter, the mean and std next to the exact posterior's, and the mean\n\
+        re-simulation error |f(x) - y*|, and writes kinematics_arms.png (the sampled arms\n\
+        reaching each target over the exact posterior's, the true arm in red) and\n\
+        kinematics_marginals.png (for y* = (1.5, 0), each parameter's posterior histogram\n\
+        over the prior histogram, with the exact posterior outlined and the true value marked).")]
     Demo {
         /// Samples per label.
         #[arg(short = 'n', default_value_t = 4000, value_parser = parse_batch)]

@@ -10,7 +10,8 @@
 //! minutes the README's settings take: `train` gets `--epochs 1` (replacing the README's
 //! value, if any) and `--n-train 600` for a built-in task; `train … --resume` is preceded by
 //! the same command without `--resume` (which writes the checkpoint it resumes from) and
-//! resumes to epoch 2; `eval` gets `--n-obs 12 --n-samples 40 --n-test 300`; `bench` gets
+//! resumes to epoch 2; `eval` gets `--n-obs 12 --n-samples 40 --n-test 300` (replacing the README's values, and
+//! `--c2st-samples 20` with `--c2st`); `bench` gets
 //! `--reps 1 --min-time 0.01`. A README command this test does not know how to run fails it.
 
 use std::path::{Path, PathBuf};
@@ -276,9 +277,12 @@ fn every_readme_innfer_command_runs() {
                     assert!(dir.join(out).is_file(), "`innfer {shown}` wrote no {out}");
                 }
                 "eval" => {
-                    let mut run = default(args, "--n-obs", "12");
-                    run = default(&run, "--n-samples", "40");
-                    run = default(&run, "--n-test", "300");
+                    let mut run = set(args, "--n-obs", "12");
+                    run = set(&run, "--n-samples", "40");
+                    run = set(&run, "--n-test", "300");
+                    if args.iter().any(|a| a == "--c2st") {
+                        run = set(&run, "--c2st-samples", "20");
+                    }
                     let (stdout, _) = innfer(dir, &shown, &run);
                     assert!(
                         stdout.contains("held-out NLL"),
