@@ -264,34 +264,24 @@ impl Subnet {
                         )));
                     }
                     let out = shape[0];
-                    let w = src.f32_tensor(&wname, &[out, width])?;
-                    let bias = if bias {
+                    // Only the first layer sees the condition.
+                    let cond_cols = if layers.is_empty() { n_cond } else { 0 };
+                    let storage = src.weight_storage;
+                    // Packed straight from the loader's buffer: no per-layer copy of the weight.
+                    let mut dense = src.with_f32(&wname, &[out, width], |w| {
+                        Ok(Dense::new(
+                            w,
+                            out,
+                            width,
+                            cond_cols,
+                            half_format(storage, &wname, w)?,
+                        ))
+                    })?;
+                    if bias {
                         let bname = format!("module_list.{block}.{name}.{layer}.bias");
-                        Some(src.f32_tensor(&bname, &[out])?)
-                    } else {
-                        None
-                    };
-                    let first_with_cond = layers.is_empty() && n_cond > 0;
-                    let half = match src.weight_storage {
-                        WeightStorage::F32 => None,
-                        WeightStorage::Bf16 => Some(gemm::HalfFormat::Bf16),
-                        WeightStorage::F16 => {
-                            if let Some(v) = w.iter().find(|v| v.abs() > 65504.0) {
-                                return Err(Error::Dims(format!(
-                                    "weight `{wname}` holds {v}, beyond the f16 range (±65504): load it with f32 or bf16 storage"
-                                )));
-                            }
-                            Some(gemm::HalfFormat::F16)
-                        }
-                    };
-                    layers.push(Dense::new(
-                        &w,
-                        out,
-                        width,
-                        if first_with_cond { n_cond } else { 0 },
-                        bias,
-                        half,
-                    ));
+                        dense.bias = Some(src.f32_tensor(&bname, &[out])?);
+                    }
+                    layers.push(dense);
                     width = out;
                 }
             }
@@ -378,13 +368,27 @@ impl Subnet {
     }
 }
 
+/// The 16-bit format weights are stored in, if any; f16 refuses weights beyond its range.
+fn half_format(storage: WeightStorage, wname: &str, w: &[f32]) -> Result<Option<gemm::HalfFormat>> {
+    match storage {
+        WeightStorage::F32 => Ok(None),
+        WeightStorage::Bf16 => Ok(Some(gemm::HalfFormat::Bf16)),
+        WeightStorage::F16 => match w.iter().find(|v| v.abs() > 65504.0) {
+            Some(v) => Err(Error::Dims(format!(
+                "weight `{wname}` holds {v}, beyond the f16 range (±65504): load it with f32 or bf16 storage"
+            ))),
+            None => Ok(Some(gemm::HalfFormat::F16)),
+        },
+    }
+}
+
 impl Dense {
+    /// A layer without bias (the caller sets it) from the weight `w`, `[n_out][n_in]`.
     fn new(
         w: &[f32],
         n_out: usize,
         n_in: usize,
         n_cond: usize,
-        bias: Option<Vec<f32>>,
         half: Option<gemm::HalfFormat>,
     ) -> Dense {
         let n_main = n_in - n_cond;
@@ -423,7 +427,7 @@ impl Dense {
             n_out,
             packed,
             cond_part,
-            bias,
+            bias: None,
             activations: Vec::new(),
         }
     }

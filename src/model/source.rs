@@ -1,48 +1,39 @@
-//! Reading a safetensors file: its metadata keys and its tensors, converted to what the blocks need.
+//! Reading a model file: its metadata keys and its tensors, converted to what the blocks need.
 //!
-//! Every tensor is copied out of the file (the bytes may be unaligned, or big-endian hosts may
-//! read them), converted to f32, shape-checked and checked for NaN/Inf, with errors that name the
+//! The tensors live either in bytes the caller holds ([`Source::parse`]) or in an open file
+//! read one tensor at a time ([`Source::open`]); every conversion and check below is the same
+//! for both. Values are copied out (the bytes may be unaligned, or big-endian hosts may read
+//! them), converted to f32, shape-checked and checked for NaN/Inf, with errors that name the
 //! tensor.
 
-use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
+use core::cell::Cell;
 
-use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use safetensors::tensor::{Dtype, Metadata, TensorInfo};
 
+use super::header;
 use crate::error::{Error, Result};
 
-/// A parsed model file: the `__metadata__` map and the tensor table, borrowing the bytes.
-pub(crate) struct Source<'a> {
-    tensors: SafeTensors<'a>,
-    meta: BTreeMap<String, String>,
-    /// How the subnets' Linear weights are to be stored (a load option, not from the file).
-    pub(crate) weight_storage: super::WeightStorage,
+/// Where the tensors' bytes are.
+enum Data<'a> {
+    /// The data section of a file held in memory.
+    Bytes(&'a [u8]),
+    /// An open file, read on demand.
+    #[cfg(feature = "std")]
+    File(super::file::TensorFile),
 }
 
-/// A safetensors parse failure as a sentence a user can act on.
-fn format_error(e: safetensors::SafeTensorError) -> Error {
-    use safetensors::SafeTensorError as E;
-    let what = match &e {
-        E::HeaderTooSmall => "the file is shorter than the 8-byte header length".into(),
-        E::HeaderTooLarge => {
-            "the header length is implausibly large (is this a safetensors file?)".into()
-        }
-        E::InvalidHeaderLength => {
-            "the header length points past the end of the file (truncated?)".into()
-        }
-        E::InvalidHeader(_) | E::InvalidHeaderDeserialization(_) => {
-            "the JSON header is corrupt".into()
-        }
-        E::MetadataIncompleteBuffer => {
-            "the data section is shorter than the header says (truncated?)".into()
-        }
-        E::InvalidOffset(name) => format!("tensor `{name}` has invalid data offsets"),
-        E::TensorInvalidInfo => "a tensor's shape and byte length disagree".into(),
-        other => format!("{other:?}"),
-    };
-    Error::Format(what)
+/// A parsed model file: the header (`__metadata__` and the tensor table) and the tensor data.
+pub(crate) struct Source<'a> {
+    header: Metadata,
+    data: Data<'a>,
+    /// The values of the tensor being converted, reused from tensor to tensor so that loading
+    /// allocates (and zero-fills) no per-tensor temporary: weights are packed straight from it.
+    scratch: Cell<Vec<f32>>,
+    /// How the subnets' Linear weights are to be stored (a load option, not from the file).
+    pub(crate) weight_storage: super::WeightStorage,
 }
 
 fn shape_string(shape: &[usize]) -> String {
@@ -51,25 +42,37 @@ fn shape_string(shape: &[usize]) -> String {
 }
 
 impl<'a> Source<'a> {
-    pub(crate) fn parse(bytes: &'a [u8]) -> Result<Self> {
-        let (_, metadata) = SafeTensors::read_metadata(bytes).map_err(format_error)?;
-        let tensors = SafeTensors::deserialize(bytes).map_err(format_error)?;
-        let mut meta = BTreeMap::new();
-        if let Some(map) = metadata.metadata() {
-            for (k, v) in map.iter() {
-                meta.insert(k.clone(), v.clone());
-            }
-        }
-        Ok(Source {
-            tensors,
-            meta,
+    fn new(header: Metadata, data: Data<'a>) -> Self {
+        Source {
+            header,
+            data,
+            scratch: Cell::new(Vec::new()),
             weight_storage: super::WeightStorage::F32,
-        })
+        }
+    }
+
+    /// The whole file in memory.
+    pub(crate) fn parse(bytes: &'a [u8]) -> Result<Self> {
+        let n = header::json_len(bytes, bytes.len() as u64)?;
+        let json_end = header::PREFIX + n;
+        let metadata = header::parse(&bytes[header::PREFIX..json_end], bytes.len() as u64)?;
+        Ok(Source::new(metadata, Data::Bytes(&bytes[json_end..])))
+    }
+
+    /// A file, of which only the header is read now.
+    #[cfg(feature = "std")]
+    pub(crate) fn open(path: &std::path::Path) -> Result<Source<'static>> {
+        let (file, metadata) = super::file::TensorFile::open(path)?;
+        Ok(Source::new(metadata, Data::File(file)))
     }
 
     /// The raw value of a metadata key.
     pub(crate) fn meta(&self, key: &str) -> Option<&str> {
-        self.meta.get(key).map(|s| s.as_str())
+        self.header
+            .metadata()
+            .as_ref()?
+            .get(key)
+            .map(|s| s.as_str())
     }
 
     pub(crate) fn meta_required(&self, key: &str) -> Result<&str> {
@@ -142,38 +145,97 @@ impl<'a> Source<'a> {
     }
 
     pub(crate) fn has_tensor(&self, name: &str) -> bool {
-        self.tensors.tensor(name).is_ok()
+        self.header.info(name).is_some()
     }
 
-    fn view(&self, name: &str) -> Result<TensorView<'a>> {
-        self.tensors
-            .tensor(name)
-            .map_err(|_| Error::MissingTensor(name.to_string()))
+    fn info(&self, name: &str) -> Result<&TensorInfo> {
+        self.header
+            .info(name)
+            .ok_or_else(|| Error::MissingTensor(name.to_string()))
     }
 
     /// The shape of a tensor, if present.
     pub(crate) fn shape(&self, name: &str) -> Option<Vec<usize>> {
-        self.tensors.tensor(name).ok().map(|v| v.shape().to_vec())
+        self.header.info(name).map(|i| i.shape.clone())
     }
 
-    /// A real tensor as f32, of exactly `shape` (all entries finite).
-    pub(crate) fn f32_tensor(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
-        let view = self.view(name)?;
-        if view.shape() != shape {
+    /// Calls `f` with the raw bytes of a tensor (the header checked that they are as many as
+    /// its shape and dtype say). `name` is for the file's I/O errors.
+    #[cfg_attr(not(feature = "std"), allow(unused_variables))]
+    fn with_bytes<R>(
+        &self,
+        name: &str,
+        info: &TensorInfo,
+        f: impl FnOnce(&[u8]) -> R,
+    ) -> Result<R> {
+        let (start, end) = info.data_offsets;
+        match &self.data {
+            // header::parse checked that the offsets lie inside the data section.
+            Data::Bytes(data) => Ok(f(&data[start..end])),
+            #[cfg(feature = "std")]
+            Data::File(file) => {
+                let mut bytes = alloc::vec![0u8; end - start];
+                file.read(name, info.data_offsets, &mut bytes)?;
+                Ok(f(&bytes))
+            }
+        }
+    }
+
+    /// Calls `f` with a real tensor as f32, of exactly `shape`, all entries finite. The values
+    /// are lent from a buffer reused by the next tensor: `f` packs or copies them.
+    pub(crate) fn with_f32<R>(
+        &self,
+        name: &str,
+        shape: &[usize],
+        f: impl FnOnce(&[f32]) -> Result<R>,
+    ) -> Result<R> {
+        let info = self.info(name)?;
+        if info.shape != shape {
             return Err(Error::TensorShape {
                 name: name.to_string(),
                 expected: shape_string(shape),
-                found: shape_string(view.shape()),
+                found: shape_string(&info.shape),
             });
         }
-        let values = to_f32(name, &view)?;
-        if let Some(index) = values.iter().position(|v| !v.is_finite()) {
-            return Err(Error::NonFinite {
-                name: name.to_string(),
-                index,
-            });
+        let count = shape.iter().product();
+        // Taken out of the cell for the call (a nested call would just use a fresh buffer).
+        let mut scratch = self.scratch.take();
+        // Grown, and so zero-filled, only when a tensor is larger than any before it.
+        if scratch.len() < count {
+            scratch.resize(count, 0.0);
         }
-        Ok(values)
+        let values = &mut scratch[..count];
+        let result =
+            self.fill_f32(name, info, values)
+                .and_then(|()| match first_non_finite(values) {
+                    Some(index) => Err(Error::NonFinite {
+                        name: name.to_string(),
+                        index,
+                    }),
+                    None => f(values),
+                });
+        self.scratch.set(scratch);
+        result
+    }
+
+    /// [`Source::with_f32`], copied out.
+    pub(crate) fn f32_tensor(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
+        self.with_f32(name, shape, |v| Ok(v.to_vec()))
+    }
+
+    /// Converts a real tensor's values into `out` (as long as the tensor).
+    fn fill_f32(&self, name: &str, info: &TensorInfo, out: &mut [f32]) -> Result<()> {
+        let dtype = info.dtype;
+        // Little-endian f32 in a file: its bytes are the values, read in place (no copy).
+        #[cfg(all(feature = "std", target_endian = "little"))]
+        if let (Data::File(file), Dtype::F32) = (&self.data, dtype) {
+            // SAFETY: the f32 slice viewed as its bytes; every byte pattern is a valid f32.
+            let bytes = unsafe {
+                core::slice::from_raw_parts_mut(out.as_mut_ptr().cast::<u8>(), out.len() * 4)
+            };
+            return file.read(name, info.data_offsets, bytes);
+        }
+        self.with_bytes(name, info, |data| convert(name, dtype, data, out))?
     }
 
     /// A per-channel tensor: shape `[1, len]` (FrEIA) or `[len]`.
@@ -187,31 +249,32 @@ impl<'a> Source<'a> {
     /// A scalar: shape `[]` or `[1]`.
     pub(crate) fn f32_scalar(&self, name: &str) -> Result<f32> {
         match self.shape(name) {
-            Some(s) if s.is_empty() => Ok(self.f32_tensor(name, &[])?[0]),
-            _ => Ok(self.f32_tensor(name, &[1])?[0]),
+            Some(s) if s.is_empty() => self.with_f32(name, &[], |v| Ok(v[0])),
+            _ => self.with_f32(name, &[1], |v| Ok(v[0])),
         }
     }
 
     /// An integer index tensor of shape `[len]` (I64 or I32).
     pub(crate) fn index_tensor(&self, name: &str, len: usize) -> Result<Vec<i64>> {
-        let view = self.view(name)?;
-        if view.shape() != [len] {
+        let info = self.info(name)?;
+        if info.shape != [len] {
             return Err(Error::TensorShape {
                 name: name.to_string(),
                 expected: shape_string(&[len]),
-                found: shape_string(view.shape()),
+                found: shape_string(&info.shape),
             });
         }
-        let data = view.data();
-        match view.dtype() {
-            Dtype::I64 => Ok(data
-                .chunks_exact(8)
-                .map(|c| i64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
-                .collect()),
-            Dtype::I32 => Ok(data
-                .chunks_exact(4)
-                .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as i64)
-                .collect()),
+        match info.dtype {
+            Dtype::I64 => self.with_bytes(name, info, |data| {
+                data.chunks_exact(8)
+                    .map(|c| i64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+                    .collect()
+            }),
+            Dtype::I32 => self.with_bytes(name, info, |data| {
+                data.chunks_exact(4)
+                    .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as i64)
+                    .collect()
+            }),
             d => Err(Error::TensorDtype {
                 name: name.to_string(),
                 found: format!("{d:?}"),
@@ -221,44 +284,66 @@ impl<'a> Source<'a> {
 
     /// A boolean flag tensor (BOOL or U8, any shape with one element).
     pub(crate) fn flag_tensor(&self, name: &str) -> Result<bool> {
-        let view = self.view(name)?;
-        match view.dtype() {
-            Dtype::BOOL | Dtype::U8 if view.data().len() == 1 => Ok(view.data()[0] != 0),
+        let info = self.info(name)?;
+        let len = info.data_offsets.1 - info.data_offsets.0;
+        match info.dtype {
+            Dtype::BOOL | Dtype::U8 if len == 1 => self.with_bytes(name, info, |data| data[0] != 0),
             d => Err(Error::TensorDtype {
                 name: name.to_string(),
-                found: format!("{d:?} of {} bytes", view.data().len()),
+                found: format!("{d:?} of {len} bytes"),
             }),
         }
     }
 }
 
-fn to_f32(name: &str, view: &TensorView<'_>) -> Result<Vec<f32>> {
-    let data = view.data();
-    let out = match view.dtype() {
-        Dtype::F32 => data
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect(),
-        Dtype::F64 => data
-            .chunks_exact(8)
-            .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) as f32)
-            .collect(),
-        Dtype::F16 => data
-            .chunks_exact(2)
-            .map(|c| f16_to_f32(u16::from_le_bytes([c[0], c[1]])))
-            .collect(),
-        Dtype::BF16 => data
-            .chunks_exact(2)
-            .map(|c| f32::from_bits((u16::from_le_bytes([c[0], c[1]]) as u32) << 16))
-            .collect(),
+/// The index of the first NaN or Inf, if any. A branch-free pass per chunk (which vectorises)
+/// finds whether there is one; only then is it looked for element by element.
+fn first_non_finite(values: &[f32]) -> Option<usize> {
+    const CHUNK: usize = 256;
+    values.chunks(CHUNK).enumerate().find_map(|(c, chunk)| {
+        let finite = chunk.iter().fold(true, |ok, v| ok & v.is_finite());
+        if finite {
+            None
+        } else {
+            chunk
+                .iter()
+                .position(|v| !v.is_finite())
+                .map(|i| c * CHUNK + i)
+        }
+    })
+}
+
+/// Little-endian values of a real `dtype` into f32 (`out` as long as `data` has values).
+fn convert(name: &str, dtype: Dtype, data: &[u8], out: &mut [f32]) -> Result<()> {
+    match dtype {
+        Dtype::F32 => {
+            for (o, c) in out.iter_mut().zip(data.chunks_exact(4)) {
+                *o = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+            }
+        }
+        Dtype::F64 => {
+            for (o, c) in out.iter_mut().zip(data.chunks_exact(8)) {
+                *o = f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) as f32;
+            }
+        }
+        Dtype::F16 => {
+            for (o, c) in out.iter_mut().zip(data.chunks_exact(2)) {
+                *o = f16_to_f32(u16::from_le_bytes([c[0], c[1]]));
+            }
+        }
+        Dtype::BF16 => {
+            for (o, c) in out.iter_mut().zip(data.chunks_exact(2)) {
+                *o = f32::from_bits((u16::from_le_bytes([c[0], c[1]]) as u32) << 16);
+            }
+        }
         d => {
             return Err(Error::TensorDtype {
                 name: name.to_string(),
                 found: format!("{d:?}"),
             });
         }
-    };
-    Ok(out)
+    }
+    Ok(())
 }
 
 /// IEEE half to single, exact (every f16 is representable in f32).
