@@ -86,6 +86,26 @@ fn a_file_loads_exactly_as_its_bytes() {
     }
 }
 
+#[test]
+fn a_large_file_loads_exactly_as_its_bytes() {
+    // Over 8 MiB of weights: on Linux they go to the huge-page region (src/model/weights.rs)
+    // rather than one heap allocation each.
+    let tmp = TempDir::new("large");
+    let bytes = common::glow_chain(64, 3, 256, 2, 12, 9).to_bytes();
+    let path = tmp.write("large.safetensors", &bytes);
+    for storage in [WeightStorage::F32, WeightStorage::Bf16] {
+        let options = LoadOptions {
+            weight_storage: storage,
+        };
+        let from_file = Model::from_file_with(&path, &options).unwrap();
+        let from_bytes = Model::from_bytes_with(&bytes, &options).unwrap();
+        if storage == WeightStorage::F32 {
+            assert!(from_file.weight_bytes() > 8 << 20);
+        }
+        assert_eq!(fingerprint(&from_file), fingerprint(&from_bytes));
+    }
+}
+
 /// The error a file gets is the one its bytes get, a format error naming the file besides.
 fn same_error(path: &Path, bytes: &[u8], what: &str) {
     let from_bytes = Model::from_bytes(bytes).err();

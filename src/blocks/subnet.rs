@@ -16,6 +16,7 @@ use crate::kernels::gemm::{self, Isa};
 use crate::kernels::math;
 use crate::model::WeightStorage;
 use crate::model::source::Source;
+use crate::model::weights::{Slab, WeightMemory};
 
 /// An element-wise activation between Linear layers (PyTorch semantics).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -67,8 +68,8 @@ impl Activation {
 
 /// A packed weight matrix, in f32 or a 16-bit format.
 enum Packed {
-    F32(Vec<f32>),
-    Half(Vec<u16>, gemm::HalfFormat),
+    F32(Slab<f32>),
+    Half(Slab<u16>, gemm::HalfFormat),
 }
 
 impl Packed {
@@ -269,13 +270,9 @@ impl Subnet {
                     let storage = src.weight_storage;
                     // Packed straight from the loader's buffer: no per-layer copy of the weight.
                     let mut dense = src.with_f32(&wname, &[out, width], |w| {
-                        Ok(Dense::new(
-                            w,
-                            out,
-                            width,
-                            cond_cols,
-                            half_format(storage, &wname, w)?,
-                        ))
+                        let half = half_format(storage, &wname, w)?;
+                        let mut memory = src.weight_memory();
+                        Ok(Dense::new(w, out, width, cond_cols, half, &mut memory))
                     })?;
                     if bias {
                         let bname = format!("module_list.{block}.{name}.{layer}.bias");
@@ -390,9 +387,10 @@ impl Dense {
         n_in: usize,
         n_cond: usize,
         half: Option<gemm::HalfFormat>,
+        memory: &mut WeightMemory,
     ) -> Dense {
         let n_main = n_in - n_cond;
-        let split = |cols: core::ops::Range<usize>| -> Packed {
+        let mut split = |cols: core::ops::Range<usize>| -> Packed {
             let k = cols.len();
             // The whole weight needs no copy (the usual case: no condition part).
             let copy;
@@ -407,17 +405,13 @@ impl Dense {
                 copy = v;
                 &copy
             };
+            let len = gemm::packed_len(n_out, k);
             match half {
-                None => {
-                    let mut packed = vec![0.0; gemm::packed_len(n_out, k)];
-                    gemm::pack_weight(part, n_out, k, &mut packed);
-                    Packed::F32(packed)
-                }
-                Some(f) => {
-                    let mut packed = vec![0u16; gemm::packed_len(n_out, k)];
-                    gemm::pack_weight_half(part, n_out, k, f, &mut packed);
-                    Packed::Half(packed, f)
-                }
+                None => Packed::F32(memory.slab(len, |out| gemm::pack_weight(part, n_out, k, out))),
+                Some(f) => Packed::Half(
+                    memory.slab(len, |out| gemm::pack_weight_half(part, n_out, k, f, out)),
+                    f,
+                ),
             }
         };
         let packed = split(0..n_main);

@@ -7,6 +7,7 @@
 mod file;
 mod header;
 pub(crate) mod source;
+pub(crate) mod weights;
 
 use alloc::format;
 use alloc::string::{String, ToString};
@@ -134,6 +135,10 @@ pub struct Model {
     pub(crate) x_norm: Option<Standardize>,
     pub(crate) y_norm: Option<Standardize>,
     producer: Option<String>,
+    /// The memory of the blocks' packed weights (declared after `blocks`: dropped after them).
+    /// Never read: it is here to own that memory.
+    #[allow(dead_code)]
+    weights: weights::WeightMemory,
 }
 
 fn stats(src: &Source<'_>, which: &str, len: usize) -> Result<Option<Standardize>> {
@@ -271,6 +276,7 @@ impl Model {
                 "standardisation needs a layout naming x and y",
             ));
         }
+        let producer = src.meta("innfer.producer").map(|s| s.to_string());
         Ok(Model {
             weight_storage: options.weight_storage,
             dim,
@@ -281,7 +287,8 @@ impl Model {
             plan,
             x_norm,
             y_norm,
-            producer: src.meta("innfer.producer").map(|s| s.to_string()),
+            producer,
+            weights: src.into_weight_memory(),
         })
     }
 

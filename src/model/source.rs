@@ -9,12 +9,14 @@
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
-use core::cell::Cell;
+use core::cell::{Cell, RefCell, RefMut};
 
 use safetensors::tensor::{Dtype, Metadata, TensorInfo};
 
 use super::header;
+use super::weights::WeightMemory;
 use crate::error::{Error, Result};
+use crate::kernels::gemm;
 
 /// Where the tensors' bytes are.
 enum Data<'a> {
@@ -32,6 +34,8 @@ pub(crate) struct Source<'a> {
     /// The values of the tensor being converted, reused from tensor to tensor so that loading
     /// allocates (and zero-fills) no per-tensor temporary: weights are packed straight from it.
     scratch: Cell<Vec<f32>>,
+    /// Where the blocks put their packed weights; the model takes it over.
+    weights: RefCell<WeightMemory>,
     /// How the subnets' Linear weights are to be stored (a load option, not from the file).
     pub(crate) weight_storage: super::WeightStorage,
 }
@@ -43,10 +47,19 @@ fn shape_string(shape: &[usize]) -> String {
 
 impl<'a> Source<'a> {
     fn new(header: Metadata, data: Data<'a>) -> Self {
+        // Every 2-D tensor might be a Linear weight: its packed size bounds what the blocks
+        // will ask for (the f32 size also bounds 16-bit storage).
+        let bound = header
+            .tensors()
+            .values()
+            .filter(|t| t.shape.len() == 2)
+            .map(|t| gemm::packed_len(t.shape[0], t.shape[1]).saturating_mul(4) + 64)
+            .fold(0usize, usize::saturating_add);
         Source {
             header,
             data,
             scratch: Cell::new(Vec::new()),
+            weights: RefCell::new(WeightMemory::new(bound)),
             weight_storage: super::WeightStorage::F32,
         }
     }
@@ -64,6 +77,16 @@ impl<'a> Source<'a> {
     pub(crate) fn open(path: &std::path::Path) -> Result<Source<'static>> {
         let (file, metadata) = super::file::TensorFile::open(path)?;
         Ok(Source::new(metadata, Data::File(file)))
+    }
+
+    /// The memory packed weights are put in (see `weights`).
+    pub(crate) fn weight_memory(&self) -> RefMut<'_, WeightMemory> {
+        self.weights.borrow_mut()
+    }
+
+    /// The packed weights' memory, for the model that owns them.
+    pub(crate) fn into_weight_memory(self) -> WeightMemory {
+        self.weights.into_inner()
     }
 
     /// The raw value of a metadata key.
