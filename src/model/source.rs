@@ -53,7 +53,12 @@ impl<'a> Source<'a> {
             .tensors()
             .values()
             .filter(|t| t.shape.len() == 2)
-            .map(|t| gemm::packed_len(t.shape[0], t.shape[1]).saturating_mul(4) + 64)
+            .map(|t| {
+                // gemm::packed_len, saturating (any shape the header allows must not panic).
+                let (n, k) = (t.shape[0], t.shape[1]);
+                let len = n.div_ceil(gemm::NR).saturating_mul(gemm::NR);
+                len.saturating_mul(k).saturating_mul(4).saturating_add(64)
+            })
             .fold(0usize, usize::saturating_add);
         Source {
             header,
