@@ -5,7 +5,9 @@ use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec;
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::Read;
+#[cfg(not(unix))]
+use std::io::{Seek, SeekFrom};
 use std::path::Path;
 
 use safetensors::tensor::Metadata;
@@ -52,18 +54,25 @@ impl TensorFile {
         ))
     }
 
-    /// Reads the bytes `offsets` (from the header's `data_offsets`) of tensor `name` into
-    /// `out`, which is exactly that long.
+    /// Reads the bytes `offsets` of the data section (part of tensor `name`) into `out`,
+    /// which is exactly that long.
     pub(crate) fn read(&self, name: &str, offsets: (usize, usize), out: &mut [u8]) -> Result<()> {
         debug_assert_eq!(out.len(), offsets.1 - offsets.0);
-        // `&File` reads and seeks, so a shared Source can read (loading is single-threaded).
-        let mut file = &self.file;
-        file.seek(SeekFrom::Start(self.data_start + offsets.0 as u64))
-            .and_then(|_| file.read_exact(out))
-            .map_err(|e| Error::Io {
-                path: self.path.clone(),
-                problem: format!("reading tensor `{name}`: {e}"),
-            })
+        let at = self.data_start + offsets.0 as u64;
+        // One positioned read on Unix; elsewhere seek then read (`&File` does both, so a
+        // shared Source can read; loading is single-threaded).
+        #[cfg(unix)]
+        let read = std::os::unix::fs::FileExt::read_exact_at(&self.file, out, at);
+        #[cfg(not(unix))]
+        let read = {
+            let mut file = &self.file;
+            file.seek(SeekFrom::Start(at))
+                .and_then(|_| file.read_exact(out))
+        };
+        read.map_err(|e| Error::Io {
+            path: self.path.clone(),
+            problem: format!("reading tensor `{name}`: {e}"),
+        })
     }
 }
 

@@ -10,6 +10,7 @@ use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::cell::{Cell, RefCell, RefMut};
+use core::ops::Range;
 
 use safetensors::tensor::{Dtype, Metadata, TensorInfo};
 
@@ -187,36 +188,77 @@ impl<'a> Source<'a> {
         self.header.info(name).map(|i| i.shape.clone())
     }
 
-    /// Calls `f` with the raw bytes of a tensor (the header checked that they are as many as
-    /// its shape and dtype say). `name` is for the file's I/O errors.
+    /// Calls `f` with bytes `range` of a tensor (counted from its start; the header checked
+    /// that its bytes are as many as its shape and dtype say). `name` is for I/O errors.
     #[cfg_attr(not(feature = "std"), allow(unused_variables))]
     fn with_bytes<R>(
         &self,
         name: &str,
         info: &TensorInfo,
+        range: Range<usize>,
         f: impl FnOnce(&[u8]) -> R,
     ) -> Result<R> {
-        let (start, end) = info.data_offsets;
+        let start = info.data_offsets.0 + range.start;
+        let end = info.data_offsets.0 + range.end;
         match &self.data {
             // header::parse checked that the offsets lie inside the data section.
             Data::Bytes(data) => Ok(f(&data[start..end])),
             #[cfg(feature = "std")]
             Data::File(file) => {
                 let mut bytes = alloc::vec![0u8; end - start];
-                file.read(name, info.data_offsets, &mut bytes)?;
+                file.read(name, (start, end), &mut bytes)?;
                 Ok(f(&bytes))
             }
         }
     }
 
     /// Calls `f` with a real tensor as f32, of exactly `shape`, all entries finite. The values
-    /// are lent from a buffer reused by the next tensor: `f` packs or copies them.
+    /// are lent from a buffer reused by the next tensor: `f` copies them.
     pub(crate) fn with_f32<R>(
         &self,
         name: &str,
         shape: &[usize],
         f: impl FnOnce(&[f32]) -> Result<R>,
     ) -> Result<R> {
+        let (info, real) = self.real_info(name, shape)?;
+        let count = shape.iter().product();
+        self.with_scratch(count, |buf| {
+            let values = &mut buf[..count];
+            self.read_values(name, info, real, 0, values)?;
+            f(values)
+        })
+    }
+
+    /// [`Source::with_f32`], copied out.
+    pub(crate) fn f32_tensor(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
+        self.with_f32(name, shape, |v| Ok(v.to_vec()))
+    }
+
+    /// Calls `f(first_row, values)` for consecutive blocks of at most `block_rows` rows of a
+    /// real `[rows, cols]` tensor (finite f32, row-major, lent as in [`Source::with_f32`]), so
+    /// that a large weight is never held whole: it is packed block by block as it is read.
+    pub(crate) fn for_each_rows(
+        &self,
+        name: &str,
+        shape: [usize; 2],
+        block_rows: usize,
+        mut f: impl FnMut(usize, &[f32]) -> Result<()>,
+    ) -> Result<()> {
+        let (info, real) = self.real_info(name, &shape)?;
+        let [rows, cols] = shape;
+        let block_rows = block_rows.clamp(1, rows.max(1));
+        self.with_scratch(block_rows * cols, |buf| {
+            for first_row in (0..rows).step_by(block_rows) {
+                let values = &mut buf[..block_rows.min(rows - first_row) * cols];
+                self.read_values(name, info, real, first_row * cols, values)?;
+                f(first_row, values)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The header entry of a real tensor of exactly `shape`.
+    fn real_info(&self, name: &str, shape: &[usize]) -> Result<(&TensorInfo, Real)> {
         let info = self.info(name)?;
         if info.shape != shape {
             return Err(Error::TensorShape {
@@ -225,45 +267,64 @@ impl<'a> Source<'a> {
                 found: shape_string(&info.shape),
             });
         }
-        let count = shape.iter().product();
+        Ok((info, Real::of(name, info.dtype)?))
+    }
+
+    /// Runs `f` on the reused value buffer, at least `len` long.
+    fn with_scratch<R>(&self, len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
         // Taken out of the cell for the call (a nested call would just use a fresh buffer).
         let mut scratch = self.scratch.take();
-        // Grown, and so zero-filled, only when a tensor is larger than any before it.
-        if scratch.len() < count {
-            scratch.resize(count, 0.0);
+        // Grown, and so zero-filled, only when a tensor (block) is larger than any before.
+        if scratch.len() < len {
+            scratch.resize(len, 0.0);
         }
-        let values = &mut scratch[..count];
-        let result =
-            self.fill_f32(name, info, values)
-                .and_then(|()| match first_non_finite(values) {
-                    Some(index) => Err(Error::NonFinite {
-                        name: name.to_string(),
-                        index,
-                    }),
-                    None => f(values),
-                });
+        let result = f(&mut scratch);
         self.scratch.set(scratch);
         result
     }
 
-    /// [`Source::with_f32`], copied out.
-    pub(crate) fn f32_tensor(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
-        self.with_f32(name, shape, |v| Ok(v.to_vec()))
+    /// Elements `first..first + out.len()` of a real tensor into `out`, checked to be finite
+    /// (the error gives the index in the whole tensor).
+    fn read_values(
+        &self,
+        name: &str,
+        info: &TensorInfo,
+        real: Real,
+        first: usize,
+        out: &mut [f32],
+    ) -> Result<()> {
+        self.fill_f32(name, info, real, first, out)?;
+        match first_non_finite(out) {
+            Some(i) => Err(Error::NonFinite {
+                name: name.to_string(),
+                index: first + i,
+            }),
+            None => Ok(()),
+        }
     }
 
-    /// Converts a real tensor's values into `out` (as long as the tensor).
-    fn fill_f32(&self, name: &str, info: &TensorInfo, out: &mut [f32]) -> Result<()> {
-        let dtype = info.dtype;
+    /// Converts elements `first..first + out.len()` of a real tensor into `out`.
+    fn fill_f32(
+        &self,
+        name: &str,
+        info: &TensorInfo,
+        real: Real,
+        first: usize,
+        out: &mut [f32],
+    ) -> Result<()> {
+        let size = real.size();
+        let bytes = first * size..(first + out.len()) * size;
         // Little-endian f32 in a file: its bytes are the values, read in place (no copy).
         #[cfg(all(feature = "std", target_endian = "little"))]
-        if let (Data::File(file), Dtype::F32) = (&self.data, dtype) {
+        if let (Data::File(file), Real::F32) = (&self.data, real) {
+            let start = info.data_offsets.0;
             // SAFETY: the f32 slice viewed as its bytes; every byte pattern is a valid f32.
-            let bytes = unsafe {
+            let raw = unsafe {
                 core::slice::from_raw_parts_mut(out.as_mut_ptr().cast::<u8>(), out.len() * 4)
             };
-            return file.read(name, info.data_offsets, bytes);
+            return file.read(name, (start + bytes.start, start + bytes.end), raw);
         }
-        self.with_bytes(name, info, |data| convert(name, dtype, data, out))?
+        self.with_bytes(name, info, bytes, |data| real.convert(data, out))
     }
 
     /// A per-channel tensor: shape `[1, len]` (FrEIA) or `[len]`.
@@ -293,12 +354,12 @@ impl<'a> Source<'a> {
             });
         }
         match info.dtype {
-            Dtype::I64 => self.with_bytes(name, info, |data| {
+            Dtype::I64 => self.with_bytes(name, info, 0..len * 8, |data| {
                 data.chunks_exact(8)
                     .map(|c| i64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
                     .collect()
             }),
-            Dtype::I32 => self.with_bytes(name, info, |data| {
+            Dtype::I32 => self.with_bytes(name, info, 0..len * 4, |data| {
                 data.chunks_exact(4)
                     .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as i64)
                     .collect()
@@ -315,7 +376,9 @@ impl<'a> Source<'a> {
         let info = self.info(name)?;
         let len = info.data_offsets.1 - info.data_offsets.0;
         match info.dtype {
-            Dtype::BOOL | Dtype::U8 if len == 1 => self.with_bytes(name, info, |data| data[0] != 0),
+            Dtype::BOOL | Dtype::U8 if len == 1 => {
+                self.with_bytes(name, info, 0..1, |data| data[0] != 0)
+            }
             d => Err(Error::TensorDtype {
                 name: name.to_string(),
                 found: format!("{d:?} of {len} bytes"),
@@ -341,37 +404,64 @@ fn first_non_finite(values: &[f32]) -> Option<usize> {
     })
 }
 
-/// Little-endian values of a real `dtype` into f32 (`out` as long as `data` has values).
-fn convert(name: &str, dtype: Dtype, data: &[u8], out: &mut [f32]) -> Result<()> {
-    match dtype {
-        Dtype::F32 => {
-            for (o, c) in out.iter_mut().zip(data.chunks_exact(4)) {
-                *o = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
-            }
-        }
-        Dtype::F64 => {
-            for (o, c) in out.iter_mut().zip(data.chunks_exact(8)) {
-                *o = f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) as f32;
-            }
-        }
-        Dtype::F16 => {
-            for (o, c) in out.iter_mut().zip(data.chunks_exact(2)) {
-                *o = f16_to_f32(u16::from_le_bytes([c[0], c[1]]));
-            }
-        }
-        Dtype::BF16 => {
-            for (o, c) in out.iter_mut().zip(data.chunks_exact(2)) {
-                *o = f32::from_bits((u16::from_le_bytes([c[0], c[1]]) as u32) << 16);
-            }
-        }
-        d => {
-            return Err(Error::TensorDtype {
+/// The dtypes a real tensor may have.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Real {
+    F32,
+    F64,
+    F16,
+    BF16,
+}
+
+impl Real {
+    fn of(name: &str, dtype: Dtype) -> Result<Real> {
+        match dtype {
+            Dtype::F32 => Ok(Real::F32),
+            Dtype::F64 => Ok(Real::F64),
+            Dtype::F16 => Ok(Real::F16),
+            Dtype::BF16 => Ok(Real::BF16),
+            d => Err(Error::TensorDtype {
                 name: name.to_string(),
                 found: format!("{d:?}"),
-            });
+            }),
         }
     }
-    Ok(())
+
+    /// Bytes per value.
+    fn size(self) -> usize {
+        match self {
+            Real::F32 => 4,
+            Real::F64 => 8,
+            Real::F16 | Real::BF16 => 2,
+        }
+    }
+
+    /// Little-endian values into f32 (`out` as long as `data` has values).
+    fn convert(self, data: &[u8], out: &mut [f32]) {
+        match self {
+            Real::F32 => {
+                for (o, c) in out.iter_mut().zip(data.chunks_exact(4)) {
+                    *o = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+                }
+            }
+            Real::F64 => {
+                for (o, c) in out.iter_mut().zip(data.chunks_exact(8)) {
+                    let b = [c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]];
+                    *o = f64::from_le_bytes(b) as f32;
+                }
+            }
+            Real::F16 => {
+                for (o, c) in out.iter_mut().zip(data.chunks_exact(2)) {
+                    *o = f16_to_f32(u16::from_le_bytes([c[0], c[1]]));
+                }
+            }
+            Real::BF16 => {
+                for (o, c) in out.iter_mut().zip(data.chunks_exact(2)) {
+                    *o = f32::from_bits((u16::from_le_bytes([c[0], c[1]]) as u32) << 16);
+                }
+            }
+        }
+    }
 }
 
 /// IEEE half to single, exact (every f16 is representable in f32).

@@ -39,6 +39,39 @@ unsafe impl<T: Sync> Send for Slab<T> {}
 // SAFETY: as above (shared reads only).
 unsafe impl<T: Sync> Sync for Slab<T> {}
 
+/// A slab being filled: the only access to its memory until [`SlabMut::freeze`].
+pub(crate) struct SlabMut<T> {
+    ptr: NonNull<T>,
+    len: usize,
+}
+
+impl<T> SlabMut<T> {
+    /// The filled slab, read-only from now on.
+    pub(crate) fn freeze(self) -> Slab<T> {
+        Slab {
+            ptr: self.ptr,
+            len: self.len,
+        }
+    }
+}
+
+impl<T> Deref for SlabMut<T> {
+    type Target = [T];
+
+    fn deref(&self) -> &[T] {
+        // SAFETY: `len` initialised (zeroed, Plain) elements, alive as long as the model's
+        // WeightMemory, reached only through this SlabMut until it is frozen.
+        unsafe { core::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl<T> core::ops::DerefMut for SlabMut<T> {
+    fn deref_mut(&mut self) -> &mut [T] {
+        // SAFETY: as for Deref; `&mut self` makes the access exclusive.
+        unsafe { core::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+    }
+}
+
 impl<T> Deref for Slab<T> {
     type Target = [T];
 
@@ -82,8 +115,8 @@ impl WeightMemory {
         }
     }
 
-    /// A slab of `len` elements, zeroed, then filled by `fill`.
-    pub(crate) fn slab<T: Plain>(&mut self, len: usize, fill: impl FnOnce(&mut [T])) -> Slab<T> {
+    /// A slab of `len` elements, zeroed, to be filled and then frozen.
+    pub(crate) fn alloc<T: Plain>(&mut self, len: usize) -> SlabMut<T> {
         let layout = Layout::array::<T>(len)
             .and_then(|l| l.align_to(ALIGN))
             .expect("weight slab larger than the address space");
@@ -92,10 +125,7 @@ impl WeightMemory {
         } else {
             self.zeroed(layout).cast::<T>()
         };
-        // SAFETY: `len` zeroed elements (valid values of a Plain type), exclusively ours
-        // until the slab is returned.
-        fill(unsafe { core::slice::from_raw_parts_mut(ptr.as_ptr(), len) });
-        Slab { ptr, len }
+        SlabMut { ptr, len }
     }
 
     /// Zeroed memory for `layout` (of non-zero size).
@@ -214,12 +244,12 @@ mod tests {
     use super::*;
 
     fn check(memory: &mut WeightMemory, len: usize, seed: f32) -> Slab<f32> {
-        let slab = memory.slab(len, |out: &mut [f32]| {
-            assert!(out.iter().all(|&v| v == 0.0), "not zeroed");
-            for (i, v) in out.iter_mut().enumerate() {
-                *v = seed + i as f32;
-            }
-        });
+        let mut out = memory.alloc::<f32>(len);
+        assert!(out.iter().all(|&v| v == 0.0), "not zeroed");
+        for (i, v) in out.iter_mut().enumerate() {
+            *v = seed + i as f32;
+        }
+        let slab = out.freeze();
         assert_eq!(slab.len(), len);
         assert!(
             len == 0 || (slab.as_ptr() as usize).is_multiple_of(ALIGN),
@@ -236,7 +266,9 @@ mod tests {
             .enumerate()
             .map(|(i, &len)| check(&mut memory, len, i as f32 * 1e6))
             .collect();
-        let half = memory.slab(33, |out: &mut [u16]| out.fill(7));
+        let mut half = memory.alloc::<u16>(33);
+        half.fill(7);
+        let half = half.freeze();
         let moved = memory;
         for (i, (slab, &len)) in slabs.iter().zip(lens).enumerate() {
             assert!(
