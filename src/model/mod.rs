@@ -189,9 +189,9 @@ impl Model {
 
     /// Loads a model file (docs/format.md).
     ///
-    /// The file is read piece by piece (the header, then one tensor at a time, each packed as
-    /// soon as it is read), so loading needs little memory beyond the model itself. I/O and
-    /// format errors name the file.
+    /// The file is read piece by piece (the header, then each tensor, a large weight in blocks
+    /// of rows packed as soon as they are read), so loading needs little memory beyond the
+    /// model itself. I/O and format errors name the file.
     #[cfg(feature = "std")]
     pub fn from_file(path: impl AsRef<std::path::Path>) -> Result<Model> {
         Model::from_file_with(path, &LoadOptions::default())
