@@ -299,8 +299,9 @@ innfer_status innfer_model_load_bytes(const uint8_t *data,
  * Loads a model from an innfer `.safetensors` file.
  *
  * `path` is a NUL-terminated file name (bytes passed to the OS as they are). The file is read
- * whole and closed before the call returns. Ownership, `out`, `err` and allocation as for
- * `innfer_model_load_bytes()`; in addition `INNFER_STATUS_IO` if the file cannot be read.
+ * a tensor at a time (never whole) and closed before the call returns. Ownership, `out`,
+ * `err` and allocation as for `innfer_model_load_bytes()`; in addition `INNFER_STATUS_IO` if
+ * the file cannot be read.
  *
  * Only in builds with the `std` feature (all hosted builds); bare-metal builds have no file
  * system: read the bytes yourself and use `innfer_model_load_bytes()`.

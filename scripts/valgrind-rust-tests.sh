@@ -6,7 +6,7 @@
 # their AVX2 and portable paths here; the parity tests cover AVX-512 natively.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tests=(sessions errors no_allocation freia_parity gemm_differential)
+tests=(sessions errors no_allocation freia_parity gemm_differential load_file)
 args=()
 for t in "${tests[@]}"; do args+=(--test "$t"); done
 bins=$(cargo test --release "${args[@]}" --no-run --message-format=json 2>/dev/null |

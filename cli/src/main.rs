@@ -444,9 +444,13 @@ fn run(cli: Cli) -> CliResult<()> {
     }
 }
 
+/// Loads a model file a tensor at a time (never the whole file in memory).
 fn load_model(path: &Path) -> CliResult<Model> {
-    let bytes = std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
-    Model::from_bytes(&bytes).map_err(|e| format!("loading {}: {e}", path.display()))
+    Model::from_file(path).map_err(|e| match e {
+        // These name the file already.
+        innfer::Error::Io { .. } | innfer::Error::Format(_) => e.to_string(),
+        _ => format!("loading {}: {e}", path.display()),
+    })
 }
 
 fn session<'m>(model: &'m Model, rows: usize, batch: usize) -> CliResult<Session<'m, 'static>> {

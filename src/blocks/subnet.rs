@@ -8,7 +8,6 @@
 
 use alloc::format;
 use alloc::string::{String, ToString};
-use alloc::vec;
 use alloc::vec::Vec;
 
 use crate::error::{Error, Result};
@@ -16,6 +15,7 @@ use crate::kernels::gemm::{self, Isa};
 use crate::kernels::math;
 use crate::model::WeightStorage;
 use crate::model::source::Source;
+use crate::model::weights::{Slab, SlabMut, WeightMemory};
 
 /// An element-wise activation between Linear layers (PyTorch semantics).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -67,8 +67,8 @@ impl Activation {
 
 /// A packed weight matrix, in f32 or a 16-bit format.
 enum Packed {
-    F32(Vec<f32>),
-    Half(Vec<u16>, gemm::HalfFormat),
+    F32(Slab<f32>),
+    Half(Slab<u16>, gemm::HalfFormat),
 }
 
 impl Packed {
@@ -264,34 +264,14 @@ impl Subnet {
                         )));
                     }
                     let out = shape[0];
-                    let w = src.f32_tensor(&wname, &[out, width])?;
-                    let bias = if bias {
+                    // Only the first layer sees the condition.
+                    let cond_cols = if layers.is_empty() { n_cond } else { 0 };
+                    let mut dense = Dense::load(src, &wname, out, width, cond_cols)?;
+                    if bias {
                         let bname = format!("module_list.{block}.{name}.{layer}.bias");
-                        Some(src.f32_tensor(&bname, &[out])?)
-                    } else {
-                        None
-                    };
-                    let first_with_cond = layers.is_empty() && n_cond > 0;
-                    let half = match src.weight_storage {
-                        WeightStorage::F32 => None,
-                        WeightStorage::Bf16 => Some(gemm::HalfFormat::Bf16),
-                        WeightStorage::F16 => {
-                            if let Some(v) = w.iter().find(|v| v.abs() > 65504.0) {
-                                return Err(Error::Dims(format!(
-                                    "weight `{wname}` holds {v}, beyond the f16 range (±65504): load it with f32 or bf16 storage"
-                                )));
-                            }
-                            Some(gemm::HalfFormat::F16)
-                        }
-                    };
-                    layers.push(Dense::new(
-                        &w,
-                        out,
-                        width,
-                        if first_with_cond { n_cond } else { 0 },
-                        bias,
-                        half,
-                    ));
+                        dense.bias = Some(src.f32_tensor(&bname, &[out])?);
+                    }
+                    layers.push(dense);
                     width = out;
                 }
             }
@@ -378,54 +358,105 @@ impl Subnet {
     }
 }
 
+/// A packed weight being filled, a few panels at a time.
+enum PackedMut {
+    F32(SlabMut<f32>),
+    Half(SlabMut<u16>, gemm::HalfFormat),
+}
+
+impl PackedMut {
+    /// Room for an `n`×`k` weight.
+    fn new(memory: &mut WeightMemory, n: usize, k: usize, half: Option<gemm::HalfFormat>) -> Self {
+        let len = gemm::packed_len(n, k);
+        match half {
+            None => PackedMut::F32(memory.alloc(len)),
+            Some(f) => PackedMut::Half(memory.alloc(len), f),
+        }
+    }
+
+    /// Packs rows `first_row..first_row + rows` of the weight (`w`, `k` wide, row-major;
+    /// `first_row` a multiple of NR) into their panels.
+    fn pack(&mut self, first_row: usize, rows: usize, k: usize, w: &[f32]) {
+        let panels = first_row * k..(first_row + rows.next_multiple_of(gemm::NR)) * k;
+        match self {
+            PackedMut::F32(s) => gemm::pack_weight(w, rows, k, &mut s[panels]),
+            PackedMut::Half(s, f) => gemm::pack_weight_half(w, rows, k, *f, &mut s[panels]),
+        }
+    }
+
+    fn freeze(self) -> Packed {
+        match self {
+            PackedMut::F32(s) => Packed::F32(s.freeze()),
+            PackedMut::Half(s, f) => Packed::Half(s.freeze(), f),
+        }
+    }
+}
+
+/// Columns `cols` of the row-major `w` (`n_in` wide): `w` itself if that is all of them,
+/// else copied into `buf`.
+fn columns<'a>(
+    w: &'a [f32],
+    n_in: usize,
+    cols: core::ops::Range<usize>,
+    buf: &'a mut Vec<f32>,
+) -> &'a [f32] {
+    if cols.len() == n_in {
+        return w;
+    }
+    buf.clear();
+    for row in w.chunks_exact(n_in) {
+        buf.extend_from_slice(&row[cols.clone()]);
+    }
+    buf
+}
+
 impl Dense {
-    fn new(
-        w: &[f32],
+    /// A layer without bias (the caller sets it) from the weight `wname`, `[n_out][n_in]`,
+    /// whose last `n_cond` columns multiply the condition (packed apart, see the module doc).
+    ///
+    /// The weight is read and packed a block of rows at a time (about 128 KiB, whole panels):
+    /// loading never holds a whole weight unpacked, and each block is packed while in cache.
+    fn load(
+        src: &Source<'_>,
+        wname: &str,
         n_out: usize,
         n_in: usize,
         n_cond: usize,
-        bias: Option<Vec<f32>>,
-        half: Option<gemm::HalfFormat>,
-    ) -> Dense {
-        let n_main = n_in - n_cond;
-        let split = |cols: core::ops::Range<usize>| -> Packed {
-            let k = cols.len();
-            // The whole weight needs no copy (the usual case: no condition part).
-            let copy;
-            let part: &[f32] = if k == n_in {
-                w
-            } else {
-                let mut v = vec![0.0; n_out * k];
-                for j in 0..n_out {
-                    v[j * k..(j + 1) * k]
-                        .copy_from_slice(&w[j * n_in + cols.start..j * n_in + cols.end]);
-                }
-                copy = v;
-                &copy
-            };
-            match half {
-                None => {
-                    let mut packed = vec![0.0; gemm::packed_len(n_out, k)];
-                    gemm::pack_weight(part, n_out, k, &mut packed);
-                    Packed::F32(packed)
-                }
-                Some(f) => {
-                    let mut packed = vec![0u16; gemm::packed_len(n_out, k)];
-                    gemm::pack_weight_half(part, n_out, k, f, &mut packed);
-                    Packed::Half(packed, f)
-                }
-            }
+    ) -> Result<Dense> {
+        let half = match src.weight_storage {
+            WeightStorage::F32 => None,
+            WeightStorage::Bf16 => Some(gemm::HalfFormat::Bf16),
+            WeightStorage::F16 => Some(gemm::HalfFormat::F16),
         };
-        let packed = split(0..n_main);
-        let cond_part = (n_cond > 0).then(|| (n_cond, split(n_main..n_in)));
-        Dense {
+        let n_main = n_in - n_cond;
+        let mut main = PackedMut::new(&mut src.weight_memory(), n_out, n_main, half);
+        let mut cond =
+            (n_cond > 0).then(|| PackedMut::new(&mut src.weight_memory(), n_out, n_cond, half));
+        let block_rows = (32 * 1024 / n_in.max(1)).max(1).next_multiple_of(gemm::NR);
+        let mut part = Vec::new();
+        src.for_each_rows(wname, [n_out, n_in], block_rows, |first_row, w| {
+            if half == Some(gemm::HalfFormat::F16)
+                && let Some(v) = w.iter().find(|v| v.abs() > 65504.0)
+            {
+                return Err(Error::Dims(format!(
+                    "weight `{wname}` holds {v}, beyond the f16 range (±65504): load it with f32 or bf16 storage"
+                )));
+            }
+            let rows = w.len() / n_in;
+            main.pack(first_row, rows, n_main, columns(w, n_in, 0..n_main, &mut part));
+            if let Some(c) = cond.as_mut() {
+                c.pack(first_row, rows, n_cond, columns(w, n_in, n_main..n_in, &mut part));
+            }
+            Ok(())
+        })?;
+        Ok(Dense {
             n_in,
             n_out,
-            packed,
-            cond_part,
-            bias,
+            packed: main.freeze(),
+            cond_part: cond.map(|c| (n_cond, c.freeze())),
+            bias: None,
             activations: Vec::new(),
-        }
+        })
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -478,6 +509,60 @@ impl Dense {
         for act in &self.activations {
             for row in 0..m {
                 act.apply(&mut out[row * ld_out..row * ld_out + self.n_out]);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    /// A file holding one weight `w`, `[n][k]`, and its values.
+    fn weight_file(n: usize, k: usize) -> (Vec<u8>, Vec<f32>) {
+        let w: Vec<f32> = (0..n * k)
+            .map(|i| ((i * 7919) % 201) as f32 / 100.0 - 1.0)
+            .collect();
+        let bytes: Vec<u8> = w.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let view = safetensors::tensor::TensorView::new(
+            safetensors::tensor::Dtype::F32,
+            vec![n, k],
+            &bytes,
+        )
+        .unwrap();
+        let file = safetensors::serialize([("w", view)], None).unwrap();
+        (file, w)
+    }
+
+    #[test]
+    fn a_weight_packed_block_by_block_computes_as_the_whole_matrix() {
+        // Several blocks of rows (the last one a partial panel), with and without condition
+        // columns, a condition-only layer, and one row.
+        for (n, k, n_cond) in [(1000, 35, 3), (130, 300, 0), (17, 5, 5), (1, 1, 0)] {
+            let (file, w) = weight_file(n, k);
+            let src = Source::parse(&file).unwrap();
+            let dense = Dense::load(&src, "w", n, k, n_cond).unwrap();
+            let m = 3;
+            let n_main = k - n_cond;
+            let x: Vec<f32> = (0..m * n_main).map(|i| (i as f32 * 0.3).sin()).collect();
+            let c: Vec<f32> = (0..m * n_cond).map(|i| (i as f32 * 0.7).cos()).collect();
+            let mut out = vec![0.0; m * n];
+            let cond = (n_cond > 0).then_some(&c[..]);
+            dense.forward(Isa::Portable, m, &x, n_main, cond, &mut out, n);
+            for r in 0..m {
+                for i in 0..n {
+                    let row = &w[i * k..(i + 1) * k];
+                    let input = x[r * n_main..(r + 1) * n_main]
+                        .iter()
+                        .chain(&c[r * n_cond..(r + 1) * n_cond]);
+                    let want: f32 = row.iter().zip(input).map(|(a, b)| a * b).sum();
+                    let got = out[r * n + i];
+                    assert!(
+                        (got - want).abs() <= 1e-4 * (1.0 + want.abs()),
+                        "{n}×{k} (cond {n_cond}), row {r}, output {i}: {got} vs {want}"
+                    );
+                }
             }
         }
     }

@@ -3,7 +3,11 @@
 //! A [`Model`] is built once (this is where all allocation happens) and is then read-only, so
 //! it is `Send + Sync` and one model can serve many sessions on many threads.
 
+#[cfg(feature = "std")]
+mod file;
+mod header;
 pub(crate) mod source;
+pub(crate) mod weights;
 
 use alloc::format;
 use alloc::string::{String, ToString};
@@ -34,7 +38,7 @@ pub enum WeightStorage {
     F16,
 }
 
-/// Options of [`Model::from_bytes_with`].
+/// Options of [`Model::from_bytes_with`] and [`Model::from_file_with`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LoadOptions {
     /// How the subnets' Linear weights are stored.
@@ -131,6 +135,10 @@ pub struct Model {
     pub(crate) x_norm: Option<Standardize>,
     pub(crate) y_norm: Option<Standardize>,
     producer: Option<String>,
+    /// The memory of the blocks' packed weights (declared after `blocks`: dropped after them).
+    /// Never read: it is here to own that memory.
+    #[allow(dead_code)]
+    weights: weights::WeightMemory,
 }
 
 fn stats(src: &Source<'_>, which: &str, len: usize) -> Result<Option<Standardize>> {
@@ -176,7 +184,29 @@ impl Model {
 
     /// [`Model::from_bytes`] with [`LoadOptions`] (e.g. 16-bit weight storage).
     pub fn from_bytes_with(bytes: &[u8], options: &LoadOptions) -> Result<Model> {
-        let mut src = Source::parse(bytes)?;
+        Model::from_source(Source::parse(bytes)?, options)
+    }
+
+    /// Loads a model file (docs/format.md).
+    ///
+    /// The file is read piece by piece (the header, then each tensor, a large weight in blocks
+    /// of rows packed as soon as they are read), so loading needs little memory beyond the
+    /// model itself. I/O and format errors name the file.
+    #[cfg(feature = "std")]
+    pub fn from_file(path: impl AsRef<std::path::Path>) -> Result<Model> {
+        Model::from_file_with(path, &LoadOptions::default())
+    }
+
+    /// [`Model::from_file`] with [`LoadOptions`] (e.g. 16-bit weight storage).
+    #[cfg(feature = "std")]
+    pub fn from_file_with(
+        path: impl AsRef<std::path::Path>,
+        options: &LoadOptions,
+    ) -> Result<Model> {
+        Model::from_source(Source::open(path.as_ref())?, options)
+    }
+
+    fn from_source(mut src: Source<'_>, options: &LoadOptions) -> Result<Model> {
         src.weight_storage = options.weight_storage;
         let version = src.meta_usize_required("innfer.format")?;
         if version != FORMAT_VERSION as usize {
@@ -246,6 +276,7 @@ impl Model {
                 "standardisation needs a layout naming x and y",
             ));
         }
+        let producer = src.meta("innfer.producer").map(|s| s.to_string());
         Ok(Model {
             weight_storage: options.weight_storage,
             dim,
@@ -256,7 +287,8 @@ impl Model {
             plan,
             x_norm,
             y_norm,
-            producer: src.meta("innfer.producer").map(|s| s.to_string()),
+            producer,
+            weights: src.into_weight_memory(),
         })
     }
 
@@ -315,20 +347,6 @@ impl Model {
                 Err(src.bad_meta("innfer.layout", format!("`{v}` is not inn, cinn or none")))
             }
         }
-    }
-
-    /// Loads a model file.
-    #[cfg(feature = "std")]
-    pub fn from_file(path: impl AsRef<std::path::Path>) -> Result<Model> {
-        let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|e| Error::Io {
-            path: path.display().to_string(),
-            problem: e.to_string(),
-        })?;
-        Model::from_bytes(&bytes).map_err(|e| match e {
-            Error::Format(m) => Error::Format(format!("{}: {m}", path.display())),
-            other => other,
-        })
     }
 
     /// Width of the chain (the vectors `forward` and `inverse` take and give).

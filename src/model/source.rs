@@ -1,48 +1,44 @@
-//! Reading a safetensors file: its metadata keys and its tensors, converted to what the blocks need.
+//! Reading a model file: its metadata keys and its tensors, converted to what the blocks need.
 //!
-//! Every tensor is copied out of the file (the bytes may be unaligned, or big-endian hosts may
-//! read them), converted to f32, shape-checked and checked for NaN/Inf, with errors that name the
+//! The tensors live either in bytes the caller holds ([`Source::parse`]) or in an open file
+//! read one tensor at a time ([`Source::open`]); every conversion and check below is the same
+//! for both. Values are copied out (the bytes may be unaligned, or big-endian hosts may read
+//! them), converted to f32, shape-checked and checked for NaN/Inf, with errors that name the
 //! tensor.
 
-use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
+use core::cell::{Cell, RefCell, RefMut};
+use core::ops::Range;
 
-use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use safetensors::tensor::{Dtype, Metadata, TensorInfo};
 
+use super::header;
+use super::weights::WeightMemory;
 use crate::error::{Error, Result};
+use crate::kernels::gemm;
 
-/// A parsed model file: the `__metadata__` map and the tensor table, borrowing the bytes.
-pub(crate) struct Source<'a> {
-    tensors: SafeTensors<'a>,
-    meta: BTreeMap<String, String>,
-    /// How the subnets' Linear weights are to be stored (a load option, not from the file).
-    pub(crate) weight_storage: super::WeightStorage,
+/// Where the tensors' bytes are.
+enum Data<'a> {
+    /// The data section of a file held in memory.
+    Bytes(&'a [u8]),
+    /// An open file, read on demand.
+    #[cfg(feature = "std")]
+    File(super::file::TensorFile),
 }
 
-/// A safetensors parse failure as a sentence a user can act on.
-fn format_error(e: safetensors::SafeTensorError) -> Error {
-    use safetensors::SafeTensorError as E;
-    let what = match &e {
-        E::HeaderTooSmall => "the file is shorter than the 8-byte header length".into(),
-        E::HeaderTooLarge => {
-            "the header length is implausibly large (is this a safetensors file?)".into()
-        }
-        E::InvalidHeaderLength => {
-            "the header length points past the end of the file (truncated?)".into()
-        }
-        E::InvalidHeader(_) | E::InvalidHeaderDeserialization(_) => {
-            "the JSON header is corrupt".into()
-        }
-        E::MetadataIncompleteBuffer => {
-            "the data section is shorter than the header says (truncated?)".into()
-        }
-        E::InvalidOffset(name) => format!("tensor `{name}` has invalid data offsets"),
-        E::TensorInvalidInfo => "a tensor's shape and byte length disagree".into(),
-        other => format!("{other:?}"),
-    };
-    Error::Format(what)
+/// A parsed model file: the header (`__metadata__` and the tensor table) and the tensor data.
+pub(crate) struct Source<'a> {
+    header: Metadata,
+    data: Data<'a>,
+    /// The values of the tensor being converted, reused from tensor to tensor so that loading
+    /// allocates (and zero-fills) no per-tensor temporary: weights are packed straight from it.
+    scratch: Cell<Vec<f32>>,
+    /// Where the blocks put their packed weights; the model takes it over.
+    weights: RefCell<WeightMemory>,
+    /// How the subnets' Linear weights are to be stored (a load option, not from the file).
+    pub(crate) weight_storage: super::WeightStorage,
 }
 
 fn shape_string(shape: &[usize]) -> String {
@@ -51,25 +47,61 @@ fn shape_string(shape: &[usize]) -> String {
 }
 
 impl<'a> Source<'a> {
-    pub(crate) fn parse(bytes: &'a [u8]) -> Result<Self> {
-        let (_, metadata) = SafeTensors::read_metadata(bytes).map_err(format_error)?;
-        let tensors = SafeTensors::deserialize(bytes).map_err(format_error)?;
-        let mut meta = BTreeMap::new();
-        if let Some(map) = metadata.metadata() {
-            for (k, v) in map.iter() {
-                meta.insert(k.clone(), v.clone());
-            }
-        }
-        Ok(Source {
-            tensors,
-            meta,
+    fn new(header: Metadata, data: Data<'a>) -> Self {
+        // Every 2-D tensor might be a Linear weight: its packed size bounds what the blocks
+        // will ask for (the f32 size also bounds 16-bit storage).
+        let bound = header
+            .tensors()
+            .values()
+            .filter(|t| t.shape.len() == 2)
+            .map(|t| {
+                // gemm::packed_len, saturating (any shape the header allows must not panic).
+                let (n, k) = (t.shape[0], t.shape[1]);
+                let len = n.div_ceil(gemm::NR).saturating_mul(gemm::NR);
+                len.saturating_mul(k).saturating_mul(4).saturating_add(64)
+            })
+            .fold(0usize, usize::saturating_add);
+        Source {
+            header,
+            data,
+            scratch: Cell::new(Vec::new()),
+            weights: RefCell::new(WeightMemory::new(bound)),
             weight_storage: super::WeightStorage::F32,
-        })
+        }
+    }
+
+    /// The whole file in memory.
+    pub(crate) fn parse(bytes: &'a [u8]) -> Result<Self> {
+        let n = header::json_len(bytes, bytes.len() as u64)?;
+        let json_end = header::PREFIX + n;
+        let metadata = header::parse(&bytes[header::PREFIX..json_end], bytes.len() as u64)?;
+        Ok(Source::new(metadata, Data::Bytes(&bytes[json_end..])))
+    }
+
+    /// A file, of which only the header is read now.
+    #[cfg(feature = "std")]
+    pub(crate) fn open(path: &std::path::Path) -> Result<Source<'static>> {
+        let (file, metadata) = super::file::TensorFile::open(path)?;
+        Ok(Source::new(metadata, Data::File(file)))
+    }
+
+    /// The memory packed weights are put in (see `weights`).
+    pub(crate) fn weight_memory(&self) -> RefMut<'_, WeightMemory> {
+        self.weights.borrow_mut()
+    }
+
+    /// The packed weights' memory, for the model that owns them.
+    pub(crate) fn into_weight_memory(self) -> WeightMemory {
+        self.weights.into_inner()
     }
 
     /// The raw value of a metadata key.
     pub(crate) fn meta(&self, key: &str) -> Option<&str> {
-        self.meta.get(key).map(|s| s.as_str())
+        self.header
+            .metadata()
+            .as_ref()?
+            .get(key)
+            .map(|s| s.as_str())
     }
 
     pub(crate) fn meta_required(&self, key: &str) -> Result<&str> {
@@ -142,38 +174,157 @@ impl<'a> Source<'a> {
     }
 
     pub(crate) fn has_tensor(&self, name: &str) -> bool {
-        self.tensors.tensor(name).is_ok()
+        self.header.info(name).is_some()
     }
 
-    fn view(&self, name: &str) -> Result<TensorView<'a>> {
-        self.tensors
-            .tensor(name)
-            .map_err(|_| Error::MissingTensor(name.to_string()))
+    fn info(&self, name: &str) -> Result<&TensorInfo> {
+        self.header
+            .info(name)
+            .ok_or_else(|| Error::MissingTensor(name.to_string()))
     }
 
     /// The shape of a tensor, if present.
     pub(crate) fn shape(&self, name: &str) -> Option<Vec<usize>> {
-        self.tensors.tensor(name).ok().map(|v| v.shape().to_vec())
+        self.header.info(name).map(|i| i.shape.clone())
     }
 
-    /// A real tensor as f32, of exactly `shape` (all entries finite).
+    /// Calls `f` with bytes `range` of a tensor (counted from its start; the header checked
+    /// that its bytes are as many as its shape and dtype say). `name` is for I/O errors.
+    #[cfg_attr(not(feature = "std"), allow(unused_variables))]
+    fn with_bytes<R>(
+        &self,
+        name: &str,
+        info: &TensorInfo,
+        range: Range<usize>,
+        f: impl FnOnce(&[u8]) -> R,
+    ) -> Result<R> {
+        let start = info.data_offsets.0 + range.start;
+        let end = info.data_offsets.0 + range.end;
+        match &self.data {
+            // header::parse checked that the offsets lie inside the data section.
+            Data::Bytes(data) => Ok(f(&data[start..end])),
+            #[cfg(feature = "std")]
+            Data::File(file) => {
+                let mut bytes = alloc::vec![0u8; end - start];
+                file.read(name, (start, end), &mut bytes)?;
+                Ok(f(&bytes))
+            }
+        }
+    }
+
+    /// Calls `f` with a real tensor as f32, of exactly `shape`, all entries finite. The values
+    /// are lent from a buffer reused by the next tensor: `f` copies them.
+    pub(crate) fn with_f32<R>(
+        &self,
+        name: &str,
+        shape: &[usize],
+        f: impl FnOnce(&[f32]) -> Result<R>,
+    ) -> Result<R> {
+        let (info, real) = self.real_info(name, shape)?;
+        let count = shape.iter().product();
+        self.with_scratch(count, |buf| {
+            let values = &mut buf[..count];
+            self.read_values(name, info, real, 0, values)?;
+            f(values)
+        })
+    }
+
+    /// [`Source::with_f32`], copied out.
     pub(crate) fn f32_tensor(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
-        let view = self.view(name)?;
-        if view.shape() != shape {
+        self.with_f32(name, shape, |v| Ok(v.to_vec()))
+    }
+
+    /// Calls `f(first_row, values)` for consecutive blocks of at most `block_rows` rows of a
+    /// real `[rows, cols]` tensor (finite f32, row-major, lent as in [`Source::with_f32`]), so
+    /// that a large weight is never held whole: it is packed block by block as it is read.
+    pub(crate) fn for_each_rows(
+        &self,
+        name: &str,
+        shape: [usize; 2],
+        block_rows: usize,
+        mut f: impl FnMut(usize, &[f32]) -> Result<()>,
+    ) -> Result<()> {
+        let (info, real) = self.real_info(name, &shape)?;
+        let [rows, cols] = shape;
+        let block_rows = block_rows.clamp(1, rows.max(1));
+        self.with_scratch(block_rows * cols, |buf| {
+            for first_row in (0..rows).step_by(block_rows) {
+                let values = &mut buf[..block_rows.min(rows - first_row) * cols];
+                self.read_values(name, info, real, first_row * cols, values)?;
+                f(first_row, values)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The header entry of a real tensor of exactly `shape`.
+    fn real_info(&self, name: &str, shape: &[usize]) -> Result<(&TensorInfo, Real)> {
+        let info = self.info(name)?;
+        if info.shape != shape {
             return Err(Error::TensorShape {
                 name: name.to_string(),
                 expected: shape_string(shape),
-                found: shape_string(view.shape()),
+                found: shape_string(&info.shape),
             });
         }
-        let values = to_f32(name, &view)?;
-        if let Some(index) = values.iter().position(|v| !v.is_finite()) {
-            return Err(Error::NonFinite {
+        Ok((info, Real::of(name, info.dtype)?))
+    }
+
+    /// Runs `f` on the reused value buffer, at least `len` long.
+    fn with_scratch<R>(&self, len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+        // Taken out of the cell for the call (a nested call would just use a fresh buffer).
+        let mut scratch = self.scratch.take();
+        // Grown, and so zero-filled, only when a tensor (block) is larger than any before.
+        if scratch.len() < len {
+            scratch.resize(len, 0.0);
+        }
+        let result = f(&mut scratch);
+        self.scratch.set(scratch);
+        result
+    }
+
+    /// Elements `first..first + out.len()` of a real tensor into `out`, checked to be finite
+    /// (the error gives the index in the whole tensor).
+    fn read_values(
+        &self,
+        name: &str,
+        info: &TensorInfo,
+        real: Real,
+        first: usize,
+        out: &mut [f32],
+    ) -> Result<()> {
+        self.fill_f32(name, info, real, first, out)?;
+        match first_non_finite(out) {
+            Some(i) => Err(Error::NonFinite {
                 name: name.to_string(),
-                index,
-            });
+                index: first + i,
+            }),
+            None => Ok(()),
         }
-        Ok(values)
+    }
+
+    /// Converts elements `first..first + out.len()` of a real tensor into `out`.
+    fn fill_f32(
+        &self,
+        name: &str,
+        info: &TensorInfo,
+        real: Real,
+        first: usize,
+        out: &mut [f32],
+    ) -> Result<()> {
+        let size = real.size();
+        let bytes = first * size..(first + out.len()) * size;
+        // Little-endian f32 in a file: its bytes are the values, read in place (no copy).
+        #[cfg(all(feature = "std", target_endian = "little"))]
+        if let (Data::File(file), Real::F32) = (&self.data, real) {
+            let start = info.data_offsets.0;
+            // SAFETY: the f32 slice viewed as its bytes; every byte pattern is a valid f32.
+            let raw = unsafe {
+                core::slice::from_raw_parts_mut(out.as_mut_ptr().cast::<u8>(), out.len() * 4)
+            };
+            return file.read(name, (start + bytes.start, start + bytes.end), raw);
+        }
+        self.with_bytes(name, info, bytes, |data| real.convert(data, out))
     }
 
     /// A per-channel tensor: shape `[1, len]` (FrEIA) or `[len]`.
@@ -187,31 +338,32 @@ impl<'a> Source<'a> {
     /// A scalar: shape `[]` or `[1]`.
     pub(crate) fn f32_scalar(&self, name: &str) -> Result<f32> {
         match self.shape(name) {
-            Some(s) if s.is_empty() => Ok(self.f32_tensor(name, &[])?[0]),
-            _ => Ok(self.f32_tensor(name, &[1])?[0]),
+            Some(s) if s.is_empty() => self.with_f32(name, &[], |v| Ok(v[0])),
+            _ => self.with_f32(name, &[1], |v| Ok(v[0])),
         }
     }
 
     /// An integer index tensor of shape `[len]` (I64 or I32).
     pub(crate) fn index_tensor(&self, name: &str, len: usize) -> Result<Vec<i64>> {
-        let view = self.view(name)?;
-        if view.shape() != [len] {
+        let info = self.info(name)?;
+        if info.shape != [len] {
             return Err(Error::TensorShape {
                 name: name.to_string(),
                 expected: shape_string(&[len]),
-                found: shape_string(view.shape()),
+                found: shape_string(&info.shape),
             });
         }
-        let data = view.data();
-        match view.dtype() {
-            Dtype::I64 => Ok(data
-                .chunks_exact(8)
-                .map(|c| i64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
-                .collect()),
-            Dtype::I32 => Ok(data
-                .chunks_exact(4)
-                .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as i64)
-                .collect()),
+        match info.dtype {
+            Dtype::I64 => self.with_bytes(name, info, 0..len * 8, |data| {
+                data.chunks_exact(8)
+                    .map(|c| i64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+                    .collect()
+            }),
+            Dtype::I32 => self.with_bytes(name, info, 0..len * 4, |data| {
+                data.chunks_exact(4)
+                    .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as i64)
+                    .collect()
+            }),
             d => Err(Error::TensorDtype {
                 name: name.to_string(),
                 found: format!("{d:?}"),
@@ -221,44 +373,95 @@ impl<'a> Source<'a> {
 
     /// A boolean flag tensor (BOOL or U8, any shape with one element).
     pub(crate) fn flag_tensor(&self, name: &str) -> Result<bool> {
-        let view = self.view(name)?;
-        match view.dtype() {
-            Dtype::BOOL | Dtype::U8 if view.data().len() == 1 => Ok(view.data()[0] != 0),
+        let info = self.info(name)?;
+        let len = info.data_offsets.1 - info.data_offsets.0;
+        match info.dtype {
+            Dtype::BOOL | Dtype::U8 if len == 1 => {
+                self.with_bytes(name, info, 0..1, |data| data[0] != 0)
+            }
             d => Err(Error::TensorDtype {
                 name: name.to_string(),
-                found: format!("{d:?} of {} bytes", view.data().len()),
+                found: format!("{d:?} of {len} bytes"),
             }),
         }
     }
 }
 
-fn to_f32(name: &str, view: &TensorView<'_>) -> Result<Vec<f32>> {
-    let data = view.data();
-    let out = match view.dtype() {
-        Dtype::F32 => data
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect(),
-        Dtype::F64 => data
-            .chunks_exact(8)
-            .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) as f32)
-            .collect(),
-        Dtype::F16 => data
-            .chunks_exact(2)
-            .map(|c| f16_to_f32(u16::from_le_bytes([c[0], c[1]])))
-            .collect(),
-        Dtype::BF16 => data
-            .chunks_exact(2)
-            .map(|c| f32::from_bits((u16::from_le_bytes([c[0], c[1]]) as u32) << 16))
-            .collect(),
-        d => {
-            return Err(Error::TensorDtype {
+/// The index of the first NaN or Inf, if any. A branch-free pass per chunk (which vectorises)
+/// finds whether there is one; only then is it looked for element by element.
+fn first_non_finite(values: &[f32]) -> Option<usize> {
+    const CHUNK: usize = 256;
+    values.chunks(CHUNK).enumerate().find_map(|(c, chunk)| {
+        let finite = chunk.iter().fold(true, |ok, v| ok & v.is_finite());
+        if finite {
+            None
+        } else {
+            chunk
+                .iter()
+                .position(|v| !v.is_finite())
+                .map(|i| c * CHUNK + i)
+        }
+    })
+}
+
+/// The dtypes a real tensor may have.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Real {
+    F32,
+    F64,
+    F16,
+    BF16,
+}
+
+impl Real {
+    fn of(name: &str, dtype: Dtype) -> Result<Real> {
+        match dtype {
+            Dtype::F32 => Ok(Real::F32),
+            Dtype::F64 => Ok(Real::F64),
+            Dtype::F16 => Ok(Real::F16),
+            Dtype::BF16 => Ok(Real::BF16),
+            d => Err(Error::TensorDtype {
                 name: name.to_string(),
                 found: format!("{d:?}"),
-            });
+            }),
         }
-    };
-    Ok(out)
+    }
+
+    /// Bytes per value.
+    fn size(self) -> usize {
+        match self {
+            Real::F32 => 4,
+            Real::F64 => 8,
+            Real::F16 | Real::BF16 => 2,
+        }
+    }
+
+    /// Little-endian values into f32 (`out` as long as `data` has values).
+    fn convert(self, data: &[u8], out: &mut [f32]) {
+        match self {
+            Real::F32 => {
+                for (o, c) in out.iter_mut().zip(data.chunks_exact(4)) {
+                    *o = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+                }
+            }
+            Real::F64 => {
+                for (o, c) in out.iter_mut().zip(data.chunks_exact(8)) {
+                    let b = [c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]];
+                    *o = f64::from_le_bytes(b) as f32;
+                }
+            }
+            Real::F16 => {
+                for (o, c) in out.iter_mut().zip(data.chunks_exact(2)) {
+                    *o = f16_to_f32(u16::from_le_bytes([c[0], c[1]]));
+                }
+            }
+            Real::BF16 => {
+                for (o, c) in out.iter_mut().zip(data.chunks_exact(2)) {
+                    *o = f32::from_bits((u16::from_le_bytes([c[0], c[1]]) as u32) << 16);
+                }
+            }
+        }
+    }
 }
 
 /// IEEE half to single, exact (every f16 is representable in f32).

@@ -202,3 +202,18 @@ pub fn glow_inn(
     }
     f
 }
+
+/// The peers benchmark's large GLOW (benches/peers/run.py, size "large"): 64 wide, 12 × (GLOW
+/// coupling with subnets Linear(32,512)-ReLU-Linear(512,512)-ReLU-Linear(512,64), then
+/// PermuteRandom), no condition: 7.5 M weights, about 30 MB in f32. It gets the paper's INN
+/// layout (x 64 ↔ z 62 + y 2) so that sampling, and so `innfer sample`, takes it.
+pub fn glow_large() -> ModelFile {
+    let mut f = glow_chain(64, 0, 512, 2, 12, 103);
+    f.set("innfer.layout", "inn")
+        .set("innfer.layout.x", 64)
+        .set("innfer.layout.pad_x", 0)
+        .set("innfer.layout.z", 62)
+        .set("innfer.layout.pad_zy", 0)
+        .set("innfer.layout.y", 2);
+    f
+}
