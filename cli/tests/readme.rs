@@ -3,12 +3,13 @@
 //! Each ```sh block runs in a fresh directory holding the files its commands name:
 //! `model.safetensors` (a copy of the shipped arm model: a cINN with x_dim 4 and y_dim 2, the
 //! layout of the README's export example), `y_obs.npy` and `y.npy` (the observation
-//! (1.5, 0)), and `x.npy`/`y.csv` (400 simulated arms and their end points, for
-//! `train --x … --y …`). The commands run in the order shown, so later ones read what earlier
+//! (1.5, 0)), `x.npy`/`y.csv` (400 simulated arms and their end points, for
+//! `train --x … --y …`) and an empty `models/` (for the commands that remake the shipped
+//! models). The commands run in the order shown, so later ones read what earlier
 //! ones wrote. Inference commands run exactly as written. Training and evaluation run with the
 //! README's arguments but smaller sizes, so that the test takes seconds instead of the
 //! minutes the README's settings take: `train` gets `--epochs 1` (replacing the README's
-//! value, if any) and `--n-train 600` for a built-in task; `train … --resume` is preceded by
+//! value, if any) and `--n-train 600` for a built-in task (likewise); `train … --resume` is preceded by
 //! the same command without `--resume` (which writes the checkpoint it resumes from) and
 //! resumes to epoch 2; `eval` gets `--n-obs 12 --n-samples 40 --n-test 300` (replacing the README's values, and
 //! `--c2st-samples 20` with `--c2st`); `bench` gets
@@ -120,8 +121,10 @@ fn read_npy(path: &Path) -> Vec<f32> {
         .collect()
 }
 
-/// The files the README's commands read.
+/// The files the README's commands read (and `models/`, where the commands that remake the
+/// shipped models write).
 fn prepare(dir: &Path) {
+    std::fs::create_dir_all(dir.join("models")).unwrap();
     std::fs::copy(
         root().join("models/kinematics.safetensors"),
         dir.join("model.safetensors"),
@@ -258,7 +261,7 @@ fn every_readme_innfer_command_runs() {
                 "train" => {
                     let mut run = set(args, "--epochs", "1");
                     if run.iter().any(|a| a == "--task") {
-                        run = default(&run, "--n-train", "600");
+                        run = set(&run, "--n-train", "600");
                     }
                     if run.iter().any(|a| a == "--resume") {
                         let first: Vec<String> =
