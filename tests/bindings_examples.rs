@@ -8,6 +8,9 @@
 //! Needs cc, g++, gfortran and cmake (.ci/run installs them); without them these tests fail
 //! and say so. The libraries are the ones `cargo test` built next to this test binary.
 
+mod common;
+use common::native::{lib_dir, static_deps};
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -23,32 +26,6 @@ const CASES: &[(&str, &str, usize)] = &[
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Where cargo put libinnfer.a and libinnfer.so for this test run: next to the test binary
-/// (target/<profile>/deps, the libraries built with it), else target/<profile> (uplifted by a
-/// `cargo build`).
-fn lib_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let deps = exe.parent().unwrap();
-    let has = |d: &Path| {
-        ["libinnfer.a", "libinnfer.so"]
-            .iter()
-            .all(|l| d.join(l).is_file())
-    };
-    let dir = if has(deps) {
-        deps.to_path_buf()
-    } else {
-        deps.parent().unwrap().to_path_buf()
-    };
-    assert!(
-        has(&dir),
-        "libinnfer.a/libinnfer.so not found in {} or {}: cargo test should have built them \
-         (crate-type staticlib and cdylib)",
-        deps.display(),
-        dir.display()
-    );
-    dir
 }
 
 fn include_dir() -> PathBuf {
@@ -95,15 +72,6 @@ fn run(cmd: &mut Command) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     stdout
-}
-
-/// Native libraries a Rust staticlib needs on this platform.
-fn static_deps() -> Vec<&'static str> {
-    if cfg!(target_os = "macos") {
-        vec!["-lm"]
-    } else {
-        vec!["-lpthread", "-ldl", "-lm"]
-    }
 }
 
 /// What the Rust API draws: `n` samples for `y` with a fresh session reseeded to (0, 0).

@@ -10,6 +10,9 @@
 //! Needs cc, c++, gfortran and python3 with numpy (.ci/run installs them), as
 //! tests/bindings_examples.rs and tests/bindings_python.rs do.
 
+mod common;
+use common::native::{lib_dir, static_deps};
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -51,38 +54,6 @@ fn readme_block(lang: &str, marker: &str) -> String {
         blocks.len()
     );
     blocks.into_iter().next().unwrap()
-}
-
-/// Where cargo put libinnfer.a and libinnfer.so for this test run (next to the test binary,
-/// else uplifted into target/<profile>).
-fn lib_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let deps = exe.parent().unwrap();
-    let has = |d: &Path| {
-        ["libinnfer.a", "libinnfer.so"]
-            .iter()
-            .all(|l| d.join(l).is_file())
-    };
-    let dir = if has(deps) {
-        deps.to_path_buf()
-    } else {
-        deps.parent().unwrap().to_path_buf()
-    };
-    assert!(
-        has(&dir),
-        "libinnfer.a/libinnfer.so not found in {}: cargo test should have built them",
-        dir.display()
-    );
-    dir
-}
-
-/// Native libraries a Rust staticlib needs on this platform.
-fn static_deps() -> Vec<&'static str> {
-    if cfg!(target_os = "macos") {
-        vec!["-lm"]
-    } else {
-        vec!["-lpthread", "-ldl", "-lm"]
-    }
 }
 
 fn need(tool: &str) {

@@ -1,61 +1,10 @@
 //! End-to-end tests of `innfer train` and `innfer eval`: tiny tasks, one or two epochs.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
+use common::{TempDir, assert_ok, innfer, stderr, stdout};
 
-/// A fresh scratch directory for one test; removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(test: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!(
-            "innfer-cli-train-{}-{test}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0)
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn innfer(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_innfer"));
-    for a in args {
-        cmd.arg(a);
-    }
-    cmd.output().expect("the innfer binary runs")
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-#[track_caller]
-fn assert_ok(out: &Output) {
-    assert!(
-        out.status.success(),
-        "innfer failed ({:?}): {}",
-        out.status,
-        stderr(out)
-    );
-}
+use std::path::Path;
+use std::process::Output;
 
 /// Non-zero exit (`code`) with a single `innfer: …` line on stderr containing every needle.
 #[track_caller]

@@ -1,6 +1,8 @@
 //! Builds small innfer model files in memory, so tests can break them one piece at a time.
 #![allow(dead_code)]
 
+pub mod native;
+
 use std::collections::{BTreeMap, HashMap};
 
 use safetensors::tensor::{Dtype, TensorView};

@@ -283,6 +283,13 @@ pub(crate) enum Init {
 }
 
 impl Init {
+    /// `Bias` if there is one, else `Zero`.
+    fn of_bias(bias: Option<&[f32]>) -> Init {
+        bias.map_or(Init::Zero, |b| Init::Bias(b.as_ptr()))
+    }
+}
+
+impl Init {
     /// The same initialisation for a tile starting `cols` columns further right.
     #[inline(always)]
     pub(crate) fn offset(self, cols: usize) -> Init {
@@ -308,6 +315,36 @@ pub(crate) struct Problem {
     pub ldc: usize,
     /// Apply ReLU (`max(v, 0)`, NaN → 0, as `v > 0 ? v : 0`) to each finished element.
     pub relu: bool,
+}
+
+impl Problem {
+    /// The raw description the kernels take of checked slices (see `check`).
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        m: usize,
+        k: usize,
+        n: usize,
+        a: &[f32],
+        lda: usize,
+        b: *const f32,
+        init: Init,
+        c: &mut [f32],
+        ldc: usize,
+        relu: bool,
+    ) -> Problem {
+        Problem {
+            m,
+            k,
+            n,
+            a: a.as_ptr(),
+            lda,
+            b,
+            init,
+            c: c.as_mut_ptr(),
+            ldc,
+            relu,
+        }
+    }
 }
 
 /// What happens to each output element after its last k-step.
@@ -392,22 +429,18 @@ pub fn gemm_half(
     ldc: usize,
 ) {
     check(isa, m, k, n, a, lda, packed.len(), bias, c, ldc);
-    let init = match bias {
-        Some(b) => Init::Bias(b.as_ptr()),
-        None => Init::Zero,
-    };
-    let p = Problem {
+    let p = Problem::new(
         m,
         k,
         n,
-        a: a.as_ptr(),
+        a,
         lda,
-        b: packed.as_ptr().cast(),
-        init,
-        c: c.as_mut_ptr(),
+        packed.as_ptr().cast(),
+        Init::of_bias(bias),
+        c,
         ldc,
-        relu: epilogue == Epilogue::Relu,
-    };
+        epilogue == Epilogue::Relu,
+    );
     match format {
         HalfFormat::Bf16 => run_s::<S_BF16>(isa, p),
         HalfFormat::F16 => run_s::<S_F16>(isa, p),
@@ -429,18 +462,18 @@ pub fn gemm_accumulate_half(
     ldc: usize,
 ) {
     check(isa, m, k, n, a, lda, packed.len(), None, c, ldc);
-    let p = Problem {
+    let p = Problem::new(
         m,
         k,
         n,
-        a: a.as_ptr(),
+        a,
         lda,
-        b: packed.as_ptr().cast(),
-        init: Init::Load,
-        c: c.as_mut_ptr(),
+        packed.as_ptr().cast(),
+        Init::Load,
+        c,
         ldc,
-        relu: false,
-    };
+        false,
+    );
     match format {
         HalfFormat::Bf16 => run_s::<S_BF16>(isa, p),
         HalfFormat::F16 => run_s::<S_F16>(isa, p),
@@ -482,22 +515,18 @@ pub fn gemm_with(
     ldc: usize,
 ) {
     check(isa, m, k, n, a, lda, packed.len(), bias, c, ldc);
-    let init = match bias {
-        Some(b) => Init::Bias(b.as_ptr()),
-        None => Init::Zero,
-    };
-    let p = Problem {
+    let p = Problem::new(
         m,
         k,
         n,
-        a: a.as_ptr(),
+        a,
         lda,
-        b: packed.as_ptr(),
-        init,
-        c: c.as_mut_ptr(),
+        packed.as_ptr(),
+        Init::of_bias(bias),
+        c,
         ldc,
-        relu: epilogue == Epilogue::Relu,
-    };
+        epilogue == Epilogue::Relu,
+    );
     run(isa, p);
 }
 
@@ -531,18 +560,7 @@ pub fn gemm_accumulate(
             }
         }
     }
-    let p = Problem {
-        m,
-        k,
-        n,
-        a: a.as_ptr(),
-        lda,
-        b: packed.as_ptr(),
-        init: Init::Load,
-        c: c.as_mut_ptr(),
-        ldc,
-        relu: false,
-    };
+    let p = Problem::new(m, k, n, a, lda, packed.as_ptr(), Init::Load, c, ldc, false);
     run(isa, p);
 }
 
