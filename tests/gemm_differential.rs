@@ -420,3 +420,21 @@ fn half_conversions_round_trip_and_round_to_nearest() {
     assert_eq!(f32_to_f16(-1e-9), 0x8000);
     assert_eq!(f32_to_bf16(1.0), 0x3F80);
 }
+
+#[test]
+fn a_strided_pack_is_the_pack_of_the_strided_matrix() {
+    let mut rng = Rng(0x5EED);
+    for (n, k) in [(1, 1), (5, 3), (16, 16), (17, 96), (96, 4), (4, 96)] {
+        // `wt` is `[k][n]`: its transpose, read with strides (1, n), is the `[n][k]` weight.
+        let wt = rng.vec(k * n);
+        let mut w = vec![0.0; n * k];
+        for j in 0..n {
+            for kk in 0..k {
+                w[j * k + kk] = wt[kk * n + j];
+            }
+        }
+        let mut strided = vec![f32::NAN; packed_len(n, k)];
+        pack_weight_strided(&wt, n, k, 1, n, &mut strided);
+        assert_eq!(strided, pack(&w, n, k), "{n}×{k}");
+    }
+}

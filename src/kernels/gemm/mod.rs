@@ -233,15 +233,53 @@ pub fn pack_weight(w: &[f32], n: usize, k: usize, out: &mut [f32]) {
         packed_len(n, k),
         "pack_weight: out has the wrong length"
     );
-    if k == 0 {
+    pack_weight_strided(w, n, k, k, 1, out);
+}
+
+/// [`pack_weight`] of a weight given by strides: element `W[j][kk]` is `w[j*row_stride +
+/// kk*col_stride]`. With strides `(1, n_in)` it packs the transpose of an `[n_in][n]` weight
+/// (the training mode's input gradient `G·W`) without a copy.
+pub fn pack_weight_strided(
+    w: &[f32],
+    n: usize,
+    k: usize,
+    row_stride: usize,
+    col_stride: usize,
+    out: &mut [f32],
+) {
+    assert_eq!(
+        out.len(),
+        packed_len(n, k),
+        "pack_weight: out has the wrong length"
+    );
+    if k == 0 || n == 0 {
         return;
     }
+    assert!(
+        (n - 1) * row_stride + (k - 1) * col_stride < w.len(),
+        "pack_weight: w too short"
+    );
     for (p, panel) in out.chunks_exact_mut(k * NR).enumerate() {
-        for (kk, row) in panel.chunks_exact_mut(NR).enumerate() {
-            for (jj, o) in row.iter_mut().enumerate() {
-                let j = p * NR + jj;
-                *o = if j < n { w[j * k + kk] } else { 0.0 };
+        let first = p * NR;
+        let cols = (n - first).min(NR);
+        // Walk the source along its unit stride: one panel is at most NR·k floats, so the
+        // scattered side stays in L1 either way.
+        if col_stride == 1 {
+            for jj in 0..cols {
+                let src = &w[(first + jj) * row_stride..][..k];
+                for (kk, &v) in src.iter().enumerate() {
+                    panel[kk * NR + jj] = v;
+                }
             }
+        } else {
+            for (kk, row) in panel.chunks_exact_mut(NR).enumerate() {
+                for (jj, o) in row[..cols].iter_mut().enumerate() {
+                    *o = w[(first + jj) * row_stride + kk * col_stride];
+                }
+            }
+        }
+        for row in panel.chunks_exact_mut(NR) {
+            row[cols..].fill(0.0);
         }
     }
 }
