@@ -140,7 +140,7 @@ impl TrainedModel {
 
     /// Per-row NLL −log q(x|y) in nats, raw units (cINN only).
     pub fn nll_rows(&self, data: &Dataset) -> Vec<f64> {
-        nll_raw(&self.chain, &self.x_norm, &self.y_norm, data)
+        nll_raw(&self.chain, &self.x_norm, &self.y_norm, data, 1)
     }
 
     /// Mean NLL in nats, raw units.
@@ -150,28 +150,41 @@ impl TrainedModel {
     }
 }
 
+/// Per-row NLL in raw units, chunks of rows on `threads` threads. Each row's value does not
+/// depend on the chunking (the kernels' reproducibility contract), so neither does the result.
 fn nll_raw(
     chain: &Chain<f32>,
     xn: &Standardization,
     yn: &Standardization,
     data: &Dataset,
+    threads: usize,
 ) -> Vec<f64> {
-    let mut out = Vec::with_capacity(data.len());
     // Chunks keep memory bounded on large validation sets.
     let chunk = 8192;
-    for start in (0..data.len()).step_by(chunk) {
+    let chunk_nll = |start: usize| {
         let rows: Vec<usize> = (start..(start + chunk).min(data.len())).collect();
         let mut part = data.select(&rows);
         xn.apply(&mut part.x);
         yn.apply(&mut part.y);
         let cond = (part.y_dim > 0).then_some(part.y.as_slice());
-        out.extend(
-            objective::nll_rows(chain, &part.x, cond)
-                .into_iter()
-                .map(|v| v + xn.log_std_sum()),
-        );
-    }
-    out
+        let mut nll = objective::nll_rows(chain, &part.x, cond);
+        nll.iter_mut().for_each(|v| *v += xn.log_std_sum());
+        nll
+    };
+    let starts: Vec<usize> = (0..data.len()).step_by(chunk).collect();
+    let threads = threads.clamp(1, starts.len().max(1));
+    let per_thread = starts.len().div_ceil(threads).max(1);
+    let parts: Vec<Vec<f64>> = std::thread::scope(|s| {
+        let handles: Vec<_> = starts
+            .chunks(per_thread)
+            .map(|mine| s.spawn(|| mine.iter().flat_map(|&st| chunk_nll(st)).collect()))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("validation thread panicked"))
+            .collect()
+    });
+    parts.concat()
 }
 
 /// The chain `config` describes for data of these widths.
@@ -362,7 +375,7 @@ pub fn train(
         }
         let seconds = started.elapsed().as_secs_f64();
         let validation_nll = val_set.as_ref().filter(|_| inn_config.is_none()).map(|v| {
-            let rows = nll_raw(&chain, &x_norm, &y_norm, v);
+            let rows = nll_raw(&chain, &x_norm, &y_norm, v, config.threads);
             rows.iter().sum::<f64>() / rows.len() as f64
         });
         let report = EpochReport {
