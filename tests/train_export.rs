@@ -171,3 +171,31 @@ fn an_unconditional_chain_matches_the_engine_in_both_directions() {
         }
     }
 }
+
+#[test]
+fn the_same_chain_exports_to_the_same_bytes_with_sorted_header_keys() {
+    let chain = perturbed_chain(4, 2, Activation::Relu);
+    let options = ExportOptions {
+        layout: Layout::Cinn { x: 4, y: 2 },
+        x_norm: None,
+        y_norm: None,
+        producer: "innfer train test".into(),
+    };
+    let first = export::to_safetensors(&chain, &options).unwrap();
+    // Each export builds its metadata in a fresh HashMap with its own random order.
+    for _ in 0..8 {
+        assert_eq!(export::to_safetensors(&chain, &options).unwrap(), first);
+    }
+    let header_len = u64::from_le_bytes(first[..8].try_into().unwrap()) as usize;
+    assert_eq!(header_len % 8, 0, "the data stays 8-byte aligned");
+    let header = std::str::from_utf8(&first[8..8 + header_len]).unwrap();
+    let meta_start = header.find("\"__metadata__\":{").unwrap() + "\"__metadata__\":{".len();
+    let meta = &header[meta_start..meta_start + header[meta_start..].find('}').unwrap()];
+    let keys: Vec<&str> = meta
+        .split("\",\"")
+        .map(|kv| kv.trim_start_matches('"').split("\":\"").next().unwrap())
+        .collect();
+    assert!(keys.len() > 10, "{keys:?}");
+    assert!(keys.is_sorted(), "metadata keys out of order: {keys:?}");
+    Model::from_bytes(&first).unwrap();
+}

@@ -200,7 +200,27 @@ pub fn to_safetensors<F: Float>(chain: &Chain<F>, options: &ExportOptions) -> Re
                 .map_err(|e| Error::Format(format!("tensor `{name}`: {e}")))
         })
         .collect::<Result<Vec<_>>>()?;
-    safetensors::serialize(views, Some(meta)).map_err(|e| Error::Format(e.to_string()))
+    let bytes =
+        safetensors::serialize(views, Some(meta)).map_err(|e| Error::Format(e.to_string()))?;
+    Ok(with_sorted_header(bytes))
+}
+
+/// The same file with its JSON header's keys in sorted order, so that one training command
+/// gives byte-identical files (`safetensors` writes `__metadata__` in `HashMap` order). The
+/// data offsets are relative to the end of the header, so only the header changes.
+fn with_sorted_header(bytes: Vec<u8>) -> Vec<u8> {
+    let header_len = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes")) as usize;
+    let header: serde_json::Value =
+        serde_json::from_slice(&bytes[8..8 + header_len]).expect("safetensors wrote valid JSON");
+    // serde_json's maps are BTreeMaps (no `preserve_order`): serialising sorts the keys.
+    let mut json = serde_json::to_vec(&header).expect("a JSON value serialises");
+    // As safetensors does: pad the header with spaces so the data stays 8-byte aligned.
+    json.resize(json.len().next_multiple_of(8), b' ');
+    let mut out = Vec::with_capacity(8 + json.len() + bytes.len() - 8 - header_len);
+    out.extend_from_slice(&(json.len() as u64).to_le_bytes());
+    out.extend_from_slice(&json);
+    out.extend_from_slice(&bytes[8 + header_len..]);
+    out
 }
 
 /// Writes the model file to `path`.
