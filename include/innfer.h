@@ -453,6 +453,20 @@ innfer_status innfer_session_reseed(innfer_session *s, uint64_t seed, uint64_t s
 size_t innfer_session_max_batch(const innfer_session *s);
 
 /**
+ * The model the session runs: the `m` it was created with, so that code holding only a
+ * session can read the dimensions with `innfer_model_dims()`. NULL if `s` is NULL or not a
+ * live session. The model stays the caller's (do not free it through this pointer while
+ * other code uses it); the pointer is valid as long as the model is. Allocates nothing.
+ *
+ * **Thread safety.** Any thread, concurrently with other calls on `s` except
+ * `innfer_session_free(s)`: it reads a field set at creation.
+ *
+ * # Safety
+ * `s` is NULL or a live session.
+ */
+const innfer_model *innfer_session_model(const innfer_session *s);
+
+/**
  * The detailed message of the last failed call on this session, such as
  * `"innfer_sample: buffer `y` holds 3 elements, expected 2"`; `""` if no call has failed.
  *

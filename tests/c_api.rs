@@ -56,7 +56,11 @@ fn work_dir() -> &'static Path {
 }
 
 fn run_ok(cmd: &mut Command) -> Output {
+    // `cargo test` puts target/<profile> on LD_LIBRARY_PATH, which outranks the programs'
+    // RUNPATH: a stale libinnfer.so there (from an earlier `cargo build`) would be loaded
+    // instead of the one this test built.
     let out = cmd
+        .env_remove("LD_LIBRARY_PATH")
         .output()
         .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     assert!(

@@ -161,6 +161,11 @@ module innfer
       type(c_ptr), value :: s
     end function
 
+    type(c_ptr) function innfer_session_model(s) bind(C, name="innfer_session_model")
+      import :: c_ptr
+      type(c_ptr), value :: s
+    end function
+
     type(c_ptr) function innfer_session_last_error(s) bind(C, name="innfer_session_last_error")
       import :: c_ptr
       type(c_ptr), value :: s

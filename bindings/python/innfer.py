@@ -161,6 +161,7 @@ def _setup(lib):
     fn("innfer_session_free", None, vp)
     fn("innfer_session_reseed", _status, vp, ctypes.c_uint64, ctypes.c_uint64)
     fn("innfer_session_max_batch", _size_t, vp)
+    fn("innfer_session_model", vp, vp)
     fn("innfer_session_last_error", ctypes.c_char_p, vp)
     fp = _c_float_p
     fn("innfer_sample", _status, vp, fp, _size_t, fp)

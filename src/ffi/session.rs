@@ -24,6 +24,8 @@ pub struct innfer_session {
     magic: u64,
     /// Heap-owned (`innfer_session_free` drops and deallocates) or in caller memory (drop only).
     heap: bool,
+    /// The handle the session was created from, for `innfer_session_model`.
+    model: *const innfer_model,
     /// Borrows the model through a raw pointer: the C contract keeps the model alive longer.
     session: Session<'static, 'static>,
     /// The last failure's message, NUL-terminated.
@@ -215,6 +217,7 @@ unsafe fn init_static(
         handle.write(innfer_session {
             magic: SESSION_MAGIC,
             heap: false,
+            model: m,
             session,
             message: [0; MESSAGE_BYTES],
         })
@@ -261,6 +264,7 @@ pub unsafe extern "C" fn innfer_session_create(
                     let handle = Box::new(innfer_session {
                         magic: SESSION_MAGIC,
                         heap: true,
+                        model: m,
                         session,
                         message: [0; MESSAGE_BYTES],
                     });
@@ -349,6 +353,29 @@ pub unsafe extern "C" fn innfer_session_max_batch(s: *const innfer_session) -> u
         return 0;
     }
     handle.session.max_batch()
+}
+
+/// The model the session runs: the `m` it was created with, so that code holding only a
+/// session can read the dimensions with `innfer_model_dims()`. NULL if `s` is NULL or not a
+/// live session. The model stays the caller's (do not free it through this pointer while
+/// other code uses it); the pointer is valid as long as the model is. Allocates nothing.
+///
+/// **Thread safety.** Any thread, concurrently with other calls on `s` except
+/// `innfer_session_free(s)`: it reads a field set at creation.
+///
+/// # Safety
+/// `s` is NULL or a live session.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn innfer_session_model(s: *const innfer_session) -> *const innfer_model {
+    if s.is_null() {
+        return core::ptr::null();
+    }
+    // SAFETY: a live handle per the contract.
+    let handle = unsafe { &*s };
+    if handle.magic != SESSION_MAGIC {
+        return core::ptr::null();
+    }
+    handle.model
 }
 
 /// The detailed message of the last failed call on this session, such as

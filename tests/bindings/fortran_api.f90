@@ -39,6 +39,7 @@ program fortran_api
   call innfer_session_create_f(model, rows, session, st)
   call check(st == INNFER_STATUS_OK, 'session')
   call check(innfer_session_max_batch(session) == int(rows, c_size_t), 'max batch')
+  call check(c_associated(innfer_session_model(session), model), 'session model')
 
   ! forward then inverse gives x back
   do i = 1, rows

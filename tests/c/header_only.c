@@ -27,6 +27,7 @@ int innfer_header_check(void) {
     void (*session_free)(innfer_session *) = innfer_session_free;
     innfer_status (*reseed)(innfer_session *, uint64_t, uint64_t) = innfer_session_reseed;
     size_t (*max_batch)(const innfer_session *) = innfer_session_max_batch;
+    const innfer_model *(*session_model)(const innfer_session *) = innfer_session_model;
     const char *(*last_error)(const innfer_session *) = innfer_session_last_error;
     innfer_status (*sample)(innfer_session *, const float *, size_t, float *) = innfer_sample;
     innfer_status (*sample_batch)(innfer_session *, const float *, size_t, size_t, float *) =
@@ -55,7 +56,7 @@ int innfer_header_check(void) {
 #endif
     (void)load_bytes; (void)model_free; (void)model_dims; (void)block_count;
     (void)session_size; (void)init_static; (void)create; (void)session_free; (void)reseed;
-    (void)max_batch; (void)last_error; (void)sample; (void)sample_batch; (void)sample_strided;
+    (void)max_batch; (void)session_model; (void)last_error; (void)sample; (void)sample_batch; (void)sample_strided;
     (void)forward; (void)inverse; (void)forward_strided; (void)inverse_strided;
     return n;
 }

@@ -130,6 +130,7 @@ static void sessions(innfer_model *m) {
     innfer_session_free(s);
     /* A freed static session is detected while its memory is untouched. */
     CHECK(innfer_session_max_batch(s) == 0);
+    CHECK(innfer_session_model(s) == NULL);
     CHECK_STATUS(innfer_session_reseed(s, 1, 2), INNFER_STATUS_INVALID_ARGUMENT);
     CHECK_STATUS(innfer_sample(s, NULL, 0, NULL), INNFER_STATUS_INVALID_ARGUMENT);
     innfer_session_free(s); /* a second free of a static session is a no-op */
@@ -137,6 +138,7 @@ static void sessions(innfer_model *m) {
 
     CHECK_STATUS(innfer_session_reseed(NULL, 1, 2), INNFER_STATUS_NULL_ARGUMENT);
     CHECK(innfer_session_max_batch(NULL) == 0);
+    CHECK(innfer_session_model(NULL) == NULL);
     CHECK(innfer_session_last_error(NULL) != NULL);
     innfer_session_free(NULL);
     innfer_model_free(NULL);

@@ -57,6 +57,7 @@ int main(int argc, char **argv) {
         CHECK((void *)s == memory);
     }
     CHECK(innfer_session_max_batch(s) == MAX_BATCH);
+    CHECK(innfer_session_model(s) == m);
     CHECK(strcmp(innfer_session_last_error(s), "") == 0);
     CHECK_OK(innfer_session_reseed(s, seed, stream));
     out = fopen(argv[2], "wb");
