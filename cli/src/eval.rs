@@ -82,8 +82,9 @@ pub fn level(i: usize) -> f64 {
 
 /// What the metrics need of a posterior model q(x | y), in raw units.
 pub trait Posterior {
-    /// −log q(x | y) per row, in nats.
-    fn nll(&mut self, x: &[f32], y: &[f32]) -> CliResult<Vec<f64>>;
+    /// −log q(x | y) per row, in nats; `None` if the model has no density of x given y (the
+    /// paper's INN, whose forward pass maps x to [z, y] rather than z given y).
+    fn nll(&mut self, x: &[f32], y: &[f32]) -> CliResult<Option<Vec<f64>>>;
     /// `n` samples for one observation from stream `(seed, stream)`, `n × x_dim`.
     fn sample(&mut self, y: &[f32], n: usize, seed: u64, stream: u64) -> CliResult<Vec<f32>>;
 }
@@ -93,6 +94,8 @@ struct Engine<'m> {
     session: Session<'m, 'static>,
     xd: usize,
     yd: usize,
+    /// A cINN: the forward pass gives z and log|det J| of x given y.
+    density: bool,
 }
 
 impl<'m> Engine<'m> {
@@ -104,12 +107,16 @@ impl<'m> Engine<'m> {
             session,
             xd: layout.x_dim(),
             yd: layout.y_dim(),
+            density: matches!(layout, Layout::Cinn { .. }),
         })
     }
 }
 
 impl Posterior for Engine<'_> {
-    fn nll(&mut self, x: &[f32], y: &[f32]) -> CliResult<Vec<f64>> {
+    fn nll(&mut self, x: &[f32], y: &[f32]) -> CliResult<Option<Vec<f64>>> {
+        if !self.density {
+            return Ok(None);
+        }
         let (xd, yd) = (self.xd, self.yd);
         let rows = x.len() / xd;
         let chunk = self.session.max_batch();
@@ -133,7 +140,7 @@ impl Posterior for Engine<'_> {
                     - l as f64
             }));
         }
-        Ok(out)
+        Ok(Some(out))
     }
 
     fn sample(&mut self, y: &[f32], n: usize, seed: u64, stream: u64) -> CliResult<Vec<f32>> {
@@ -319,7 +326,8 @@ pub fn mode_mass(labelling: Labelling, label: usize, samples: &[f32]) -> ModeMas
 
 /// Everything `eval` measures.
 pub struct Report {
-    pub nll: f64,
+    /// Held-out NLL (`None` for an INN, which has no density of x given y).
+    pub nll: Option<f64>,
     pub entropy: Option<f64>,
     /// KL gap from the exact log-density on the test pairs: (mean, standard error).
     pub kl_paired: Option<(f64, f64)>,
@@ -367,19 +375,15 @@ impl Report {
 fn check_model(model: &Model, path: &Path, task: Task) -> CliResult<()> {
     let (tx, ty) = (task.x_dim(), task.y_dim());
     match model.layout() {
-        Layout::Cinn { x, y } if x == tx && y == ty => Ok(()),
-        Layout::Cinn { x, y } => Err(format!(
-            "{}: a cINN with x {x}, y {y}, but task {} has x {tx}, y {ty}",
+        Layout::Cinn { x, y } | Layout::Inn { x, y, .. } if x == tx && y == ty => Ok(()),
+        Layout::Cinn { x, y } | Layout::Inn { x, y, .. } => Err(format!(
+            "{}: a model with x {x}, y {y}, but task {} has x {tx}, y {ty}",
             path.display(),
             task_name(task)
         )),
-        _ => Err(format!(
-            "{}: not a cINN (layout {}); eval needs a model trained for p(x | y)",
-            path.display(),
-            match model.layout() {
-                Layout::None => "none",
-                _ => "inn",
-            }
+        Layout::None => Err(format!(
+            "{}: layout none (no x and y roles); eval needs a model of p(x | y): a cINN or an INN",
+            path.display()
         )),
     }
 }
@@ -392,10 +396,13 @@ pub fn evaluate(engine: &mut impl Posterior, o: &EvalOptions) -> CliResult<Repor
 
     let test = task.simulate(o.n_test, o.seed, 4242);
     let model_nll = engine.nll(&test.x, &test.y)?;
-    let nll = mean(&model_nll);
+    let nll = model_nll.as_deref().map(mean);
     // KL(p‖q) = E[log p(x|y) − log q(x|y)]: estimated on the same pairs, the difference has a
     // far smaller variance than NLL − H(x|y) (the NLL's own spread, ≈ √(d/2) nats, cancels).
-    let kl_paired = ExactPosterior::new(task).nll_rows(&test).map(|exact| {
+    let exact_nll = model_nll
+        .as_ref()
+        .and(ExactPosterior::new(task).nll_rows(&test));
+    let kl_paired = model_nll.zip(exact_nll).map(|(model_nll, exact)| {
         let diff: Vec<f64> = model_nll.iter().zip(&exact).map(|(q, p)| q - p).collect();
         let m = mean(&diff);
         let var =
@@ -544,21 +551,31 @@ pub fn render(report: &Report, o: &EvalOptions) -> String {
         .to_string()
     };
     line(row("metric", "value".into(), "target", None));
-    line(row(
-        "held-out NLL (nats)",
-        format!("{:.4}", report.nll),
-        "",
-        None,
-    ));
-    match report.entropy {
-        Some(h) => {
+    match (report.nll, report.entropy) {
+        (None, _) => line(row(
+            "held-out NLL, KL gap",
+            "n/a".into(),
+            "(an INN: no density of x given y)",
+            None,
+        )),
+        (Some(nll), None) => {
+            line(row("held-out NLL (nats)", format!("{nll:.4}"), "", None));
+            line(row(
+                "KL gap (nats)",
+                "n/a".into(),
+                "(H(x|y) has no closed form)",
+                None,
+            ));
+        }
+        (Some(nll), Some(h)) => {
+            line(row("held-out NLL (nats)", format!("{nll:.4}"), "", None));
             line(row(
                 "true conditional entropy H(x|y) (nats)",
                 format!("{h:.4}"),
                 "",
                 None,
             ));
-            let gap = report.nll - h;
+            let gap = nll - h;
             match report.kl_paired {
                 Some((kl, se)) => {
                     line(row(
@@ -582,12 +599,6 @@ pub fn render(report: &Report, o: &EvalOptions) -> String {
                 )),
             }
         }
-        None => line(row(
-            "KL gap (nats)",
-            "n/a".into(),
-            "(H(x|y) has no closed form)",
-            None,
-        )),
     }
     if !report.mmd.is_empty() {
         let (med, q1, q3) = quartiles(&report.mmd);
@@ -744,21 +755,23 @@ mod tests {
     }
 
     impl Posterior for Exact {
-        fn nll(&mut self, x: &[f32], y: &[f32]) -> CliResult<Vec<f64>> {
+        fn nll(&mut self, x: &[f32], y: &[f32]) -> CliResult<Option<Vec<f64>>> {
             let sd = 0.05f64.sqrt() * self.widen;
-            Ok(x.chunks_exact(10)
-                .zip(y.chunks_exact(10))
-                .map(|(x, y)| {
-                    x.iter()
-                        .zip(y)
-                        .map(|(&t, &o)| {
-                            let m = o as f64 / 2.0 + self.shift * 0.05f64.sqrt();
-                            0.5 * ((t as f64 - m) / sd).powi(2)
-                                + (sd * std::f64::consts::TAU.sqrt()).ln()
-                        })
-                        .sum()
-                })
-                .collect())
+            Ok(Some(
+                x.chunks_exact(10)
+                    .zip(y.chunks_exact(10))
+                    .map(|(x, y)| {
+                        x.iter()
+                            .zip(y)
+                            .map(|(&t, &o)| {
+                                let m = o as f64 / 2.0 + self.shift * 0.05f64.sqrt();
+                                0.5 * ((t as f64 - m) / sd).powi(2)
+                                    + (sd * std::f64::consts::TAU.sqrt()).ln()
+                            })
+                            .sum()
+                    })
+                    .collect(),
+            ))
         }
 
         fn sample(&mut self, y: &[f32], n: usize, seed: u64, stream: u64) -> CliResult<Vec<f32>> {

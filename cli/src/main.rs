@@ -186,7 +186,8 @@ struct TrainArgs {
     /// Training objective: ml (cINN maximum likelihood) or inn (the bidirectional INN losses).
     #[arg(long, value_enum, default_value_t = train::Objective::Ml)]
     objective: train::Objective,
-    /// Coupling blocks (FrEIA AllInOneBlock, conditional).
+    /// Coupling blocks: conditional AllInOneBlocks (ml), or GLOW blocks each followed by a
+    /// PermuteRandom (inn).
     #[arg(long, default_value_t = 8, value_parser = parse_batch)]
     blocks: usize,
     /// Width of the hidden layers of every subnet.
@@ -202,7 +203,8 @@ struct TrainArgs {
     /// Rows per minibatch.
     #[arg(long, default_value_t = 512, value_parser = parse_batch)]
     batch: usize,
-    /// Adam's learning rate (cosine-annealed to 1 % over the epochs).
+    /// Adam's learning rate (ml: cosine-annealed to 1 % over the epochs; inn: constant, with
+    /// the paper's Adam betas (0.8, 0.9) and elementwise gradient clipping at 15).
     #[arg(long, default_value_t = 1e-3, value_parser = parse_lr)]
     lr: f64,
     /// Seed of the initialisation, the shuffles and the simulations.
@@ -214,6 +216,10 @@ struct TrainArgs {
     /// Simulations for a built-in task (default 100000); with --x/--y, use the first N rows.
     #[arg(long, value_name = "N", value_parser = parse_batch)]
     n_train: Option<usize>,
+    /// Width of the INN for --objective inn: x is zero-padded to it, and it holds [z, pad, y]
+    /// (default: the narrowest that holds x and [z, y], z as wide as x).
+    #[arg(long, value_name = "W", value_parser = parse_batch)]
+    inn_dim: Option<usize>,
     /// Continue from the checkpoint OUT.ckpt of an earlier run.
     #[arg(long)]
     resume: bool,
@@ -429,6 +435,7 @@ fn run(cli: Cli) -> CliResult<()> {
             seed: a.seed,
             threads: a.threads,
             n_train: a.n_train,
+            inn_dim: a.inn_dim,
             resume: a.resume,
         }),
         Command::Eval(a) => eval::run(&eval::EvalOptions {

@@ -522,6 +522,33 @@ fn the_paper_inn_objective_trains_a_model_with_the_inn_layout() {
     let info = innfer(&[&"info", &model]);
     let text = String::from_utf8_lossy(&info.stdout);
     assert!(text.contains("layout          inn (x 2"), "{text}");
+    assert!(
+        text.contains("GLOWCouplingBlock"),
+        "the paper's blocks: {text}"
+    );
+    // eval measures an INN by its samples: no density of x given y, so no NLL or KL gap.
+    let out = innfer(&[
+        &"eval",
+        &model,
+        &"--task",
+        &"gmm8-all",
+        &"--n-obs",
+        &"5",
+        &"--n-samples",
+        &"20",
+        &"--n-test",
+        &"100",
+    ]);
+    assert_ok(&out);
+    let text = stdout(&out);
+    assert!(
+        text.contains("held-out NLL, KL gap") && text.contains("(an INN: no density of x given y)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("MMD² unbiased") && text.contains("label    mode"),
+        "{text}"
+    );
     let samples = dir.path("x.csv");
     let out = innfer(&[
         &"sample",
