@@ -6,29 +6,13 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use std::hint::black_box;
-use std::time::{Duration, Instant};
-
 use innfer::{Model, Session};
+use std::hint::black_box;
 
-const REPS: usize = 5;
-const MIN_REP: Duration = Duration::from_millis(150);
+#[path = "timing/mod.rs"]
+mod timing;
 
-fn median_rate(items_per_call: usize, mut f: impl FnMut()) -> f64 {
-    f();
-    let mut rates: Vec<f64> = (0..REPS)
-        .map(|_| {
-            let (start, mut calls) = (Instant::now(), 0usize);
-            while start.elapsed() < MIN_REP {
-                f();
-                calls += 1;
-            }
-            (calls * items_per_call) as f64 / start.elapsed().as_secs_f64()
-        })
-        .collect();
-    rates.sort_by(f64::total_cmp);
-    rates[REPS / 2]
-}
+use timing::median_rate;
 
 fn main() {
     let models = [
