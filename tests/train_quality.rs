@@ -406,32 +406,17 @@ fn inn_objective_trains_gmm8_with_all_modes() {
     let task = Task::Gmm8(labelling);
     let data = task.simulate(env_or("INNFER_N", 1usize << 17), 1, 0);
     let config = TrainConfig {
-        block: BlockKind::Glow {
-            clamp: 2.0,
-            activation: ClampActivation::Atan,
-        },
         blocks: env_or("INNFER_BLOCKS", 8),
-        permute_between: true,
         subnet: subnet(env_or("INNFER_HIDDEN", 128), env_or("INNFER_LAYERS", 1)),
-        objective: Objective::Inn(InnConfig {
-            dim: 16,
-            ..InnConfig::default()
-        }),
         epochs: env_or("INNFER_EPOCHS", 50),
         iterations_per_epoch: Some(env_or("INNFER_ITERS", 40)),
         batch: env_or("INNFER_BATCH", 1600),
         lr: env_or("INNFER_LR", 1e-3),
-        adam: AdamConfig {
-            betas: (0.8, 0.9),
-            eps: 1e-6,
-            weight_decay: 2e-5,
-        },
-        clip: Clip::Value(15.0),
-        schedule: Schedule::Constant,
         threads: env_or("INNFER_THREADS", 2),
         seed: env_or("INNFER_SEED", 0),
         ..TrainConfig::default()
-    };
+    }
+    .paper_inn(16);
     let (model, minutes) = run(&config, &data, "inn-gmm8");
     let masses = gmm8_mode_masses(&model, labelling, 20_000, 99);
     let mut smallest: f64 = 1.0;

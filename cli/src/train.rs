@@ -73,34 +73,6 @@ pub struct TrainOptions {
     pub resume: bool,
 }
 
-/// The paper's INN (freia.md §2.2) as its toy experiments train it, the recipe of the
-/// `inn_objective_trains_gmm8_with_all_modes` test: an unconditional chain
-/// `[x, pad] ↔ [z, pad, y]` of GLOW blocks (atan clamp 2) with random permutations between
-/// them; Adam with betas (0.8, 0.9), eps 1e-6 and L2 2e-5; each gradient component clipped to
-/// ±15; a constant learning rate. `width` 0 is the narrowest INN that holds x and [z, y].
-fn paper_inn_recipe(config: TrainConfig, width: usize) -> TrainConfig {
-    use innfer::train::optim::{AdamConfig, Clip, Schedule};
-    TrainConfig {
-        block: innfer::train::BlockKind::Glow {
-            clamp: 2.0,
-            activation: innfer::train::ClampActivation::Atan,
-        },
-        permute_between: true,
-        objective: innfer::train::trainer::Objective::Inn(innfer::train::inn::InnConfig {
-            dim: width,
-            ..innfer::train::inn::InnConfig::default()
-        }),
-        adam: AdamConfig {
-            betas: (0.8, 0.9),
-            eps: 1e-6,
-            weight_decay: 2e-5,
-        },
-        clip: Clip::Value(15.0),
-        schedule: Schedule::Constant,
-        ..config
-    }
-}
-
 /// Simulations drawn for a built-in task when `--n-train` is not given.
 pub const DEFAULT_N_TRAIN: usize = 100_000;
 
@@ -294,7 +266,7 @@ pub fn run(o: &TrainOptions) -> CliResult<()> {
     };
     let config = match o.objective {
         Objective::Ml => config,
-        Objective::Inn => paper_inn_recipe(config, o.inn_dim.unwrap_or(0)),
+        Objective::Inn => config.paper_inn(o.inn_dim.unwrap_or(0)),
     };
     let first = if o.resume {
         resume_epoch(&config, &data, &checkpoint)?

@@ -3,6 +3,7 @@
 mod common;
 use common::{TempDir, assert_ok, innfer, stderr, stdout};
 
+use std::ffi::OsStr;
 use std::path::Path;
 use std::process::Output;
 
@@ -183,6 +184,29 @@ fn check_normal_model(model: &Path, x_dim: usize, y_dim: usize, y: &str) {
     }
 }
 
+/// `innfer eval MODEL --task TASK --n-obs … --n-samples … --n-test …` plus `extra` flags.
+fn small_eval(
+    model: &Path,
+    task: &str,
+    (n_obs, n_samples, n_test): (&str, &str, &str),
+    extra: &[&dyn AsRef<OsStr>],
+) -> Output {
+    let mut args: Vec<&dyn AsRef<OsStr>> = vec![
+        &"eval",
+        &model,
+        &"--task",
+        &task,
+        &"--n-obs",
+        &n_obs,
+        &"--n-samples",
+        &n_samples,
+        &"--n-test",
+        &n_test,
+    ];
+    args.extend_from_slice(extra);
+    innfer(&args)
+}
+
 #[test]
 fn trains_every_builtin_task_into_a_normal_model() {
     let dir = TempDir::new("tasks");
@@ -286,20 +310,7 @@ fn eval_reports_every_metric_and_draws_png_figures() {
             &[],
         ));
         let figs = dir.path(&format!("figs-{task}"));
-        let out = innfer(&[
-            &"eval",
-            &model,
-            &"--task",
-            &task,
-            &"--n-obs",
-            &"12",
-            &"--n-samples",
-            &"40",
-            &"--n-test",
-            &"300",
-            &"--plot",
-            &figs,
-        ]);
+        let out = small_eval(&model, task, ("12", "40", "300"), &[&"--plot", &figs]);
         assert_ok(&out);
         let text = stdout(&out);
         for needle in [
@@ -330,21 +341,12 @@ fn eval_runs_the_c2st_on_request() {
         "1",
         &[],
     ));
-    let out = innfer(&[
-        &"eval",
+    let out = small_eval(
         &model,
-        &"--task",
-        &"gaussian-linear",
-        &"--n-obs",
-        &"5",
-        &"--n-samples",
-        &"20",
-        &"--n-test",
-        &"100",
-        &"--c2st",
-        &"--c2st-samples",
-        &"20",
-    ]);
+        "gaussian-linear",
+        ("5", "20", "100"),
+        &[&"--c2st", &"--c2st-samples", &"20"],
+    );
     assert_ok(&out);
     let text = stdout(&out);
     assert!(
@@ -376,18 +378,7 @@ fn eval_numbers_improve_with_training() {
             epochs,
             &["--lr", lr],
         ));
-        let out = innfer(&[
-            &"eval",
-            &model,
-            &"--task",
-            &"gaussian-linear",
-            &"--n-obs",
-            &"10",
-            &"--n-samples",
-            &"100",
-            &"--n-test",
-            &"2000",
-        ]);
+        let out = small_eval(&model, "gaussian-linear", ("10", "100", "2000"), &[]);
         assert_ok(&out);
         gaps.push(value(
             &stdout(&out),
@@ -527,18 +518,7 @@ fn the_paper_inn_objective_trains_a_model_with_the_inn_layout() {
         "the paper's blocks: {text}"
     );
     // eval measures an INN by its samples: no density of x given y, so no NLL or KL gap.
-    let out = innfer(&[
-        &"eval",
-        &model,
-        &"--task",
-        &"gmm8-all",
-        &"--n-obs",
-        &"5",
-        &"--n-samples",
-        &"20",
-        &"--n-test",
-        &"100",
-    ]);
+    let out = small_eval(&model, "gmm8-all", ("5", "20", "100"), &[]);
     assert_ok(&out);
     let text = stdout(&out);
     assert!(

@@ -90,6 +90,36 @@ impl Default for TrainConfig {
     }
 }
 
+impl TrainConfig {
+    /// The paper's INN (freia.md §2.2) as its toy experiments train it: an unconditional
+    /// chain `[x, pad] ↔ [z, pad, y]` of `width` channels (0: the narrowest that holds x and
+    /// [z, y]) of GLOW blocks (atan clamp 2), each followed by a random permutation; the
+    /// paper's loss weights; Adam with betas (0.8, 0.9), eps 1e-6 and L2 2e-5; each gradient
+    /// component clipped to ±15; a constant learning rate. Sizes, epochs, batch, learning rate,
+    /// threads and seed stay as in `self`.
+    pub fn paper_inn(self, width: usize) -> TrainConfig {
+        TrainConfig {
+            block: BlockKind::Glow {
+                clamp: 2.0,
+                activation: super::ops::half::ClampActivation::Atan,
+            },
+            permute_between: true,
+            objective: Objective::Inn(InnConfig {
+                dim: width,
+                ..InnConfig::default()
+            }),
+            adam: AdamConfig {
+                betas: (0.8, 0.9),
+                eps: 1e-6,
+                weight_decay: 2e-5,
+            },
+            clip: Clip::Value(15.0),
+            schedule: Schedule::Constant,
+            ..self
+        }
+    }
+}
+
 /// What the progress callback gets after every epoch.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EpochReport {
