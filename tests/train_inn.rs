@@ -42,14 +42,34 @@ fn mmd_gradient_matches_finite_differences() {
     let a: Vec<f64> = (0..7 * dim).map(|_| rng.normal()).collect();
     let b: Vec<f64> = (0..5 * dim).map(|_| 0.5 * rng.normal() + 0.3).collect();
     for widths in [vec![0.05, 0.2, 0.9], vec![0.5, 2.0]] {
-        let (value, grad) = mmd_biased_with_grad(&a, &b, dim, &widths);
+        let (value, grad) = mmd_biased_with_grad(&a, &b, dim, &widths, 1);
         assert!(value > 0.0);
-        let num = numeric(|p| mmd_biased_with_grad(p, &b, dim, &widths).0, &a, 1e-6);
+        let num = numeric(|p| mmd_biased_with_grad(p, &b, dim, &widths, 1).0, &a, 1e-6);
         assert_close("dMMD/da", &grad, &num, 1e-6);
     }
     // Identical sets: zero MMD and zero gradient.
-    let (v, g) = mmd_biased_with_grad(&a, &a, dim, &[0.2]);
+    let (v, g) = mmd_biased_with_grad(&a, &a, dim, &[0.2], 1);
     assert!(v.abs() < 1e-12 && g.iter().all(|x| x.abs() < 1e-12));
+}
+
+/// Splitting the pair sums across threads changes only their summation order: the value and
+/// the gradient agree to rounding for any thread count, including more threads than rows.
+#[test]
+fn mmd_is_the_same_on_any_number_of_threads() {
+    let mut rng = Rng::new(5, 0);
+    let dim = 4;
+    let a: Vec<f64> = (0..37 * dim).map(|_| rng.normal()).collect();
+    let b: Vec<f64> = (0..23 * dim).map(|_| 0.7 * rng.normal() - 0.2).collect();
+    let widths = [0.05, 0.2, 0.9];
+    let (v1, g1) = mmd_biased_with_grad(&a, &b, dim, &widths, 1);
+    for threads in [2, 3, 8, 64] {
+        let (v, g) = mmd_biased_with_grad(&a, &b, dim, &widths, threads);
+        assert!(
+            (v - v1).abs() <= 1e-12 * v1.abs(),
+            "{threads} threads: {v} vs {v1}"
+        );
+        assert_close("dMMD/da", &g, &g1, 1e-12);
+    }
 }
 
 #[test]
@@ -186,7 +206,8 @@ fn detached_loss(
                 b.push(y[r * yd + k] + noise.y_fwd[r * yd + k]);
             }
         }
-        return config.w_latent * mmd_biased_with_grad(&a, &b, zd + yd, &config.kernels_forward).0;
+        return config.w_latent
+            * mmd_biased_with_grad(&a, &b, zd + yd, &config.kernels_forward, 1).0;
     }
     let mut state = Vec::new();
     for r in 0..m {

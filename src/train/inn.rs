@@ -11,7 +11,8 @@
 //! The MMD is the notebook's biased V-statistic `mean(K_aa + K_bb − 2K_ab)` with the inverse
 //! multiquadric kernel `Σ_h h²/(h² + ‖a − b‖²)`, widths configurable per direction. The ramp is
 //! `min(1, 2·0.002^(1 − epoch/epochs))`. Gradients of the passes are split by rows across
-//! threads; the MMD terms couple all rows and are computed once per minibatch.
+//! threads; the MMD terms couple all rows and are computed once per minibatch, their pair sums
+//! split by rows across the same threads.
 
 use crate::train::prelude::*;
 
@@ -94,43 +95,135 @@ pub fn ramp(epoch: usize, epochs: usize) -> f64 {
 }
 
 /// The biased MMD² `mean_{i,j}(k(a_i,a_j) + k(b_i,b_j) − 2k(a_i,b_j))` with the IMQ kernel
-/// `Σ_h h²/(h² + ‖·‖²)`, and its gradient with respect to `a` (`n_a × dim`).
+/// `Σ_h h²/(h² + ‖·‖²)`, and its gradient with respect to `a` (`n_a × dim`), on `threads`
+/// threads.
+///
+/// The O(n²) pair sums dominate an INN step, so they are split by rows: each thread takes a
+/// range of rows with about the same number of pairs, sums into its own f64 buffers, and
+/// the buffers are added in thread order. The thread count changes only that summation order;
+/// one thread gives the plain serial sum.
 pub fn mmd_biased_with_grad<F: Float>(
     a: &[F],
     b: &[F],
     dim: usize,
     widths: &[f64],
+    threads: usize,
 ) -> (f64, Vec<F>) {
     let na = a.len() / dim;
     let nb = b.len() / dim;
     let h2: Vec<f64> = widths.iter().map(|h| h * h).collect();
-    // (k, dk/d(d²)) at squared distance d2.
-    let kern = |d2: f64| {
-        let mut k = 0.0;
-        let mut dk = 0.0;
-        for &h in &h2 {
-            let q = 1.0 / (h + d2);
-            k += h * q;
-            dk -= h * q * q;
-        }
-        (k, dk)
-    };
-    let dist = |u: &[F], v: &[F]| -> f64 {
-        u.iter()
-            .zip(v)
-            .map(|(&p, &q)| {
-                let t = p.to_f64() - q.to_f64();
-                t * t
+    let kern = |d2: f64| imq(&h2, d2);
+    let threads = threads.clamp(1, na.max(nb).max(1));
+    let tri_a = triangle_split(na, threads);
+    let tri_b = triangle_split(nb, threads);
+    let parts: Vec<MmdPart> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let (h2, tri_a, tri_b) = (&h2, &tri_a, &tri_b);
+                s.spawn(move || {
+                    mmd_part(
+                        a,
+                        b,
+                        dim,
+                        h2,
+                        tri_a[t]..tri_a[t + 1],
+                        tri_b[t]..tri_b[t + 1],
+                        t * na / threads..(t + 1) * na / threads,
+                    )
+                })
             })
-            .sum()
-    };
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("MMD thread panicked"))
+            .collect()
+    });
+    let mut grad = vec![0.0f64; na * dim];
+    let (mut kaa, mut kbb, mut kab) = (0.0, 0.0, 0.0);
+    for part in parts {
+        kaa += part.kaa;
+        kbb += part.kbb;
+        kab += part.kab;
+        grad.iter_mut().zip(&part.grad).for_each(|(g, p)| *g += p);
+    }
+    kaa += na as f64 * kern(0.0).0;
+    kbb += nb as f64 * kern(0.0).0;
+    let cross = 1.0 / (na * nb) as f64;
+    let within = 1.0 / (na * na) as f64;
+    let value = kaa * within + kbb / (nb * nb) as f64 - 2.0 * kab * cross;
+    (
+        value,
+        grad.into_iter().map(|g| F::from_f64(g * within)).collect(),
+    )
+}
+
+/// `(k, dk/d(d²))` of the IMQ kernel `Σ_h h²/(h² + d²)` at squared distance `d2` (`h2`: the h²).
+fn imq(h2: &[f64], d2: f64) -> (f64, f64) {
+    let mut k = 0.0;
+    let mut dk = 0.0;
+    for &h in h2 {
+        let q = 1.0 / (h + d2);
+        k += h * q;
+        dk -= h * q * q;
+    }
+    (k, dk)
+}
+
+fn squared_distance<F: Float>(u: &[F], v: &[F]) -> f64 {
+    u.iter()
+        .zip(v)
+        .map(|(&p, &q)| {
+            let t = p.to_f64() - q.to_f64();
+            t * t
+        })
+        .sum()
+}
+
+/// Row boundaries `0 = r_0 ≤ … ≤ r_threads = n` giving each thread about the same number of
+/// pairs (i, j > i).
+fn triangle_split(n: usize, threads: usize) -> Vec<usize> {
+    let pairs_before = |i: usize| i * n - i * (i + 1) / 2;
+    let total = pairs_before(n);
+    let mut bounds = vec![0];
+    let mut i = 0;
+    for t in 1..threads {
+        while i < n && pairs_before(i) * threads < t * total {
+            i += 1;
+        }
+        bounds.push(i);
+    }
+    bounds.push(n);
+    bounds
+}
+
+/// One thread's share of the MMD sums (unscaled) and of the gradient with respect to `a`.
+struct MmdPart {
+    kaa: f64,
+    kbb: f64,
+    kab: f64,
+    grad: Vec<f64>,
+}
+
+/// The pairs (i, j > i) of `a` for i in `rows_aa`, of `b` for i in `rows_bb`, and (i, all j)
+/// of `a × b` for i in `rows_ab`.
+fn mmd_part<F: Float>(
+    a: &[F],
+    b: &[F],
+    dim: usize,
+    h2: &[f64],
+    rows_aa: core::ops::Range<usize>,
+    rows_bb: core::ops::Range<usize>,
+    rows_ab: core::ops::Range<usize>,
+) -> MmdPart {
+    let na = a.len() / dim;
+    let nb = b.len() / dim;
     let mut grad = vec![0.0f64; na * dim];
     let mut kaa = 0.0;
-    for i in 0..na {
+    for i in rows_aa {
         let ai = &a[i * dim..(i + 1) * dim];
         for j in i + 1..na {
             let aj = &a[j * dim..(j + 1) * dim];
-            let (k, dk) = kern(dist(ai, aj));
+            let (k, dk) = imq(h2, squared_distance(ai, aj));
             kaa += 2.0 * k;
             // d/da_i of Σ_{p,q} k(d_pq) = 2 Σ_j k'(d_ij)·2(a_i − a_j); the pair (i, j) also
             // contributes the opposite to a_j.
@@ -141,23 +234,21 @@ pub fn mmd_biased_with_grad<F: Float>(
             }
         }
     }
-    kaa += na as f64 * kern(0.0).0;
     let mut kbb = 0.0;
-    for i in 0..nb {
+    for i in rows_bb {
         let bi = &b[i * dim..(i + 1) * dim];
         for j in i + 1..nb {
-            kbb += 2.0 * kern(dist(bi, &b[j * dim..(j + 1) * dim])).0;
+            kbb += 2.0 * imq(h2, squared_distance(bi, &b[j * dim..(j + 1) * dim])).0;
         }
     }
-    kbb += nb as f64 * kern(0.0).0;
     let mut kab = 0.0;
     let cross = 1.0 / (na * nb) as f64;
     let within = 1.0 / (na * na) as f64;
-    for i in 0..na {
+    for i in rows_ab {
         let ai = &a[i * dim..(i + 1) * dim];
         for j in 0..nb {
             let bj = &b[j * dim..(j + 1) * dim];
-            let (k, dk) = kern(dist(ai, bj));
+            let (k, dk) = imq(h2, squared_distance(ai, bj));
             kab += k;
             for c in 0..dim {
                 grad[i * dim + c] -=
@@ -165,11 +256,12 @@ pub fn mmd_biased_with_grad<F: Float>(
             }
         }
     }
-    let value = kaa * within + kbb / (nb * nb) as f64 - 2.0 * kab * cross;
-    (
-        value,
-        grad.into_iter().map(|g| F::from_f64(g * within)).collect(),
-    )
+    MmdPart {
+        kaa,
+        kbb,
+        kab,
+        grad,
+    }
 }
 
 /// The random draws of one INN step (`m` rows each), drawn by the trainer so that the loss is
@@ -364,7 +456,7 @@ pub fn inn_gradient<F: Float>(
             b.push(y[r * yd + k] + noise.y_fwd[r * yd + k]);
         }
     }
-    let (mmd_z, g_a) = mmd_biased_with_grad(&a, &b, zd + yd, &config.kernels_forward);
+    let (mmd_z, g_a) = mmd_biased_with_grad(&a, &b, zd + yd, &config.kernels_forward, threads);
     losses.latent = config.w_latent * mmd_z;
     let wl = F::from_f64(config.w_latent);
     for r in 0..m {
@@ -401,7 +493,7 @@ pub fn inn_gradient<F: Float>(
         .flat_map(|r| state[r * d..r * d + xd].iter().copied())
         .collect();
     let w_back = config.w_rev * ramp;
-    let (mmd_x, g_x) = mmd_biased_with_grad(&samples, x, xd, &config.kernels_backward);
+    let (mmd_x, g_x) = mmd_biased_with_grad(&samples, x, xd, &config.kernels_backward, threads);
     losses.backward = w_back * mmd_x;
     for r in 0..m {
         for c in 0..xd {
