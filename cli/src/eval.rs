@@ -94,8 +94,6 @@ struct Engine<'m> {
     session: Session<'m, 'static>,
     xd: usize,
     yd: usize,
-    /// A cINN: the forward pass gives z and log|det J| of x given y.
-    density: bool,
 }
 
 impl<'m> Engine<'m> {
@@ -107,14 +105,14 @@ impl<'m> Engine<'m> {
             session,
             xd: layout.x_dim(),
             yd: layout.y_dim(),
-            density: matches!(layout, Layout::Cinn { .. }),
         })
     }
 }
 
 impl Posterior for Engine<'_> {
     fn nll(&mut self, x: &[f32], y: &[f32]) -> CliResult<Option<Vec<f64>>> {
-        if !self.density {
+        // Only a cINN's forward pass gives z and log|det J| of x given y.
+        if !matches!(self.session.model().layout(), Layout::Cinn { .. }) {
             return Ok(None);
         }
         let (xd, yd) = (self.xd, self.yd);

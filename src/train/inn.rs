@@ -112,7 +112,6 @@ pub fn mmd_biased_with_grad<F: Float>(
     let na = a.len() / dim;
     let nb = b.len() / dim;
     let h2: Vec<f64> = widths.iter().map(|h| h * h).collect();
-    let kern = |d2: f64| imq(&h2, d2);
     let threads = threads.clamp(1, na.max(nb).max(1));
     let tri_a = triangle_split(na, threads);
     let tri_b = triangle_split(nb, threads);
@@ -146,8 +145,10 @@ pub fn mmd_biased_with_grad<F: Float>(
         kab += part.kab;
         grad.iter_mut().zip(&part.grad).for_each(|(g, p)| *g += p);
     }
-    kaa += na as f64 * kern(0.0).0;
-    kbb += nb as f64 * kern(0.0).0;
+    // The diagonal pairs (i, i), at distance 0.
+    let k0 = imq(&h2, 0.0).0;
+    kaa += na as f64 * k0;
+    kbb += nb as f64 * k0;
     let cross = 1.0 / (na * nb) as f64;
     let within = 1.0 / (na * na) as f64;
     let value = kaa * within + kbb / (nb * nb) as f64 - 2.0 * kab * cross;
