@@ -424,7 +424,15 @@ fn half_conversions_round_trip_and_round_to_nearest() {
 #[test]
 fn a_strided_pack_is_the_pack_of_the_strided_matrix() {
     let mut rng = Rng(0x5EED);
-    for (n, k) in [(1, 1), (5, 3), (16, 16), (17, 96), (96, 4), (4, 96)] {
+    for (n, k) in [
+        (1, 1),
+        (5, 3),
+        (16, 16),
+        (17, 96),
+        (96, 4),
+        (4, 96),
+        (300, 7),
+    ] {
         // `wt` is `[k][n]`: its transpose, read with strides (1, n), is the `[n][k]` weight.
         let wt = rng.vec(k * n);
         let mut w = vec![0.0; n * k];
@@ -436,5 +444,33 @@ fn a_strided_pack_is_the_pack_of_the_strided_matrix() {
         let mut strided = vec![f32::NAN; packed_len(n, k)];
         pack_weight_strided(&wt, n, k, 1, n, &mut strided);
         assert_eq!(strided, pack(&w, n, k), "{n}×{k}");
+    }
+}
+
+/// The loader packs a weight a block of rows at a time, each block into its own slice of the
+/// packed array: blocks that start at multiples of `GROUP_ROWS` give the bytes of one whole pack.
+#[test]
+fn packing_whole_panel_groups_apart_is_packing_the_whole_weight() {
+    let mut rng = Rng(0xB10C);
+    for (n, k, block) in [
+        (300, 7, GROUP_ROWS),
+        (513, 3, 2 * GROUP_ROWS),
+        (128, 5, GROUP_ROWS),
+    ] {
+        let w = rng.vec(n * k);
+        let whole = pack(&w, n, k);
+        let mut parts = vec![f32::NAN; packed_len(n, k)];
+        let mut half_parts = vec![0xFFFFu16; packed_len(n, k)];
+        for first in (0..n).step_by(block) {
+            let rows = block.min(n - first);
+            let slice = first * k..(first + rows.next_multiple_of(NR)) * k;
+            let src = &w[first * k..(first + rows) * k];
+            pack_weight(src, rows, k, &mut parts[slice.clone()]);
+            pack_weight_half(src, rows, k, HalfFormat::Bf16, &mut half_parts[slice]);
+        }
+        assert_eq!(parts, whole, "{n}×{k} in blocks of {block}");
+        let mut half_whole = vec![0u16; packed_len(n, k)];
+        pack_weight_half(&w, n, k, HalfFormat::Bf16, &mut half_whole);
+        assert_eq!(half_parts, half_whole, "{n}×{k} bf16 in blocks of {block}");
     }
 }

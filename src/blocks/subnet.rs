@@ -375,8 +375,10 @@ impl PackedMut {
     }
 
     /// Packs rows `first_row..first_row + rows` of the weight (`w`, `k` wide, row-major;
-    /// `first_row` a multiple of NR) into their panels.
+    /// `first_row` a multiple of [`gemm::GROUP_ROWS`], so the block is whole panel groups)
+    /// into their panels.
     fn pack(&mut self, first_row: usize, rows: usize, k: usize, w: &[f32]) {
+        debug_assert_eq!(first_row % gemm::GROUP_ROWS, 0);
         let panels = first_row * k..(first_row + rows.next_multiple_of(gemm::NR)) * k;
         match self {
             PackedMut::F32(s) => gemm::pack_weight(w, rows, k, &mut s[panels]),
@@ -414,8 +416,9 @@ impl Dense {
     /// A layer without bias (the caller sets it) from the weight `wname`, `[n_out][n_in]`,
     /// whose last `n_cond` columns multiply the condition (packed apart, see the module doc).
     ///
-    /// The weight is read and packed a block of rows at a time (about 128 KiB, whole panels):
-    /// loading never holds a whole weight unpacked, and each block is packed while in cache.
+    /// The weight is read and packed a block of rows at a time (32 Ki values or more, in whole
+    /// panel groups): loading never holds a whole weight unpacked, and each block is packed
+    /// while in cache.
     fn load(
         src: &Source<'_>,
         wname: &str,
@@ -432,7 +435,9 @@ impl Dense {
         let mut main = PackedMut::new(&mut src.weight_memory(), n_out, n_main, half);
         let mut cond =
             (n_cond > 0).then(|| PackedMut::new(&mut src.weight_memory(), n_out, n_cond, half));
-        let block_rows = (32 * 1024 / n_in.max(1)).max(1).next_multiple_of(gemm::NR);
+        let block_rows = (32 * 1024 / n_in.max(1))
+            .max(1)
+            .next_multiple_of(gemm::GROUP_ROWS);
         let mut part = Vec::new();
         src.for_each_rows(wname, [n_out, n_in], block_rows, |first_row, w| {
             if half == Some(gemm::HalfFormat::F16)

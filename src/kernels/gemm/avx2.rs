@@ -2,7 +2,7 @@
 
 use core::arch::x86_64::*;
 
-use super::{Init, NR, Problem, S_BF16, S_F32, badd};
+use super::{Init, NR, Problem, S_BF16, S_F32, badd, panel_at};
 
 /// Packed weights `b[idx..idx+8]` of storage `S`, widened exactly to f32.
 ///
@@ -35,8 +35,8 @@ const L2_BLOCK: usize = 96 * 1024;
 
 /// Micro-tile: `R` rows × `P` panels, accumulating k-steps `0..kc`.
 ///
-/// `a` addresses A[row0][k0], `b` the packed row k0 of the first panel (panels are `pstride`
-/// apart), `c` addresses C[row0][col0]; `last` (1..=16) is how many columns of panel `P-1` are
+/// `a` addresses A[row0][k0], `b` the packed row k0 of the first panel (the tile's panels are
+/// NR apart within a k-row, and k-rows `kstride` apart), `c` addresses C[row0][col0]; `last` (1..=16) is how many columns of panel `P-1` are
 /// real (the others are fully stored). A partial last panel goes through a stack buffer.
 ///
 /// # Safety
@@ -50,7 +50,7 @@ unsafe fn tile<const S: u8, const R: usize, const P: usize>(
     a: *const f32,
     lda: usize,
     b: *const f32,
-    pstride: usize,
+    kstride: usize,
     init: Init,
     c: *mut f32,
     ldc: usize,
@@ -94,8 +94,8 @@ unsafe fn tile<const S: u8, const R: usize, const P: usize>(
     for kk in 0..kc {
         let mut bv = [[_mm256_setzero_ps(); 2]; P];
         for q in 0..P {
-            let i = q * pstride + kk * NR;
-            // SAFETY: packed panel q has kc rows of NR elements from `b + q*pstride`.
+            let i = q * NR + kk * kstride;
+            // SAFETY: packed panel q has kc rows of NR elements, `kstride` apart, from `b + q*NR`.
             bv[q] = unsafe { [load_b::<S>(b, i), load_b::<S>(b, i + 8)] };
         }
         for r in 0..R {
@@ -140,7 +140,7 @@ unsafe fn tile<const S: u8, const R: usize, const P: usize>(
     }
 }
 
-/// All panels for `R` rows, in groups of `P` panels (then 2, then 1).
+/// All panels for `R` rows, in tiles of `P` panels (then 2, then 1) within each group.
 ///
 /// # Safety
 /// As for [`tile`], for rows `0..R` of the problem.
@@ -149,26 +149,28 @@ unsafe fn tile<const S: u8, const R: usize, const P: usize>(
 unsafe fn row_panels<const S: u8, const R: usize, const P: usize>(p: &Problem) {
     let np = p.n.div_ceil(NR);
     let last = p.n - (np - 1) * NR;
-    let pstride = p.k * NR;
     let mut q = 0;
     while q < np {
-        let w = if np - q >= P {
+        let at = panel_at(q, np, p.k);
+        let w = if at.rest >= P {
             P
-        } else if np - q >= 2 {
+        } else if at.rest >= 2 {
             2
         } else {
             1
         };
         let lastv = if q + w == np { last } else { NR };
-        let b = badd::<S>(p.b, q * pstride);
+        let b = badd::<S>(p.b, at.offset);
+        let ks = at.kstride;
         let c = p.c.wrapping_add(q * NR);
         let init = p.init.offset(q * NR);
-        // SAFETY: panels q..q+w exist (q+w <= np) and the caller guarantees the rows.
+        // SAFETY: panels q..q+w exist in one group (w <= at.rest) and the caller guarantees
+        // the rows.
         unsafe {
             match w {
-                1 => tile::<S, R, 1>(p.k, p.a, p.lda, b, pstride, init, c, p.ldc, lastv, p.relu),
-                2 => tile::<S, R, 2>(p.k, p.a, p.lda, b, pstride, init, c, p.ldc, lastv, p.relu),
-                _ => tile::<S, R, P>(p.k, p.a, p.lda, b, pstride, init, c, p.ldc, lastv, p.relu),
+                1 => tile::<S, R, 1>(p.k, p.a, p.lda, b, ks, init, c, p.ldc, lastv, p.relu),
+                2 => tile::<S, R, 2>(p.k, p.a, p.lda, b, ks, init, c, p.ldc, lastv, p.relu),
+                _ => tile::<S, R, P>(p.k, p.a, p.lda, b, ks, init, c, p.ldc, lastv, p.relu),
             }
         }
         q += w;
@@ -184,7 +186,6 @@ unsafe fn row_panels<const S: u8, const R: usize, const P: usize>(p: &Problem) {
 unsafe fn blocked<const S: u8>(p: &Problem) {
     let np = p.n.div_ceil(NR);
     let last = p.n - (np - 1) * NR;
-    let pstride = p.k * NR;
     let mc = (L2_BLOCK / (p.n + KC.min(p.k))).max(MR) / MR * MR;
     let mut m0 = 0;
     while m0 < p.m {
@@ -196,7 +197,9 @@ unsafe fn blocked<const S: u8>(p: &Problem) {
             let relu = p.relu && k0 + kc >= p.k;
             for q in 0..np {
                 let lastv = if q + 1 == np { last } else { NR };
-                let b = badd::<S>(p.b, q * pstride + k0 * NR);
+                let at = panel_at(q, np, p.k);
+                let b = badd::<S>(p.b, at.offset + k0 * at.kstride);
+                let ks = at.kstride;
                 let init = init.offset(q * NR);
                 let mut r0 = m0;
                 while r0 < m1 {
@@ -207,9 +210,7 @@ unsafe fn blocked<const S: u8>(p: &Problem) {
                         ($r:literal) => {
                             // SAFETY: rows r0..r0+$r < m, panel q < np, k0+kc <= k.
                             unsafe {
-                                tile::<S, $r, 1>(
-                                    kc, a, p.lda, b, pstride, init, c, p.ldc, lastv, relu,
-                                )
+                                tile::<S, $r, 1>(kc, a, p.lda, b, ks, init, c, p.ldc, lastv, relu)
                             }
                         };
                     }
@@ -247,5 +248,53 @@ pub(super) unsafe fn gemm<const S: u8>(p: Problem) {
             5 => row_panels::<S, 5, 1>(&p),
             _ => blocked::<S>(&p),
         }
+    }
+}
+
+/// Transposes an 8×8 block: row `i` of `src` (8 f32, rows `ld` apart) becomes column `i` of
+/// `dst` (rows `ldd` apart).
+///
+/// # Safety
+/// AVX available; 8 rows of 8 f32 readable at `src` and writable at `dst`.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+unsafe fn transpose8(src: *const f32, ld: usize, dst: *mut f32, ldd: usize) {
+    let mut r = [_mm256_setzero_ps(); 8];
+    for (i, v) in r.iter_mut().enumerate() {
+        // SAFETY: row i of the block is readable (caller contract).
+        *v = unsafe { _mm256_loadu_ps(src.add(i * ld)) };
+    }
+    let mut t = [_mm256_setzero_ps(); 8];
+    for i in 0..4 {
+        t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for q in 0..2 {
+        let (a0, a1, b0, b1) = (t[4 * q], t[4 * q + 1], t[4 * q + 2], t[4 * q + 3]);
+        r[4 * q] = _mm256_shuffle_ps::<0x44>(a0, b0);
+        r[4 * q + 1] = _mm256_shuffle_ps::<0xEE>(a0, b0);
+        r[4 * q + 2] = _mm256_shuffle_ps::<0x44>(a1, b1);
+        r[4 * q + 3] = _mm256_shuffle_ps::<0xEE>(a1, b1);
+    }
+    for c in 0..4 {
+        let lo = _mm256_permute2f128_ps::<0x20>(r[c], r[4 + c]);
+        let hi = _mm256_permute2f128_ps::<0x31>(r[c], r[4 + c]);
+        // SAFETY: rows c and c + 4 of the destination block are writable (caller contract).
+        unsafe {
+            _mm256_storeu_ps(dst.add(c * ldd), lo);
+            _mm256_storeu_ps(dst.add((c + 4) * ldd), hi);
+        }
+    }
+}
+
+/// [`super::avx512::transpose16`] in four 8×8 blocks.
+///
+/// # Safety
+/// AVX2+FMA+F16C available; 16 rows of 16 f32 readable at `src` and writable at `dst`.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) unsafe fn transpose16(src: *const f32, ld: usize, dst: *mut f32, ldd: usize) {
+    for (bi, bj) in [(0, 0), (0, 8), (8, 0), (8, 8)] {
+        // SAFETY: the 8×8 sub-blocks lie inside the 16×16 block (caller contract).
+        unsafe { transpose8(src.add(bi * ld + bj), ld, dst.add(bj * ldd + bi), ldd) };
     }
 }

@@ -2,7 +2,7 @@
 
 use core::arch::x86_64::*;
 
-use super::{Init, NR, Problem, S_BF16, S_F32, badd};
+use super::{Init, NR, Problem, S_BF16, S_F32, badd, panel_at};
 
 /// Packed weights `b[idx..idx+16]` of storage `S`, widened exactly to f32.
 ///
@@ -35,8 +35,8 @@ const L2_BLOCK: usize = 96 * 1024;
 
 /// Micro-tile: `R` rows × `P` panels, accumulating k-steps `0..kc`.
 ///
-/// `a` addresses A[row0][k0], `b` the packed row k0 of the first panel (panels are `pstride`
-/// apart), `c` addresses C[row0][col0]; `last` (1..=16) is how many columns of panel `P-1` are
+/// `a` addresses A[row0][k0], `b` the packed row k0 of the first panel (the tile's panels are
+/// NR apart within a k-row, and k-rows `kstride` apart), `c` addresses C[row0][col0]; `last` (1..=16) is how many columns of panel `P-1` are
 /// real (the others are fully stored).
 ///
 /// # Safety
@@ -50,7 +50,7 @@ unsafe fn tile<const S: u8, const R: usize, const P: usize>(
     a: *const f32,
     lda: usize,
     b: *const f32,
-    pstride: usize,
+    kstride: usize,
     init: Init,
     c: *mut f32,
     ldc: usize,
@@ -83,8 +83,8 @@ unsafe fn tile<const S: u8, const R: usize, const P: usize>(
     for kk in 0..kc {
         let mut bv = [_mm512_setzero_ps(); P];
         for q in 0..P {
-            // SAFETY: packed panel q has kc rows of NR f32 from `b + q*pstride`.
-            bv[q] = unsafe { load_b::<S>(b, q * pstride + kk * NR) };
+            // SAFETY: packed panel q has kc rows of NR f32, `kstride` apart, from `b + q*NR`.
+            bv[q] = unsafe { load_b::<S>(b, q * NR + kk * kstride) };
         }
         for r in 0..R {
             // SAFETY: A row r has kc elements from `a + r*lda`.
@@ -111,7 +111,7 @@ unsafe fn tile<const S: u8, const R: usize, const P: usize>(
     }
 }
 
-/// All panels for `R` rows, in groups of `P` panels (then 2, then 1).
+/// All panels for `R` rows, in tiles of `P` panels (then 2, then 1) within each group.
 ///
 /// # Safety
 /// As for [`tile`], for rows `0..R` of the problem.
@@ -120,28 +120,30 @@ unsafe fn tile<const S: u8, const R: usize, const P: usize>(
 unsafe fn row_panels<const S: u8, const R: usize, const P: usize>(p: &Problem) {
     let np = p.n.div_ceil(NR);
     let last = p.n - (np - 1) * NR;
-    let pstride = p.k * NR;
     let a = p.a;
     let c = p.c;
     let mut q = 0;
     while q < np {
-        let w = if np - q >= P {
+        let at = panel_at(q, np, p.k);
+        let w = if at.rest >= P {
             P
-        } else if np - q >= 2 {
+        } else if at.rest >= 2 {
             2
         } else {
             1
         };
         let lastv = if q + w == np { last } else { NR };
-        let b = badd::<S>(p.b, q * pstride);
+        let b = badd::<S>(p.b, at.offset);
+        let ks = at.kstride;
         let cc = c.wrapping_add(q * NR);
         let init = p.init.offset(q * NR);
-        // SAFETY: panels q..q+w exist (q+w <= np) and the caller guarantees the rows.
+        // SAFETY: panels q..q+w exist in one group (w <= at.rest) and the caller guarantees
+        // the rows.
         unsafe {
             match w {
-                1 => tile::<S, R, 1>(p.k, a, p.lda, b, pstride, init, cc, p.ldc, lastv, p.relu),
-                2 => tile::<S, R, 2>(p.k, a, p.lda, b, pstride, init, cc, p.ldc, lastv, p.relu),
-                _ => tile::<S, R, P>(p.k, a, p.lda, b, pstride, init, cc, p.ldc, lastv, p.relu),
+                1 => tile::<S, R, 1>(p.k, a, p.lda, b, ks, init, cc, p.ldc, lastv, p.relu),
+                2 => tile::<S, R, 2>(p.k, a, p.lda, b, ks, init, cc, p.ldc, lastv, p.relu),
+                _ => tile::<S, R, P>(p.k, a, p.lda, b, ks, init, cc, p.ldc, lastv, p.relu),
             }
         }
         q += w;
@@ -161,7 +163,7 @@ unsafe fn tile_rows<const S: u8, const P: usize>(
     a: *const f32,
     lda: usize,
     b: *const f32,
-    pstride: usize,
+    kstride: usize,
     init: Init,
     c: *mut f32,
     ldc: usize,
@@ -171,7 +173,7 @@ unsafe fn tile_rows<const S: u8, const P: usize>(
     macro_rules! go {
         ($r:literal) => {
             // SAFETY: forwarded caller contract.
-            unsafe { tile::<S, $r, P>(kc, a, lda, b, pstride, init, c, ldc, last, relu) }
+            unsafe { tile::<S, $r, P>(kc, a, lda, b, kstride, init, c, ldc, last, relu) }
         };
     }
     match rows {
@@ -199,7 +201,6 @@ unsafe fn tile_rows<const S: u8, const P: usize>(
 unsafe fn blocked<const S: u8>(p: &Problem) {
     let np = p.n.div_ceil(NR);
     let last = p.n - (np - 1) * NR;
-    let pstride = p.k * NR;
     let mc = (L2_BLOCK / (p.n + KC.min(p.k))).max(MR) / MR * MR;
     let mut m0 = 0;
     while m0 < p.m {
@@ -211,24 +212,27 @@ unsafe fn blocked<const S: u8>(p: &Problem) {
             let relu = p.relu && k0 + kc >= p.k;
             let mut q = 0;
             while q < np {
-                let w = (np - q).min(2);
+                let at = panel_at(q, np, p.k);
+                let w = at.rest.min(2);
                 let lastv = if q + w == np { last } else { NR };
-                let b = badd::<S>(p.b, q * pstride + k0 * NR);
+                let b = badd::<S>(p.b, at.offset + k0 * at.kstride);
+                let ks = at.kstride;
                 let init = init.offset(q * NR);
                 let mut r0 = m0;
                 while r0 < m1 {
                     let rows = MR.min(m1 - r0);
                     let a = p.a.wrapping_add(r0 * p.lda + k0);
                     let c = p.c.wrapping_add(r0 * p.ldc + q * NR);
-                    // SAFETY: rows r0..r0+rows < m, panels q..q+w < np, k0+kc <= k.
+                    // SAFETY: rows r0..r0+rows < m, panels q..q+w < np in one group,
+                    // k0+kc <= k.
                     unsafe {
                         if w == 2 {
                             tile_rows::<S, 2>(
-                                rows, kc, a, p.lda, b, pstride, init, c, p.ldc, lastv, relu,
+                                rows, kc, a, p.lda, b, ks, init, c, p.ldc, lastv, relu,
                             );
                         } else {
                             tile_rows::<S, 1>(
-                                rows, kc, a, p.lda, b, pstride, init, c, p.ldc, lastv, relu,
+                                rows, kc, a, p.lda, b, ks, init, c, p.ldc, lastv, relu,
                             );
                         }
                     }
@@ -265,5 +269,50 @@ pub(super) unsafe fn gemm<const S: u8>(p: Problem) {
             11 => row_panels::<S, 11, 2>(&p),
             _ => blocked::<S>(&p),
         }
+    }
+}
+
+/// Transposes a 16×16 block: row `i` of `src` (16 f32, rows `ld` apart) becomes column `i` of
+/// `dst` (16 rows of 16 f32, `ldd` apart). Used by the packer.
+///
+/// # Safety
+/// AVX-512F available; 16 rows of 16 f32 readable at `src` and writable at `dst`.
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn transpose16(src: *const f32, ld: usize, dst: *mut f32, ldd: usize) {
+    let mut r = [_mm512_setzero_ps(); 16];
+    for (i, v) in r.iter_mut().enumerate() {
+        // SAFETY: row i of the block is readable (caller contract).
+        *v = unsafe { _mm512_loadu_ps(src.add(i * ld)) };
+    }
+    // 32-bit then 64-bit interleaves within 128-bit lanes: r[4q + c] then holds, in lane L,
+    // element 4L + c of rows 4q..4q+4.
+    let mut t = [_mm512_setzero_ps(); 16];
+    for i in 0..8 {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    let pd = _mm512_castps_pd;
+    for q in 0..4 {
+        let (a0, a1, b0, b1) = (t[4 * q], t[4 * q + 1], t[4 * q + 2], t[4 * q + 3]);
+        r[4 * q] = _mm512_castpd_ps(_mm512_unpacklo_pd(pd(a0), pd(b0)));
+        r[4 * q + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(pd(a0), pd(b0)));
+        r[4 * q + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(pd(a1), pd(b1)));
+        r[4 * q + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(pd(a1), pd(b1)));
+    }
+    // Gather lane L of the four row quads: column 4L + c.
+    for c in 0..4 {
+        let (q0, q1, q2, q3) = (r[c], r[4 + c], r[8 + c], r[12 + c]);
+        let lo01 = _mm512_shuffle_f32x4::<0x44>(q0, q1);
+        let hi01 = _mm512_shuffle_f32x4::<0xEE>(q0, q1);
+        let lo23 = _mm512_shuffle_f32x4::<0x44>(q2, q3);
+        let hi23 = _mm512_shuffle_f32x4::<0xEE>(q2, q3);
+        t[c] = _mm512_shuffle_f32x4::<0x88>(lo01, lo23);
+        t[4 + c] = _mm512_shuffle_f32x4::<0xDD>(lo01, lo23);
+        t[8 + c] = _mm512_shuffle_f32x4::<0x88>(hi01, hi23);
+        t[12 + c] = _mm512_shuffle_f32x4::<0xDD>(hi01, hi23);
+    }
+    for (i, v) in t.iter().enumerate() {
+        // SAFETY: row i of the destination block is writable (caller contract).
+        unsafe { _mm512_storeu_ps(dst.add(i * ldd), *v) };
     }
 }

@@ -2,7 +2,9 @@
 //!
 //! * `A` (activations) is `[m][k]` row-major with row stride `lda`; it is never packed or copied.
 //! * `W` (PyTorch weight, `[n][k]` row-major) is packed once with [`pack_weight`] into panels of
-//!   [`NR`] output columns, k-major, zero-padded to a multiple of [`NR`] columns.
+//!   [`NR`] output columns, zero-padded to a multiple of [`NR`] columns; [`GROUP`] neighbouring
+//!   panels are interleaved k-row by k-row, so a one-row product streams each group's weights
+//!   as one sequential read (see [`pack_weight`]).
 //! * `C` is `[m][n]` row-major with row stride `ldc`.
 //!
 //! # Reproducibility contract
@@ -24,6 +26,40 @@ mod portable;
 
 /// Width of one packed column panel. Weights are packed in panels of NR output columns, k-major, zero-padded.
 pub const NR: usize = 16;
+
+/// Panels per group in the packed layout: a group's k-rows are stored one after another, each
+/// holding row `kk` of all its panels. A one-row (batch 1) product reads the eight panels of
+/// a group at once, so it streams one sequential run instead of eight (about 0.8 → 0.95 of
+/// the read bandwidth on 1–5 MB of weights, measured on the project's Zen 4).
+pub const GROUP: usize = 8;
+
+/// Output rows of one whole group (`GROUP · NR`). Packing the rows of a weight in blocks that
+/// start at multiples of this (each block packed on its own into its slice of the packed
+/// array) gives the same bytes as packing the whole weight at once.
+pub const GROUP_ROWS: usize = GROUP * NR;
+
+/// Where panel `q` of a packed weight with `np` panels and `k` k-rows lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct PanelAt {
+    /// Element offset of the panel's k-row 0.
+    pub offset: usize,
+    /// Elements between the panel's consecutive k-rows (its group's panels × NR).
+    pub kstride: usize,
+    /// Panels from `q` to the end of its group, `q` included: a tile spans at most these.
+    pub rest: usize,
+}
+
+/// [`PanelAt`] of panel `q` (`q < np`).
+#[inline(always)]
+pub(crate) fn panel_at(q: usize, np: usize, k: usize) -> PanelAt {
+    let first = q / GROUP * GROUP;
+    let panels = (np - first).min(GROUP);
+    PanelAt {
+        offset: first * NR * k + (q - first) * NR,
+        kstride: panels * NR,
+        rest: first + panels - q,
+    }
+}
 
 /// A 16-bit format packed weights may be stored in (see [`pack_weight_half`]): half the bytes
 /// to stream, widened exactly to f32 in the kernel, so every product and sum is still f32.
@@ -224,8 +260,11 @@ pub fn packed_len(n: usize, k: usize) -> usize {
 
 /// Pack a PyTorch Linear weight `w` ([n][k] row-major) into `out` (len == packed_len(n,k)).
 ///
-/// Layout: panel `p` (output columns `p*NR .. p*NR+NR`) occupies `out[p*k*NR .. (p+1)*k*NR]`, and
-/// within it element `[kk][jj]` (at `kk*NR + jj`) is `W[p*NR + jj][kk]`, or `0.0` past `n`.
+/// Layout: panel `p` holds output columns `p*NR .. p*NR+NR` (`0.0` past `n`). Panels come in
+/// groups of [`GROUP`] (the last group may hold fewer, `g` panels); group `G` starts at element
+/// `G*GROUP*NR*k` and stores its k-rows in order, k-row `kk` holding row `kk` of each of its
+/// panels: element `[kk][jj]` of panel `p` (= `W[p*NR + jj][kk]`) is at
+/// `G*GROUP*NR*k + kk*g*NR + (p - G*GROUP)*NR + jj`.
 pub fn pack_weight(w: &[f32], n: usize, k: usize, out: &mut [f32]) {
     assert!(w.len() >= n * k, "pack_weight: w too short");
     assert_eq!(
@@ -236,10 +275,56 @@ pub fn pack_weight(w: &[f32], n: usize, k: usize, out: &mut [f32]) {
     pack_weight_strided(w, n, k, k, 1, out);
 }
 
+/// Fills k-rows `ks` of panel `p` (output columns `first..first + cols`, located by `at`)
+/// with `value(j, kk)` (= `W[j][kk]`), and `zero` in the padding.
+///
+/// A panel's consecutive k-rows are its group's width apart (up to 512 bytes), so scattering
+/// each source row straight into them would touch a line per element. The k-rows are instead
+/// assembled `K_BLOCK` at a time in a stack tile, each source row read along k, and each
+/// packed k-row is then written whole (a cache line in f32).
+fn pack_panel_with<T: Copy>(
+    at: PanelAt,
+    first: usize,
+    cols: usize,
+    ks: core::ops::Range<usize>,
+    out: &mut [T],
+    zero: T,
+    value: &impl Fn(usize, usize) -> T,
+) {
+    const K_BLOCK: usize = 64;
+    let mut tile = [[zero; NR]; K_BLOCK];
+    for k0 in ks.clone().step_by(K_BLOCK) {
+        let rows = (ks.end - k0).min(K_BLOCK);
+        for jj in 0..cols {
+            for (i, t) in tile[..rows].iter_mut().enumerate() {
+                t[jj] = value(first + jj, k0 + i);
+            }
+        }
+        for (i, t) in tile[..rows].iter_mut().enumerate() {
+            t[cols..].fill(zero);
+            out[at.offset + (k0 + i) * at.kstride..][..NR].copy_from_slice(t);
+        }
+    }
+}
+
 /// [`pack_weight`] of a weight given by strides: element `W[j][kk]` is `w[j*row_stride +
 /// kk*col_stride]`. With strides `(1, n_in)` it packs the transpose of an `[n_in][n]` weight
 /// (the training mode's input gradient `G·W`) without a copy.
 pub fn pack_weight_strided(
+    w: &[f32],
+    n: usize,
+    k: usize,
+    row_stride: usize,
+    col_stride: usize,
+    out: &mut [f32],
+) {
+    pack_weight_strided_on(Isa::detect(), w, n, k, row_stride, col_stride, out);
+}
+
+/// [`pack_weight_strided`], transposing whole NR×NR blocks with `isa`'s registers (the bytes
+/// are the same on every ISA).
+fn pack_weight_strided_on(
+    isa: Isa,
     w: &[f32],
     n: usize,
     k: usize,
@@ -259,28 +344,75 @@ pub fn pack_weight_strided(
         (n - 1) * row_stride + (k - 1) * col_stride < w.len(),
         "pack_weight: w too short"
     );
-    for (p, panel) in out.chunks_exact_mut(k * NR).enumerate() {
+    let value = |j: usize, kk: usize| w[j * row_stride + kk * col_stride];
+    let np = n.div_ceil(NR);
+    for p in 0..np {
+        let at = panel_at(p, np, k);
         let first = p * NR;
         let cols = (n - first).min(NR);
-        // Walk the source along its unit stride: one panel is at most NR·k floats, so the
-        // scattered side stays in L1 either way.
-        if col_stride == 1 {
-            for jj in 0..cols {
-                let src = &w[(first + jj) * row_stride..][..k];
-                for (kk, &v) in src.iter().enumerate() {
-                    panel[kk * NR + jj] = v;
-                }
+        let mut k0 = 0;
+        if cols == NR && row_stride == 1 {
+            // Each packed k-row is NR contiguous source elements.
+            for kk in 0..k {
+                let src = &w[first + kk * col_stride..][..NR];
+                out[at.offset + kk * at.kstride..][..NR].copy_from_slice(src);
             }
-        } else {
-            for (kk, row) in panel.chunks_exact_mut(NR).enumerate() {
-                for (jj, o) in row[..cols].iter_mut().enumerate() {
-                    *o = w[(first + jj) * row_stride + kk * col_stride];
-                }
+            k0 = k;
+        } else if cols == NR && col_stride == 1 {
+            // Whole NR×NR blocks of NR source rows: one register transpose each. Loading a
+            // 30 MB model took 2 ms longer with the tile alone.
+            while k0 + NR <= k
+                && transpose_block(
+                    isa,
+                    w,
+                    first * row_stride + k0,
+                    row_stride,
+                    out,
+                    at.offset + k0 * at.kstride,
+                    at.kstride,
+                )
+            {
+                k0 += NR;
             }
         }
-        for row in panel.chunks_exact_mut(NR) {
-            row[cols..].fill(0.0);
+        pack_panel_with(at, first, cols, k0..k, out, 0.0, &value);
+    }
+}
+
+/// Transposes the NR×NR block of `src` at `from` (rows `ld` apart) into `dst` at `to` (rows
+/// `ldd` apart) with `isa`'s registers; false (nothing written) if `isa` has none for it.
+fn transpose_block(
+    isa: Isa,
+    src: &[f32],
+    from: usize,
+    ld: usize,
+    dst: &mut [f32],
+    to: usize,
+    ldd: usize,
+) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let src = &src[from..][..(NR - 1) * ld + NR];
+        let dst = &mut dst[to..][..(NR - 1) * ldd + NR];
+        match isa {
+            // SAFETY: `src` holds NR rows of NR f32 `ld` apart and `dst` NR rows of NR f32
+            // `ldd` apart (the slices above are bounds-checked), and AVX-512F is available.
+            Isa::Avx512 if isa.is_available() => unsafe {
+                avx512::transpose16(src.as_ptr(), ld, dst.as_mut_ptr(), ldd);
+                true
+            },
+            // SAFETY: as above, with AVX2+FMA+F16C available.
+            Isa::Avx2Fma if isa.is_available() => unsafe {
+                avx2::transpose16(src.as_ptr(), ld, dst.as_mut_ptr(), ldd);
+                true
+            },
+            _ => false,
         }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (isa, src, from, ld, dst, to, ldd);
+        false
     }
 }
 
@@ -292,20 +424,12 @@ pub fn pack_weight_half(w: &[f32], n: usize, k: usize, format: HalfFormat, out: 
         packed_len(n, k),
         "pack_weight_half: out has the wrong length"
     );
-    if k == 0 {
-        return;
-    }
-    for (p, panel) in out.chunks_exact_mut(k * NR).enumerate() {
-        for (kk, row) in panel.chunks_exact_mut(NR).enumerate() {
-            for (jj, o) in row.iter_mut().enumerate() {
-                let j = p * NR + jj;
-                *o = if j < n {
-                    format.encode(w[j * k + kk])
-                } else {
-                    0
-                };
-            }
-        }
+    let value = |j: usize, kk: usize| format.encode(w[j * k + kk]);
+    let np = n.div_ceil(NR);
+    for p in 0..np {
+        let first = p * NR;
+        let cols = (n - first).min(NR);
+        pack_panel_with(panel_at(p, np, k), first, cols, 0..k, out, 0, &value);
     }
 }
 
@@ -607,6 +731,48 @@ mod tests {
     use super::*;
     use alloc::vec;
     use alloc::vec::Vec;
+
+    /// The packed layout as [`pack_weight`] documents it, element by element.
+    fn documented_pack(w: &[f32], n: usize, k: usize) -> Vec<f32> {
+        let np = n.div_ceil(NR);
+        let mut out = vec![0.0; packed_len(n, k)];
+        for p in 0..np {
+            let group = p / GROUP;
+            let g = (np - group * GROUP).min(GROUP);
+            for kk in 0..k {
+                for jj in 0..NR {
+                    let at = group * GROUP * NR * k + kk * g * NR + (p - group * GROUP) * NR + jj;
+                    let j = p * NR + jj;
+                    out[at] = if j < n { w[j * k + kk] } else { 0.0 };
+                }
+            }
+        }
+        out
+    }
+
+    /// Every ISA's transposes (and the tile they leave the ragged edges to) pack the
+    /// documented layout, from a row-major weight and from its transpose read with strides.
+    #[test]
+    fn every_isa_packs_the_documented_layout() {
+        for &(n, k) in &[(1, 1), (16, 16), (17, 37), (130, 64), (300, 33), (512, 512)] {
+            let w: Vec<f32> = (0..n * k).map(|i| i as f32 + 0.5).collect();
+            let mut wt = vec![0.0; n * k];
+            for j in 0..n {
+                for kk in 0..k {
+                    wt[kk * n + j] = w[j * k + kk];
+                }
+            }
+            let want = documented_pack(&w, n, k);
+            for isa in Isa::ALL.into_iter().filter(|i| i.is_available()) {
+                let mut got = vec![f32::NAN; packed_len(n, k)];
+                pack_weight_strided_on(isa, &w, n, k, k, 1, &mut got);
+                assert!(got == want, "{isa:?} {n}×{k}");
+                let mut got = vec![f32::NAN; packed_len(n, k)];
+                pack_weight_strided_on(isa, &wt, n, k, 1, n, &mut got);
+                assert!(got == want, "{isa:?} {n}×{k} from the transpose");
+            }
+        }
+    }
 
     /// The fused ReLU gives exactly `gemm` then `v > 0 ? v : 0`, on every ISA, for small-m,
     /// blocked (k split over several KC blocks) and ragged shapes.

@@ -1,7 +1,7 @@
 //! Portable kernel: plain Rust over `[f32; NR]` accumulators, written for auto-vectorisation.
 //! Each step is a separate multiply then add (`acc + a*b`), never `mul_add`.
 
-use super::{HalfFormat, Init, NR, Problem, S_BF16, S_F32, badd};
+use super::{HalfFormat, Init, NR, Problem, S_BF16, S_F32, badd, panel_at};
 
 /// Packed weights `b[idx..idx+NR]` of storage `S`, widened exactly to f32.
 ///
@@ -30,6 +30,7 @@ const KC: usize = 256;
 const MC: usize = 256;
 
 /// Micro-tile: `R` rows × 1 panel, accumulating k-steps `0..kc`; `valid` (1..=16) real columns.
+/// `b` addresses the panel's packed k-row k0, the following k-rows `kstride` apart.
 ///
 /// # Safety
 /// A rows `0..R` × `0..kc` from `a`, the packed panel rows `0..kc` from `b`, and C rows `0..R`
@@ -41,6 +42,7 @@ unsafe fn tile<const S: u8, const R: usize>(
     a: *const f32,
     lda: usize,
     b: *const f32,
+    kstride: usize,
     init: Init,
     c: *mut f32,
     ldc: usize,
@@ -69,8 +71,8 @@ unsafe fn tile<const S: u8, const R: usize>(
         }
     }
     for kk in 0..kc {
-        // SAFETY: the packed panel has kc rows of NR elements.
-        let bv: [f32; NR] = unsafe { load_b::<S>(b, kk * NR) };
+        // SAFETY: the packed panel has kc rows of NR elements, `kstride` apart.
+        let bv: [f32; NR] = unsafe { load_b::<S>(b, kk * kstride) };
         for r in 0..R {
             // SAFETY: A row r has kc elements from `a + r*lda`.
             let av = unsafe { *a.add(r * lda + kk) };
@@ -99,7 +101,6 @@ unsafe fn tile<const S: u8, const R: usize>(
 pub(super) fn gemm<const S: u8>(p: Problem) {
     let np = p.n.div_ceil(NR);
     let last = p.n - (np - 1) * NR;
-    let pstride = p.k * NR;
     let mut k0 = 0;
     loop {
         let kc = KC.min(p.k - k0);
@@ -110,14 +111,17 @@ pub(super) fn gemm<const S: u8>(p: Problem) {
             let m1 = (m0 + MC).min(p.m);
             for q in 0..np {
                 let valid = if q + 1 == np { last } else { NR };
-                let b = badd::<S>(p.b, q * pstride + k0 * NR);
+                let at = panel_at(q, np, p.k);
+                let b = badd::<S>(p.b, at.offset + k0 * at.kstride);
                 let init = init.offset(q * NR);
                 for r in m0..m1 {
                     let a = p.a.wrapping_add(r * p.lda + k0);
                     let c = p.c.wrapping_add(r * p.ldc + q * NR);
                     // SAFETY: `check` validated the slices for the whole problem; this tile is
                     // row r < m, panel q < np, k-steps k0..k0+kc <= k.
-                    unsafe { tile::<S, 1>(kc, a, p.lda, b, init, c, p.ldc, valid, relu) };
+                    unsafe {
+                        tile::<S, 1>(kc, a, p.lda, b, at.kstride, init, c, p.ldc, valid, relu)
+                    };
                 }
             }
             m0 = m1;
