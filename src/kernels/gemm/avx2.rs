@@ -2,7 +2,7 @@
 
 use core::arch::x86_64::*;
 
-use super::{Init, NR, Problem, S_BF16, S_F32, badd, panel_at};
+use super::{GROUP, Init, NR, Problem, S_BF16, S_F32, badd, panel_at, tile_span};
 
 /// Packed weights `b[idx..idx+8]` of storage `S`, widened exactly to f32.
 ///
@@ -35,8 +35,9 @@ const L2_BLOCK: usize = 96 * 1024;
 
 /// Micro-tile: `R` rows × `P` panels, accumulating k-steps `0..kc`.
 ///
-/// `a` addresses A[row0][k0], `b` the packed row k0 of the first panel (the tile's panels are
-/// NR apart within a k-row, and k-rows `kstride` apart), `c` addresses C[row0][col0]; `last` (1..=16) is how many columns of panel `P-1` are
+/// `a` addresses A[row0][k0], `b` the packed row k0 of the first panel, `c` addresses
+/// C[row0][col0]. Panel `q` of the tile is `(q / GROUP)·gstride + (q % GROUP)·NR` elements from
+/// the first (a tile spans whole groups, or stays in one), its k-rows `kstride` apart; `last` (1..=16) is how many columns of panel `P-1` are
 /// real (the others are fully stored). A partial last panel goes through a stack buffer.
 ///
 /// # Safety
@@ -51,6 +52,7 @@ unsafe fn tile<const S: u8, const R: usize, const P: usize>(
     lda: usize,
     b: *const f32,
     kstride: usize,
+    gstride: usize,
     init: Init,
     c: *mut f32,
     ldc: usize,
@@ -94,7 +96,7 @@ unsafe fn tile<const S: u8, const R: usize, const P: usize>(
     for kk in 0..kc {
         let mut bv = [[_mm256_setzero_ps(); 2]; P];
         for q in 0..P {
-            let i = q * NR + kk * kstride;
+            let i = (q / GROUP) * gstride + (q % GROUP) * NR + kk * kstride;
             // SAFETY: packed panel q has kc rows of NR elements, `kstride` apart, from `b + q*NR`.
             bv[q] = unsafe { [load_b::<S>(b, i), load_b::<S>(b, i + 8)] };
         }
@@ -152,9 +154,10 @@ unsafe fn row_panels<const S: u8, const R: usize, const P: usize>(p: &Problem) {
     let mut q = 0;
     while q < np {
         let at = panel_at(q, np, p.k);
-        let w = if at.rest >= P {
+        let span = tile_span(q, np, P, &at);
+        let w = if span >= P {
             P
-        } else if at.rest >= 2 {
+        } else if span >= 2 {
             2
         } else {
             1
@@ -162,15 +165,16 @@ unsafe fn row_panels<const S: u8, const R: usize, const P: usize>(p: &Problem) {
         let lastv = if q + w == np { last } else { NR };
         let b = badd::<S>(p.b, at.offset);
         let ks = at.kstride;
+        let gs = GROUP * NR * p.k;
         let c = p.c.wrapping_add(q * NR);
         let init = p.init.offset(q * NR);
-        // SAFETY: panels q..q+w exist in one group (w <= at.rest) and the caller guarantees
-        // the rows.
+        // SAFETY: panels q..q+w exist, in whole groups or in one (`tile_span`), and the caller
+        // guarantees the rows.
         unsafe {
             match w {
-                1 => tile::<S, R, 1>(p.k, p.a, p.lda, b, ks, init, c, p.ldc, lastv, p.relu),
-                2 => tile::<S, R, 2>(p.k, p.a, p.lda, b, ks, init, c, p.ldc, lastv, p.relu),
-                _ => tile::<S, R, P>(p.k, p.a, p.lda, b, ks, init, c, p.ldc, lastv, p.relu),
+                1 => tile::<S, R, 1>(p.k, p.a, p.lda, b, ks, gs, init, c, p.ldc, lastv, p.relu),
+                2 => tile::<S, R, 2>(p.k, p.a, p.lda, b, ks, gs, init, c, p.ldc, lastv, p.relu),
+                _ => tile::<S, R, P>(p.k, p.a, p.lda, b, ks, gs, init, c, p.ldc, lastv, p.relu),
             }
         }
         q += w;
@@ -210,7 +214,9 @@ unsafe fn blocked<const S: u8>(p: &Problem) {
                         ($r:literal) => {
                             // SAFETY: rows r0..r0+$r < m, panel q < np, k0+kc <= k.
                             unsafe {
-                                tile::<S, $r, 1>(kc, a, p.lda, b, ks, init, c, p.ldc, lastv, relu)
+                                tile::<S, $r, 1>(
+                                    kc, a, p.lda, b, ks, 0, init, c, p.ldc, lastv, relu,
+                                )
                             }
                         };
                     }

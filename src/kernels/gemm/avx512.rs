@@ -2,7 +2,7 @@
 
 use core::arch::x86_64::*;
 
-use super::{Init, NR, Problem, S_BF16, S_F32, badd, panel_at};
+use super::{GROUP, Init, NR, Problem, S_BF16, S_F32, badd, panel_at, tile_span};
 
 /// Packed weights `b[idx..idx+16]` of storage `S`, widened exactly to f32.
 ///
@@ -35,8 +35,9 @@ const L2_BLOCK: usize = 96 * 1024;
 
 /// Micro-tile: `R` rows × `P` panels, accumulating k-steps `0..kc`.
 ///
-/// `a` addresses A[row0][k0], `b` the packed row k0 of the first panel (the tile's panels are
-/// NR apart within a k-row, and k-rows `kstride` apart), `c` addresses C[row0][col0]; `last` (1..=16) is how many columns of panel `P-1` are
+/// `a` addresses A[row0][k0], `b` the packed row k0 of the first panel, `c` addresses
+/// C[row0][col0]. Panel `q` of the tile is `(q / GROUP)·gstride + (q % GROUP)·NR` elements from
+/// the first (a tile spans whole groups, or stays in one), its k-rows `kstride` apart; `last` (1..=16) is how many columns of panel `P-1` are
 /// real (the others are fully stored).
 ///
 /// # Safety
@@ -51,6 +52,7 @@ unsafe fn tile<const S: u8, const R: usize, const P: usize>(
     lda: usize,
     b: *const f32,
     kstride: usize,
+    gstride: usize,
     init: Init,
     c: *mut f32,
     ldc: usize,
@@ -83,8 +85,9 @@ unsafe fn tile<const S: u8, const R: usize, const P: usize>(
     for kk in 0..kc {
         let mut bv = [_mm512_setzero_ps(); P];
         for q in 0..P {
-            // SAFETY: packed panel q has kc rows of NR f32, `kstride` apart, from `b + q*NR`.
-            bv[q] = unsafe { load_b::<S>(b, q * NR + kk * kstride) };
+            let at = (q / GROUP) * gstride + (q % GROUP) * NR + kk * kstride;
+            // SAFETY: packed panel q has kc rows of NR f32, `kstride` apart (see above).
+            bv[q] = unsafe { load_b::<S>(b, at) };
         }
         for r in 0..R {
             // SAFETY: A row r has kc elements from `a + r*lda`.
@@ -125,9 +128,10 @@ unsafe fn row_panels<const S: u8, const R: usize, const P: usize>(p: &Problem) {
     let mut q = 0;
     while q < np {
         let at = panel_at(q, np, p.k);
-        let w = if at.rest >= P {
+        let span = tile_span(q, np, P, &at);
+        let w = if span >= P {
             P
-        } else if at.rest >= 2 {
+        } else if span >= 2 {
             2
         } else {
             1
@@ -135,15 +139,16 @@ unsafe fn row_panels<const S: u8, const R: usize, const P: usize>(p: &Problem) {
         let lastv = if q + w == np { last } else { NR };
         let b = badd::<S>(p.b, at.offset);
         let ks = at.kstride;
+        let gs = GROUP * NR * p.k;
         let cc = c.wrapping_add(q * NR);
         let init = p.init.offset(q * NR);
-        // SAFETY: panels q..q+w exist in one group (w <= at.rest) and the caller guarantees
-        // the rows.
+        // SAFETY: panels q..q+w exist, in whole groups or in one (`tile_span`), and the caller
+        // guarantees the rows.
         unsafe {
             match w {
-                1 => tile::<S, R, 1>(p.k, a, p.lda, b, ks, init, cc, p.ldc, lastv, p.relu),
-                2 => tile::<S, R, 2>(p.k, a, p.lda, b, ks, init, cc, p.ldc, lastv, p.relu),
-                _ => tile::<S, R, P>(p.k, a, p.lda, b, ks, init, cc, p.ldc, lastv, p.relu),
+                1 => tile::<S, R, 1>(p.k, a, p.lda, b, ks, gs, init, cc, p.ldc, lastv, p.relu),
+                2 => tile::<S, R, 2>(p.k, a, p.lda, b, ks, gs, init, cc, p.ldc, lastv, p.relu),
+                _ => tile::<S, R, P>(p.k, a, p.lda, b, ks, gs, init, cc, p.ldc, lastv, p.relu),
             }
         }
         q += w;
@@ -164,6 +169,7 @@ unsafe fn tile_rows<const S: u8, const P: usize>(
     lda: usize,
     b: *const f32,
     kstride: usize,
+    gstride: usize,
     init: Init,
     c: *mut f32,
     ldc: usize,
@@ -173,7 +179,7 @@ unsafe fn tile_rows<const S: u8, const P: usize>(
     macro_rules! go {
         ($r:literal) => {
             // SAFETY: forwarded caller contract.
-            unsafe { tile::<S, $r, P>(kc, a, lda, b, kstride, init, c, ldc, last, relu) }
+            unsafe { tile::<S, $r, P>(kc, a, lda, b, kstride, gstride, init, c, ldc, last, relu) }
         };
     }
     match rows {
@@ -228,11 +234,11 @@ unsafe fn blocked<const S: u8>(p: &Problem) {
                     unsafe {
                         if w == 2 {
                             tile_rows::<S, 2>(
-                                rows, kc, a, p.lda, b, ks, init, c, p.ldc, lastv, relu,
+                                rows, kc, a, p.lda, b, ks, 0, init, c, p.ldc, lastv, relu,
                             );
                         } else {
                             tile_rows::<S, 1>(
-                                rows, kc, a, p.lda, b, ks, init, c, p.ldc, lastv, relu,
+                                rows, kc, a, p.lda, b, ks, 0, init, c, p.ldc, lastv, relu,
                             );
                         }
                     }

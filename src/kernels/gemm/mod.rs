@@ -28,10 +28,10 @@ mod portable;
 pub const NR: usize = 16;
 
 /// Panels per group in the packed layout: a group's k-rows are stored one after another, each
-/// holding row `kk` of all its panels. A one-row (batch 1) product reads the eight panels of
-/// a group at once, so it streams one sequential run instead of eight (about 0.8 → 0.95 of
-/// the read bandwidth on 1–5 MB of weights, measured on the project's Zen 4).
-pub const GROUP: usize = 8;
+/// holding row `kk` of all its panels, so the large-batch micro-tile (two panels wide) reads
+/// one sequential run of 128 bytes per k-step, and a one-row product reads one run per group
+/// (four for its eight panels) instead of one per panel.
+pub const GROUP: usize = 2;
 
 /// Output rows of one whole group (`GROUP · NR`). Packing the rows of a weight in blocks that
 /// start at multiples of this (each block packed on its own into its slice of the packed
@@ -45,8 +45,21 @@ pub(crate) struct PanelAt {
     pub offset: usize,
     /// Elements between the panel's consecutive k-rows (its group's panels × NR).
     pub kstride: usize,
-    /// Panels from `q` to the end of its group, `q` included: a tile spans at most these.
+    /// Panels from `q` to the end of its group, `q` included.
     pub rest: usize,
+}
+
+/// Panels `q..q + span` of a tile: `span` if they all lie in full groups and `q` starts a
+/// group (so panel `q + i` is at `(i / GROUP)·GROUP·NR·k + (i % GROUP)·NR` from panel `q`,
+/// with k-rows `GROUP·NR` apart), else what is left of `q`'s group, at most `span`.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub(crate) fn tile_span(q: usize, np: usize, span: usize, at: &PanelAt) -> usize {
+    if q.is_multiple_of(GROUP) && q + span <= np / GROUP * GROUP {
+        span
+    } else {
+        at.rest.min(span)
+    }
 }
 
 /// [`PanelAt`] of panel `q` (`q < np`).
@@ -275,13 +288,13 @@ pub fn pack_weight(w: &[f32], n: usize, k: usize, out: &mut [f32]) {
     pack_weight_strided(w, n, k, k, 1, out);
 }
 
-/// Fills k-rows `ks` of panel `p` (output columns `first..first + cols`, located by `at`)
-/// with `value(j, kk)` (= `W[j][kk]`), and `zero` in the padding.
+/// Fills k-rows `ks` of the panel at `at` (output columns `first..first + cols`) with
+/// `value(j, kk)` (= `W[j][kk]`), and `zero` in the padding.
 ///
-/// A panel's consecutive k-rows are its group's width apart (up to 512 bytes), so scattering
-/// each source row straight into them would touch a line per element. The k-rows are instead
-/// assembled `K_BLOCK` at a time in a stack tile, each source row read along k, and each
-/// packed k-row is then written whole (a cache line in f32).
+/// A panel's consecutive k-rows are its group's width apart, so scattering each source row
+/// straight into them would touch a line per element. The k-rows are instead assembled
+/// `K_BLOCK` at a time in a stack tile, each source row read along k, and each packed k-row
+/// is then written whole (a cache line in f32).
 fn pack_panel_with<T: Copy>(
     at: PanelAt,
     first: usize,
@@ -359,8 +372,8 @@ fn pack_weight_strided_on(
             }
             k0 = k;
         } else if cols == NR && col_stride == 1 {
-            // Whole NR×NR blocks of NR source rows: one register transpose each. Loading a
-            // 30 MB model took 2 ms longer with the tile alone.
+            // Whole NR×NR blocks of NR source rows: one register transpose each. The 30 MB
+            // glow_large model loads about 3 ms sooner than with scalar packing.
             while k0 + NR <= k
                 && transpose_block(
                     isa,
