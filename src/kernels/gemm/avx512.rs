@@ -36,9 +36,9 @@ const L2_BLOCK: usize = 96 * 1024;
 /// Micro-tile: `R` rows × `P` panels, accumulating k-steps `0..kc`.
 ///
 /// `a` addresses A[row0][k0], `b` the packed row k0 of the first panel, `c` addresses
-/// C[row0][col0]. Panel `q` of the tile is `(q / GROUP)·gstride + (q % GROUP)·NR` elements from
-/// the first (a tile spans whole groups, or stays in one), its k-rows `kstride` apart; `last` (1..=16) is how many columns of panel `P-1` are
-/// real (the others are fully stored).
+/// C[row0][col0]. Panel `q` of the tile is `(q / GROUP)·gstride + (q % GROUP)·NR` elements
+/// from the first (a tile spans whole groups, or stays in one), its k-rows `kstride` apart.
+/// `last` (1..=16) is how many columns of panel `P-1` are real (the others are fully stored).
 ///
 /// # Safety
 /// AVX-512F available; A rows `0..R` × `0..kc`, packed panels `0..P` × `0..kc`, and C rows
@@ -114,7 +114,8 @@ unsafe fn tile<const S: u8, const R: usize, const P: usize>(
     }
 }
 
-/// All panels for `R` rows, in tiles of `P` panels (then 2, then 1) within each group.
+/// All panels for `R` rows: tiles of `P` panels over whole groups, then of 2 or 1 panels
+/// within a group.
 ///
 /// # Safety
 /// As for [`tile`], for rows `0..R` of the problem.
