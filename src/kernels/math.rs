@@ -78,8 +78,10 @@ pub(crate) fn exp_fast(x: f32) -> f32 {
     let p = p * r + 1.666_666_5e-1;
     let p = p * r + 0.5;
     let er = p * (r * r) + r + 1.0;
-    // 2^n as two factors so n = 128 (x near 88.72) and n = −126 stay normal.
-    let ni = n as i32;
+    // 2^n as two factors so n = 128 (x near 88.72) and n = −126 stay normal. n is read from
+    // t's low mantissa bits (t = 1.5·2^23 + n exactly), not with `n as i32`, whose saturating
+    // conversion LLVM does lane by lane: a bit cast keeps the whole function vectorised.
+    let ni = t.to_bits() as i32 - SHIFT.to_bits() as i32;
     let n1 = ni >> 1;
     let n2 = ni - n1;
     let s1 = f32::from_bits(((n1 + 127) as u32) << 23);
