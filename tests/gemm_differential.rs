@@ -194,7 +194,9 @@ fn differential_vs_matrixmultiply() {
     }
 }
 
-/// Scalar model of the contract: init, then k = 0..K in order, fused (SIMD) or mul-then-add (portable).
+/// Scalar model of the contract: init, then k = 0..K in order, fused (SIMD) or mul-then-add
+/// (portable); for a weight of at most 16 outputs (one panel), the even k-steps onto the init
+/// and the odd ones from zero, then the two added.
 #[test]
 fn matches_scalar_model_bit_exactly() {
     let mut rng = Rng(42);
@@ -204,6 +206,13 @@ fn matches_scalar_model_bit_exactly() {
         (13, 300, 40),
         (30, 200, 33),
         (2, 513, 70),
+        // One panel: every row-tile height of every ISA, odd and even k, k = 1, k past KC.
+        (1, 128, 16),
+        (2, 1, 3),
+        (7, 2, 16),
+        (12, 129, 8),
+        (29, 600, 15),
+        (1, 3, 1),
     ] {
         let lda = k + 3;
         let ldc = n + 1;
@@ -222,19 +231,27 @@ fn matches_scalar_model_bit_exactly() {
                 }
                 for i in 0..m {
                     for j in 0..n {
-                        let mut acc = if accumulate {
+                        let init = if accumulate {
                             c0[i * ldc + j] + bias[j]
                         } else {
                             bias[j]
                         };
+                        let mut chains = [init, 0.0];
+                        let split = if n <= 16 { 2 } else { 1 };
                         for kk in 0..k {
                             let (x, y) = (a[i * lda + kk], w[j * k + kk]);
-                            acc = if isa == Isa::Portable {
-                                acc + x * y
+                            let acc = &mut chains[kk % split];
+                            *acc = if isa == Isa::Portable {
+                                *acc + x * y
                             } else {
-                                x.mul_add(y, acc)
+                                x.mul_add(y, *acc)
                             };
                         }
+                        let acc = if split == 2 {
+                            chains[0] + chains[1]
+                        } else {
+                            chains[0]
+                        };
                         assert_eq!(
                             c[i * ldc + j].to_bits(),
                             acc.to_bits(),

@@ -33,7 +33,8 @@ const KC: usize = 256;
 /// f32 budget of one row block of C plus its A block (rows × (n + KC)), to stay in L2.
 const L2_BLOCK: usize = 96 * 1024;
 
-/// Micro-tile: `R` rows × `P` panels, accumulating k-steps `0..kc`.
+/// Micro-tile: `R` rows × `P` panels, accumulating k-steps `0..kc` in `SPLIT` interleaved
+/// chains (1, or 2 for one-panel weights: see the module's contract; `kc` is then all of k).
 ///
 /// `a` addresses A[row0][k0], `b` the packed row k0 of the first panel, `c` addresses
 /// C[row0][col0]. Panel `q` of the tile is `(q / GROUP)·gstride + (q % GROUP)·NR` elements
@@ -47,7 +48,7 @@ const L2_BLOCK: usize = 96 * 1024;
 #[target_feature(enable = "avx2,fma,f16c")]
 #[inline]
 #[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
-unsafe fn tile<const S: u8, const R: usize, const P: usize>(
+unsafe fn tile<const S: u8, const R: usize, const P: usize, const SPLIT: usize>(
     kc: usize,
     a: *const f32,
     lda: usize,
@@ -94,7 +95,8 @@ unsafe fn tile<const S: u8, const R: usize, const P: usize>(
             }
         }
     }
-    for kk in 0..kc {
+    // One k-step into chain `acc`.
+    let step = |acc: &mut [[[__m256; 2]; P]; R], kk: usize| {
         let mut bv = [[_mm256_setzero_ps(); 2]; P];
         for q in 0..P {
             let i = (q / GROUP) * gstride + (q % GROUP) * NR + kk * kstride;
@@ -107,6 +109,30 @@ unsafe fn tile<const S: u8, const R: usize, const P: usize>(
             for q in 0..P {
                 for h in 0..2 {
                     acc[r][q][h] = _mm256_fmadd_ps(av, bv[q][h], acc[r][q][h]);
+                }
+            }
+        }
+    };
+    if SPLIT == 1 {
+        for kk in 0..kc {
+            step(&mut acc, kk);
+        }
+    } else {
+        // Even k-steps onto the init, odd ones from zero, added at the end.
+        let mut odd = [[[_mm256_setzero_ps(); 2]; P]; R];
+        let mut kk = 0;
+        while kk + 2 <= kc {
+            step(&mut acc, kk);
+            step(&mut odd, kk + 1);
+            kk += 2;
+        }
+        if kk < kc {
+            step(&mut acc, kk);
+        }
+        for r in 0..R {
+            for q in 0..P {
+                for h in 0..2 {
+                    acc[r][q][h] = _mm256_add_ps(acc[r][q][h], odd[r][q][h]);
                 }
             }
         }
@@ -174,9 +200,9 @@ unsafe fn row_panels<const S: u8, const R: usize, const P: usize>(p: &Problem) {
         // guarantees the rows.
         unsafe {
             match w {
-                1 => tile::<S, R, 1>(p.k, p.a, p.lda, b, ks, gs, init, c, p.ldc, lastv, p.relu),
-                2 => tile::<S, R, 2>(p.k, p.a, p.lda, b, ks, gs, init, c, p.ldc, lastv, p.relu),
-                _ => tile::<S, R, P>(p.k, p.a, p.lda, b, ks, gs, init, c, p.ldc, lastv, p.relu),
+                1 => tile::<S, R, 1, 1>(p.k, p.a, p.lda, b, ks, gs, init, c, p.ldc, lastv, p.relu),
+                2 => tile::<S, R, 2, 1>(p.k, p.a, p.lda, b, ks, gs, init, c, p.ldc, lastv, p.relu),
+                _ => tile::<S, R, P, 1>(p.k, p.a, p.lda, b, ks, gs, init, c, p.ldc, lastv, p.relu),
             }
         }
         q += w;
@@ -216,7 +242,7 @@ unsafe fn blocked<const S: u8>(p: &Problem) {
                         ($r:literal) => {
                             // SAFETY: rows r0..r0+$r < m, panel q < np, k0+kc <= k.
                             unsafe {
-                                tile::<S, $r, 1>(
+                                tile::<S, $r, 1, 1>(
                                     kc, a, p.lda, b, ks, 0, init, c, p.ldc, lastv, relu,
                                 )
                             }
@@ -242,12 +268,47 @@ unsafe fn blocked<const S: u8>(p: &Problem) {
     }
 }
 
+/// Rows of the one-panel tile: 3 rows × 2 chains × 2 ymm = 12 accumulators.
+const MR_ONE_PANEL: usize = 3;
+
+/// A one-panel weight (n ≤ NR), any m: tiles of up to three rows over all of k in two chains
+/// (the module's contract), with no blocking: the panel (k × NR) is read once per tile.
+///
+/// # Safety
+/// AVX2+FMA available; `p` validated by `check`, `p.n <= NR`.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn one_panel<const S: u8>(p: &Problem) {
+    let mut r0 = 0;
+    while r0 < p.m {
+        let rows = MR_ONE_PANEL.min(p.m - r0);
+        let a = p.a.wrapping_add(r0 * p.lda);
+        let c = p.c.wrapping_add(r0 * p.ldc);
+        macro_rules! go {
+            ($r:literal) => {
+                // SAFETY: rows r0..r0+$r < m, the one panel (k-rows NR apart), all k-steps.
+                unsafe {
+                    tile::<S, $r, 1, 2>(p.k, a, p.lda, p.b, NR, 0, p.init, c, p.ldc, p.n, p.relu)
+                }
+            };
+        }
+        match rows {
+            3 => go!(3),
+            2 => go!(2),
+            _ => go!(1),
+        }
+        r0 += rows;
+    }
+}
+
 /// # Safety
 /// AVX2+FMA available; `p` validated by `check` (m, n > 0).
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) unsafe fn gemm<const S: u8>(p: Problem) {
     // SAFETY: rows 0..m exist; row_panels::<R,_> is only called with R == m.
     unsafe {
+        if p.n <= NR {
+            return one_panel::<S>(&p);
+        }
         match p.m {
             1 => row_panels::<S, 1, 4>(&p),
             2 => row_panels::<S, 2, 2>(&p),

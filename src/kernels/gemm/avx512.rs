@@ -33,7 +33,8 @@ const KC: usize = 192;
 /// f32 budget of one row block of C plus its A block (rows × (n + KC)), to stay in L2.
 const L2_BLOCK: usize = 96 * 1024;
 
-/// Micro-tile: `R` rows × `P` panels, accumulating k-steps `0..kc`.
+/// Micro-tile: `R` rows × `P` panels, accumulating k-steps `0..kc` in `SPLIT` interleaved
+/// chains (1, or 2 for one-panel weights: see the module's contract; `kc` is then all of k).
 ///
 /// `a` addresses A[row0][k0], `b` the packed row k0 of the first panel, `c` addresses
 /// C[row0][col0]. Panel `q` of the tile is `(q / GROUP)·gstride + (q % GROUP)·NR` elements
@@ -46,7 +47,7 @@ const L2_BLOCK: usize = 96 * 1024;
 #[target_feature(enable = "avx512f")]
 #[inline]
 #[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
-unsafe fn tile<const S: u8, const R: usize, const P: usize>(
+unsafe fn tile<const S: u8, const R: usize, const P: usize, const SPLIT: usize>(
     kc: usize,
     a: *const f32,
     lda: usize,
@@ -82,7 +83,8 @@ unsafe fn tile<const S: u8, const R: usize, const P: usize>(
             }
         }
     }
-    for kk in 0..kc {
+    // One k-step into chain `acc`.
+    let step = |acc: &mut [[__m512; P]; R], kk: usize| {
         let mut bv = [_mm512_setzero_ps(); P];
         for q in 0..P {
             let at = (q / GROUP) * gstride + (q % GROUP) * NR + kk * kstride;
@@ -94,6 +96,28 @@ unsafe fn tile<const S: u8, const R: usize, const P: usize>(
             let av = _mm512_set1_ps(unsafe { *a.add(r * lda + kk) });
             for q in 0..P {
                 acc[r][q] = _mm512_fmadd_ps(av, bv[q], acc[r][q]);
+            }
+        }
+    };
+    if SPLIT == 1 {
+        for kk in 0..kc {
+            step(&mut acc, kk);
+        }
+    } else {
+        // Even k-steps onto the init, odd ones from zero, added at the end.
+        let mut odd = [[_mm512_setzero_ps(); P]; R];
+        let mut kk = 0;
+        while kk + 2 <= kc {
+            step(&mut acc, kk);
+            step(&mut odd, kk + 1);
+            kk += 2;
+        }
+        if kk < kc {
+            step(&mut acc, kk);
+        }
+        for r in 0..R {
+            for q in 0..P {
+                acc[r][q] = _mm512_add_ps(acc[r][q], odd[r][q]);
             }
         }
     }
@@ -147,23 +171,24 @@ unsafe fn row_panels<const S: u8, const R: usize, const P: usize>(p: &Problem) {
         // guarantees the rows.
         unsafe {
             match w {
-                1 => tile::<S, R, 1>(p.k, a, p.lda, b, ks, gs, init, cc, p.ldc, lastv, p.relu),
-                2 => tile::<S, R, 2>(p.k, a, p.lda, b, ks, gs, init, cc, p.ldc, lastv, p.relu),
-                _ => tile::<S, R, P>(p.k, a, p.lda, b, ks, gs, init, cc, p.ldc, lastv, p.relu),
+                1 => tile::<S, R, 1, 1>(p.k, a, p.lda, b, ks, gs, init, cc, p.ldc, lastv, p.relu),
+                2 => tile::<S, R, 2, 1>(p.k, a, p.lda, b, ks, gs, init, cc, p.ldc, lastv, p.relu),
+                _ => tile::<S, R, P, 1>(p.k, a, p.lda, b, ks, gs, init, cc, p.ldc, lastv, p.relu),
             }
         }
         q += w;
     }
 }
 
-/// One MR-or-fewer row tile × `P` panels, for the blocked large-m path.
+/// One MR-or-fewer row tile × `P` panels (`SPLIT` chains), for the blocked large-m path and
+/// one-panel weights.
 ///
 /// # Safety
 /// As for [`tile`]; `rows` in 1..=MR.
 #[target_feature(enable = "avx512f")]
 #[inline]
 #[allow(clippy::too_many_arguments)]
-unsafe fn tile_rows<const S: u8, const P: usize>(
+unsafe fn tile_rows<const S: u8, const P: usize, const SPLIT: usize>(
     rows: usize,
     kc: usize,
     a: *const f32,
@@ -180,7 +205,9 @@ unsafe fn tile_rows<const S: u8, const P: usize>(
     macro_rules! go {
         ($r:literal) => {
             // SAFETY: forwarded caller contract.
-            unsafe { tile::<S, $r, P>(kc, a, lda, b, kstride, gstride, init, c, ldc, last, relu) }
+            unsafe {
+                tile::<S, $r, P, SPLIT>(kc, a, lda, b, kstride, gstride, init, c, ldc, last, relu)
+            }
         };
     }
     match rows {
@@ -234,11 +261,11 @@ unsafe fn blocked<const S: u8>(p: &Problem) {
                     // k0+kc <= k.
                     unsafe {
                         if w == 2 {
-                            tile_rows::<S, 2>(
+                            tile_rows::<S, 2, 1>(
                                 rows, kc, a, p.lda, b, ks, 0, init, c, p.ldc, lastv, relu,
                             );
                         } else {
-                            tile_rows::<S, 1>(
+                            tile_rows::<S, 1, 1>(
                                 rows, kc, a, p.lda, b, ks, 0, init, c, p.ldc, lastv, relu,
                             );
                         }
@@ -256,12 +283,38 @@ unsafe fn blocked<const S: u8>(p: &Problem) {
     }
 }
 
+/// A one-panel weight (n ≤ NR), any m: MR-row tiles over all of k in two chains (the
+/// module's contract), with no blocking: the panel (k × NR) is read once per tile from L1/L2.
+///
+/// # Safety
+/// AVX-512F available; `p` validated by `check`, `p.n <= NR`.
+#[target_feature(enable = "avx512f")]
+unsafe fn one_panel<const S: u8>(p: &Problem) {
+    let mut r0 = 0;
+    while r0 < p.m {
+        let rows = MR.min(p.m - r0);
+        let a = p.a.wrapping_add(r0 * p.lda);
+        let c = p.c.wrapping_add(r0 * p.ldc);
+        // SAFETY: rows r0..r0+rows < m, the one panel, all k-steps (with the stride of a
+        // one-panel group, NR).
+        unsafe {
+            tile_rows::<S, 1, 2>(
+                rows, p.k, a, p.lda, p.b, NR, 0, p.init, c, p.ldc, p.n, p.relu,
+            )
+        };
+        r0 += rows;
+    }
+}
+
 /// # Safety
 /// AVX-512F available; `p` validated by `check` (m, n > 0).
 #[target_feature(enable = "avx512f")]
 pub(super) unsafe fn gemm<const S: u8>(p: Problem) {
     // SAFETY: rows 0..m exist; row_panels::<R,_> is only called with R == m.
     unsafe {
+        if p.n <= NR {
+            return one_panel::<S>(&p);
+        }
         match p.m {
             1 => row_panels::<S, 1, 8>(&p),
             2 => row_panels::<S, 2, 6>(&p),

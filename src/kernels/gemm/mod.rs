@@ -11,10 +11,18 @@
 //! For a given [`Isa`], every output element is computed as
 //! `acc = init; for k in 0..K { acc = acc + A[i][k]·W[j][k] }` in exactly that order, where `init`
 //! is the bias (or `0`, or the existing `C` for [`gemm_accumulate`]) and the multiply-add is a fused
-//! multiply-add in the SIMD kernels and a separate multiply then add in the portable kernel. Tile
-//! shapes, edge handling, blocking over `k` (partial sums are stored to and reloaded from `C` exactly)
-//! and the small-`m` paths never change this, so `C[i][j]` is bit-identical whatever `m` is and at
-//! whichever row position the row sits.
+//! multiply-add in the SIMD kernels and a separate multiply then add in the portable kernel.
+//!
+//! One exception, fixed by the shape alone: a weight of at most [`NR`] outputs (one panel, such
+//! as a subnet's output layer on a small dimension) sums in two chains,
+//! `even = init + Σ_{k even}` and `odd = 0 + Σ_{k odd}` (each in k order, as above), and
+//! `acc = even + odd`. A one-row product of such a layer is a chain of K dependent
+//! multiply-adds per output, latency-bound at about 4 cycles each; two chains halve that, and the
+//! large-batch tile keeps the same loads per multiply-add.
+//!
+//! Tile shapes, edge handling, blocking over `k` (partial sums are stored to and reloaded from `C`
+//! exactly; one-panel weights are never blocked over `k`) and the small-`m` paths never change
+//! this, so `C[i][j]` is bit-identical whatever `m` is and at whichever row position the row sits.
 //!
 //! No function here allocates. All slices may be unaligned.
 

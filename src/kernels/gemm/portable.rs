@@ -29,15 +29,17 @@ const KC: usize = 256;
 /// Rows per block for large m: the A block (MC×KC f32) stays in L2.
 const MC: usize = 256;
 
-/// Micro-tile: `R` rows × 1 panel, accumulating k-steps `0..kc`; `valid` (1..=16) real columns.
-/// `b` addresses the panel's packed k-row k0, the following k-rows `kstride` apart.
+/// Micro-tile: `R` rows × 1 panel, accumulating k-steps `0..kc` in `SPLIT` interleaved chains
+/// (1, or 2 for one-panel weights: see the module's contract; `kc` is then all of k); `valid`
+/// (1..=16) real columns. `b` addresses the panel's packed k-row k0, the following k-rows
+/// `kstride` apart.
 ///
 /// # Safety
 /// A rows `0..R` × `0..kc` from `a`, the packed panel rows `0..kc` from `b`, and C rows `0..R`
 /// × columns `0..valid` from `c` (and the bias, if any, for those columns) in bounds.
 #[inline(always)]
 #[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
-unsafe fn tile<const S: u8, const R: usize>(
+unsafe fn tile<const S: u8, const R: usize, const SPLIT: usize>(
     kc: usize,
     a: *const f32,
     lda: usize,
@@ -70,14 +72,29 @@ unsafe fn tile<const S: u8, const R: usize>(
             }
         }
     }
+    // Chain `kk % SPLIT` takes k-step `kk`: the even ones go onto the init, the odd ones
+    // (SPLIT = 2) start from zero and are added at the end.
+    let mut odd = [[0f32; NR]; R];
     for kk in 0..kc {
         // SAFETY: the packed panel has kc rows of NR elements, `kstride` apart.
         let bv: [f32; NR] = unsafe { load_b::<S>(b, kk * kstride) };
+        let chain = if SPLIT == 2 && kk % 2 == 1 {
+            &mut odd
+        } else {
+            &mut acc
+        };
         for r in 0..R {
             // SAFETY: A row r has kc elements from `a + r*lda`.
             let av = unsafe { *a.add(r * lda + kk) };
             for j in 0..NR {
-                acc[r][j] += av * bv[j];
+                chain[r][j] += av * bv[j];
+            }
+        }
+    }
+    if SPLIT == 2 {
+        for r in 0..R {
+            for j in 0..NR {
+                acc[r][j] += odd[r][j];
             }
         }
     }
@@ -99,6 +116,17 @@ unsafe fn tile<const S: u8, const R: usize>(
 /// Blocked over k (KC), rows (MC), panels, then rows one at a time (1×16 tiles: multi-row
 /// tiles made LLVM's SLP vectoriser shuffle and spill, 4× slower on x86-64 SSE2).
 pub(super) fn gemm<const S: u8>(p: Problem) {
+    if p.n <= NR {
+        // One panel: all of k in two chains (the module's contract), a row at a time.
+        for r in 0..p.m {
+            let a = p.a.wrapping_add(r * p.lda);
+            let c = p.c.wrapping_add(r * p.ldc);
+            // SAFETY: `check` validated the slices; row r < m, the one panel (k-rows NR
+            // apart), all k-steps.
+            unsafe { tile::<S, 1, 2>(p.k, a, p.lda, p.b, NR, p.init, c, p.ldc, p.n, p.relu) };
+        }
+        return;
+    }
     let np = p.n.div_ceil(NR);
     let last = p.n - (np - 1) * NR;
     let mut k0 = 0;
@@ -120,7 +148,7 @@ pub(super) fn gemm<const S: u8>(p: Problem) {
                     // SAFETY: `check` validated the slices for the whole problem; this tile is
                     // row r < m, panel q < np, k-steps k0..k0+kc <= k.
                     unsafe {
-                        tile::<S, 1>(kc, a, p.lda, b, at.kstride, init, c, p.ldc, valid, relu)
+                        tile::<S, 1, 1>(kc, a, p.lda, b, at.kstride, init, c, p.ldc, valid, relu)
                     };
                 }
             }
