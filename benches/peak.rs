@@ -7,47 +7,11 @@
 use std::hint::black_box;
 use std::time::Instant;
 
+#[path = "timing/fma.rs"]
+mod fma;
+
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-fn fma512(iters: usize) -> f32 {
-    let mut acc = [_mm512_set1_ps(0.0); 16];
-    let a = _mm512_set1_ps(black_box(0.999_999));
-    let b = _mm512_set1_ps(black_box(1e-7));
-    for _ in 0..iters {
-        for v in acc.iter_mut() {
-            *v = _mm512_fmadd_ps(*v, a, b);
-        }
-    }
-    let mut s = _mm512_setzero_ps();
-    for v in acc {
-        s = _mm512_add_ps(s, v);
-    }
-    _mm512_reduce_add_ps(s)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn fma256(iters: usize) -> f32 {
-    let mut acc = [_mm256_set1_ps(0.0); 12];
-    let a = _mm256_set1_ps(black_box(0.999_999));
-    let b = _mm256_set1_ps(black_box(1e-7));
-    for _ in 0..iters {
-        for v in acc.iter_mut() {
-            *v = _mm256_fmadd_ps(*v, a, b);
-        }
-    }
-    let mut s = [0f32; 8];
-    let mut t = _mm256_setzero_ps();
-    for v in acc {
-        t = _mm256_add_ps(t, v);
-    }
-    // SAFETY: s has 8 floats.
-    unsafe { _mm256_storeu_ps(s.as_mut_ptr(), t) };
-    s.iter().sum()
-}
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
@@ -79,7 +43,7 @@ fn main() {
             let g = best_of(5, || {
                 let t = Instant::now();
                 // SAFETY: AVX-512F detected.
-                black_box(unsafe { fma512(iters) });
+                black_box(unsafe { fma::fma512(iters) });
                 (iters * 16 * 16 * 2) as f64 / t.elapsed().as_secs_f64() / 1e9
             });
             println!("FMA peak, AVX-512 (16 zmm chains): {g:.1} GFLOP/s");
@@ -89,7 +53,7 @@ fn main() {
             let g = best_of(5, || {
                 let t = Instant::now();
                 // SAFETY: AVX2+FMA detected.
-                black_box(unsafe { fma256(iters) });
+                black_box(unsafe { fma::fma256(iters) });
                 (iters * 12 * 8 * 2) as f64 / t.elapsed().as_secs_f64() / 1e9
             });
             println!("FMA peak, AVX2 (12 ymm chains):    {g:.1} GFLOP/s");

@@ -16,6 +16,8 @@
 //! * `rep NAME VARIANT BATCH THREADS [SECONDS]` → samples/s of one repetition of at least
 //!   0.15 s (or SECONDS; the first `rep` of a configuration warms it up first), then samples
 //!   per CPU-second of the process (all its threads) during it
+//! * `peak` → GFLOP/s of the core's FMA loop over one repetition (see `timing/fma.rs`), so
+//!   the run can state each engine's GFLOP/s as a fraction of the peak at that moment
 //! * `quit`
 
 use std::collections::HashMap;
@@ -27,6 +29,9 @@ use innfer::{Model, Session};
 
 #[path = "timing/mod.rs"]
 mod timing;
+
+#[path = "timing/fma.rs"]
+mod fma;
 
 use timing::{MIN_REP, median_rate, one_rep_for};
 
@@ -120,6 +125,10 @@ fn serve() {
                 let (rate, cpu_rate) =
                     one_rep_for(Duration::from_secs_f64(secs), b, &mut || case.call());
                 writeln!(out, "{rate:.1} {cpu_rate:.1}").unwrap();
+            }
+            ["peak"] => {
+                let gflops = fma::peak_gflops(MIN_REP).unwrap_or(0.0);
+                writeln!(out, "{gflops:.1}").unwrap();
             }
             ["quit"] => break,
             _ => writeln!(out, "error: {line}").unwrap(),

@@ -15,7 +15,9 @@ innfer runs in its own process, the Rust bench binary in server mode
     python3 benches/peers/run.py --models glow_toy --batches 1 1024 --threads 1 2
 
 Needs torch, FrEIA, onnxruntime, onnxscript, safetensors, numpy (not needed by CI: run by hand).
-Prints one markdown table: samples/s per engine and innfer's ratio to the best peer.
+Prints one markdown table: samples/s per engine, innfer's ratio to the best peer, and for
+one thread the core's FMA peak measured among the same repetitions, with innfer's GFLOP/s and
+1.3x the best peer's as fractions of it (what a 1.3x bar asks of the core in that row).
 """
 
 import argparse
@@ -194,6 +196,10 @@ def main():
                 for col in inn_cols:
                     variant = "f32" if col == "innfer" else col.split("_", 1)[1]
                     engines[col] = (f"rep {name} {variant} {batch} {threads}", None)
+                if server is not None and threads == 1:
+                    # The core's FMA peak (GFLOP/s) among the same repetitions: this machine's
+                    # clock moves between runs, so fractions of peak are read within a row.
+                    engines["peak"] = ("peak", None)
                 rates = {e: [] for e in engines}
                 for rep in range(REPS + 1):  # repetition 0 is the warm-up (and compiles)
                     for e, (fn, grad_off) in engines.items():
@@ -225,7 +231,8 @@ def main():
           f"1-min load average during the run: min {min(loads):.1f}, median "
           f"{sorted(loads)[len(loads) // 2]:.1f}, max {max(loads):.1f}")
     head = ["model", "batch", "threads", *peers, *inn_cols,
-            *[f"{c}/best peer" for c in inn_cols], "innfer GFLOP/s"]
+            *[f"{c}/best peer" for c in inn_cols], "innfer GFLOP/s", "best peer GFLOP/s",
+            "FMA peak GFLOP/s", "innfer/peak", "1.3x best peer/peak"]
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * 3 + "---:|" * (len(head) - 3))
     fmt = lambda v: "–" if v is None else (f"{v/1e3:,.1f}k" if v >= 1e4 else f"{v:,.0f}")
@@ -236,10 +243,16 @@ def main():
                 r = results.get((name, batch, threads), {})
                 best = max([r[p] for p in peers if p in r] or [0])
                 ratios = [f"{r[c] / best:.2f}x" if r.get(c) and best else "–" for c in inn_cols]
-                inn_rate = r.get("innfer")
-                gf = f"{inn_rate * flops_per_sample(arch, size) / 1e9:.0f}" if inn_rate else "–"
+                flops = flops_per_sample(arch, size) / 1e9
+                inn_gf = r.get("innfer", 0) * flops
+                peer_gf = best * flops
+                peak = r.get("peak")
+                gflops = [f"{inn_gf:.0f}" if inn_gf else "–", f"{peer_gf:.0f}" if best else "–",
+                          f"{peak:.0f}" if peak else "–",
+                          f"{inn_gf / peak:.2f}" if peak and inn_gf else "–",
+                          f"{1.3 * peer_gf / peak:.2f}" if peak and best else "–"]
                 cells = [name, str(batch), str(threads)] + [fmt(r.get(e)) for e in peers + inn_cols]
-                print("| " + " | ".join(cells + ratios + [gf]) + " |")
+                print("| " + " | ".join(cells + ratios + gflops) + " |")
 
 
 if __name__ == "__main__":
