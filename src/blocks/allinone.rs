@@ -353,7 +353,10 @@ impl AllInOne {
             for (dst, row) in sbuf.chunks_exact_mut(l2).zip(coeffs.chunks_exact(width)) {
                 dst.copy_from_slice(&row[..l2]);
             }
-            math::tanh_clamp_slice(work.isa, sbuf, self.clamp, self.clamp_divides);
+            let padded = math::vector_padded(rows * l2, work.sbuf);
+            let lanes = &mut work.sbuf[..padded];
+            math::tanh_clamp_slice(work.isa, lanes, self.clamp, self.clamp_divides);
+            let sbuf = &mut work.sbuf[..rows * l2];
             for (row, s) in sbuf.chunks_exact_mut(l2).enumerate() {
                 if self.gin {
                     let mean = s.iter().sum::<f32>() / l2 as f32;
@@ -366,7 +369,9 @@ impl AllInOne {
                     sum + self.log_scale_sum
                 };
             }
-            math::exp_scaled_slice(work.isa, sbuf, if rev { -1.0 } else { 1.0 });
+            let lanes = &mut work.sbuf[..padded];
+            math::exp_scaled_slice(work.isa, lanes, if rev { -1.0 } else { 1.0 });
+            let sbuf = &work.sbuf[..rows * l2];
             for row in 0..rows {
                 let e = &sbuf[row * l2..row * l2 + l2];
                 let t = &coeffs[row * width + l2..row * width + width];

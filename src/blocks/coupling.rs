@@ -318,11 +318,14 @@ impl Coupling {
         for (dst, row) in sbuf.chunks_exact_mut(l).zip(coeffs.chunks_exact(width)) {
             dst.copy_from_slice(&row[..l]);
         }
+        let padded = math::vector_padded(m * l, work.sbuf);
+        let lanes = &mut work.sbuf[..padded];
         match self.soft_clamp {
-            SoftClamp::Atan => math::atan_clamp_slice(isa, sbuf, self.clamp),
-            SoftClamp::Tanh => math::tanh_clamp_slice(isa, sbuf, self.clamp, false),
-            SoftClamp::Sigmoid => math::sigmoid_clamp_slice(isa, sbuf, self.clamp),
+            SoftClamp::Atan => math::atan_clamp_slice(isa, lanes, self.clamp),
+            SoftClamp::Tanh => math::tanh_clamp_slice(isa, lanes, self.clamp, false),
+            SoftClamp::Sigmoid => math::sigmoid_clamp_slice(isa, lanes, self.clamp),
         }
+        let sbuf = &mut work.sbuf[..m * l];
         let jac = &mut work.jac[r0..r0 + m];
         for (s, j) in sbuf.chunks_exact_mut(l).zip(jac.iter_mut()) {
             if self.gin {
@@ -333,7 +336,8 @@ impl Coupling {
                 *j += if rev { -sum } else { sum };
             }
         }
-        math::exp_scaled_slice(isa, sbuf, if rev { -1.0 } else { 1.0 });
+        math::exp_scaled_slice(isa, &mut work.sbuf[..padded], if rev { -1.0 } else { 1.0 });
+        let sbuf = &work.sbuf[..m * l];
         let state = &mut state[r0 * d..];
         for row in 0..m {
             let e = &sbuf[row * l..row * l + l];

@@ -131,6 +131,9 @@ pub(crate) struct Dense {
     cond_part: Option<(usize, Packed)>,
     bias: Option<Vec<f32>>,
     activations: Vec<Activation>,
+    /// A lone ReLU after a layer without a condition part, fused into the GEMM's store; set
+    /// at load so a call does not read the `activations` buffer to find out.
+    fuse_relu: bool,
 }
 
 /// A whole subnet.
@@ -278,6 +281,9 @@ impl Subnet {
         }
         if layers.is_empty() {
             return Err(src.bad_meta(&key, "a subnet needs at least one Linear layer"));
+        }
+        for layer in &mut layers {
+            layer.fuse_relu = layer.cond_part.is_none() && layer.activations == [Activation::Relu];
         }
         if width != n_out {
             return Err(Error::Dims(format!(
@@ -461,6 +467,7 @@ impl Dense {
             cond_part: cond.map(|c| (n_cond, c.freeze())),
             bias: None,
             activations: Vec::new(),
+            fuse_relu: false,
         })
     }
 
@@ -476,8 +483,7 @@ impl Dense {
         ld_out: usize,
     ) {
         let n_main = self.n_in - self.cond_part.as_ref().map_or(0, |c| c.0);
-        // A lone ReLU after a layer without a condition part is fused into the GEMM's store.
-        let fuse_relu = self.cond_part.is_none() && self.activations == [Activation::Relu];
+        let fuse_relu = self.fuse_relu;
         if n_main > 0 {
             self.packed.gemm(
                 isa,

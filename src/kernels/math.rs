@@ -154,6 +154,42 @@ pub(crate) fn sigmoid_fast(x: f32) -> f32 {
     1.0 / (1.0 + exp_fast(-x))
 }
 
+/// `$f` on each whole `$w`-lane vector of the slice `$v` as a fixed-size array (one vector
+/// operation per step of the function, whatever the length), then on the rest. The functions
+/// are chains of some 30 dependent operations: a 16-value slice (a coupling's 8 log-scales at
+/// batch 1, padded by the caller, see [`vector_padded`]) is then one chain; LLVM's loop over
+/// a slice of unknown length took it in its 4-lane remainder loop. A macro, not a
+/// closure-taking function, so that `$f` is inlined into the target-feature function and
+/// compiled for its ISA.
+#[cfg(target_arch = "x86_64")]
+macro_rules! in_vectors {
+    ($w:literal, $v:ident, $f:ident($($arg:expr),*)) => {{
+        let mut chunks = $v.chunks_exact_mut($w);
+        for chunk in &mut chunks {
+            let vector: &mut [f32; $w] = chunk.try_into().expect("an exact chunk");
+            $f(vector, $($arg),*);
+        }
+        let rest = chunks.into_remainder();
+        if !rest.is_empty() {
+            $f(rest, $($arg),*);
+        }
+    }};
+}
+
+/// `len` rounded up to whole 16-value vectors, if `buf` has room for that, with the padding
+/// `buf[len..]` zeroed: a caller whose scratch has room passes its values with their padding
+/// (defined values that nobody reads back), so the element-wise functions run without a
+/// remainder loop. (The padding must be written: a session in caller memory may never have
+/// written it, and reading it unwritten would be undefined.)
+pub(crate) fn vector_padded(len: usize, buf: &mut [f32]) -> usize {
+    let padded = len.next_multiple_of(16);
+    if padded > buf.len() {
+        return len;
+    }
+    buf[len..padded].fill(0.0);
+    padded
+}
+
 /// Runs `$body` (an expression over a `&mut [f32]` named `$v`) compiled for AVX-512 or AVX2
 /// when `isa` is one of them, so the loop is vectorised 16 or 8 wide. The portable ISA runs
 /// `$pbody` instead, with the scalar `libm` functions: it is the exactness reference (no FMA
@@ -170,9 +206,13 @@ macro_rules! dispatch_slice {
             #[cfg(target_arch = "x86_64")]
             {
                 #[target_feature(enable = "avx512f")]
-                fn avx512($v: &mut [f32], $($arg: $ty),*) { body($v, $($arg),*) }
+                fn avx512($v: &mut [f32], $($arg: $ty),*) {
+                    in_vectors!(16, $v, body($($arg),*))
+                }
                 #[target_feature(enable = "avx2,fma")]
-                fn avx2($v: &mut [f32], $($arg: $ty),*) { body($v, $($arg),*) }
+                fn avx2($v: &mut [f32], $($arg: $ty),*) {
+                    in_vectors!(8, $v, body($($arg),*))
+                }
                 match isa {
                     // SAFETY: a session only selects an ISA this CPU has (Isa::is_available).
                     crate::kernels::gemm::Isa::Avx512 => return unsafe { avx512($v, $($arg),*) },
