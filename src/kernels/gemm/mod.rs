@@ -222,6 +222,7 @@ impl Isa {
     }
 
     /// Whether this CPU can run `self` (Portable is always available).
+    #[inline]
     pub fn is_available(self) -> bool {
         match self {
             Isa::Portable => true,
@@ -243,6 +244,7 @@ impl Isa {
 // F16C (16-bit float conversions, for f16 weight storage) came with or before AVX2 on every
 // x86-64 CPU, so it is part of this ISA.
 #[cfg(all(target_arch = "x86_64", feature = "std"))]
+#[inline]
 fn avx2_available() -> bool {
     std::is_x86_feature_detected!("avx2")
         && std::is_x86_feature_detected!("fma")
@@ -262,6 +264,7 @@ fn avx2_available() -> bool {
 }
 
 #[cfg(all(target_arch = "x86_64", feature = "std"))]
+#[inline]
 fn avx512_available() -> bool {
     std::is_x86_feature_detected!("avx512f")
 }
