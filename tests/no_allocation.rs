@@ -82,8 +82,12 @@ fn forward_inverse_and_sample_allocate_nothing() {
             if !isa.is_available() {
                 continue;
             }
-            // Multi-threaded calls need at least 2 tiles (≤ 240 rows each) of rows.
-            let max_batch = if threads == 1 { 64 } else { 600 };
+            // Multi-threaded calls need enough rows to be worth the threads.
+            let max_batch = if threads == 1 {
+                64
+            } else {
+                Session::min_threaded_rows(&model)
+            };
             let mut session = Session::new(&model, max_batch).unwrap();
             session.set_isa(isa).unwrap();
             session.set_threads(threads).unwrap();

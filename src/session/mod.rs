@@ -36,6 +36,12 @@ impl MemoryPlan {
     }
 }
 
+/// Rows of the AVX-512 micro-tile: the threaded path gives each thread a multiple of this.
+const THREAD_ROWS: usize = 12;
+/// Multiply-adds a call needs (rows × the model's parameters) before it is split across
+/// threads: about 40 µs of one core's work, several times the cost of waking the workers.
+const THREADED_MIN_MACS: usize = 4 << 20;
+
 /// Carves a worker's tile scratch (2 × hidden, coeffs, sbuf) out of `floats`.
 #[cfg(feature = "std")]
 #[allow(clippy::type_complexity)]
@@ -174,8 +180,9 @@ impl<'m, 'a> Session<'m, 'a> {
     /// so the results are bit-identical for any thread count. The extra threads and their
     /// scratch are created here, once: they stay parked on a condition variable between calls
     /// (and end when the session is dropped or `set_threads` is called again), so calls
-    /// allocate nothing whatever the thread count. Calls of fewer than `2 × tile` rows stay on
-    /// the calling thread.
+    /// allocate nothing whatever the thread count. Calls of fewer rows than
+    /// [`Session::min_threaded_rows`] (at least 24, and about 4 M multiply-adds in all) stay on
+    /// the calling thread: waking the workers would cost more than it saves.
     #[cfg(feature = "std")]
     pub fn set_threads(&mut self, threads: usize) -> Result<()> {
         if threads == 0 {
@@ -186,6 +193,14 @@ impl<'m, 'a> Session<'m, 'a> {
         self.workers = (1..threads).map(|_| alloc::vec![0.0; per]).collect();
         self.pool = (threads > 1).then(|| pool::Pool::new(threads - 1));
         Ok(())
+    }
+
+    /// The fewest rows a call on `model` needs to run on a session's extra threads (see
+    /// [`Session::set_threads`]): at least 24, and enough that the call does about 4 M
+    /// multiply-adds (rows × the model's parameters). Smaller calls stay on the calling thread.
+    pub fn min_threaded_rows(model: &Model) -> usize {
+        let per_row = model.parameter_count().max(1);
+        (2 * THREAD_ROWS).max(THREADED_MIN_MACS.div_ceil(per_row))
     }
 
     /// Threads each call uses (see [`Session::set_threads`]).
@@ -351,7 +366,7 @@ impl<'m, 'a> Session<'m, 'a> {
         let cond: &[f32] = &bufs.cond[..m * cc];
         #[cfg(feature = "std")]
         if let Some(pool) = pool
-            && m >= 2 * bufs.work.tile
+            && m >= Self::min_threaded_rows(model)
         {
             Self::run_chain_threaded(model, bufs, m, rev, plan, workers, pool);
             return;
@@ -397,7 +412,7 @@ impl<'m, 'a> Session<'m, 'a> {
         let d = model.dim();
         let cc = model.cond_dim();
         let threads = pool.threads();
-        let per = m.div_ceil(threads).div_ceil(12) * 12;
+        let per = m.div_ceil(threads).div_ceil(THREAD_ROWS) * THREAD_ROWS;
         let raw = |s: &mut [f32]| (s.as_mut_ptr(), s.len());
         let ctx = Ctx {
             state: bufs.state.as_mut_ptr(),
@@ -792,21 +807,24 @@ mod tests {
         );
         let model = Model::from_file(path).unwrap();
         let (xd, yd) = (model.layout().x_dim(), model.layout().y_dim());
-        let n = 1000;
+        // Calls big enough for the threads (this small model needs thousands of rows), and a
+        // sample count that needs several calls.
+        let batch = Session::min_threaded_rows(&model) + 5;
+        let n = batch + batch / 2;
         let y: alloc::vec::Vec<f32> = (0..2 * yd).map(|i| i as f32 * 0.3 - 0.5).collect();
         for isa in Isa::ALL.into_iter().filter(|i| i.is_available()) {
             let mut reference: Option<(alloc::vec::Vec<f32>, alloc::vec::Vec<f32>)> = None;
             for threads in [1, 2, 3] {
-                let mut s = Session::new(&model, 700).unwrap();
+                let mut s = Session::new(&model, batch).unwrap();
                 s.set_isa(isa).unwrap();
                 s.set_threads(threads).unwrap();
                 s.reseed(5, 1);
                 let mut x = alloc::vec![0.0f32; 2 * n * xd];
                 s.sample_batch(&y, n, &mut x).unwrap();
-                let z: alloc::vec::Vec<f32> = x[..700 * xd].to_vec();
+                let z: alloc::vec::Vec<f32> = x[..batch * xd].to_vec();
                 let cond: alloc::vec::Vec<f32> =
-                    (0..700 * yd).map(|i| (i % 7) as f32 * 0.1).collect();
-                let mut inv = alloc::vec![0.0f32; 700 * xd];
+                    (0..batch * yd).map(|i| (i % 7) as f32 * 0.1).collect();
+                let mut inv = alloc::vec![0.0f32; batch * xd];
                 s.inverse(&z, Some(&cond), &mut inv, None).unwrap();
                 match &reference {
                     None => reference = Some((x, inv)),
