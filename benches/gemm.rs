@@ -10,6 +10,12 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+// The FMA loop (12 ymm chains: the AVX2 limit on this core; on Zen 4 a zmm FMA takes both
+// 256-bit pipes, so AVX-512 has the same peak). This bench uses only part of the module.
+#[allow(dead_code)]
+#[path = "timing/fma.rs"]
+mod fma;
+
 use innfer::kernels::gemm::*;
 
 const REPS: usize = 5;
@@ -193,32 +199,6 @@ fn cpu_ns() -> u64 {
     s.split_whitespace().next().unwrap().parse().unwrap()
 }
 
-/// FMA peak per CPU-second: 12 independent ymm FMA chains (the AVX2 limit on this core; on
-/// Zen 4 a zmm FMA takes both 256-bit pipes, so AVX-512 has the same peak).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn fma_peak(iters: usize) -> f32 {
-    use std::arch::x86_64::*;
-    let mut acc = [_mm256_set1_ps(0.0); 12];
-    let a = _mm256_set1_ps(black_box(0.999_999));
-    let b = _mm256_set1_ps(black_box(1e-7));
-    for _ in 0..iters {
-        for v in acc.iter_mut() {
-            *v = _mm256_fmadd_ps(*v, a, b);
-        }
-    }
-    let mut s = [0f32; 8];
-    for v in acc {
-        let mut t = [0f32; 8];
-        // SAFETY: t has 8 floats.
-        unsafe { _mm256_storeu_ps(t.as_mut_ptr(), v) };
-        for (x, y) in s.iter_mut().zip(t) {
-            *x += y;
-        }
-    }
-    s.iter().sum()
-}
-
 /// The CPU clock advances in scheduler ticks: a measurement repeats its work until at least this
 /// much CPU time has passed.
 const MIN_CPU_NS: u64 = 20_000_000;
@@ -247,7 +227,7 @@ fn cpu_mode(quick: bool) {
         for _ in 0..reps {
             best = best.max(per_cpu_second(&mut || {
                 // SAFETY: AVX2+FMA checked above.
-                black_box(unsafe { fma_peak(iters) });
+                black_box(unsafe { fma::fma256(iters) });
                 (iters * 12 * 16) as f64
             }));
         }
