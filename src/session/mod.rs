@@ -68,6 +68,8 @@ struct MemoryPlan {
     coeffs: usize,
     rows: usize,
     total: usize,
+    /// [`Session::min_threaded_rows`] of the model, worked out once here.
+    threaded_rows: usize,
 }
 
 impl MemoryPlan {
@@ -97,6 +99,7 @@ impl MemoryPlan {
             coeffs,
             rows,
             total,
+            threaded_rows: Session::min_threaded_rows(model),
         })
     }
 }
@@ -366,7 +369,7 @@ impl<'m, 'a> Session<'m, 'a> {
         let cond: &[f32] = &bufs.cond[..m * cc];
         #[cfg(feature = "std")]
         if let Some(pool) = pool
-            && m >= Self::min_threaded_rows(model)
+            && m >= plan.threaded_rows
         {
             Self::run_chain_threaded(model, bufs, m, rev, plan, workers, pool);
             return;

@@ -2,7 +2,7 @@
 
 use core::arch::x86_64::*;
 
-use super::{GROUP, Init, NR, Problem, S_BF16, S_F32, badd, panel_at, tile_span};
+use super::{GROUP, Init, NR, Problem, S_BF16, S_F32, badd, k_steps, panel_at, tile_span};
 
 /// Packed weights `b[idx..idx+16]` of storage `S`, widened exactly to f32.
 ///
@@ -99,22 +99,10 @@ unsafe fn tile<const S: u8, const R: usize, const P: usize, const SPLIT: usize>(
             }
         }
     };
-    if SPLIT == 1 {
-        for kk in 0..kc {
-            step(&mut acc, kk);
-        }
-    } else {
-        // Even k-steps onto the init, odd ones from zero, added at the end.
-        let mut odd = [[_mm512_setzero_ps(); P]; R];
-        let mut kk = 0;
-        while kk + 2 <= kc {
-            step(&mut acc, kk);
-            step(&mut odd, kk + 1);
-            kk += 2;
-        }
-        if kk < kc {
-            step(&mut acc, kk);
-        }
+    // Even k-steps onto the init, odd ones (SPLIT = 2) from zero, added at the end.
+    let mut odd = [[_mm512_setzero_ps(); P]; R];
+    k_steps::<_, SPLIT>(kc, &mut acc, &mut odd, step);
+    if SPLIT == 2 {
         for r in 0..R {
             for q in 0..P {
                 acc[r][q] = _mm512_add_ps(acc[r][q], odd[r][q]);

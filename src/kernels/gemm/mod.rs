@@ -70,6 +70,34 @@ pub(crate) fn tile_span(q: usize, np: usize, span: usize, at: &PanelAt) -> usize
     }
 }
 
+/// The k-steps `0..kc` of a tile in the contract's order (see the module doc): with
+/// `SPLIT == 1` each onto `even`, in k order; with `SPLIT == 2` the even ones onto `even` and
+/// the odd ones onto `odd`, each in k order (the kernel adds `odd` to `even` afterwards). Every
+/// kernel runs its k-loop through this, so the order is written once.
+#[inline(always)]
+pub(crate) fn k_steps<A, const SPLIT: usize>(
+    kc: usize,
+    even: &mut A,
+    odd: &mut A,
+    mut step: impl FnMut(&mut A, usize),
+) {
+    if SPLIT == 1 {
+        for kk in 0..kc {
+            step(even, kk);
+        }
+        return;
+    }
+    let mut kk = 0;
+    while kk + 2 <= kc {
+        step(even, kk);
+        step(odd, kk + 1);
+        kk += 2;
+    }
+    if kk < kc {
+        step(even, kk);
+    }
+}
+
 /// [`PanelAt`] of panel `q` (`q < np`).
 #[inline(always)]
 pub(crate) fn panel_at(q: usize, np: usize, k: usize) -> PanelAt {

@@ -1,7 +1,7 @@
 //! Portable kernel: plain Rust over `[f32; NR]` accumulators, written for auto-vectorisation.
 //! Each step is a separate multiply then add (`acc + a*b`), never `mul_add`.
 
-use super::{HalfFormat, Init, NR, Problem, S_BF16, S_F32, badd, panel_at};
+use super::{HalfFormat, Init, NR, Problem, S_BF16, S_F32, badd, k_steps, panel_at};
 
 /// Packed weights `b[idx..idx+NR]` of storage `S`, widened exactly to f32.
 ///
@@ -72,17 +72,11 @@ unsafe fn tile<const S: u8, const R: usize, const SPLIT: usize>(
             }
         }
     }
-    // Chain `kk % SPLIT` takes k-step `kk`: the even ones go onto the init, the odd ones
-    // (SPLIT = 2) start from zero and are added at the end.
+    // Even k-steps onto the init, odd ones (SPLIT = 2) from zero, added at the end.
     let mut odd = [[0f32; NR]; R];
-    for kk in 0..kc {
+    k_steps::<_, SPLIT>(kc, &mut acc, &mut odd, |chain: &mut [[f32; NR]; R], kk| {
         // SAFETY: the packed panel has kc rows of NR elements, `kstride` apart.
         let bv: [f32; NR] = unsafe { load_b::<S>(b, kk * kstride) };
-        let chain = if SPLIT == 2 && kk % 2 == 1 {
-            &mut odd
-        } else {
-            &mut acc
-        };
         for r in 0..R {
             // SAFETY: A row r has kc elements from `a + r*lda`.
             let av = unsafe { *a.add(r * lda + kk) };
@@ -90,7 +84,7 @@ unsafe fn tile<const S: u8, const R: usize, const SPLIT: usize>(
                 chain[r][j] += av * bv[j];
             }
         }
-    }
+    });
     if SPLIT == 2 {
         for r in 0..R {
             for j in 0..NR {
