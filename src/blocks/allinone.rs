@@ -8,7 +8,7 @@ use alloc::vec::Vec;
 use super::subnet::Subnet;
 use super::{BlockSpec, Plan, Work};
 use crate::error::{Error, Result};
-use crate::kernels::gemm::{self, Isa};
+use crate::kernels::gemm::{self, Available};
 use crate::kernels::math;
 use crate::model::source::Source;
 
@@ -91,7 +91,7 @@ impl Mixing {
     /// Applies the map (or its inverse) to `m` rows of `state` (`m × d`), via `tmp`.
     pub(crate) fn apply(
         &self,
-        isa: Isa,
+        isa: Available,
         m: usize,
         d: usize,
         state: &mut [f32],
@@ -118,7 +118,19 @@ impl Mixing {
                 inverse: inv,
             } => {
                 let packed = if inverse { inv } else { forward };
-                gemm::gemm(isa, m, d, d, state, d, packed, None, tmp, d);
+                gemm::gemm_with_on(
+                    isa,
+                    m,
+                    d,
+                    d,
+                    state,
+                    d,
+                    packed,
+                    None,
+                    gemm::Epilogue::None,
+                    tmp,
+                    d,
+                );
                 state.copy_from_slice(tmp);
             }
         }

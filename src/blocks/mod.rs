@@ -11,12 +11,12 @@ pub(crate) mod subnet;
 use alloc::string::{String, ToString};
 
 use crate::error::{Error, Result};
-use crate::kernels::gemm::Isa;
+use crate::kernels::gemm::Available;
 use crate::model::source::Source;
 
 /// Scratch for one block call; sizes come from [`Plan`].
 pub(crate) struct Work<'s> {
-    pub(crate) isa: Isa,
+    pub(crate) isa: Available,
     /// Rows in this call.
     pub(crate) m: usize,
     /// Condition rows (`m × cond_dim`), if the model takes one.

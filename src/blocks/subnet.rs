@@ -11,7 +11,7 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
 use crate::error::{Error, Result};
-use crate::kernels::gemm::{self, Isa};
+use crate::kernels::gemm::{self, Available};
 use crate::kernels::math;
 use crate::model::WeightStorage;
 use crate::model::source::Source;
@@ -83,7 +83,7 @@ impl Packed {
     #[allow(clippy::too_many_arguments)]
     fn gemm(
         &self,
-        isa: Isa,
+        isa: Available,
         m: usize,
         k: usize,
         n: usize,
@@ -95,9 +95,9 @@ impl Packed {
         ldc: usize,
     ) {
         match self {
-            Packed::F32(w) => gemm::gemm_with(isa, m, k, n, a, lda, w, bias, epilogue, c, ldc),
+            Packed::F32(w) => gemm::gemm_with_on(isa, m, k, n, a, lda, w, bias, epilogue, c, ldc),
             Packed::Half(w, f) => {
-                gemm::gemm_half(isa, m, k, n, a, lda, w, *f, bias, epilogue, c, ldc)
+                gemm::gemm_half_on(isa, m, k, n, a, lda, w, *f, bias, epilogue, c, ldc)
             }
         }
     }
@@ -106,7 +106,7 @@ impl Packed {
     #[allow(clippy::too_many_arguments)]
     fn accumulate(
         &self,
-        isa: Isa,
+        isa: Available,
         m: usize,
         k: usize,
         n: usize,
@@ -116,8 +116,10 @@ impl Packed {
         ldc: usize,
     ) {
         match self {
-            Packed::F32(w) => gemm::gemm_accumulate(isa, m, k, n, a, lda, w, None, c, ldc),
-            Packed::Half(w, f) => gemm::gemm_accumulate_half(isa, m, k, n, a, lda, w, *f, c, ldc),
+            Packed::F32(w) => gemm::gemm_accumulate_on(isa, m, k, n, a, lda, w, None, c, ldc),
+            Packed::Half(w, f) => {
+                gemm::gemm_accumulate_half_on(isa, m, k, n, a, lda, w, *f, c, ldc)
+            }
         }
     }
 }
@@ -334,7 +336,7 @@ impl Subnet {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn run(
         &self,
-        isa: Isa,
+        isa: Available,
         m: usize,
         input: &[f32],
         ld_in: usize,
@@ -474,7 +476,7 @@ impl Dense {
     #[allow(clippy::too_many_arguments)]
     fn forward(
         &self,
-        isa: Isa,
+        isa: Available,
         m: usize,
         input: &[f32],
         ld_in: usize,
@@ -560,7 +562,15 @@ mod tests {
             let c: Vec<f32> = (0..m * n_cond).map(|i| (i as f32 * 0.7).cos()).collect();
             let mut out = vec![0.0; m * n];
             let cond = (n_cond > 0).then_some(&c[..]);
-            dense.forward(Isa::Portable, m, &x, n_main, cond, &mut out, n);
+            dense.forward(
+                gemm::Isa::Portable.available().unwrap(),
+                m,
+                &x,
+                n_main,
+                cond,
+                &mut out,
+                n,
+            );
             for r in 0..m {
                 for i in 0..n {
                     let row = &w[i * k..(i + 1) * k];

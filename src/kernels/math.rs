@@ -199,7 +199,7 @@ macro_rules! dispatch_slice {
     ($(#[$meta:meta])* $name:ident($($arg:ident: $ty:ty),*) |$v:ident| $body:block
      portable $pbody:block) => {
         $(#[$meta])*
-        pub(crate) fn $name(isa: crate::kernels::gemm::Isa, $v: &mut [f32], $($arg: $ty),*) {
+        pub(crate) fn $name(isa: crate::kernels::gemm::Available, $v: &mut [f32], $($arg: $ty),*) {
             #[inline(always)]
             #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
             fn body($v: &mut [f32], $($arg: $ty),*) $body
@@ -213,8 +213,8 @@ macro_rules! dispatch_slice {
                 fn avx2($v: &mut [f32], $($arg: $ty),*) {
                     in_vectors!(8, $v, body($($arg),*))
                 }
-                match isa {
-                    // SAFETY: a session only selects an ISA this CPU has (Isa::is_available).
+                match isa.isa() {
+                    // SAFETY: `Available`: this CPU has the ISA.
                     crate::kernels::gemm::Isa::Avx512 => return unsafe { avx512($v, $($arg),*) },
                     // SAFETY: as above.
                     crate::kernels::gemm::Isa::Avx2Fma => return unsafe { avx2($v, $($arg),*) },

@@ -13,7 +13,7 @@ use alloc::vec::Vec;
 
 use crate::blocks::Work;
 use crate::error::{Error, Result};
-use crate::kernels::gemm::Isa;
+use crate::kernels::gemm::{Available, Isa};
 use crate::kernels::normal;
 use crate::model::{Layout, Model};
 use matrix::{MatMut, MatRef};
@@ -68,7 +68,8 @@ struct MemoryPlan {
     coeffs: usize,
     rows: usize,
     total: usize,
-    /// [`Session::min_threaded_rows`] of the model, worked out once here.
+    /// [`Session::min_threaded_rows`] of the model, worked out once here (threads need std).
+    #[cfg_attr(not(feature = "std"), allow(dead_code))]
     threaded_rows: usize,
 }
 
@@ -131,7 +132,7 @@ pub struct Session<'m, 'a> {
     model: &'m Model,
     plan: MemoryPlan,
     arena: Arena<'a>,
-    isa: Isa,
+    isa: Available,
     seed: u64,
     stream: u64,
     next_row: u64,
@@ -168,7 +169,7 @@ impl<'m, 'a> Session<'m, 'a> {
             model,
             plan,
             arena,
-            isa: Isa::detect(),
+            isa: Isa::detect_available(),
             seed: 0,
             stream: 0,
             next_row: 0,
@@ -255,15 +256,12 @@ impl<'m, 'a> Session<'m, 'a> {
 
     /// The GEMM kernel in use.
     pub fn isa(&self) -> Isa {
-        self.isa
+        self.isa.isa()
     }
 
     /// Chooses the GEMM kernel (for tests and benchmarks); fails if this CPU lacks it.
     pub fn set_isa(&mut self, isa: Isa) -> Result<()> {
-        if !isa.is_available() {
-            return Err(Error::IsaUnavailable(isa.name()));
-        }
-        self.isa = isa;
+        self.isa = isa.available().ok_or(Error::IsaUnavailable(isa.name()))?;
         Ok(())
     }
 
@@ -279,7 +277,12 @@ impl<'m, 'a> Session<'m, 'a> {
         (self.seed, self.stream, self.next_row)
     }
 
-    fn buffers<'b>(plan: &MemoryPlan, isa: Isa, arena: &'b mut Arena<'_>, m: usize) -> Buffers<'b> {
+    fn buffers<'b>(
+        plan: &MemoryPlan,
+        isa: Available,
+        arena: &'b mut Arena<'_>,
+        m: usize,
+    ) -> Buffers<'b> {
         let plan = *plan;
         let floats = arena.floats();
         let (state, rest) = floats.split_at_mut(plan.state);

@@ -269,6 +269,41 @@ impl Isa {
     }
 }
 
+/// An [`Isa`] this CPU has: only [`Isa::available`] (which checks) and [`Isa::detect_available`]
+/// make one. The kernels' safety rests on it, so a session holds one and its calls skip the
+/// check that the public functions make on every call (a load of the feature cache, which a
+/// batch-1 call, streaming every weight through the caches, found cold after each layer).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Available(Isa);
+
+impl Available {
+    /// The ISA itself.
+    #[inline]
+    pub(crate) fn isa(self) -> Isa {
+        self.0
+    }
+
+    /// `isa` if this CPU has it; panics otherwise (the public functions' contract).
+    #[inline]
+    fn or_panic(isa: Isa) -> Available {
+        isa.available()
+            .unwrap_or_else(|| panic!("gemm: ISA {} not available on this CPU", isa.name()))
+    }
+}
+
+impl Isa {
+    /// `self` as an [`Available`], if this CPU has it.
+    #[inline]
+    pub(crate) fn available(self) -> Option<Available> {
+        self.is_available().then_some(Available(self))
+    }
+
+    /// [`Isa::detect`], known to be available.
+    pub(crate) fn detect_available() -> Available {
+        Available(Isa::detect())
+    }
+}
+
 // F16C (16-bit float conversions, for f16 weight storage) came with or before AVX2 on every
 // x86-64 CPU, so it is part of this ISA.
 #[cfg(all(target_arch = "x86_64", feature = "std"))]
@@ -571,9 +606,10 @@ pub enum Epilogue {
     Relu,
 }
 
+/// The shape contract of every public GEMM function (the ISA is an [`Available`]).
 #[allow(clippy::too_many_arguments)]
+#[inline]
 fn check(
-    isa: Isa,
     m: usize,
     k: usize,
     n: usize,
@@ -584,11 +620,6 @@ fn check(
     c: &[f32],
     ldc: usize,
 ) {
-    assert!(
-        isa.is_available(),
-        "gemm: ISA {} not available on this CPU",
-        isa.name()
-    );
     if m == 0 || n == 0 {
         return;
     }
@@ -602,22 +633,22 @@ fn check(
     }
 }
 
-fn run(isa: Isa, p: Problem) {
+fn run(isa: Available, p: Problem) {
     run_s::<S_F32>(isa, p)
 }
 
 /// [`run`] with the packed weights stored as `S` (`p.b` then points at u16 for the halves).
-fn run_s<const S: u8>(isa: Isa, p: Problem) {
+fn run_s<const S: u8>(isa: Available, p: Problem) {
     if p.m == 0 || p.n == 0 {
         return;
     }
-    match isa {
+    match isa.isa() {
         Isa::Portable => portable::gemm::<S>(p),
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `check` asserted AVX2+FMA(+F16C) are available and the slices cover the shape.
+        // SAFETY: `Available` says AVX2+FMA(+F16C) are there; `check` asserted the shape.
         Isa::Avx2Fma => unsafe { avx2::gemm::<S>(p) },
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `check` asserted AVX-512F is available and the slices cover the shape.
+        // SAFETY: `Available` says AVX-512F is there; `check` asserted the shape.
         Isa::Avx512 => unsafe { avx512::gemm::<S>(p) },
         #[cfg(not(target_arch = "x86_64"))]
         _ => unreachable!(),
@@ -642,23 +673,20 @@ pub fn gemm_half(
     c: &mut [f32],
     ldc: usize,
 ) {
-    check(isa, m, k, n, a, lda, packed.len(), bias, c, ldc);
-    let p = Problem::new(
+    gemm_half_on(
+        Available::or_panic(isa),
         m,
         k,
         n,
         a,
         lda,
-        packed.as_ptr().cast(),
-        Init::of_bias(bias),
+        packed,
+        format,
+        bias,
+        epilogue,
         c,
         ldc,
-        epilogue == Epilogue::Relu,
     );
-    match format {
-        HalfFormat::Bf16 => run_s::<S_BF16>(isa, p),
-        HalfFormat::F16 => run_s::<S_F16>(isa, p),
-    }
 }
 
 /// [`gemm_accumulate`] on weights packed by [`pack_weight_half`].
@@ -675,23 +703,18 @@ pub fn gemm_accumulate_half(
     c: &mut [f32],
     ldc: usize,
 ) {
-    check(isa, m, k, n, a, lda, packed.len(), None, c, ldc);
-    let p = Problem::new(
+    gemm_accumulate_half_on(
+        Available::or_panic(isa),
         m,
         k,
         n,
         a,
         lda,
-        packed.as_ptr().cast(),
-        Init::Load,
+        packed,
+        format,
         c,
         ldc,
-        false,
     );
-    match format {
-        HalfFormat::Bf16 => run_s::<S_BF16>(isa, p),
-        HalfFormat::F16 => run_s::<S_F16>(isa, p),
-    }
 }
 
 /// C[i][j] = bias[j] + Σ_k A[i][k]·W[j][k]   for i < m, j < n.  (bias None → 0)
@@ -709,7 +732,19 @@ pub fn gemm(
     c: &mut [f32],
     ldc: usize,
 ) {
-    gemm_with(isa, m, k, n, a, lda, packed, bias, Epilogue::None, c, ldc);
+    gemm_with_on(
+        Available::or_panic(isa),
+        m,
+        k,
+        n,
+        a,
+        lda,
+        packed,
+        bias,
+        Epilogue::None,
+        c,
+        ldc,
+    );
 }
 
 /// [`gemm`] followed by an element-wise [`Epilogue`] fused into the store; the values are
@@ -728,20 +763,19 @@ pub fn gemm_with(
     c: &mut [f32],
     ldc: usize,
 ) {
-    check(isa, m, k, n, a, lda, packed.len(), bias, c, ldc);
-    let p = Problem::new(
+    gemm_with_on(
+        Available::or_panic(isa),
         m,
         k,
         n,
         a,
         lda,
-        packed.as_ptr(),
-        Init::of_bias(bias),
+        packed,
+        bias,
+        epilogue,
         c,
         ldc,
-        epilogue == Epilogue::Relu,
     );
-    run(isa, p);
 }
 
 /// C[i][j] += bias[j] + Σ_k A[i][k]·W[j][k]   for i < m, j < n  (bias None → nothing added).
@@ -763,7 +797,138 @@ pub fn gemm_accumulate(
     c: &mut [f32],
     ldc: usize,
 ) {
-    check(isa, m, k, n, a, lda, packed.len(), bias, c, ldc);
+    gemm_accumulate_on(
+        Available::or_panic(isa),
+        m,
+        k,
+        n,
+        a,
+        lda,
+        packed,
+        bias,
+        c,
+        ldc,
+    );
+}
+
+// The bodies, on an ISA already checked (the blocks call these with their session's).
+
+/// [`gemm_half`] on an ISA already checked.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm_half_on(
+    isa: Available,
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    lda: usize,
+    packed: &[u16],
+    format: HalfFormat,
+    bias: Option<&[f32]>,
+    epilogue: Epilogue,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    check(m, k, n, a, lda, packed.len(), bias, c, ldc);
+    let p = Problem::new(
+        m,
+        k,
+        n,
+        a,
+        lda,
+        packed.as_ptr().cast(),
+        Init::of_bias(bias),
+        c,
+        ldc,
+        epilogue == Epilogue::Relu,
+    );
+    match format {
+        HalfFormat::Bf16 => run_s::<S_BF16>(isa, p),
+        HalfFormat::F16 => run_s::<S_F16>(isa, p),
+    }
+}
+
+/// [`gemm_accumulate_half`] on an ISA already checked.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm_accumulate_half_on(
+    isa: Available,
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    lda: usize,
+    packed: &[u16],
+    format: HalfFormat,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    check(m, k, n, a, lda, packed.len(), None, c, ldc);
+    let p = Problem::new(
+        m,
+        k,
+        n,
+        a,
+        lda,
+        packed.as_ptr().cast(),
+        Init::Load,
+        c,
+        ldc,
+        false,
+    );
+    match format {
+        HalfFormat::Bf16 => run_s::<S_BF16>(isa, p),
+        HalfFormat::F16 => run_s::<S_F16>(isa, p),
+    }
+}
+
+/// [`gemm_with`] on an ISA already checked.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm_with_on(
+    isa: Available,
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    lda: usize,
+    packed: &[f32],
+    bias: Option<&[f32]>,
+    epilogue: Epilogue,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    check(m, k, n, a, lda, packed.len(), bias, c, ldc);
+    let p = Problem::new(
+        m,
+        k,
+        n,
+        a,
+        lda,
+        packed.as_ptr(),
+        Init::of_bias(bias),
+        c,
+        ldc,
+        epilogue == Epilogue::Relu,
+    );
+    run(isa, p);
+}
+
+/// C[i][j] += bias[j] + Σ_k A[i][k]·W[j][k]   for i < m, j < n  (bias None → nothing added).
+///
+/// [`gemm_accumulate`] on an ISA already checked.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm_accumulate_on(
+    isa: Available,
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    lda: usize,
+    packed: &[f32],
+    bias: Option<&[f32]>,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    check(m, k, n, a, lda, packed.len(), bias, c, ldc);
     if m == 0 || n == 0 {
         return;
     }
