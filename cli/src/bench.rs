@@ -217,9 +217,11 @@ pub fn run(opts: &BenchOptions<'_>, model: &Model) -> Result<(), String> {
                 let t = median(times).as_secs_f64();
                 let per_call_us = t / calls as f64 * 1e6;
                 let rate = (threads * calls * batch) as f64 / t;
+                // Three significant digits or more: a sub-µs call keeps two decimals.
+                let decimals = if per_call_us < 10.0 { 2 } else { 1 };
                 progress.suspend(|| {
                     println!(
-                        "{:<8} {threads:>7} {batch:>7} {rate:>14.0} {per_call_us:>12.1}",
+                        "{:<8} {threads:>7} {batch:>7} {rate:>14.0} {per_call_us:>12.decimals$}",
                         op.name()
                     )
                 });
