@@ -361,13 +361,30 @@ impl AllInOne {
             self.subnet
                 .run(work.isa, rows, st, d, cond, (h0, h1), coeffs, width);
             coeffs.iter_mut().for_each(|a| *a *= 0.1);
+            let soft_clamp = math::SoftClamp::Tanh {
+                divide: self.clamp_divides,
+            };
+            if rows == 1 && !self.gin {
+                // One row (batch 1): clamp, exponential and update fused, in place.
+                let (s, t) = coeffs.split_at_mut(l2);
+                let x2 = &mut st[l1..d];
+                math::coupling_row(work.isa, s, t, x2, soft_clamp, self.clamp, rev);
+                let sum: f32 = s.iter().sum();
+                logdet[r0] += if rev {
+                    -sum + -self.log_scale_sum
+                } else {
+                    sum + self.log_scale_sum
+                };
+                r0 += rows;
+                continue;
+            }
             let sbuf = &mut work.sbuf[..rows * l2];
             for (dst, row) in sbuf.chunks_exact_mut(l2).zip(coeffs.chunks_exact(width)) {
                 dst.copy_from_slice(&row[..l2]);
             }
             let padded = math::vector_padded(rows * l2, work.sbuf);
             let lanes = &mut work.sbuf[..padded];
-            math::tanh_clamp_slice(work.isa, lanes, self.clamp, self.clamp_divides);
+            math::soft_clamp_slice(work.isa, lanes, soft_clamp, self.clamp);
             let sbuf = &mut work.sbuf[..rows * l2];
             for (row, s) in sbuf.chunks_exact_mut(l2).enumerate() {
                 if self.gin {

@@ -11,29 +11,19 @@ use alloc::vec::Vec;
 use super::subnet::Subnet;
 use super::{BlockSpec, Plan, Work};
 use crate::error::{Error, Result};
-use crate::kernels::math;
+use crate::kernels::math::{self, SoftClamp};
 
-/// The soft clamp applied to the raw log-scale (freia.md §1.1).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub(crate) enum SoftClamp {
-    /// `0.636·atan(u)` (the literal 0.636, as FrEIA).
-    Atan,
-    Tanh,
-    /// `2·(sigmoid(u) − 0.5)`.
-    Sigmoid,
-}
-
-impl SoftClamp {
-    pub(crate) fn parse(spec: &BlockSpec<'_, '_>) -> Result<SoftClamp> {
-        let key = spec.key("clamp_activation");
-        match spec.src.meta(&key).map(str::trim) {
-            None | Some("ATAN") => Ok(SoftClamp::Atan),
-            Some("TANH") => Ok(SoftClamp::Tanh),
-            Some("SIGMOID") => Ok(SoftClamp::Sigmoid),
-            Some(v) => Err(spec
-                .src
-                .bad_meta(&key, format!("`{v}` is not ATAN, TANH or SIGMOID"))),
-        }
+/// The `clamp_activation` of a coupling block (freia.md §1.1): ATAN (the default), TANH or
+/// SIGMOID.
+fn parse_soft_clamp(spec: &BlockSpec<'_, '_>) -> Result<SoftClamp> {
+    let key = spec.key("clamp_activation");
+    match spec.src.meta(&key).map(str::trim) {
+        None | Some("ATAN") => Ok(SoftClamp::Atan),
+        Some("TANH") => Ok(SoftClamp::Tanh { divide: false }),
+        Some("SIGMOID") => Ok(SoftClamp::Sigmoid),
+        Some(v) => Err(spec
+            .src
+            .bad_meta(&key, format!("`{v}` is not ATAN, TANH or SIGMOID"))),
     }
 }
 
@@ -108,7 +98,7 @@ impl Coupling {
             Subnet::load(spec.src, spec.index, name, n_passive + cc, cc, n_out)
         };
         let clamp = spec.src.meta_f32(&spec.key("clamp"), 2.0)?;
-        let soft_clamp = SoftClamp::parse(spec)?;
+        let soft_clamp = parse_soft_clamp(spec)?;
         let two_sided = |l1: usize,
                          make: &dyn Fn(usize, usize, bool) -> Result<Conditioner>|
          -> Result<Vec<Half>> {
@@ -312,6 +302,15 @@ impl Coupling {
                 return;
             }
         }
+        if m == 1 && !self.gin {
+            // One row (batch 1): clamp, exponential and update fused, in place.
+            let (s, t) = coeffs.split_at_mut(l);
+            let x = &mut state[r0 * d + act_off..r0 * d + act_off + l];
+            math::coupling_row(isa, s, t, x, self.soft_clamp, self.clamp, rev);
+            let sum: f32 = s.iter().sum();
+            work.jac[r0] += if rev { -sum } else { sum };
+            return;
+        }
         // Gather the raw log-scales of the tile into one contiguous run, so the soft clamp and
         // the exponential are vectorised over rows × l.
         let sbuf = &mut work.sbuf[..m * l];
@@ -320,11 +319,7 @@ impl Coupling {
         }
         let padded = math::vector_padded(m * l, work.sbuf);
         let lanes = &mut work.sbuf[..padded];
-        match self.soft_clamp {
-            SoftClamp::Atan => math::atan_clamp_slice(isa, lanes, self.clamp),
-            SoftClamp::Tanh => math::tanh_clamp_slice(isa, lanes, self.clamp, false),
-            SoftClamp::Sigmoid => math::sigmoid_clamp_slice(isa, lanes, self.clamp),
-        }
+        math::soft_clamp_slice(isa, lanes, self.soft_clamp, self.clamp);
         let sbuf = &mut work.sbuf[..m * l];
         let jac = &mut work.jac[r0..r0 + m];
         for (s, j) in sbuf.chunks_exact_mut(l).zip(jac.iter_mut()) {

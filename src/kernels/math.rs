@@ -239,45 +239,188 @@ dispatch_slice!(
     }
 );
 
+/// How a coupling soft-clamps its raw log-scales `u` with its `clamp` (freia.md §1.1):
+/// `clamp·(0.636·atan(u))` (ATAN, FrEIA's literal 0.636), `clamp·tanh(u)` (TANH; with `divide`,
+/// `clamp·tanh(u/clamp)`, the AllInOne block of FrEIA head) or `clamp·(2·(sigmoid(u) − 0.5))`
+/// (SIGMOID).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum SoftClamp {
+    Atan,
+    Tanh { divide: bool },
+    Sigmoid,
+}
+
+impl SoftClamp {
+    /// With the fast functions (AVX-512 and AVX2 bodies).
+    #[inline(always)]
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    fn fast(self, clamp: f32, u: f32) -> f32 {
+        match self {
+            SoftClamp::Atan => clamp * (0.636f32 * atan_fast(u)),
+            SoftClamp::Tanh { divide } => clamp * tanh_fast(if divide { u / clamp } else { u }),
+            SoftClamp::Sigmoid => clamp * (2.0 * (sigmoid_fast(u) - 0.5)),
+        }
+    }
+
+    /// With `libm` (the portable body, the exactness reference).
+    #[inline(always)]
+    fn exact(self, clamp: f32, u: f32) -> f32 {
+        match self {
+            SoftClamp::Atan => clamp * (0.636f32 * libm::atanf(u)),
+            SoftClamp::Tanh { divide } => clamp * tanh(if divide { u / clamp } else { u }),
+            SoftClamp::Sigmoid => clamp * (2.0 * (sigmoid(u) - 0.5)),
+        }
+    }
+}
+
 dispatch_slice!(
-    /// `v ← clamp·(0.636·atan(v))`, FrEIA's ATAN soft clamp.
-    atan_clamp_slice(clamp: f32) |v| {
-        for x in v.iter_mut() {
-            *x = clamp * (0.636f32 * atan_fast(*x));
+    /// `v ← soft_clamp(v)` element-wise.
+    soft_clamp_slice(kind: SoftClamp, clamp: f32) |v| {
+        match kind {
+            SoftClamp::Atan => v.iter_mut().for_each(|x| *x = SoftClamp::Atan.fast(clamp, *x)),
+            SoftClamp::Tanh { divide } => v
+                .iter_mut()
+                .for_each(|x| *x = SoftClamp::Tanh { divide }.fast(clamp, *x)),
+            SoftClamp::Sigmoid => v.iter_mut().for_each(|x| *x = SoftClamp::Sigmoid.fast(clamp, *x)),
         }
     }
     portable {
-        v.iter_mut().for_each(|x| *x = clamp * (0.636f32 * libm::atanf(*x)));
+        v.iter_mut().for_each(|x| *x = kind.exact(clamp, *x));
     }
 );
 
-dispatch_slice!(
-    /// `v ← clamp·tanh(v / clamp)` if `div`, else `v ← clamp·tanh(v)`.
-    tanh_clamp_slice(clamp: f32, div: bool) |v| {
-        for x in v.iter_mut() {
-            let u = if div { *x / clamp } else { *x };
-            *x = clamp * tanh_fast(u);
+/// One row of an affine coupling, fused: `s ← soft_clamp(s)` (left in `s` for the caller's
+/// log-determinant), then `x ← e^{s}·x + t`, or `x ← (x − t)·e^{−s}` if `rev`. `s`, `t` and `x`
+/// have the same length.
+///
+/// Element by element these are the operations of [`soft_clamp_slice`], [`exp_scaled_slice`]
+/// and the update as the blocks run them over many rows, so a row's bits do not depend on
+/// which way it went. One call and one pass in registers instead of a gather, three passes and
+/// two calls: a batch-1 call is a chain of such rows, each waiting for the one before.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn coupling_row(
+    isa: crate::kernels::gemm::Available,
+    s: &mut [f32],
+    t: &[f32],
+    x: &mut [f32],
+    kind: SoftClamp,
+    clamp: f32,
+    rev: bool,
+) {
+    assert!(
+        t.len() == s.len() && x.len() == s.len(),
+        "coupling_row: lengths differ"
+    );
+    let sign = if rev { -1.0f32 } else { 1.0 };
+    /// The row with the soft clamp `soft` and the exponential `exp`, on equal-length slices.
+    #[inline(always)]
+    fn lanes(
+        s: &mut [f32],
+        t: &[f32],
+        x: &mut [f32],
+        soft: impl Fn(f32) -> f32,
+        exp: impl Fn(f32) -> f32,
+        sign: f32,
+    ) {
+        for ((s, t), x) in s.iter_mut().zip(t).zip(x.iter_mut()) {
+            let c = soft(*s);
+            *s = c;
+            let e = exp(sign * c);
+            *x = if sign < 0.0 {
+                (*x - *t) * e
+            } else {
+                e * *x + *t
+            };
         }
     }
-    portable {
-        for x in v.iter_mut() {
-            let u = if div { *x / clamp } else { *x };
-            *x = clamp * tanh(u);
+    /// [`lanes`] with the fast functions over whole `W`-lane vectors as fixed-size arrays (one
+    /// vector operation per step); returns how many values that covered.
+    #[inline(always)]
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    fn in_steps<const W: usize>(
+        s: &mut [f32],
+        t: &[f32],
+        x: &mut [f32],
+        soft: impl Fn(f32) -> f32 + Copy,
+        sign: f32,
+    ) -> usize {
+        let whole = s.len() / W * W;
+        for ((s, t), x) in s[..whole]
+            .chunks_exact_mut(W)
+            .zip(t[..whole].chunks_exact(W))
+            .zip(x[..whole].chunks_exact_mut(W))
+        {
+            let s: &mut [f32; W] = s.try_into().expect("an exact chunk");
+            let t: &[f32; W] = t.try_into().expect("an exact chunk");
+            let x: &mut [f32; W] = x.try_into().expect("an exact chunk");
+            lanes(s, t, x, soft, exp_fast, sign);
+        }
+        whole
+    }
+    /// The fast row: 16-lane steps (if `WIDE`), 8-lane steps, then one value at a time.
+    #[inline(always)]
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    fn fast_row<const WIDE: bool>(
+        s: &mut [f32],
+        t: &[f32],
+        x: &mut [f32],
+        soft: impl Fn(f32) -> f32 + Copy,
+        sign: f32,
+    ) {
+        let i = if WIDE {
+            in_steps::<16>(s, t, x, soft, sign)
+        } else {
+            0
+        };
+        let j = i + in_steps::<8>(&mut s[i..], &t[i..], &mut x[i..], soft, sign);
+        lanes(&mut s[j..], &t[j..], &mut x[j..], soft, exp_fast, sign);
+    }
+    /// `fast_row` with the clamp chosen once, outside the loops.
+    #[inline(always)]
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    fn by_kind<const WIDE: bool>(
+        s: &mut [f32],
+        t: &[f32],
+        x: &mut [f32],
+        kind: SoftClamp,
+        clamp: f32,
+        sign: f32,
+    ) {
+        match kind {
+            SoftClamp::Atan => fast_row::<WIDE>(s, t, x, |u| SoftClamp::Atan.fast(clamp, u), sign),
+            SoftClamp::Tanh { divide } => {
+                fast_row::<WIDE>(s, t, x, |u| SoftClamp::Tanh { divide }.fast(clamp, u), sign)
+            }
+            SoftClamp::Sigmoid => {
+                fast_row::<WIDE>(s, t, x, |u| SoftClamp::Sigmoid.fast(clamp, u), sign)
+            }
         }
     }
-);
-
-dispatch_slice!(
-    /// `v ← clamp·(2·(sigmoid(v) − 0.5))`, FrEIA's SIGMOID soft clamp.
-    sigmoid_clamp_slice(clamp: f32) |v| {
-        for x in v.iter_mut() {
-            *x = clamp * (2.0 * (sigmoid_fast(*x) - 0.5));
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx512f")]
+        fn avx512(s: &mut [f32], t: &[f32], x: &mut [f32], kind: SoftClamp, clamp: f32, sign: f32) {
+            by_kind::<true>(s, t, x, kind, clamp, sign)
+        }
+        #[target_feature(enable = "avx2,fma")]
+        fn avx2(s: &mut [f32], t: &[f32], x: &mut [f32], kind: SoftClamp, clamp: f32, sign: f32) {
+            by_kind::<false>(s, t, x, kind, clamp, sign)
+        }
+        match isa.isa() {
+            // SAFETY: `Available`: this CPU has the ISA.
+            crate::kernels::gemm::Isa::Avx512 => {
+                return unsafe { avx512(s, t, x, kind, clamp, sign) };
+            }
+            // SAFETY: as above.
+            crate::kernels::gemm::Isa::Avx2Fma => {
+                return unsafe { avx2(s, t, x, kind, clamp, sign) };
+            }
+            crate::kernels::gemm::Isa::Portable => {}
         }
     }
-    portable {
-        v.iter_mut().for_each(|x| *x = clamp * (2.0 * (sigmoid(*x) - 0.5)));
-    }
-);
+    let _ = isa;
+    lanes(s, t, x, |u| kind.exact(clamp, u), exp, sign);
+}
 
 #[cfg(all(test, feature = "std"))]
 mod tests {
