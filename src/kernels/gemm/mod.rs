@@ -637,6 +637,14 @@ fn run(isa: Available, p: Problem) {
     run_s::<S_F32>(isa, p)
 }
 
+/// [`run`] on weights stored in `format` (`p.b` points at u16).
+fn run_half(isa: Available, format: HalfFormat, p: Problem) {
+    match format {
+        HalfFormat::Bf16 => run_s::<S_BF16>(isa, p),
+        HalfFormat::F16 => run_s::<S_F16>(isa, p),
+    }
+}
+
 /// [`run`] with the packed weights stored as `S` (`p.b` then points at u16 for the halves).
 fn run_s<const S: u8>(isa: Available, p: Problem) {
     if p.m == 0 || p.n == 0 {
@@ -842,10 +850,7 @@ pub(crate) fn gemm_half_on(
         ldc,
         epilogue == Epilogue::Relu,
     );
-    match format {
-        HalfFormat::Bf16 => run_s::<S_BF16>(isa, p),
-        HalfFormat::F16 => run_s::<S_F16>(isa, p),
-    }
+    run_half(isa, format, p);
 }
 
 /// [`gemm_accumulate_half`] on an ISA already checked.
@@ -875,10 +880,7 @@ pub(crate) fn gemm_accumulate_half_on(
         ldc,
         false,
     );
-    match format {
-        HalfFormat::Bf16 => run_s::<S_BF16>(isa, p),
-        HalfFormat::F16 => run_s::<S_F16>(isa, p),
-    }
+    run_half(isa, format, p);
 }
 
 /// [`gemm_with`] on an ISA already checked.
