@@ -118,19 +118,7 @@ impl Mixing {
                 inverse: inv,
             } => {
                 let packed = if inverse { inv } else { forward };
-                gemm::gemm_with_on(
-                    isa,
-                    m,
-                    d,
-                    d,
-                    state,
-                    d,
-                    packed,
-                    None,
-                    gemm::Epilogue::None,
-                    tmp,
-                    d,
-                );
+                gemm::gemm_on(isa, m, d, d, state, d, packed, None, tmp, d);
                 state.copy_from_slice(tmp);
             }
         }

@@ -178,34 +178,10 @@ impl FixedLinear {
             for row in state.chunks_exact_mut(d) {
                 row.iter_mut().zip(&self.bias).for_each(|(x, b)| *x -= *b);
             }
-            gemm::gemm_with_on(
-                work.isa,
-                m,
-                d,
-                d,
-                state,
-                d,
-                &self.inverse,
-                None,
-                gemm::Epilogue::None,
-                tmp,
-                d,
-            );
+            gemm::gemm_on(work.isa, m, d, d, state, d, &self.inverse, None, tmp, d);
             state.copy_from_slice(tmp);
         } else {
-            gemm::gemm_with_on(
-                work.isa,
-                m,
-                d,
-                d,
-                state,
-                d,
-                &self.forward,
-                None,
-                gemm::Epilogue::None,
-                tmp,
-                d,
-            );
+            gemm::gemm_on(work.isa, m, d, d, state, d, &self.forward, None, tmp, d);
             for (row, src) in state.chunks_exact_mut(d).zip(tmp.chunks_exact(d)) {
                 for ((x, t), b) in row.iter_mut().zip(src).zip(&self.bias) {
                     *x = *t + *b;

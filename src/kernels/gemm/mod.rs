@@ -821,6 +821,27 @@ pub fn gemm_accumulate(
 
 // The bodies, on an ISA already checked (the blocks call these with their session's).
 
+/// [`check`]s the shape and describes the call: `packed` holds `packed_len` weights of any
+/// storage, `bias` (f32) is only checked here, `init` says how each element starts.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn checked<T>(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    lda: usize,
+    packed: &[T],
+    bias: Option<&[f32]>,
+    init: Init,
+    relu: bool,
+    c: &mut [f32],
+    ldc: usize,
+) -> Problem {
+    check(m, k, n, a, lda, packed.len(), bias, c, ldc);
+    Problem::new(m, k, n, a, lda, packed.as_ptr().cast(), init, c, ldc, relu)
+}
+
 /// [`gemm_half`] on an ISA already checked.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn gemm_half_on(
@@ -837,19 +858,9 @@ pub(crate) fn gemm_half_on(
     c: &mut [f32],
     ldc: usize,
 ) {
-    check(m, k, n, a, lda, packed.len(), bias, c, ldc);
-    let p = Problem::new(
-        m,
-        k,
-        n,
-        a,
-        lda,
-        packed.as_ptr().cast(),
-        Init::of_bias(bias),
-        c,
-        ldc,
-        epilogue == Epilogue::Relu,
-    );
+    let init = Init::of_bias(bias);
+    let relu = epilogue == Epilogue::Relu;
+    let p = checked(m, k, n, a, lda, packed, bias, init, relu, c, ldc);
     run_half(isa, format, p);
 }
 
@@ -867,20 +878,25 @@ pub(crate) fn gemm_accumulate_half_on(
     c: &mut [f32],
     ldc: usize,
 ) {
-    check(m, k, n, a, lda, packed.len(), None, c, ldc);
-    let p = Problem::new(
-        m,
-        k,
-        n,
-        a,
-        lda,
-        packed.as_ptr().cast(),
-        Init::Load,
-        c,
-        ldc,
-        false,
-    );
+    let p = checked(m, k, n, a, lda, packed, None, Init::Load, false, c, ldc);
     run_half(isa, format, p);
+}
+
+/// [`gemm`] on an ISA already checked.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm_on(
+    isa: Available,
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    lda: usize,
+    packed: &[f32],
+    bias: Option<&[f32]>,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    gemm_with_on(isa, m, k, n, a, lda, packed, bias, Epilogue::None, c, ldc);
 }
 
 /// [`gemm_with`] on an ISA already checked.
@@ -898,24 +914,14 @@ pub(crate) fn gemm_with_on(
     c: &mut [f32],
     ldc: usize,
 ) {
-    check(m, k, n, a, lda, packed.len(), bias, c, ldc);
-    let p = Problem::new(
-        m,
-        k,
-        n,
-        a,
-        lda,
-        packed.as_ptr(),
-        Init::of_bias(bias),
-        c,
-        ldc,
-        epilogue == Epilogue::Relu,
+    let init = Init::of_bias(bias);
+    let relu = epilogue == Epilogue::Relu;
+    run(
+        isa,
+        checked(m, k, n, a, lda, packed, bias, init, relu, c, ldc),
     );
-    run(isa, p);
 }
 
-/// C[i][j] += bias[j] + Σ_k A[i][k]·W[j][k]   for i < m, j < n  (bias None → nothing added).
-///
 /// [`gemm_accumulate`] on an ISA already checked.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn gemm_accumulate_on(
@@ -941,6 +947,7 @@ pub(crate) fn gemm_accumulate_on(
             }
         }
     }
+    // The problem is described (its raw pointer to C taken) only after the bias is added.
     let p = Problem::new(m, k, n, a, lda, packed.as_ptr(), Init::Load, c, ldc, false);
     run(isa, p);
 }
