@@ -2,7 +2,9 @@
 //! bindings/python/test_innfer.py against the shared library this `cargo test` built, and has it
 //! compare its samples with the Rust API's bit for bit; and the parts of the FrEIA exporter
 //! (bindings/python/innfer_export.py) that run without PyTorch (`exporter_metadata_without_torch`).
-//! Needs python3 with numpy (.ci/run installs numpy); no torch.
+//! Needs python3; NumPy is installed on first use if it lacks it (tests/common/tools.rs); no torch.
+
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -25,15 +27,6 @@ fn python_binding() {
         "{} not found: cargo test should have built it (crate-type cdylib)",
         lib.display()
     );
-    let numpy = Command::new("python3")
-        .args(["-c", "import numpy"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    assert!(
-        numpy,
-        "python3 with numpy is needed for the Python binding test (pip install numpy; .ci/run does)"
-    );
 
     // The Rust API's samples for what test_innfer.py draws: pypi_cinn_stats, y = (1.5, -0.25),
     // 1000 samples, max_batch 256, seed (0, 0).
@@ -49,7 +42,7 @@ fn python_binding() {
     let bytes: Vec<u8> = x.iter().flat_map(|v| v.to_ne_bytes()).collect();
     std::fs::write(&samples, bytes).unwrap();
 
-    let out = Command::new("python3")
+    let out = Command::new(common::tools::python())
         .arg(root.join("bindings/python/test_innfer.py"))
         .env("INNFER_LIB", &lib)
         .env("INNFER_RUST_SAMPLES", &samples)
@@ -157,7 +150,7 @@ fn exporter_metadata_without_torch() {
     std::fs::create_dir_all(&dir).unwrap();
     let out_model = dir.join("restated.safetensors");
     let _ = std::fs::remove_file(&out_model);
-    let out = Command::new("python3")
+    let out = Command::new(common::tools::python())
         .args(["-c", EXPORTER_WITHOUT_TORCH])
         .env("INNFER_BINDINGS", root.join("bindings/python"))
         .env("INNFER_FIXTURES", root.join("tests/fixtures"))

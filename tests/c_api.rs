@@ -7,11 +7,16 @@
 //! 3. one model shared by 4 pthreads, each with its own session, gives exactly the samples of
 //!    4 serial runs (and of the Rust API);
 //! 4. nothing allocates after session creation (tests/c/noalloc.c interposes the C allocator);
-//! 5. the programs run clean under valgrind (skipped, with a notice, if it is not installed);
-//! 6. scripts/install.sh installs a prefix that pkg-config (and the compiler) can use.
+//! 5. the programs run clean under valgrind;
+//! 6. scripts/install.sh installs a prefix that pkg-config, the compiler and CMake can use.
+//!
+//! 5 and 6 are second-tier tests (valgrind, pkg-config and cmake are not on every machine with
+//! a Rust toolchain: tests/common/tools.rs).
 //!
 //! The library is built with `CARGO_TARGET_DIR=target/capi`, so this test never waits for the
 //! lock of the `cargo test` that runs it.
+
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -324,11 +329,9 @@ fn nothing_allocates_after_session_creation() {
 }
 
 #[test]
+#[ignore = "second tier: needs valgrind"]
 fn valgrind_is_clean() {
-    if Command::new("valgrind").arg("--version").output().is_err() {
-        println!("NOTICE: valgrind is not installed; skipping the valgrind run");
-        return;
-    }
+    common::tools::need("valgrind");
     let valgrind = |exe: &Path, args: &[PathBuf]| {
         let out = run_ok(
             Command::new("valgrind")
@@ -374,7 +377,10 @@ fn valgrind_is_clean() {
 }
 
 #[test]
+#[ignore = "second tier: needs pkg-config and cmake"]
 fn install_script_gives_a_usable_prefix() {
+    common::tools::need("pkg-config");
+    common::tools::need("cmake");
     let prefix = work_dir().join("prefix");
     let _ = std::fs::remove_dir_all(&prefix);
     run_ok(
@@ -473,10 +479,6 @@ fn install_script_gives_a_usable_prefix() {
 
 /// `find_package(innfer 0.1 CONFIG)` gives working `innfer::innfer` and `innfer::innfer_static`.
 fn cmake_finds_the_package(prefix: &Path) {
-    if Command::new("cmake").arg("--version").output().is_err() {
-        println!("NOTICE: cmake is not installed; skipping the CMake package check");
-        return;
-    }
     let dir = work_dir().join("cmake");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();

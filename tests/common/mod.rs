@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod native;
+pub mod tools;
 
 use std::collections::{BTreeMap, HashMap};
 
