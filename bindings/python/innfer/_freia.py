@@ -15,7 +15,6 @@ import re
 import sys
 import types
 
-import numpy as np
 import torch
 import torch.nn as nn
 
@@ -156,7 +155,7 @@ def _clamp_activation_name(f, where):
         with torch.no_grad():
             got = f(_PROBE.clone())
     except Exception as e:  # noqa: BLE001
-        raise ValueError(f"{where}: cannot evaluate clamp_activation ({e})")
+        raise ValueError(f"{where}: cannot evaluate clamp_activation ({e})") from e
     for name, g in candidates.items():
         if isinstance(got, torch.Tensor) and got.shape == _PROBE.shape and torch.equal(got, g(_PROBE)):
             return name
@@ -190,34 +189,29 @@ def _global_affine_type(m, where):
 # subnets
 # --------------------------------------------------------------------------------------------
 
+# Layers without parameters in the subnet grammar (docs/format.md §5), by torch type: their
+# name there is the type's name.
+_PLAIN_LAYERS = (nn.ReLU, nn.Tanh, nn.Sigmoid, nn.SiLU, nn.Identity, nn.Dropout)
+
+
 def _layer_kind(layer, where):
     t = type(layer)
+    if t in _PLAIN_LAYERS:
+        return t.__name__
     if t is nn.Linear:
         return "Linear" if layer.bias is not None else "Linear(nobias)"
-    if t is nn.ReLU:
-        return "ReLU"
     if t is nn.LeakyReLU:
         return f"LeakyReLU({_fmt_float(layer.negative_slope)})"
-    if t is nn.Tanh:
-        return "Tanh"
-    if t is nn.Sigmoid:
-        return "Sigmoid"
     if t is nn.ELU:
         return f"ELU({_fmt_float(layer.alpha)})"
-    if t is nn.SiLU:
-        return "SiLU"
+    if t is nn.Softplus:
+        return f"Softplus({_fmt_float(layer.beta)},{_fmt_float(layer.threshold)})"
     if t is nn.GELU:
         if layer.approximate == "none":
             return "GELU"
         if layer.approximate == "tanh":
             return "GELU(tanh)"
         raise ValueError(f"{where}: unsupported GELU approximate={layer.approximate!r}")
-    if t is nn.Softplus:
-        return f"Softplus({_fmt_float(layer.beta)},{_fmt_float(layer.threshold)})"
-    if t is nn.Identity:
-        return "Identity"
-    if t is nn.Dropout:
-        return "Dropout"
     raise ValueError(f"{where}: unsupported layer {t.__name__}")
 
 

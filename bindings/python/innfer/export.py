@@ -137,7 +137,7 @@ def _stats_meta(stats, n, which):
     try:
         mean, std = stats
     except (TypeError, ValueError):
-        raise ValueError(f"{which}_stats must be a (mean, std) pair")
+        raise ValueError(f"{which}_stats must be a (mean, std) pair") from None
     mean, std = _as_float64(mean), _as_float64(std)
     if mean.shape != (n,) or std.shape != (n,):
         raise ValueError(f"{which}_stats: need {n} means and stds, got {mean.size} and {std.size}")

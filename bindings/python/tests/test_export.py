@@ -4,7 +4,6 @@ half writes the file, and is tested here on the committed fixtures' state dicts:
 writes is byte for byte the file the full exporter wrote, and loads."""
 
 import importlib.util
-import os
 import subprocess
 import sys
 
