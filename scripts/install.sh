@@ -12,7 +12,7 @@
 #   PREFIX/lib/cmake/innfer/innferConfig.cmake   find_package(innfer) -> innfer::innfer (shared)
 #                                                and innfer::innfer_static
 #   PREFIX/share/innfer/fortran/innfer.f90       Fortran module source (if bindings/fortran has it)
-#   PREFIX/share/innfer/python/innfer.py         Python ctypes module (if bindings/python has it)
+#   PREFIX/share/innfer/python/innfer.py         Python ctypes module (bindings/python/innfer/sampler.py)
 #
 # Environment: CARGO (default cargo), CARGO_TARGET_DIR (default ./target), DESTDIR (staging).
 set -eu
@@ -111,9 +111,9 @@ if [ -f "$ROOT/bindings/fortran/innfer.f90" ]; then
     install -d "$DEST/share/innfer/fortran"
     install -m 644 "$ROOT/bindings/fortran/innfer.f90" "$DEST/share/innfer/fortran/innfer.f90"
 fi
-if [ -f "$ROOT/bindings/python/innfer.py" ]; then
+if [ -f "$ROOT/bindings/python/innfer/sampler.py" ]; then
     install -d "$DEST/share/innfer/python"
-    install -m 644 "$ROOT/bindings/python/innfer.py" "$DEST/share/innfer/python/innfer.py"
+    install -m 644 "$ROOT/bindings/python/innfer/sampler.py" "$DEST/share/innfer/python/innfer.py"
 fi
 
 echo "innfer $VERSION installed in $DEST"

@@ -26,6 +26,8 @@ pub mod error;
 pub mod ffi;
 pub mod kernels;
 pub mod model;
+#[cfg(feature = "ndarray")]
+mod ndarray;
 pub mod session;
 #[cfg(feature = "train")]
 pub mod train;

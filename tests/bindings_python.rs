@@ -1,210 +1,102 @@
-//! The Python binding (bindings/python/innfer.py, ctypes over libinnfer.so): runs
-//! bindings/python/test_innfer.py against the shared library this `cargo test` built, and has it
-//! compare its samples with the Rust API's bit for bit; and the parts of the FrEIA exporter
-//! (bindings/python/innfer_export.py) that run without PyTorch (`exporter_metadata_without_torch`).
-//! Needs python3; NumPy is installed on first use if it lacks it (tests/common/tools.rs); no torch.
+//! The Python package's sampler (bindings/python/innfer, ctypes over libinnfer) from the
+//! source tree, on the shared library this `cargo test` built: it must draw the Rust API's
+//! samples and compute its forward passes bit for bit, from C- and Fortran-order arrays. Needs
+//! python3; NumPy is set up on first use where it lacks it (tests/common/tools.rs).
+//!
+//! The package's own test suite (bindings/python/tests, pytest) runs on the installed wheel in
+//! .ci/run: installing, the exporter, every error path, the README's Python example.
 
 mod common;
+use common::native::lib_dir;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use innfer::{Model, Session};
 
-#[test]
-fn python_binding() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let exe = std::env::current_exe().unwrap();
-    // Next to the test binary (target/<profile>/deps), else uplifted into target/<profile>.
-    let deps = exe.parent().unwrap();
-    let lib = [deps, deps.parent().unwrap()]
-        .iter()
-        .map(|d| d.join("libinnfer.so"))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| deps.join("libinnfer.so"));
-    assert!(
-        lib.is_file(),
-        "{} not found: cargo test should have built it (crate-type cdylib)",
-        lib.display()
-    );
-
-    // The Rust API's samples for what test_innfer.py draws: pypi_cinn_stats, y = (1.5, -0.25),
-    // 1000 samples, max_batch 256, seed (0, 0).
-    let model =
-        Model::from_file(root.join("tests/fixtures/pypi_cinn_stats/model.safetensors")).unwrap();
-    let mut session = Session::new(&model, 256).unwrap();
-    session.reseed(0, 0);
-    let mut x = vec![0.0f32; 1000 * model.layout().x_dim()];
-    session.sample(&[1.5, -0.25], 1000, &mut x).unwrap();
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bindings_python");
-    std::fs::create_dir_all(&dir).unwrap();
-    let samples = dir.join("rust_samples_cinn.f32");
-    let bytes: Vec<u8> = x.iter().flat_map(|v| v.to_ne_bytes()).collect();
-    std::fs::write(&samples, bytes).unwrap();
-
-    let out = Command::new(common::tools::python())
-        .arg(root.join("bindings/python/test_innfer.py"))
-        .env("INNFER_LIB", &lib)
-        .env("INNFER_RUST_SAMPLES", &samples)
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .output()
-        .expect("python3 runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    println!("{stdout}");
-    assert!(
-        out.status.success(),
-        "test_innfer.py failed ({}):\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
-        out.status
-    );
-    assert!(stdout.contains("compared with the Rust API's samples"));
-    assert!(stdout.contains("all Python binding checks passed"));
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// What of the FrEIA exporter (bindings/python/innfer_export.py) runs without PyTorch: the
-/// exporter imports torch at the top and walks live torch modules, so its block description
-/// and its writer (safetensors.torch) need torch and are exercised only when the fixtures are
-/// made (tests/fixtures/make_fixtures.py; the parity tests then load what it wrote). This test
-/// gives it a stand-in `torch` module with the three names it touches at import and runs the
-/// parts that are plain NumPy: the README's call signature, the layout and x/y statistics
-/// metadata (compared with what it wrote into every committed fixture, and its refusals), and
-/// a model whose x statistics it formatted from NumPy arrays, which the loader must apply.
-const EXPORTER_WITHOUT_TORCH: &str = r#"
-import glob, inspect, json, os, struct, sys, types
+fn write_f32(path: &Path, values: &[f32]) {
+    let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_ne_bytes()).collect();
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// Draws with the package what `package_matches_the_rust_api` drew with the Rust API (the
+/// cases in the same order) and compares the bits.
+const PYTHON: &str = r#"
+import os, sys
 import numpy as np
+sys.path.insert(0, os.environ["INNFER_PACKAGE_DIR"])
+import innfer
 
-# A stand-in for torch: the names innfer_export uses at import time, nothing else.
-torch = types.ModuleType("torch")
-torch.nn = types.ModuleType("torch.nn")
-torch.Tensor = type("Tensor", (), {})
-torch.float32 = "float32"
-torch.linspace = lambda *args, **kwargs: None
-torch.__version__ = "stand-in"
-sys.modules["torch"], sys.modules["torch.nn"] = torch, torch.nn
-sys.path.insert(0, os.environ["INNFER_BINDINGS"])
-import innfer_export as ex
+out = os.environ["INNFER_RUST_OUT"]
+def rust(name, shape):
+    return np.fromfile(os.path.join(out, name), dtype=np.float32).reshape(shape)
+def same(a, b, what):
+    assert a.shape == b.shape and np.array_equal(a.view(np.uint32), b.view(np.uint32)), what
 
-def read(path):
-    b = open(path, "rb").read()
-    n = struct.unpack("<Q", b[:8])[0]
-    return json.loads(b[8:8 + n]), b[8 + n:]
-
-# The README's call: export_freia(inn, "model.safetensors", layout=..., x_stats=..., y_stats=...)
-assert list(inspect.signature(ex.export_freia).parameters) == ["inn", "path", "layout", "x_stats", "y_stats"]
-
-# Layout and statistics metadata: what the exporter writes now is what it wrote into every
-# committed fixture (which the Rust tests load).
-fixtures = sorted(glob.glob(os.path.join(os.environ["INNFER_FIXTURES"], "*", "model.safetensors")))
-assert len(fixtures) >= 10, fixtures
-checked = 0
-for path in fixtures:
-    meta = read(path)[0]["__metadata__"]
-    dim, cond = int(meta["innfer.dim"]), int(meta["innfer.cond_dim"])
-    layout = {"kind": meta["innfer.layout"]}
-    layout.update({k[len("innfer.layout."):]: int(v) for k, v in meta.items() if k.startswith("innfer.layout.")})
-    got, nx, ny = ex._layout_meta(layout, dim, cond)
-    want = {k: v for k, v in meta.items() if k == "innfer.layout" or k.startswith("innfer.layout.")}
-    assert got == want, (path, got, want)
-    for which, n in (("x", nx), ("y", ny)):
-        key = f"innfer.{which}_mean"
-        if key in meta:
-            mean = np.array([float(v) for v in meta[key].split(",")])
-            std = np.array([float(v) for v in meta[f"innfer.{which}_std"].split(",")])
-            got = ex._stats_meta((mean, std), n, which)
-            assert got == {key: meta[key], f"innfer.{which}_std": meta[f"innfer.{which}_std"]}, (path, got)
-            checked += 1
-assert checked >= 4, checked
-
-# Refusals name what is wrong.
-def refuses(f, needle):
-    try:
-        f()
-    except ValueError as e:
-        assert needle in str(e), (str(e), needle)
-    else:
-        raise AssertionError(f"no ValueError ({needle})")
-refuses(lambda: ex._layout_meta({"kind": "cinn", "x": 3, "y": 2}, 4, 2), "x = 3")
-refuses(lambda: ex._layout_meta({"kind": "cinn", "x": 4, "y": 1}, 4, 2), "condition width is 2")
-refuses(lambda: ex._layout_meta({"kind": "inn", "x": 2, "pad_x": 1, "z": 2, "pad_zy": 0, "y": 1}, 4, 0), "model width is 4")
-refuses(lambda: ex._layout_meta({"kind": "flow"}, 4, 0), "unknown layout kind")
-refuses(lambda: ex._stats_meta((np.zeros(4), np.ones(3)), 4, "x"), "need 4 means and stds")
-refuses(lambda: ex._stats_meta((np.zeros(4), np.array([1.0, 0.0, 1.0, 1.0])), 4, "x"), "std must be > 0")
-refuses(lambda: ex._stats_meta((np.zeros(2), np.ones(2)), None, "y"), "need a layout")
-
-# x statistics from NumPy arrays (float64, as a user computes them) into a copy of the
-# pypi_cinn_stats fixture; the Rust side checks that the loader applies them.
-header, data = read(os.path.join(os.environ["INNFER_FIXTURES"], "pypi_cinn_stats", "model.safetensors"))
-x_mean, x_std = np.array([0.5, -1.25, 3.0, 0.1]), np.array([2.0, 0.3, 1.7, 0.9])
-header["__metadata__"].update(ex._stats_meta((x_mean, x_std), 4, "x"))
-text = json.dumps(header, separators=(",", ":")).encode()
-text += b" " * (-len(text) % 8)
-with open(os.environ["INNFER_OUT"], "wb") as f:
-    f.write(struct.pack("<Q", len(text)) + text + data)
-print("exporter checks without torch passed")
+cases = [("gmm8_some", np.eye(8, dtype=np.float32)[3]), ("kinematics", np.array([1.5, 0.0], np.float32))]
+for name, y in cases:
+    model = innfer.Model(os.path.join(os.environ["INNFER_MODELS"], name + ".safetensors"))
+    for seed, stream in [(42, 0), (7, 3)]:
+        x = model.session(max_batch=256, seed=seed, stream=stream).sample(y, 1000)
+        same(x, rust(f"{name}_{seed}_{stream}.f32", (1000, model.x_dim)), f"{name} samples, seed {seed}, stream {stream}")
+    x = rust(f"{name}_42_0.f32", (1000, model.x_dim))
+    z, logdet = model.session(max_batch=64).forward(np.asfortranarray(x), cond=y)
+    same(z, rust(f"{name}_forward.f32", (1000, model.dim)), f"{name} forward of Fortran-order x")
+    same(logdet, rust(f"{name}_logdet.f32", (1000,)), f"{name} logdet")
+try:
+    innfer.Model("does_not_exist.safetensors")
+except innfer.Error as e:
+    assert e.status == innfer.STATUS["IO"] and "does_not_exist" in e.message, e
+print("package = Rust API:", innfer.library_path())
 "#;
 
 #[test]
-fn exporter_metadata_without_torch() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bindings_python_export");
-    std::fs::create_dir_all(&dir).unwrap();
-    let out_model = dir.join("restated.safetensors");
-    let _ = std::fs::remove_file(&out_model);
-    let out = Command::new(common::tools::python())
-        .args(["-c", EXPORTER_WITHOUT_TORCH])
-        .env("INNFER_BINDINGS", root.join("bindings/python"))
-        .env("INNFER_FIXTURES", root.join("tests/fixtures"))
-        .env("INNFER_OUT", &out_model)
+fn package_matches_the_rust_api() {
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bindings_python");
+    std::fs::create_dir_all(&out).unwrap();
+    let mut y3 = [0.0f32; 8];
+    y3[3] = 1.0;
+    for (name, y) in [("gmm8_some", &y3[..]), ("kinematics", &[1.5f32, 0.0][..])] {
+        let model =
+            Model::from_file(root().join("models").join(format!("{name}.safetensors"))).unwrap();
+        let (x_dim, d) = (model.layout().x_dim(), model.dim());
+        let mut session = Session::new(&model, 256).unwrap();
+        for (seed, stream) in [(42, 0), (7, 3)] {
+            session.reseed(seed, stream);
+            let mut x = vec![0.0f32; 1000 * x_dim];
+            session.sample(y, 1000, &mut x).unwrap();
+            write_f32(&out.join(format!("{name}_{seed}_{stream}.f32")), &x);
+            if (seed, stream) == (42, 0) {
+                let cond: Vec<f32> = y.iter().copied().cycle().take(1000 * y.len()).collect();
+                let (mut z, mut logdet) = (vec![0.0f32; 1000 * d], vec![0.0f32; 1000]);
+                let mut big = Session::new(&model, 1000).unwrap();
+                big.forward(&x, Some(&cond), &mut z, Some(&mut logdet))
+                    .unwrap();
+                write_f32(&out.join(format!("{name}_forward.f32")), &z);
+                write_f32(&out.join(format!("{name}_logdet.f32")), &logdet);
+            }
+        }
+    }
+
+    let run = Command::new(common::tools::python())
+        .args(["-c", PYTHON])
+        .env("INNFER_LIB", lib_dir().join("libinnfer.so"))
+        .env("INNFER_PACKAGE_DIR", root().join("bindings/python"))
+        .env("INNFER_MODELS", root().join("models"))
+        .env("INNFER_RUST_OUT", &out)
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .output()
         .expect("python3 runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&run.stdout);
     assert!(
-        out.status.success(),
-        "the exporter checks failed ({}):\n{stdout}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
+        run.status.success(),
+        "the package's samples differ from the Rust API's ({}):\n{stdout}\n{}",
+        run.status,
+        String::from_utf8_lossy(&run.stderr)
     );
-    assert!(stdout.contains("exporter checks without torch passed"));
-
-    // Same network and y statistics, other x statistics: the samples differ by exactly the
-    // change of units, x' = (x − m) / s · s' + m'.
-    let sample = |model: &Model| {
-        let mut session = Session::new(model, 64).unwrap();
-        session.reseed(3, 0);
-        let mut x = vec![0.0f32; 50 * 4];
-        session.sample(&[1.5, -0.25], 50, &mut x).unwrap();
-        x
-    };
-    let old =
-        Model::from_file(root.join("tests/fixtures/pypi_cinn_stats/model.safetensors")).unwrap();
-    let new = Model::from_file(&out_model).unwrap();
-    let fixture_stats = |key: &str| -> Vec<f32> {
-        let bytes =
-            std::fs::read(root.join("tests/fixtures/pypi_cinn_stats/model.safetensors")).unwrap();
-        let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
-        meta.metadata().as_ref().unwrap()[key]
-            .split(',')
-            .map(|v| v.parse().unwrap())
-            .collect()
-    };
-    let (m_old, s_old) = (
-        fixture_stats("innfer.x_mean"),
-        fixture_stats("innfer.x_std"),
-    );
-    let (m_new, s_new) = ([0.5f32, -1.25, 3.0, 0.1], [2.0f32, 0.3, 1.7, 0.9]);
-    for (r, (a, b)) in sample(&old)
-        .chunks_exact(4)
-        .zip(sample(&new).chunks_exact(4))
-        .enumerate()
-    {
-        for j in 0..4 {
-            let want = (a[j] - m_old[j]) / s_old[j] * s_new[j] + m_new[j];
-            assert!(
-                (b[j] - want).abs() <= 1e-5 * (1.0 + want.abs()),
-                "row {r}, x{j}: {} with the new statistics, {want} expected",
-                b[j]
-            );
-        }
-    }
+    assert!(stdout.contains("package = Rust API"));
 }

@@ -405,7 +405,10 @@ fn install_script_gives_a_usable_prefix() {
             "bindings/fortran/innfer.f90",
             "share/innfer/fortran/innfer.f90",
         ),
-        ("bindings/python/innfer.py", "share/innfer/python/innfer.py"),
+        (
+            "bindings/python/innfer/sampler.py",
+            "share/innfer/python/innfer.py",
+        ),
     ] {
         if root().join(src).exists() {
             assert!(prefix.join(dst).exists(), "{dst} not installed");
