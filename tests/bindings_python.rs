@@ -4,6 +4,8 @@
 //! (bindings/python/innfer_export.py) that run without PyTorch (`exporter_metadata_without_torch`).
 //! Needs python3 with numpy (.ci/run installs numpy); no torch.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -214,4 +216,44 @@ fn exporter_metadata_without_torch() {
             );
         }
     }
+}
+
+/// `Session.seek` and `Session.set_threads` of the Python binding keep the stream contract
+/// (tests/bindings/python_streams.py): blocks of observations drawn by seeked sessions, on one
+/// thread or two, are the bits of one call, which are the Rust API's.
+#[test]
+fn python_seek_and_threads() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let lib = common::native::lib_dir().join("libinnfer.so");
+    let model_path = root.join("tests/fixtures/pypi_cinn_stats/model.safetensors");
+    let model = Model::from_file(&model_path).unwrap();
+    let ys = [1.5f32, -0.25, 0.0, 2.0, -1.0, 0.5, 0.75, 0.75];
+    let per = 4000;
+    let mut session = Session::new(&model, 256).unwrap();
+    session.reseed(9, 4);
+    let mut x = vec![0.0f32; 4 * per * model.layout().x_dim()];
+    session.sample_batch(&ys, per, &mut x).unwrap();
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bindings_python_streams");
+    std::fs::create_dir_all(&dir).unwrap();
+    let samples = dir.join("rust_samples.f32");
+    let bytes: Vec<u8> = x.iter().flat_map(|v| v.to_ne_bytes()).collect();
+    std::fs::write(&samples, bytes).unwrap();
+
+    let out = Command::new("python3")
+        .arg(root.join("tests/bindings/python_streams.py"))
+        .env("INNFER_LIB", &lib)
+        .env("INNFER_BINDINGS", root.join("bindings/python"))
+        .env("INNFER_MODEL", &model_path)
+        .env("INNFER_RUST_SAMPLES", &samples)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .output()
+        .expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "python_streams.py failed ({}):\n--- stdout\n{stdout}\n--- stderr\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("python streams: all checks passed"));
 }

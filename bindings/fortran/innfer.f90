@@ -14,7 +14,8 @@
 !   memory, so a sample array is x(x_dim, n) and a forward input x(dim, rows). For other
 !   layouts use the *_strided functions with element strides (Fortran x(rows, cols): rs = 1,
 !   cs = rows).
-! * Seeds are uint64 in C; pass integer(c_int64_t) bit patterns (e.g. 0_c_int64_t).
+! * Seeds, streams and stream rows are uint64 in C; pass integer(c_int64_t) bit patterns
+!   (e.g. 0_c_int64_t).
 ! * Sizes are integer(c_size_t) in the thin interfaces; the wrappers take default integers.
 module innfer
   use, intrinsic :: iso_c_binding
@@ -153,6 +154,28 @@ module innfer
       import :: c_int32_t, c_int64_t, c_ptr
       type(c_ptr), value :: s
       integer(c_int64_t), value :: seed, stream
+    end function
+
+    ! row: a uint64 in C, passed as its integer(c_int64_t) bit pattern like the seed.
+    integer(c_int32_t) function innfer_session_seek(s, row) bind(C, name="innfer_session_seek")
+      import :: c_int32_t, c_int64_t, c_ptr
+      type(c_ptr), value :: s
+      integer(c_int64_t), value :: row
+    end function
+
+    ! seed, stream, next_row: uint64 in C (bit patterns).
+    integer(c_int32_t) function innfer_session_rng_position(s, seed, stream, next_row) &
+        bind(C, name="innfer_session_rng_position")
+      import :: c_int32_t, c_int64_t, c_ptr
+      type(c_ptr), value :: s
+      integer(c_int64_t), intent(out) :: seed, stream, next_row
+    end function
+
+    integer(c_int32_t) function innfer_session_set_threads(s, threads) &
+        bind(C, name="innfer_session_set_threads")
+      import :: c_int32_t, c_ptr, c_size_t
+      type(c_ptr), value :: s
+      integer(c_size_t), value :: threads
     end function
 
     integer(c_size_t) function innfer_session_max_batch(s) &
@@ -359,6 +382,35 @@ contains
       return
     end if
     status = innfer_session_create(model, int(max_batch, c_size_t), session)
+  end subroutine
+
+  ! Splits each call of the session over threads threads (1: the calling thread only); the
+  ! samples do not depend on it. Starts the session's worker threads.
+  subroutine innfer_session_set_threads_f(session, threads, status)
+    type(c_ptr), intent(in) :: session
+    integer, intent(in) :: threads
+    integer(c_int32_t), intent(out) :: status
+    if (threads < 1) then
+      status = INNFER_STATUS_INVALID_ARGUMENT
+      return
+    end if
+    status = innfer_session_set_threads(session, int(threads, c_size_t))
+  end subroutine
+
+  ! Moves the random stream to the first sample of observation first_obs (counted from 1,
+  ! Fortran style) of a run that draws n samples for each observation: row (first_obs - 1) * n
+  ! (innfer_session_seek() in innfer.h). A block of observations drawn after this call, by
+  ! any process, gets the samples one call over the whole run draws for them.
+  subroutine innfer_session_seek_observation_f(session, first_obs, n, status)
+    type(c_ptr), intent(in) :: session
+    integer(c_int64_t), intent(in) :: first_obs
+    integer, intent(in) :: n
+    integer(c_int32_t), intent(out) :: status
+    if (first_obs < 1 .or. n < 0) then
+      status = INNFER_STATUS_INVALID_ARGUMENT
+      return
+    end if
+    status = innfer_session_seek(session, (first_obs - 1) * int(n, c_int64_t))
   end subroutine
 
   ! n posterior samples for the observation y(y_dim) into x(x_dim, n) (x may have more columns;

@@ -160,6 +160,8 @@ def _setup(lib):
     fn("innfer_session_create", _status, vp, _size_t, ctypes.POINTER(vp))
     fn("innfer_session_free", None, vp)
     fn("innfer_session_reseed", _status, vp, ctypes.c_uint64, ctypes.c_uint64)
+    fn("innfer_session_seek", _status, vp, ctypes.c_uint64)
+    fn("innfer_session_set_threads", _status, vp, _size_t)
     fn("innfer_session_max_batch", _size_t, vp)
     fn("innfer_session_model", vp, vp)
     fn("innfer_session_last_error", ctypes.c_char_p, vp)
@@ -311,6 +313,22 @@ class Session:
         """Restarts the random stream at (seed, stream); a fresh session is at (0, 0).
         Negative values are taken as their 64-bit two's complement."""
         self._check(self._lib.innfer_session_reseed(self._h, seed & (2**64 - 1), stream & (2**64 - 1)))
+
+    def seek(self, row: int) -> None:
+        """Moves the random stream to ``row``: the next sample draws row ``row`` of (seed, stream).
+        With ``n`` samples per observation, observation ``j`` owns rows ``j*n ... j*n+n-1``, so
+        a worker that handles observations ``j0...`` calls ``seek(j0 * n)`` and draws the
+        samples one call over all observations draws for them (``innfer_session_seek``)."""
+        if not 0 <= row < 2**64:
+            raise Error(STATUS["INVALID_ARGUMENT"], f"row must be in [0, 2**64), got {row}")
+        self._check(self._lib.innfer_session_seek(self._h, row))
+
+    def set_threads(self, threads: int) -> None:
+        """Splits each call over ``threads`` threads (1: the calling one); the samples do not
+        depend on it (``innfer_session_set_threads``)."""
+        if threads < 1:
+            raise Error(STATUS["INVALID_ARGUMENT"], f"threads must be at least 1, got {threads}")
+        self._check(self._lib.innfer_session_set_threads(self._h, threads))
 
     def sample(self, y, n: int) -> np.ndarray:
         """``n`` posterior samples of x for observation(s) y.
