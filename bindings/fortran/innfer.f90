@@ -277,7 +277,7 @@ module innfer
     end function
   end interface
 
-  private :: c_to_f_string, pass_f
+  private :: c_to_f_string, pass_f, load_message
 
 contains
 
@@ -332,24 +332,40 @@ contains
     integer(c_int32_t), intent(out) :: status
     character(len=*), intent(out), optional :: errmsg
     character(kind=c_char) :: err(1024)
-    character(len=:), allocatable :: msg
-    integer :: i
     err = c_null_char
     status = innfer_model_load_file(trim(path)//c_null_char, model, err, &
                                     int(size(err), c_size_t))
-    if (present(errmsg)) then
-      errmsg = ""
-      if (status /= INNFER_STATUS_OK) then
-        msg = ""
-        do i = 1, size(err)
-          if (err(i) == c_null_char) exit
-          msg = msg//err(i)
-        end do
-        if (len(msg) == 0) msg = innfer_status_message(status)
-        errmsg = msg
-      end if
-    end if
+    if (present(errmsg)) errmsg = load_message(status, err)
   end subroutine
+
+  ! Loads a model from the bytes of a model file (copied: data may be freed afterwards), e.g.
+  ! bytes one MPI rank read and broadcast. model = c_null_ptr on failure; errmsg as innfer_load.
+  subroutine innfer_load_bytes(data, model, status, errmsg)
+    integer(c_int8_t), intent(in), contiguous :: data(:)
+    type(c_ptr), intent(out) :: model
+    integer(c_int32_t), intent(out) :: status
+    character(len=*), intent(out), optional :: errmsg
+    character(kind=c_char) :: err(1024)
+    err = c_null_char
+    status = innfer_model_load_bytes(data, int(size(data), c_size_t), model, err, &
+                                     int(size(err), c_size_t))
+    if (present(errmsg)) errmsg = load_message(status, err)
+  end subroutine
+
+  ! A load call's message: blank on success, else the NUL-terminated err (or the status text).
+  function load_message(status, err) result(msg)
+    integer(c_int32_t), intent(in) :: status
+    character(kind=c_char), intent(in) :: err(:)
+    character(len=:), allocatable :: msg
+    integer :: i
+    msg = ""
+    if (status == INNFER_STATUS_OK) return
+    do i = 1, size(err)
+      if (err(i) == c_null_char) exit
+      msg = msg//err(i)
+    end do
+    if (len(msg) == 0) msg = innfer_status_message(status)
+  end function
 
   ! Model dimensions as default integers; every output is optional.
   subroutine innfer_dims_f(model, status, dim, cond_dim, x_dim, y_dim, z_dim, layout)

@@ -6,7 +6,9 @@ program fortran_api
   implicit none
   character(len=4096) :: fixtures
   character(len=256) :: errmsg
-  type(c_ptr) :: model, session, plain, psession, whole, part
+  type(c_ptr) :: model, session, plain, psession, whole, part, from_bytes
+  integer(c_int8_t), allocatable :: bytes(:)
+  integer :: unit, nbytes
   integer(c_int32_t) :: st
   integer(c_int64_t) :: seed, stream, next_row
   integer, parameter :: per = 4000
@@ -116,6 +118,30 @@ program fortran_api
   call innfer_session_seek_observation_f(part, 0_c_int64_t, per, st)
   call check(st == INNFER_STATUS_INVALID_ARGUMENT, 'observations count from 1')
   call innfer_session_free(part)
+
+  ! A model loaded from bytes (as an MPI rank gets them) samples the same bits.
+  open (newunit=unit, file=trim(fixtures)//'/pypi_cinn_stats/model.safetensors', &
+        access='stream', form='unformatted', status='old', action='read')
+  inquire (unit=unit, size=nbytes)
+  allocate (bytes(nbytes))
+  read (unit) bytes
+  close (unit)
+  call innfer_load_bytes(bytes, from_bytes, st, errmsg)
+  call check(st == INNFER_STATUS_OK .and. errmsg == '', 'load from bytes')
+  call innfer_session_create_f(from_bytes, 8192, part, st)
+  st = innfer_session_reseed(part, 11_c_int64_t, 2_c_int64_t)
+  call innfer_sample_batch_f(part, ys, per, xall, st)
+  st = innfer_session_reseed(whole, 11_c_int64_t, 2_c_int64_t)
+  call innfer_session_seek_observation_f(whole, 2_c_int64_t, per, st)
+  call innfer_sample_f(whole, ys(:, 2), per, xpart, st)
+  call check(same_bits(xpart, xall(:, per + 1:)), 'from bytes = from the file')
+  call innfer_session_free(part)
+  call innfer_model_free(from_bytes)
+  bytes(9:16) = int(ichar('X'), c_int8_t)
+  call innfer_load_bytes(bytes, from_bytes, st, errmsg)
+  call check(st /= INNFER_STATUS_OK .and. .not. c_associated(from_bytes), 'corrupt bytes fail')
+  call check(index(errmsg, 'innfer_model_load_bytes') > 0, 'corrupt bytes: message')
+  print '(a)', 'load error as expected: '//trim(errmsg)
   call innfer_session_free(whole)
 
   ! a model without a layout
