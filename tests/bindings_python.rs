@@ -11,6 +11,29 @@ use std::process::Command;
 
 use innfer::{Model, Session};
 
+/// Runs `python` (a `python3` command with its arguments and environment) without writing
+/// .pyc files; fails the test with its output unless it succeeds. Returns its stdout.
+fn run_python(python: &mut Command, what: &str) -> String {
+    let out = python
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .output()
+        .expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\n--- stdout\n{stdout}\n--- stderr\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// Writes `x` as raw native-endian f32 (what the Python scripts compare with).
+fn write_f32(path: &Path, x: &[f32]) {
+    let bytes: Vec<u8> = x.iter().flat_map(|v| v.to_ne_bytes()).collect();
+    std::fs::write(path, bytes).unwrap();
+}
+
 #[test]
 fn python_binding() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
@@ -48,24 +71,16 @@ fn python_binding() {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bindings_python");
     std::fs::create_dir_all(&dir).unwrap();
     let samples = dir.join("rust_samples_cinn.f32");
-    let bytes: Vec<u8> = x.iter().flat_map(|v| v.to_ne_bytes()).collect();
-    std::fs::write(&samples, bytes).unwrap();
+    write_f32(&samples, &x);
 
-    let out = Command::new("python3")
-        .arg(root.join("bindings/python/test_innfer.py"))
-        .env("INNFER_LIB", &lib)
-        .env("INNFER_RUST_SAMPLES", &samples)
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .output()
-        .expect("python3 runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    println!("{stdout}");
-    assert!(
-        out.status.success(),
-        "test_innfer.py failed ({}):\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
-        out.status
+    let stdout = run_python(
+        Command::new("python3")
+            .arg(root.join("bindings/python/test_innfer.py"))
+            .env("INNFER_LIB", &lib)
+            .env("INNFER_RUST_SAMPLES", &samples),
+        "test_innfer.py",
     );
+    println!("{stdout}");
     assert!(stdout.contains("compared with the Rust API's samples"));
     assert!(stdout.contains("all Python binding checks passed"));
 }
@@ -159,20 +174,13 @@ fn exporter_metadata_without_torch() {
     std::fs::create_dir_all(&dir).unwrap();
     let out_model = dir.join("restated.safetensors");
     let _ = std::fs::remove_file(&out_model);
-    let out = Command::new("python3")
-        .args(["-c", EXPORTER_WITHOUT_TORCH])
-        .env("INNFER_BINDINGS", root.join("bindings/python"))
-        .env("INNFER_FIXTURES", root.join("tests/fixtures"))
-        .env("INNFER_OUT", &out_model)
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .output()
-        .expect("python3 runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "the exporter checks failed ({}):\n{stdout}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
+    let stdout = run_python(
+        Command::new("python3")
+            .args(["-c", EXPORTER_WITHOUT_TORCH])
+            .env("INNFER_BINDINGS", root.join("bindings/python"))
+            .env("INNFER_FIXTURES", root.join("tests/fixtures"))
+            .env("INNFER_OUT", &out_model),
+        "the exporter checks",
     );
     assert!(stdout.contains("exporter checks without torch passed"));
 
@@ -236,24 +244,16 @@ fn python_seek_and_threads() {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bindings_python_streams");
     std::fs::create_dir_all(&dir).unwrap();
     let samples = dir.join("rust_samples.f32");
-    let bytes: Vec<u8> = x.iter().flat_map(|v| v.to_ne_bytes()).collect();
-    std::fs::write(&samples, bytes).unwrap();
+    write_f32(&samples, &x);
 
-    let out = Command::new("python3")
-        .arg(root.join("tests/bindings/python_streams.py"))
-        .env("INNFER_LIB", &lib)
-        .env("INNFER_BINDINGS", root.join("bindings/python"))
-        .env("INNFER_MODEL", &model_path)
-        .env("INNFER_RUST_SAMPLES", &samples)
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .output()
-        .expect("python3 runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "python_streams.py failed ({}):\n--- stdout\n{stdout}\n--- stderr\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
+    let stdout = run_python(
+        Command::new("python3")
+            .arg(root.join("tests/bindings/python_streams.py"))
+            .env("INNFER_LIB", &lib)
+            .env("INNFER_BINDINGS", root.join("bindings/python"))
+            .env("INNFER_MODEL", &model_path)
+            .env("INNFER_RUST_SAMPLES", &samples),
+        "python_streams.py",
     );
     assert!(stdout.contains("python streams: all checks passed"));
 }
