@@ -48,12 +48,13 @@ static int rank = 0;
 
 /* Prints the reason and ends the whole job (every rank). */
 static void fail(const char *fmt, ...) {
+    char reason[1024];
     va_list ap;
-    fprintf(stderr, "sample_mpi: rank %d: ", rank);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(reason, sizeof reason, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
+    /* One call, so that the lines of ranks failing together do not interleave. */
+    fprintf(stderr, "sample_mpi: rank %d: %s\n", rank, reason);
     fflush(stderr);
     MPI_Abort(MPI_COMM_WORLD, 1);
     exit(1); /* not reached */
