@@ -37,8 +37,9 @@
  *
  * MEMORY
  *   Loading a model and innfer_session_create() allocate (with the C allocator in hosted
- *   builds; out of memory aborts). Nothing else allocates: once a session exists, sampling,
- *   forward, inverse, reseeding and error reporting use only the session's memory. With
+ *   builds; out of memory aborts), and so does innfer_session_set_threads() (its workers).
+ *   Nothing else allocates: once a session exists, sampling, forward, inverse, reseeding,
+ *   seeking and error reporting use only the session's memory. With
  *   innfer_session_init_static() the session lives entirely in memory you provide (ask
  *   innfer_session_size(), align it to INNFER_ARENA_ALIGN).
  *
@@ -54,7 +55,21 @@
  *   A model is immutable: any number of threads may use one model at once (query it, create
  *   sessions from it). A session is used by one thread at a time; give each thread its own
  *   session (with its own seed or stream for independent samples). The free functions must
- *   not race with other calls on the same handle. No call uses locks or thread-local state.
+ *   not race with other calls on the same handle. No call uses thread-local state, and none
+ *   takes a lock except on a session given worker threads by innfer_session_set_threads()
+ *   (which hands each call's rows to its own workers and waits for them).
+ *
+ * RANDOM STREAMS
+ *   Sample row r of (seed, stream) draws its latent vector from a generator keyed by
+ *   (seed, stream, r) alone. A session keeps the next row: innfer_session_reseed() sets
+ *   (seed, stream) and row 0, innfer_session_seek() sets the row, innfer_session_rng_position()
+ *   reads all three, and every sampling call draws the rows after it in the order of its
+ *   output. With n samples per observation, observation j of a run therefore owns rows
+ *   j*n ... j*n+n-1: its samples are the same bits however the run is split over calls,
+ *   max_batch, threads, processes or MPI ranks (examples/mpi, docs/scaling.md). A worker
+ *   that handles observations j0 ... j1-1 reseeds to the run's (seed, stream), seeks to
+ *   row j0*n and calls innfer_sample_batch() on its block. Bit-identity holds on CPUs that
+ *   run the same kernel; CPUs with other SIMD instruction sets may round differently.
  *
  * UNDEFINED BEHAVIOUR (the library cannot detect these)
  *   - freeing a model while a session created from it is still in use;
@@ -444,6 +459,82 @@ void innfer_session_free(innfer_session *s);
 innfer_status innfer_session_reseed(innfer_session *s, uint64_t seed, uint64_t stream);
 
 /**
+ * Moves the session's random stream to row `row` of its current `(seed, stream)`: the next
+ * sample drawn is row `row`. Nothing is drawn or discarded, so any position costs the same.
+ *
+ * **The stream contract.** Sample row `r` of `(seed, stream)` draws its latent vector from a
+ * generator keyed by `(seed, stream, r)` alone. Every sampling call draws rows `next, next+1,
+ * ...` in the order of its output and leaves `next` after the last; `innfer_sample_batch()`
+ * with `n_samples` per observation gives observation `j` of the call rows `next +
+ * j*n_samples ... next + j*n_samples + n_samples - 1`. So the samples of observation `j` of a
+ * run that draws `n` samples for each observation are the same bits however the run is split
+ * over calls, sessions, threads, processes or MPI ranks (on the same CPU kernel: see
+ * `innfer_session_reseed()`). A process that handles observations `j0 ... j1-1` of such a run
+ * does:
+ *
+ * ```c
+ * innfer_session_reseed(s, seed, stream);        // the run's seed and stream
+ * innfer_session_seek(s, (uint64_t)j0 * n);
+ * innfer_sample_batch(s, y + j0 * y_dim, j1 - j0, n, x_block);
+ * ```
+ *
+ * A later sampling call whose rows would carry the next-row counter past 2^64 - 1 fails with
+ * `INNFER_STATUS_INVALID_ARGUMENT` and draws nothing.
+ *
+ * Returns `INNFER_STATUS_OK`, `_NULL_ARGUMENT` or `_INVALID_ARGUMENT` (a freed static
+ * session). Allocates nothing.
+ *
+ * # Safety
+ * `s` is NULL or a live session not in use by another thread.
+ */
+innfer_status innfer_session_seek(innfer_session *s, uint64_t row);
+
+/**
+ * The position of the session's random stream: its `seed` and `stream` (as given to
+ * `innfer_session_reseed()`) and `next_row`, the row the next sample will draw (see
+ * `innfer_session_seek()`). Any output pointer may be NULL. Saved and restored with
+ * `innfer_session_reseed()` and `innfer_session_seek()`, it lets a run stop and resume with
+ * the same samples.
+ *
+ * Returns `INNFER_STATUS_OK`, `_NULL_ARGUMENT` (`s` NULL) or `_INVALID_ARGUMENT` (not a live
+ * session). Allocates nothing.
+ *
+ * # Safety
+ * `s` is NULL or a live session not in use by another thread; each output is NULL or
+ * writable.
+ */
+innfer_status innfer_session_rng_position(const innfer_session *s,
+                                          uint64_t *seed,
+                                          uint64_t *stream,
+                                          uint64_t *next_row);
+
+#if defined(INNFER_HAS_STD)
+/**
+ * Splits every call of the session over `threads` threads: the calling thread and
+ * `threads - 1` worker threads that belong to the session (1, the default, runs on the
+ * calling thread only). Results are bit-identical for any thread count (every sample row has
+ * its own random stream, see `innfer_session_seek()`). Calls shorter than about 4 M
+ * multiply-adds (at least 24 rows) stay on the calling thread: waking the workers would cost
+ * more than it saves; give such a session a `max_batch` of a few thousand rows for small
+ * models.
+ *
+ * This call allocates (the workers' scratch, a few KB each, and their stacks) and starts the
+ * workers; it ends those of an earlier call. The workers wait on a condition variable
+ * between calls, allocate nothing after this call, and end with `innfer_session_free()`. A
+ * session in caller memory (`innfer_session_init_static()`) keeps its arena there; only the
+ * workers' scratch is on the heap. Only in builds with the standard library.
+ *
+ * Returns `INNFER_STATUS_OK`, `_NULL_ARGUMENT`, `_INVALID_ARGUMENT` (`threads` is 0 or more
+ * than 1024, or a freed static session) or `_INTERNAL` (the system refused to start a
+ * thread). Out of memory aborts the process.
+ *
+ * # Safety
+ * `s` is NULL or a live session not in use by another thread.
+ */
+innfer_status innfer_session_set_threads(innfer_session *s, size_t threads);
+#endif
+
+/**
  * The `max_batch` the session was created with (the most rows one forward/inverse call takes);
  * 0 if `s` is NULL or not a live session. Allocates nothing.
  *
@@ -487,8 +578,9 @@ const char *innfer_session_last_error(const innfer_session *s);
  * - `x`: `[n_samples][x_dim]` floats, row-major, written (may be NULL if `n_samples` is 0).
  *
  * Any `n_samples` is allowed: the session works in chunks of its `max_batch`. Sample `i` uses
- * row `next + i` of the random stream, where `next` counts the samples drawn since the last
- * `innfer_session_reseed()` (or creation), so splitting a run over calls changes nothing.
+ * row `next + i` of the random stream, where `next` is the session's next row (0 after
+ * `innfer_session_reseed()` or creation, set by `innfer_session_seek()`, advanced by every
+ * sample drawn), so splitting a run over calls changes nothing.
  *
  * Returns `INNFER_STATUS_OK`, `_NULL_ARGUMENT`, `_INVALID_ARGUMENT` (`x` overlaps `y`, a freed
  * static session, overflowing sizes) or `_NO_LAYOUT`. Allocates nothing; bounded time.
@@ -505,7 +597,8 @@ innfer_status innfer_sample(innfer_session *s, const float *y, size_t n_samples,
  *
  * - `y`: `[n_obs][y_dim]` floats, row-major;
  * - `x`: `[n_obs * n_samples][x_dim]` floats, row-major, observation by observation: the
- *   samples of observation `j` are rows `j*n_samples ... (j+1)*n_samples - 1`.
+ *   samples of observation `j` are rows `j*n_samples ... (j+1)*n_samples - 1`, drawn from rows
+ *   `next + j*n_samples ...` of the random stream (see `innfer_session_seek()`).
  *
  * Statuses as `innfer_sample()`. Allocates nothing.
  *

@@ -100,3 +100,39 @@ fn package_matches_the_rust_api() {
     );
     assert!(stdout.contains("package = Rust API"));
 }
+
+/// `Session.seek` and `Session.set_threads` of the Python package keep the stream contract
+/// (tests/bindings/python_streams.py): blocks of observations drawn by seeked sessions, on one
+/// thread or two, are the bits of one call, which are the Rust API's.
+#[test]
+fn python_seek_and_threads() {
+    let model_path = root().join("tests/fixtures/pypi_cinn_stats/model.safetensors");
+    let model = Model::from_file(&model_path).unwrap();
+    let ys = [1.5f32, -0.25, 0.0, 2.0, -1.0, 0.5, 0.75, 0.75];
+    let per = 4000;
+    let mut session = Session::new(&model, 256).unwrap();
+    session.reseed(9, 4);
+    let mut x = vec![0.0f32; 4 * per * model.layout().x_dim()];
+    session.sample_batch(&ys, per, &mut x).unwrap();
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bindings_python_streams");
+    std::fs::create_dir_all(&dir).unwrap();
+    let samples = dir.join("rust_samples.f32");
+    write_f32(&samples, &x);
+
+    let run = Command::new(common::tools::python())
+        .arg(root().join("tests/bindings/python_streams.py"))
+        .env("INNFER_LIB", lib_dir().join("libinnfer.so"))
+        .env("INNFER_BINDINGS", root().join("bindings/python"))
+        .env("INNFER_MODEL", &model_path)
+        .env("INNFER_RUST_SAMPLES", &samples)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .output()
+        .expect("python runs");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success() && stdout.contains("python streams: all checks passed"),
+        "python_streams.py ({}):\n{stdout}\n{}",
+        run.status,
+        String::from_utf8_lossy(&run.stderr)
+    );
+}

@@ -7,6 +7,8 @@
 //! 3. one model shared by 4 pthreads, each with its own session, gives exactly the samples of
 //!    4 serial runs (and of the Rust API);
 //! 4. nothing allocates after session creation (tests/c/noalloc.c interposes the C allocator);
+//!    a session seeked to an observation's first row, on one thread or two, draws the samples
+//!    one call draws for it (tests/c/streams.c);
 //! 5. the programs run clean under valgrind;
 //! 6. scripts/install.sh installs a prefix that pkg-config, the compiler and CMake can use.
 //!
@@ -315,6 +317,43 @@ fn threads_sharing_a_model_match_serial_runs() {
     }
 }
 
+/// Observation `j` of tests/c/streams.c.
+fn stream_observation(j: usize, yd: usize) -> Vec<f32> {
+    (0..yd)
+        .map(|i| obs_value(j % 2, i) + 0.25 * j as f32)
+        .collect()
+}
+
+#[test]
+fn seeked_and_threaded_sessions_draw_the_samples_of_one_call() {
+    for (link, name) in [
+        (Link::Static, "pypi_cinn_stats"),
+        (Link::Shared, "pypi_toy_inn"),
+    ] {
+        let path = fixture(name);
+        let model = Model::from_file(&path).unwrap();
+        let (xd, yd) = (model.layout().x_dim(), model.layout().y_dim());
+        // Blocks of two or more observations make calls long enough for two threads.
+        let max_batch = Session::min_threaded_rows(&model) + 5;
+        let (m, n, seed, stream) = (7, max_batch / 2 + 1, 40_000, 2);
+        let out = work_dir().join(format!("streams-{link:?}-{name}.f32"));
+        let stdout = run_ok(
+            Command::new(compile("streams", link))
+                .arg(&path)
+                .arg(&out)
+                .args([seed, stream, m, n, max_batch].map(|v| v.to_string())),
+        )
+        .stdout;
+        assert!(String::from_utf8_lossy(&stdout).contains("streams: ok"));
+        let ys: Vec<f32> = (0..m).flat_map(|j| stream_observation(j, yd)).collect();
+        let mut s = Session::new(&model, 64).unwrap();
+        s.reseed(seed as u64, stream as u64);
+        let mut want = vec![0.0; m * n * xd];
+        s.sample_batch(&ys, n, &mut want).unwrap();
+        assert_bits_eq(&read_f32(&out), &want, &format!("streams, {name}"));
+    }
+}
+
 #[test]
 fn nothing_allocates_after_session_creation() {
     let models = [
@@ -365,6 +404,18 @@ fn valgrind_is_clean() {
                 ],
             );
         }
+        valgrind(
+            &compile("streams", link),
+            &[
+                toy.clone(),
+                work_dir().join(format!("vg-streams-{link:?}.f32")),
+                "3".into(),
+                "1".into(),
+                "5".into(),
+                "4".into(),
+                "6".into(),
+            ],
+        );
         valgrind(
             &compile("threads", link),
             &[

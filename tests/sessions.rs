@@ -254,3 +254,90 @@ fn models_are_send_and_sync() {
     fn shareable<T: Send + Sync>() {}
     shareable::<Model>();
 }
+
+/// The first observation of each of `parts` contiguous blocks of `m` observations, the
+/// larger blocks first (the split examples/mpi uses for its ranks).
+fn block_starts(m: usize, parts: usize) -> Vec<usize> {
+    (0..=parts)
+        .map(|r| r * (m / parts) + r.min(m % parts))
+        .collect()
+}
+
+#[test]
+fn a_seeked_session_draws_the_samples_one_run_draws_for_its_observations() {
+    let model = cinn();
+    // Enough samples per observation that a block of two observations is a call long enough
+    // for a threaded session's extra threads.
+    let threaded_batch = Session::min_threaded_rows(&model) + 5;
+    let (m, n) = (11, threaded_batch / 2 + 1);
+    let ys: Vec<f32> = (0..m * 3).map(|i| (i as f32 * 0.37).sin() * 2.0).collect();
+    let mut whole = vec![0.0; m * n * 5];
+    let mut s = Session::new(&model, 16).unwrap();
+    s.reseed(42, 3);
+    s.sample_batch(&ys, n, &mut whole).unwrap();
+    assert_eq!(s.rng_position(), (42, 3, (m * n) as u64));
+
+    // Every split into 1..=4 blocks, each drawn by its own session (another max_batch, or
+    // two threads) from a seeked position.
+    for parts in 1..=4 {
+        for (max_batch, threads) in [(7, 1), (threaded_batch, 2)] {
+            let starts = block_starts(m, parts);
+            let mut split = vec![0.0; m * n * 5];
+            for block in starts.windows(2) {
+                let (j0, j1) = (block[0], block[1]);
+                let mut s = Session::new(&model, max_batch).unwrap();
+                s.set_threads(threads).unwrap();
+                s.reseed(42, 3);
+                s.seek((j0 * n) as u64);
+                assert_eq!(s.rng_position(), (42, 3, (j0 * n) as u64));
+                s.sample_batch(&ys[j0 * 3..j1 * 3], n, &mut split[j0 * n * 5..j1 * n * 5])
+                    .unwrap();
+                assert_eq!(s.rng_position(), (42, 3, (j1 * n) as u64));
+            }
+            assert!(
+                split
+                    .iter()
+                    .zip(&whole)
+                    .all(|(a, b)| a.to_bits() == b.to_bits()),
+                "{parts} blocks, max_batch {max_batch}, {threads} threads"
+            );
+        }
+    }
+}
+
+#[test]
+fn seeking_back_redraws_and_seeking_moves_nothing_else() {
+    let model = cinn();
+    let y = [0.3, -1.0, 2.0];
+    let mut s = Session::new(&model, 8).unwrap();
+    s.reseed(5, 1);
+    let mut first = vec![0.0; 20 * 5];
+    s.sample(&y, 20, &mut first).unwrap();
+    // Sample 7 onwards again: the same rows; the seed and stream stay.
+    s.seek(7);
+    assert_eq!(s.rng_position(), (5, 1, 7));
+    let mut again = vec![0.0; 13 * 5];
+    s.sample(&y, 13, &mut again).unwrap();
+    assert_eq!(again, first[7 * 5..]);
+    // A reseed goes back to row 0.
+    s.seek(1000);
+    s.reseed(5, 1);
+    assert_eq!(s.rng_position(), (5, 1, 0));
+}
+
+#[test]
+fn a_call_that_would_pass_the_last_row_of_the_stream_fails_and_draws_nothing() {
+    let model = cinn();
+    let y = [0.3, -1.0, 2.0];
+    let mut s = Session::new(&model, 8).unwrap();
+    s.reseed(5, 1);
+    s.seek(u64::MAX - 3);
+    let mut x = vec![0.0; 4 * 5];
+    let err = s.sample(&y, 4, &mut x).unwrap_err();
+    assert!(matches!(err, innfer::Error::Argument(_)), "{err}");
+    assert_eq!(s.rng_position(), (5, 1, u64::MAX - 3));
+    assert!(x.iter().all(|&v| v == 0.0));
+    // Three rows still fit (the counter ends at 2^64 - 1).
+    s.sample(&y, 3, &mut x[..3 * 5]).unwrap();
+    assert_eq!(s.rng_position(), (5, 1, u64::MAX));
+}

@@ -245,6 +245,27 @@ public:
         check(innfer_session_reseed(s_, seed, stream));
     }
 
+    /// Moves the random stream to `row`: the next sample draws row `row` of (seed, stream).
+    /// With n samples per observation, observation j owns rows j*n ... j*n+n-1, so a worker
+    /// that handles observations j0... seeks to j0*n (innfer_session_seek() in innfer.h).
+    void seek(std::uint64_t row) { check(innfer_session_seek(s_, row)); }
+
+    /// Where the random stream stands: reseed(seed, stream) + seek(next_row) restores it.
+    struct RngPosition {
+        std::uint64_t seed, stream, next_row;
+    };
+    RngPosition rng_position() const {
+        RngPosition p{0, 0, 0};
+        check(innfer_session_rng_position(s_, &p.seed, &p.stream, &p.next_row));
+        return p;
+    }
+
+#if defined(INNFER_HAS_STD)
+    /// Splits each call over `threads` threads (1: the calling thread only); the results do
+    /// not depend on it. Starts the session's worker threads (innfer_session_set_threads()).
+    void set_threads(std::size_t threads) { check(innfer_session_set_threads(s_, threads)); }
+#endif
+
     // ---- raw pointers (row-major, contiguous; sizes as in innfer.h) ----
 
     /// n posterior samples for one observation y [y_dim]; x is [n][x_dim].

@@ -14,7 +14,8 @@
 !   memory, so a sample array is x(x_dim, n) and a forward input x(dim, rows). For other
 !   layouts use the *_strided functions with element strides (Fortran x(rows, cols): rs = 1,
 !   cs = rows).
-! * Seeds are uint64 in C; pass integer(c_int64_t) bit patterns (e.g. 0_c_int64_t).
+! * Seeds, streams and stream rows are uint64 in C; pass integer(c_int64_t) bit patterns
+!   (e.g. 0_c_int64_t).
 ! * Sizes are integer(c_size_t) in the thin interfaces; the wrappers take default integers.
 module innfer
   use, intrinsic :: iso_c_binding
@@ -155,6 +156,28 @@ module innfer
       integer(c_int64_t), value :: seed, stream
     end function
 
+    ! row: a uint64 in C, passed as its integer(c_int64_t) bit pattern like the seed.
+    integer(c_int32_t) function innfer_session_seek(s, row) bind(C, name="innfer_session_seek")
+      import :: c_int32_t, c_int64_t, c_ptr
+      type(c_ptr), value :: s
+      integer(c_int64_t), value :: row
+    end function
+
+    ! seed, stream, next_row: uint64 in C (bit patterns).
+    integer(c_int32_t) function innfer_session_rng_position(s, seed, stream, next_row) &
+        bind(C, name="innfer_session_rng_position")
+      import :: c_int32_t, c_int64_t, c_ptr
+      type(c_ptr), value :: s
+      integer(c_int64_t), intent(out) :: seed, stream, next_row
+    end function
+
+    integer(c_int32_t) function innfer_session_set_threads(s, threads) &
+        bind(C, name="innfer_session_set_threads")
+      import :: c_int32_t, c_ptr, c_size_t
+      type(c_ptr), value :: s
+      integer(c_size_t), value :: threads
+    end function
+
     integer(c_size_t) function innfer_session_max_batch(s) &
         bind(C, name="innfer_session_max_batch")
       import :: c_size_t, c_ptr
@@ -254,7 +277,7 @@ module innfer
     end function
   end interface
 
-  private :: c_to_f_string, pass_f
+  private :: c_to_f_string, pass_f, load_message
 
 contains
 
@@ -309,24 +332,40 @@ contains
     integer(c_int32_t), intent(out) :: status
     character(len=*), intent(out), optional :: errmsg
     character(kind=c_char) :: err(1024)
-    character(len=:), allocatable :: msg
-    integer :: i
     err = c_null_char
     status = innfer_model_load_file(trim(path)//c_null_char, model, err, &
                                     int(size(err), c_size_t))
-    if (present(errmsg)) then
-      errmsg = ""
-      if (status /= INNFER_STATUS_OK) then
-        msg = ""
-        do i = 1, size(err)
-          if (err(i) == c_null_char) exit
-          msg = msg//err(i)
-        end do
-        if (len(msg) == 0) msg = innfer_status_message(status)
-        errmsg = msg
-      end if
-    end if
+    if (present(errmsg)) errmsg = load_message(status, err)
   end subroutine
+
+  ! Loads a model from the bytes of a model file (copied: data may be freed afterwards), e.g.
+  ! bytes one MPI rank read and broadcast. model = c_null_ptr on failure; errmsg as innfer_load.
+  subroutine innfer_load_bytes(data, model, status, errmsg)
+    integer(c_int8_t), intent(in), contiguous :: data(:)
+    type(c_ptr), intent(out) :: model
+    integer(c_int32_t), intent(out) :: status
+    character(len=*), intent(out), optional :: errmsg
+    character(kind=c_char) :: err(1024)
+    err = c_null_char
+    status = innfer_model_load_bytes(data, int(size(data), c_size_t), model, err, &
+                                     int(size(err), c_size_t))
+    if (present(errmsg)) errmsg = load_message(status, err)
+  end subroutine
+
+  ! A load call's message: blank on success, else the NUL-terminated err (or the status text).
+  function load_message(status, err) result(msg)
+    integer(c_int32_t), intent(in) :: status
+    character(kind=c_char), intent(in) :: err(:)
+    character(len=:), allocatable :: msg
+    integer :: i
+    msg = ""
+    if (status == INNFER_STATUS_OK) return
+    do i = 1, size(err)
+      if (err(i) == c_null_char) exit
+      msg = msg//err(i)
+    end do
+    if (len(msg) == 0) msg = innfer_status_message(status)
+  end function
 
   ! Model dimensions as default integers; every output is optional.
   subroutine innfer_dims_f(model, status, dim, cond_dim, x_dim, y_dim, z_dim, layout)
@@ -359,6 +398,35 @@ contains
       return
     end if
     status = innfer_session_create(model, int(max_batch, c_size_t), session)
+  end subroutine
+
+  ! Splits each call of the session over threads threads (1: the calling thread only); the
+  ! samples do not depend on it. Starts the session's worker threads.
+  subroutine innfer_session_set_threads_f(session, threads, status)
+    type(c_ptr), intent(in) :: session
+    integer, intent(in) :: threads
+    integer(c_int32_t), intent(out) :: status
+    if (threads < 1) then
+      status = INNFER_STATUS_INVALID_ARGUMENT
+      return
+    end if
+    status = innfer_session_set_threads(session, int(threads, c_size_t))
+  end subroutine
+
+  ! Moves the random stream to the first sample of observation first_obs (counted from 1,
+  ! Fortran style) of a run that draws n samples for each observation: row (first_obs - 1) * n
+  ! (innfer_session_seek() in innfer.h). A block of observations drawn after this call, by
+  ! any process, gets the samples one call over the whole run draws for them.
+  subroutine innfer_session_seek_observation_f(session, first_obs, n, status)
+    type(c_ptr), intent(in) :: session
+    integer(c_int64_t), intent(in) :: first_obs
+    integer, intent(in) :: n
+    integer(c_int32_t), intent(out) :: status
+    if (first_obs < 1 .or. n < 0) then
+      status = INNFER_STATUS_INVALID_ARGUMENT
+      return
+    end if
+    status = innfer_session_seek(session, (first_obs - 1) * int(n, c_int64_t))
   end subroutine
 
   ! n posterior samples for the observation y(y_dim) into x(x_dim, n) (x may have more columns;

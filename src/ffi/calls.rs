@@ -139,8 +139,9 @@ unsafe fn pass_impl(
 /// - `x`: `[n_samples][x_dim]` floats, row-major, written (may be NULL if `n_samples` is 0).
 ///
 /// Any `n_samples` is allowed: the session works in chunks of its `max_batch`. Sample `i` uses
-/// row `next + i` of the random stream, where `next` counts the samples drawn since the last
-/// `innfer_session_reseed()` (or creation), so splitting a run over calls changes nothing.
+/// row `next + i` of the random stream, where `next` is the session's next row (0 after
+/// `innfer_session_reseed()` or creation, set by `innfer_session_seek()`, advanced by every
+/// sample drawn), so splitting a run over calls changes nothing.
 ///
 /// Returns `INNFER_STATUS_OK`, `_NULL_ARGUMENT`, `_INVALID_ARGUMENT` (`x` overlaps `y`, a freed
 /// static session, overflowing sizes) or `_NO_LAYOUT`. Allocates nothing; bounded time.
@@ -171,7 +172,8 @@ pub unsafe extern "C" fn innfer_sample(
 ///
 /// - `y`: `[n_obs][y_dim]` floats, row-major;
 /// - `x`: `[n_obs * n_samples][x_dim]` floats, row-major, observation by observation: the
-///   samples of observation `j` are rows `j*n_samples ... (j+1)*n_samples - 1`.
+///   samples of observation `j` are rows `j*n_samples ... (j+1)*n_samples - 1`, drawn from rows
+///   `next + j*n_samples ...` of the random stream (see `innfer_session_seek()`).
 ///
 /// Statuses as `innfer_sample()`. Allocates nothing.
 ///

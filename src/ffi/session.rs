@@ -337,6 +337,115 @@ pub unsafe extern "C" fn innfer_session_reseed(
     }
 }
 
+/// Moves the session's random stream to row `row` of its current `(seed, stream)`: the next
+/// sample drawn is row `row`. Nothing is drawn or discarded, so any position costs the same.
+///
+/// **The stream contract.** Sample row `r` of `(seed, stream)` draws its latent vector from a
+/// generator keyed by `(seed, stream, r)` alone. Every sampling call draws rows `next, next+1,
+/// ...` in the order of its output and leaves `next` after the last; `innfer_sample_batch()`
+/// with `n_samples` per observation gives observation `j` of the call rows `next +
+/// j*n_samples ... next + j*n_samples + n_samples - 1`. So the samples of observation `j` of a
+/// run that draws `n` samples for each observation are the same bits however the run is split
+/// over calls, sessions, threads, processes or MPI ranks (on the same CPU kernel: see
+/// `innfer_session_reseed()`). A process that handles observations `j0 ... j1-1` of such a run
+/// does:
+///
+/// ```c
+/// innfer_session_reseed(s, seed, stream);        // the run's seed and stream
+/// innfer_session_seek(s, (uint64_t)j0 * n);
+/// innfer_sample_batch(s, y + j0 * y_dim, j1 - j0, n, x_block);
+/// ```
+///
+/// A later sampling call whose rows would carry the next-row counter past 2^64 - 1 fails with
+/// `INNFER_STATUS_INVALID_ARGUMENT` and draws nothing.
+///
+/// Returns `INNFER_STATUS_OK`, `_NULL_ARGUMENT` or `_INVALID_ARGUMENT` (a freed static
+/// session). Allocates nothing.
+///
+/// # Safety
+/// `s` is NULL or a live session not in use by another thread.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn innfer_session_seek(s: *mut innfer_session, row: u64) -> innfer_status {
+    // SAFETY: forwarded contract.
+    unsafe {
+        with_session(s, "innfer_session_seek", |session| {
+            session.seek(row);
+            Ok(())
+        })
+    }
+}
+
+/// The position of the session's random stream: its `seed` and `stream` (as given to
+/// `innfer_session_reseed()`) and `next_row`, the row the next sample will draw (see
+/// `innfer_session_seek()`). Any output pointer may be NULL. Saved and restored with
+/// `innfer_session_reseed()` and `innfer_session_seek()`, it lets a run stop and resume with
+/// the same samples.
+///
+/// Returns `INNFER_STATUS_OK`, `_NULL_ARGUMENT` (`s` NULL) or `_INVALID_ARGUMENT` (not a live
+/// session). Allocates nothing.
+///
+/// # Safety
+/// `s` is NULL or a live session not in use by another thread; each output is NULL or
+/// writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn innfer_session_rng_position(
+    s: *const innfer_session,
+    seed: *mut u64,
+    stream: *mut u64,
+    next_row: *mut u64,
+) -> innfer_status {
+    if s.is_null() {
+        return INNFER_STATUS_NULL_ARGUMENT;
+    }
+    // SAFETY: a live handle per the contract.
+    let handle = unsafe { &*s };
+    if handle.magic != SESSION_MAGIC {
+        return INNFER_STATUS_INVALID_ARGUMENT;
+    }
+    let (sd, st, row) = handle.session.rng_position();
+    for (out, value) in [(seed, sd), (stream, st), (next_row, row)] {
+        if !out.is_null() {
+            // SAFETY: non-NULL and writable per the contract.
+            unsafe { out.write_unaligned(value) };
+        }
+    }
+    INNFER_STATUS_OK
+}
+
+/// Splits every call of the session over `threads` threads: the calling thread and
+/// `threads - 1` worker threads that belong to the session (1, the default, runs on the
+/// calling thread only). Results are bit-identical for any thread count (every sample row has
+/// its own random stream, see `innfer_session_seek()`). Calls shorter than about 4 M
+/// multiply-adds (at least 24 rows) stay on the calling thread: waking the workers would cost
+/// more than it saves; give such a session a `max_batch` of a few thousand rows for small
+/// models.
+///
+/// This call allocates (the workers' scratch, a few KB each, and their stacks) and starts the
+/// workers; it ends those of an earlier call. The workers wait on a condition variable
+/// between calls, allocate nothing after this call, and end with `innfer_session_free()`. A
+/// session in caller memory (`innfer_session_init_static()`) keeps its arena there; only the
+/// workers' scratch is on the heap. Only in builds with the standard library.
+///
+/// Returns `INNFER_STATUS_OK`, `_NULL_ARGUMENT`, `_INVALID_ARGUMENT` (`threads` is 0 or more
+/// than 1024, or a freed static session) or `_INTERNAL` (the system refused to start a
+/// thread). Out of memory aborts the process.
+///
+/// # Safety
+/// `s` is NULL or a live session not in use by another thread.
+#[cfg(feature = "std")]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn innfer_session_set_threads(
+    s: *mut innfer_session,
+    threads: usize,
+) -> innfer_status {
+    // SAFETY: forwarded contract.
+    unsafe {
+        with_session(s, "innfer_session_set_threads", |session| {
+            session.set_threads(threads).map_err(Fail::from)
+        })
+    }
+}
+
 /// The `max_batch` the session was created with (the most rows one forward/inverse call takes);
 /// 0 if `s` is NULL or not a live session. Allocates nothing.
 ///

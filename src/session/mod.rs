@@ -156,6 +156,9 @@ impl<'m> Session<'m, 'static> {
 }
 
 impl<'m, 'a> Session<'m, 'a> {
+    /// The most threads [`Session::set_threads`] accepts.
+    pub const MAX_THREADS: usize = 1024;
+
     fn plan_for(model: &Model, max_batch: usize) -> Result<MemoryPlan> {
         if max_batch == 0 {
             return Err(Error::Argument("max_batch must be at least 1"));
@@ -187,10 +190,15 @@ impl<'m, 'a> Session<'m, 'a> {
     /// allocate nothing whatever the thread count. Calls of fewer rows than
     /// [`Session::min_threaded_rows`] (at least 24, and about 4 M multiply-adds in all) stay on
     /// the calling thread: waking the workers would cost more than it saves.
+    ///
+    /// At most [`Session::MAX_THREADS`]: a larger count is refused rather than spawned.
     #[cfg(feature = "std")]
     pub fn set_threads(&mut self, threads: usize) -> Result<()> {
         if threads == 0 {
             return Err(Error::Argument("threads must be at least 1"));
+        }
+        if threads > Self::MAX_THREADS {
+            return Err(Error::Argument("threads must be at most 1024"));
         }
         self.pool = None;
         let per = self.plan.worker_floats();
@@ -266,10 +274,46 @@ impl<'m, 'a> Session<'m, 'a> {
     }
 
     /// Restarts the random stream at `(seed, stream)`: the next sample row is row 0 of it.
+    ///
+    /// # The stream contract
+    /// Sample row `r` of `(seed, stream)` draws its latent vector from a generator keyed by
+    /// `(seed, stream, r)` alone (src/kernels/normal.rs). The session keeps the next row to
+    /// draw; every sampling call draws rows `next, next + 1, …` in the order of its output and
+    /// leaves `next` after the last. [`Session::sample_batch`] with `n` samples per observation
+    /// gives observation `j` of the call rows `next + j·n … next + j·n + n − 1`. So observation
+    /// `j` of a run that draws `n` samples for each observation has the same samples however
+    /// the run is split over calls, sessions, threads or processes: a process handling
+    /// observations `j0..` reseeds and calls [`Session::seek`]`(j0 · n)`.
     pub fn reseed(&mut self, seed: u64, stream: u64) {
         self.seed = seed;
         self.stream = stream;
         self.next_row = 0;
+    }
+
+    /// Moves the random stream to `row`: the next sample row drawn is row `row` of the current
+    /// `(seed, stream)` (see [`Session::reseed`] for the contract). Nothing is drawn or
+    /// discarded, so any position costs the same. A call whose rows would carry the next-row
+    /// counter past 2⁶⁴ − 1 fails with [`Error::Argument`] and draws nothing.
+    ///
+    /// ```
+    /// # let model = innfer::Model::from_file(concat!(env!("CARGO_MANIFEST_DIR"), "/models/kinematics.safetensors")).unwrap();
+    /// // Observations 0..5, 100 samples each, in one call…
+    /// let ys = [0.9f32, 0.1, 1.2, -0.3, 1.5, 0.0, 1.1, 0.4, 0.7, -0.6];
+    /// let mut s = innfer::Session::new(&model, 256)?;
+    /// s.reseed(42, 0);
+    /// let mut all = vec![0.0; 5 * 100 * 4];
+    /// s.sample_batch(&ys, 100, &mut all)?;
+    /// // …or observations 3..5 alone, as another process would draw them.
+    /// let mut part = innfer::Session::new(&model, 256)?;
+    /// part.reseed(42, 0);
+    /// part.seek(3 * 100);
+    /// let mut tail = vec![0.0; 2 * 100 * 4];
+    /// part.sample_batch(&ys[3 * 2..], 100, &mut tail)?;
+    /// assert_eq!(tail, all[3 * 100 * 4..]);
+    /// # Ok::<(), innfer::Error>(())
+    /// ```
+    pub fn seek(&mut self, row: u64) {
+        self.next_row = row;
     }
 
     /// `(seed, stream, next row)` of the random stream.
@@ -707,6 +751,8 @@ impl<'m, 'a> Session<'m, 'a> {
 
     /// `n` samples for each of the rows of `ys` (`[m][y_dim]`), written observation by
     /// observation into `x` (`[m·n][x_dim]`): the same numbers as `m` successive `sample` calls.
+    /// Sample `k` of observation `j` is row `next_row + j·n + k` of the random stream (see
+    /// [`Session::reseed`] and [`Session::seek`]).
     pub fn sample_batch(&mut self, ys: &[f32], n: usize, x: &mut [f32]) -> Result<()> {
         let layout = self.model.layout();
         if layout == Layout::None {
@@ -747,6 +793,12 @@ impl<'m, 'a> Session<'m, 'a> {
         let d = model.dim();
         let cc = model.cond_dim();
         let (seed, stream, first_row) = (self.seed, self.stream, self.next_row);
+        let end_row = u64::try_from(total)
+            .ok()
+            .and_then(|t| first_row.checked_add(t))
+            .ok_or(Error::Argument(
+                "the random stream's next-row counter would pass 2^64 - 1",
+            ))?;
         let chunk = self.plan.max_batch;
         let mut done = 0usize;
         let plan = self.plan;
@@ -795,7 +847,7 @@ impl<'m, 'a> Session<'m, 'a> {
             }
             done += m;
         }
-        self.next_row = first_row + total as u64;
+        self.next_row = end_row;
         Ok(())
     }
 }

@@ -117,6 +117,25 @@ int main(int argc, char** argv) {
         one.insert(one.end(), two.begin(), two.end());
         CHECK(batch == one);
     }
+    // The stream contract: observations 2 and 3 drawn alone, by a session seeked to row 2*n
+    // and running on two threads (calls of 2*n rows are long enough for them), are the bits of
+    // one call over all four.
+    {
+        const std::size_t per = 4000;
+        std::vector<float> ys = {1.5f, -0.25f, 0.0f, 2.0f, -1.0f, 0.5f, 0.75f, 0.75f};
+        innfer::Session one(model, 8192), part(model, 8192);
+        one.reseed(9, 4);
+        std::vector<float> all = one.sample_batch(ys, per);
+        CHECK(one.rng_position().next_row == 4 * per);
+        part.set_threads(2);
+        part.reseed(9, 4);
+        part.seek(2 * per);
+        innfer::Session::RngPosition at = part.rng_position();
+        CHECK(at.seed == 9 && at.stream == 4 && at.next_row == 2 * per);
+        std::vector<float> tail = part.sample_batch(std::vector<float>(ys.begin() + 4, ys.end()), per);
+        CHECK(std::vector<float>(all.begin() + 2 * per * 4, all.end()) == tail);
+        CHECK(status_of([&] { part.set_threads(0); }) == INNFER_STATUS_INVALID_ARGUMENT);
+    }
     // forward/inverse: vectors (chunked), views, raw pointers agree; inverse undoes forward.
     {
         innfer::Session s(model, 32);

@@ -6,8 +6,13 @@ program fortran_api
   implicit none
   character(len=4096) :: fixtures
   character(len=256) :: errmsg
-  type(c_ptr) :: model, session, plain, psession
+  type(c_ptr) :: model, session, plain, psession, whole, part, from_bytes
+  integer(c_int8_t), allocatable :: bytes(:)
+  integer :: unit, nbytes
   integer(c_int32_t) :: st
+  integer(c_int64_t) :: seed, stream, next_row
+  integer, parameter :: per = 4000
+  real(c_float), allocatable :: xall(:, :), xpart(:, :)
   integer :: failures, dim, cond_dim, x_dim, y_dim, z_dim, layout, i, j
   integer, parameter :: rows = 40
   real(c_float) :: x(4, rows), c(2, rows), z(4, rows), back(4, rows), ld(rows), ldi(rows)
@@ -84,6 +89,60 @@ program fortran_api
   call check(same_bits(transpose(xr), xs), 'strided x(n, x_dim) = x(x_dim, n) transposed')
   call innfer_sample_f(session, ys(:, 1), 11, xs, st)
   call check(st == INNFER_STATUS_BUFFER_SIZE, 'sample into too small x')
+
+  ! The stream contract: observation 2 drawn alone, by a session seeked to its first sample
+  ! and running on two threads (per = 4000 rows: long enough for them), is the bits of one
+  ! call over both observations.
+  allocate (xall(4, 2 * per), xpart(4, per))
+  call innfer_session_create_f(model, 8192, whole, st)
+  call innfer_session_create_f(model, 8192, part, st)
+  st = innfer_session_reseed(whole, 11_c_int64_t, 2_c_int64_t)
+  call innfer_sample_batch_f(whole, ys, per, xall, st)
+  call check(st == INNFER_STATUS_OK, 'sample batch, whole run')
+  call innfer_session_set_threads_f(part, 2, st)
+  call check(st == INNFER_STATUS_OK, 'two threads')
+  st = innfer_session_reseed(part, 11_c_int64_t, 2_c_int64_t)
+  call innfer_session_seek_observation_f(part, 2_c_int64_t, per, st)
+  call check(st == INNFER_STATUS_OK, 'seek to observation 2')
+  st = innfer_session_rng_position(part, seed, stream, next_row)
+  call check(st == INNFER_STATUS_OK .and. seed == 11 .and. stream == 2 .and. &
+             next_row == per, 'position after the seek')
+  call innfer_sample_f(part, ys(:, 2), per, xpart, st)
+  call check(st == INNFER_STATUS_OK, 'sample observation 2')
+  call check(same_bits(xpart, xall(:, per + 1:)), 'observation 2 alone = in one call')
+  st = innfer_session_seek(part, int(per, c_int64_t))
+  call innfer_sample_f(part, ys(:, 2), per, xpart, st)
+  call check(same_bits(xpart, xall(:, per + 1:)), 'seek by row = seek by observation')
+  call innfer_session_set_threads_f(part, 0, st)
+  call check(st == INNFER_STATUS_INVALID_ARGUMENT, 'zero threads')
+  call innfer_session_seek_observation_f(part, 0_c_int64_t, per, st)
+  call check(st == INNFER_STATUS_INVALID_ARGUMENT, 'observations count from 1')
+  call innfer_session_free(part)
+
+  ! A model loaded from bytes (as an MPI rank gets them) samples the same bits.
+  open (newunit=unit, file=trim(fixtures)//'/pypi_cinn_stats/model.safetensors', &
+        access='stream', form='unformatted', status='old', action='read')
+  inquire (unit=unit, size=nbytes)
+  allocate (bytes(nbytes))
+  read (unit) bytes
+  close (unit)
+  call innfer_load_bytes(bytes, from_bytes, st, errmsg)
+  call check(st == INNFER_STATUS_OK .and. errmsg == '', 'load from bytes')
+  call innfer_session_create_f(from_bytes, 8192, part, st)
+  st = innfer_session_reseed(part, 11_c_int64_t, 2_c_int64_t)
+  call innfer_sample_batch_f(part, ys, per, xall, st)
+  st = innfer_session_reseed(whole, 11_c_int64_t, 2_c_int64_t)
+  call innfer_session_seek_observation_f(whole, 2_c_int64_t, per, st)
+  call innfer_sample_f(whole, ys(:, 2), per, xpart, st)
+  call check(same_bits(xpart, xall(:, per + 1:)), 'from bytes = from the file')
+  call innfer_session_free(part)
+  call innfer_model_free(from_bytes)
+  bytes(9:16) = int(ichar('X'), c_int8_t)
+  call innfer_load_bytes(bytes, from_bytes, st, errmsg)
+  call check(st /= INNFER_STATUS_OK .and. .not. c_associated(from_bytes), 'corrupt bytes fail')
+  call check(index(errmsg, 'innfer_model_load_bytes') > 0, 'corrupt bytes: message')
+  print '(a)', 'load error as expected: '//trim(errmsg)
+  call innfer_session_free(whole)
 
   ! a model without a layout
   call innfer_load(trim(fixtures)//'/pypi_rnvp_tanh/model.safetensors', plain, st)

@@ -26,6 +26,12 @@ int innfer_header_check(void) {
         innfer_session_create;
     void (*session_free)(innfer_session *) = innfer_session_free;
     innfer_status (*reseed)(innfer_session *, uint64_t, uint64_t) = innfer_session_reseed;
+    innfer_status (*seek)(innfer_session *, uint64_t) = innfer_session_seek;
+    innfer_status (*rng_position)(const innfer_session *, uint64_t *, uint64_t *, uint64_t *) =
+        innfer_session_rng_position;
+#ifdef INNFER_HAS_STD
+    innfer_status (*set_threads)(innfer_session *, size_t) = innfer_session_set_threads;
+#endif
     size_t (*max_batch)(const innfer_session *) = innfer_session_max_batch;
     const innfer_model *(*session_model)(const innfer_session *) = innfer_session_model;
     const char *(*last_error)(const innfer_session *) = innfer_session_last_error;
@@ -52,8 +58,9 @@ int innfer_header_check(void) {
     n += st == INNFER_STATUS_INTERNAL;
     (void)abi_version; (void)version_string; (void)status_string;
 #ifdef INNFER_HAS_STD
-    (void)load_file;
+    (void)load_file; (void)set_threads;
 #endif
+    (void)seek; (void)rng_position;
     (void)load_bytes; (void)model_free; (void)model_dims; (void)block_count;
     (void)session_size; (void)init_static; (void)create; (void)session_free; (void)reseed;
     (void)max_batch; (void)session_model; (void)last_error; (void)sample; (void)sample_batch; (void)sample_strided;

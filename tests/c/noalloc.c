@@ -1,7 +1,7 @@
 /* Counts heap allocations by interposing the C allocator (this program's malloc & co. take
  * precedence over libc's for the whole process, including libinnfer) and checks that no call
  * after session creation allocates: sampling, forward, inverse (contiguous and strided),
- * reseeding, failing calls (their messages) and last_error, on heap and static sessions.
+ * reseeding, seeking, failing calls (their messages) and last_error, on heap and static sessions.
  * usage: noalloc SAMPLING_MODEL OTHER_MODEL */
 #include <errno.h>
 #include <stddef.h>
@@ -64,6 +64,8 @@ static size_t exercise(innfer_session *s, const innfer_model *m) {
     }
     before = allocations;
     CHECK_OK(innfer_session_reseed(s, 3, 1));
+    CHECK_OK(innfer_session_seek(s, 1000));
+    CHECK_OK(innfer_session_rng_position(s, NULL, NULL, NULL));
     if (layout != INNFER_LAYOUT_NONE) {
         CHECK_OK(innfer_sample(s, y, 20, x)); /* several chunks of max_batch */
         CHECK_OK(innfer_sample_batch(s, y, 2, 10, x));

@@ -177,6 +177,8 @@ def _declare(lib: ctypes.CDLL) -> None:
     fn("innfer_session_create", _status, vp, _size_t, ctypes.POINTER(vp))
     fn("innfer_session_free", None, vp)
     fn("innfer_session_reseed", _status, vp, ctypes.c_uint64, ctypes.c_uint64)
+    fn("innfer_session_seek", _status, vp, ctypes.c_uint64)
+    fn("innfer_session_set_threads", _status, vp, _size_t)
     fn("innfer_session_max_batch", _size_t, vp)
     fn("innfer_session_last_error", ctypes.c_char_p, vp)
     fn("innfer_sample_strided", _status, vp, fp, d, d, _size_t, _size_t, fp, d, d)
@@ -418,6 +420,24 @@ class Session:
         seed, stream = _u64(seed, "seed"), _u64(stream, "stream")
         with self._lock:
             self._check(self._lib.innfer_session_reseed(self._h, seed, stream))
+
+    def seek(self, row: int) -> None:
+        """Moves the random stream to ``row``: the next sample draws row ``row`` of (seed, stream).
+
+        With ``n`` samples per observation, observation ``j`` owns rows ``j*n ... j*n+n-1``, so
+        a worker that handles observations ``j0...`` calls ``seek(j0 * n)`` and draws the
+        samples one call over all observations draws for them (``innfer_session_seek``)."""
+        row = _u64(row, "row")
+        with self._lock:
+            self._check(self._lib.innfer_session_seek(self._h, row))
+
+    def set_threads(self, threads: int) -> None:
+        """Splits each call over ``threads`` threads (1: the calling one); the samples do not
+        depend on it (``innfer_session_set_threads``)."""
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+            raise Error(STATUS["INVALID_ARGUMENT"], f"threads must be an integer >= 1, got {threads!r}")
+        with self._lock:
+            self._check(self._lib.innfer_session_set_threads(self._h, threads))
 
     def sample(self, y: ArrayLike, n: int) -> np.ndarray:
         """``n`` posterior samples of x for the observation ``y`` (raw units).
