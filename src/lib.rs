@@ -26,7 +26,15 @@ pub mod error;
 pub mod ffi;
 pub mod kernels;
 pub mod model;
+#[cfg(feature = "std")]
+pub mod npy;
+#[cfg(feature = "std")]
+mod prelude;
+#[cfg(feature = "std")]
+pub mod rng;
 pub mod session;
+#[cfg(feature = "std")]
+pub mod tasks;
 #[cfg(feature = "train")]
 pub mod train;
 

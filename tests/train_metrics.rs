@@ -1,13 +1,12 @@
 //! Every posterior-quality metric passes the exact posterior and fails a deliberately
 //! widened, shifted or re-weighted one (the negative controls of issue 4 / quality.md §5).
-#![cfg(feature = "train")]
 
+use innfer::tasks::arm_forward;
 use innfer::train::eval::{
     ARM_MODES, C2stOptions, ExactPosterior, Posterior, arm_missing_modes, arm_mode, arm_reference,
     c2st, gmm8_mode_masses, kinematics_errors, kl_gap, ks_uniform_pvalue, median_calibration_error,
     mmd2_unbiased, sbc_ranks,
 };
-use innfer::train::tasks::arm_forward;
 use innfer::train::{Labelling, Task};
 
 const GMM: Task = Task::Gmm8(Labelling::Some);

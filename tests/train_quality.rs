@@ -12,7 +12,6 @@
 //! Every knob of the full runs can be overridden by an environment variable (`INNFER_N`,
 //! `INNFER_EPOCHS`, `INNFER_BLOCKS`, `INNFER_HIDDEN`, `INNFER_LAYERS`, `INNFER_BATCH`,
 //! `INNFER_LR`, `INNFER_THREADS`, `INNFER_SEED`, `INNFER_OBS`; `INNFER_OUT` saves the model).
-#![cfg(feature = "train")]
 
 use std::time::Instant;
 

@@ -1,6 +1,5 @@
 //! The training loop: objective, optimiser, schedules, thread-count independence, early
 //! stopping, checkpoints and resuming.
-#![cfg(feature = "train")]
 
 use innfer::train::objective::minibatch_gradient;
 use innfer::train::optim::{Adam, AdamConfig, Clip, Schedule};

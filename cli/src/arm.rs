@@ -13,8 +13,8 @@
 
 use std::time::Instant;
 
-use innfer::train::rng::Rng;
-use innfer::train::tasks::{ARM_LENGTHS, ARM_PRIOR_STD, arm_forward};
+use innfer::rng::Rng;
+use innfer::tasks::{ARM_LENGTHS, ARM_PRIOR_STD, arm_forward};
 use innfer::{Model, Session};
 
 use crate::eval::kinematics_posterior;

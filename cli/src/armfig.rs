@@ -13,7 +13,7 @@ use crate::figures::{
     FONT, POSTERIOR_COLOUR, PRIOR_COLOUR, TRUTH_COLOUR, draw_err, histogram, histogram_bars,
     png_figure,
 };
-use innfer::train::tasks::ARM_PRIOR_STD;
+use innfer::tasks::ARM_PRIOR_STD;
 
 const RAIL_COLOUR: RGBColor = RGBColor(120, 120, 120);
 const EXACT_COLOUR: RGBColor = RGBColor(40, 40, 40);

@@ -19,14 +19,14 @@
 use std::path::Path;
 use std::time::Instant;
 
-use innfer::train::tasks;
+use innfer::tasks;
 use innfer::{Model, Session};
 
 /// The default model, embedded.
 pub const GMM8_SOME: &[u8] = include_bytes!("../../models/gmm8_some.safetensors");
 
 /// Mode centres of the 8-mode mixture, in f32 for plotting and counting (the task's own
-/// definition, `innfer::train::tasks::GMM8_CENTRES`, is f64).
+/// definition, `innfer::tasks::GMM8_CENTRES`, is f64).
 pub const GMM8_CENTRES: [(f32, f32); 8] = {
     let mut out = [(0.0f32, 0.0f32); 8];
     let mut i = 0;

@@ -14,12 +14,12 @@
 
 use std::path::{Path, PathBuf};
 
+use innfer::rng::Rng;
+use innfer::tasks::{ARM_LENGTHS, ARM_PRIOR_STD, GMM8_CENTRES, GMM8_STD, arm_forward};
+use innfer::tasks::{Labelling, Task};
 use innfer::train::eval::{
     C2stOptions, ExactPosterior, IMQ_WIDTHS, Posterior as _, c2st, ks_uniform_pvalue, mmd2_unbiased,
 };
-use innfer::train::rng::Rng;
-use innfer::train::tasks::{ARM_LENGTHS, ARM_PRIOR_STD, GMM8_CENTRES, GMM8_STD, arm_forward};
-use innfer::train::{Labelling, Task};
 use innfer::{Layout, Model, Session};
 
 use crate::data::CliResult;

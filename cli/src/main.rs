@@ -9,7 +9,6 @@ mod demo;
 mod eval;
 mod evalfig;
 mod figures;
-mod npy;
 mod progress;
 mod train;
 
@@ -173,7 +172,7 @@ struct TrainArgs {
     /// A built-in simulator: gmm8-all, gmm8-some, gmm8-none, kinematics, gaussian-linear.
     #[arg(long, value_name = "NAME", value_parser = train::parse_task,
           conflicts_with_all = ["x", "y"], required_unless_present_any = ["x", "y"])]
-    task: Option<innfer::train::Task>,
+    task: Option<innfer::tasks::Task>,
     /// Parameters x of user data, .npy or .csv [rows, x_dim] (with --y).
     #[arg(long, value_name = "X.npy", requires = "y")]
     x: Option<PathBuf>,
@@ -231,7 +230,7 @@ struct EvalArgs {
     model: PathBuf,
     /// The task whose exact posteriors the model is compared with.
     #[arg(long, value_name = "NAME", value_parser = train::parse_task)]
-    task: innfer::train::Task,
+    task: innfer::tasks::Task,
     /// Observations from the prior predictive (for MMD, re-simulation, SBC, calibration).
     #[arg(long, value_name = "K", default_value_t = 200, value_parser = parse_batch)]
     n_obs: usize,

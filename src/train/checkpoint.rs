@@ -8,7 +8,7 @@ use std::path::Path;
 use safetensors::SafeTensors;
 use safetensors::tensor::{Dtype, TensorView};
 
-use crate::train::prelude::*;
+use crate::prelude::*;
 
 use super::chain::Chain;
 use super::export::{self, ExportOptions};

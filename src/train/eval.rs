@@ -8,17 +8,17 @@
 //! ([`ExactPosterior`]), or a deliberately widened / shifted / re-weighted reference — the
 //! negative controls the tests run.
 
-use crate::train::prelude::*;
+use crate::prelude::*;
 
 use super::optim::{Adam, AdamConfig};
 use super::params::ParamLayout;
-use super::rng::Rng;
 use super::subnet::{Mlp, MlpTape};
-use super::tasks::{
-    ARM_LENGTHS, ARM_PRIOR_STD, Dataset, GMM8_CENTRES, GMM8_STD, Labelling, Task, arm_forward,
-};
 use super::trainer::TrainedModel;
 use crate::model::Layout;
+use crate::rng::Rng;
+use crate::tasks::{
+    ARM_LENGTHS, ARM_PRIOR_STD, Dataset, GMM8_CENTRES, GMM8_STD, Labelling, Task, arm_forward,
+};
 
 /// A conditional distribution q(x | y) that can be sampled (raw units).
 pub trait Posterior: Sync {

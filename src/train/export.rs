@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use safetensors::tensor::{Dtype, TensorView};
 
-use crate::train::prelude::*;
+use crate::prelude::*;
 
 use super::blocks::TensorSource;
 use super::chain::Chain;

@@ -16,16 +16,12 @@ pub mod export;
 pub mod float;
 pub mod inn;
 mod mixing;
-pub mod npy;
 pub mod objective;
 mod ops;
 pub mod optim;
 mod params;
-mod prelude;
-pub mod rng;
 pub mod spec;
 mod subnet;
-pub mod tasks;
 pub mod trainer;
 
 pub use activation::Activation;
@@ -33,5 +29,6 @@ pub use chain::{Chain, Gradients, Tapes};
 pub use float::Float;
 pub use ops::half::ClampActivation;
 pub use spec::{BlockKind, BlockSpec, ChainSpec, SubnetSpec};
-pub use tasks::{Dataset, Labelling, Task};
+// The trainer's data and simulators: `crate::tasks`, usable without this feature.
+pub use crate::tasks::{Dataset, Labelling, Task};
 pub use trainer::{EpochReport, Objective, TrainConfig, TrainedModel, train};

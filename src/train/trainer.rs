@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use crate::train::prelude::*;
+use crate::prelude::*;
 
 use super::chain::Chain;
 use super::checkpoint::{self, Checkpoint};
@@ -13,11 +13,11 @@ use super::export::{self, ExportOptions, Standardization};
 use super::inn::{self, InnConfig, InnDims, InnNoise};
 use super::objective;
 use super::optim::{Adam, AdamConfig, Clip, Schedule};
-use super::rng::Rng;
 use super::spec::{BlockKind, BlockSpec, ChainSpec, SubnetSpec};
-use super::tasks::Dataset;
 use crate::error::{Error, Result};
 use crate::model::Layout;
+use crate::rng::Rng;
+use crate::tasks::Dataset;
 
 /// What the chain is trained for.
 #[derive(Clone, Debug, PartialEq, Default)]

@@ -5,10 +5,10 @@
 //! Every task draws pairs (x, y) with x the parameters (what the cINN samples) and y the
 //! observation (its condition).
 
-use crate::train::prelude::*;
+use crate::prelude::*;
 
-use super::rng::Rng;
 use crate::error::{Error, Result};
+use crate::rng::Rng;
 
 fn io_error(path: &std::path::Path, e: impl ToString) -> Error {
     Error::Io {
@@ -141,7 +141,7 @@ impl Dataset {
     ) -> Result<Dataset> {
         let read = |p: &std::path::Path| -> Result<(Vec<f32>, usize)> {
             let bytes = std::fs::read(p).map_err(|e| io_error(p, e))?;
-            let a = super::npy::parse(&bytes).map_err(|e| io_error(p, e))?;
+            let a = crate::npy::parse(&bytes).map_err(|e| io_error(p, e))?;
             let cols = if a.shape.len() == 1 {
                 1
             } else {
