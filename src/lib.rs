@@ -25,6 +25,8 @@ pub(crate) mod blocks;
 pub mod error;
 pub mod ffi;
 pub mod kernels;
+#[cfg(feature = "std")]
+pub mod metrics;
 pub mod model;
 #[cfg(feature = "std")]
 pub mod npy;

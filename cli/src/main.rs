@@ -8,7 +8,8 @@ mod data;
 mod demo;
 mod eval;
 mod evalfig;
-mod figures;
+mod gmm8fig;
+mod plot;
 mod progress;
 mod train;
 
@@ -437,16 +438,19 @@ fn run(cli: Cli) -> CliResult<()> {
             inn_dim: a.inn_dim,
             resume: a.resume,
         }),
-        Command::Eval(a) => eval::run(&eval::EvalOptions {
-            model: a.model,
-            task: a.task,
-            n_obs: a.n_obs,
-            n_samples: a.n_samples,
-            n_test: a.n_test,
-            seed: a.seed,
-            plot: a.plot,
-            c2st: a.c2st.then_some(a.c2st_samples),
-        }),
+        Command::Eval(a) => eval::run(
+            &load_model(&a.model)?,
+            &eval::EvalOptions {
+                model: a.model,
+                task: a.task,
+                n_obs: a.n_obs,
+                n_samples: a.n_samples,
+                n_test: a.n_test,
+                seed: a.seed,
+                plot: a.plot,
+                c2st: a.c2st.then_some(a.c2st_samples),
+            },
+        ),
     }
 }
 

@@ -5,13 +5,16 @@
 //!   affine, ActNorm, PermuteRandom) generic over [`Float`], with reverse-mode gradients of
 //!   the forward and the inverse pass that recompute activations from invertibility.
 //! - [`export`]: the chain as an innfer `.safetensors` model (FrEIA `state_dict` names).
-//! - [`inn`]: the paper's bidirectional INN objective; [`eval`]: posterior-quality metrics.
+//! - [`inn`]: the paper's bidirectional INN objective.
+//!
+//! The simulators and the metrics a trained model is judged by are [`crate::tasks`] and
+//! [`crate::metrics`] (no feature needed); [`TrainedModel`] is a
+//! [`PosteriorSampler`](crate::metrics::PosteriorSampler).
 
 pub mod activation;
 mod blocks;
 pub mod chain;
 pub mod checkpoint;
-pub mod eval;
 pub mod export;
 pub mod float;
 pub mod inn;
@@ -19,9 +22,9 @@ mod mixing;
 pub mod objective;
 mod ops;
 pub mod optim;
-mod params;
+pub(crate) mod params;
 pub mod spec;
-mod subnet;
+pub(crate) mod subnet;
 pub mod trainer;
 
 pub use activation::Activation;
