@@ -5,7 +5,7 @@
 use innfer::metrics::stats::mean;
 use innfer::metrics::{
     C2stOptions, PosteriorSampler, arm_modes, c2st, draw, gmm8_mode_masses, held_out,
-    mmd2_unbiased, observation_checks,
+    mmd2_unbiased, observation_checks, sbc_ranks,
 };
 use innfer::rng::Rng;
 use innfer::tasks::{
@@ -20,16 +20,12 @@ const GMM: Task = Task::Gmm8(Labelling::Some);
 const CALIBRATION_BAR: f64 = 0.03;
 
 fn sbc_passes(p: &mut dyn PosteriorSampler, task: Task) -> (bool, bool, Vec<f64>, Vec<f64>) {
-    let ranks = observation_checks(p, task, 1000, 127, 3, &mut |_| {})
-        .unwrap()
-        .ranks;
-    let ks = ranks.ks_pvalues();
+    let ranks = sbc_ranks(p, task, 1000, 127, 3).unwrap();
     let calib = ranks.median_calibration_errors();
-    let alpha = 0.01 / ks.len() as f64;
     (
-        ks.iter().all(|&p| p > alpha),
+        ranks.ks_passes(),
         calib.iter().all(|&c| c < CALIBRATION_BAR),
-        ks,
+        ranks.ks_pvalues(),
         calib,
     )
 }

@@ -32,11 +32,8 @@ use crate::train::task_name;
 #[derive(Debug)]
 pub struct EvalOptions {
     pub model: PathBuf,
-    pub task: Task,
-    pub n_obs: usize,
-    pub n_samples: usize,
-    pub n_test: usize,
-    pub seed: u64,
+    /// The task, observations, samples, test pairs and seed.
+    pub settings: EvalSettings,
     pub plot: Option<PathBuf>,
     /// Run the C2ST too, with this many samples per observation (sbibm: 10,000; slow).
     pub c2st: Option<usize>,
@@ -72,7 +69,8 @@ fn verdict(pass: bool) -> &'static str {
 
 /// The report as the table `eval` prints.
 pub fn render(report: &Report, o: &EvalOptions) -> String {
-    let task = o.task;
+    let settings = &o.settings;
+    let task = settings.task;
     let xd = task.x_dim();
     let mut out = String::new();
     let mut line = |s: String| {
@@ -88,7 +86,7 @@ pub fn render(report: &Report, o: &EvalOptions) -> String {
     ));
     line(format!(
         "{} test pairs for the NLL; {} observations from the prior predictive × {} posterior samples; seed {}",
-        o.n_test, o.n_obs, o.n_samples, o.seed
+        settings.n_test, settings.n_obs, settings.n_samples, settings.seed
     ));
     line(String::new());
     let row = |name: &str, value: String, target: &str, ok: Option<bool>| {
@@ -186,7 +184,7 @@ pub fn render(report: &Report, o: &EvalOptions) -> String {
     let pvals = checks.ranks.ks_pvalues();
     let calib = checks.ranks.median_calibration_errors();
     let calib_68 = checks.ranks.calibration_errors_at_68();
-    let bonferroni = 0.01 / xd as f64;
+    let bonferroni = checks.ranks.ks_threshold();
     let min_p = pvals.iter().copied().fold(1.0, f64::min);
     line(row(
         "SBC KS p-value, smallest over dimensions",
@@ -195,7 +193,7 @@ pub fn render(report: &Report, o: &EvalOptions) -> String {
         Some(min_p > bonferroni),
     ));
     let worst_cal = calib.iter().copied().fold(0.0, f64::max);
-    let floor = calibration_noise_floor(o.n_obs, o.n_samples, xd);
+    let floor = calibration_noise_floor(settings.n_obs, settings.n_samples, xd);
     let target = floor.max(0.01);
     line(row(
         "median calibration error, worst dimension",
@@ -205,11 +203,11 @@ pub fn render(report: &Report, o: &EvalOptions) -> String {
     ));
     if floor > 0.01 {
         // The floor shrinks as 1/√n_obs.
-        let needed = (o.n_obs as f64 * (floor / 0.01).powi(2)).ceil();
+        let needed = (settings.n_obs as f64 * (floor / 0.01).powi(2)).ceil();
         line(format!(
             "  (the target is 1 %, but with {} observations an exact posterior's worst dimension \
              exceeds {:.1} % one time in 20; resolving 1 % takes about --n-obs {needed})",
-            o.n_obs,
+            settings.n_obs,
             100.0 * floor
         ));
     }
@@ -271,24 +269,21 @@ pub fn render(report: &Report, o: &EvalOptions) -> String {
 
 /// Evaluates `model` (loaded from `o.model`), prints the table and writes the figures.
 pub fn run(model: &Model, o: &EvalOptions) -> CliResult<()> {
-    check_model(model, &o.model, o.task)?;
+    let settings = &o.settings;
+    check_model(model, &o.model, settings.task)?;
     if let Some(dir) = &o.plot {
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("--plot {}: cannot create the directory: {e}", dir.display()))?;
     }
-    let max_batch = o.n_samples.max(1024).min(o.n_test.max(o.n_samples));
+    let max_batch = settings
+        .n_samples
+        .max(1024)
+        .min(settings.n_test.max(settings.n_samples));
     let mut session =
         Session::new(model, max_batch).map_err(|e| format!("creating a session: {e}"))?;
-    let settings = EvalSettings {
-        task: o.task,
-        n_obs: o.n_obs,
-        n_samples: o.n_samples,
-        n_test: o.n_test,
-        seed: o.seed,
-    };
-    let mut progress = Progress::new(o.n_obs as u64, "evaluating", "observations");
+    let mut progress = Progress::new(settings.n_obs as u64, "evaluating", "observations");
     let mut done = 0;
-    let report = evaluate(&mut session, &settings, &mut |n| {
+    let report = evaluate(&mut session, settings, &mut |n| {
         progress.inc((n - done) as u64);
         done = n;
     })
@@ -299,10 +294,10 @@ pub fn run(model: &Model, o: &EvalOptions) -> CliResult<()> {
         let mut progress = Progress::new(C2ST_OBSERVATIONS as u64, "C2ST", "observations");
         let scores = c2st_vs_exact(
             &mut session,
-            o.task,
+            settings.task,
             C2ST_OBSERVATIONS,
             n,
-            o.seed,
+            settings.seed,
             &C2stOptions::default(),
             &mut |_| progress.inc(1),
         )
@@ -318,9 +313,13 @@ pub fn run(model: &Model, o: &EvalOptions) -> CliResult<()> {
     }
     if let Some(dir) = &o.plot {
         let ranks = dir.join("sbc_ranks.png");
-        evalfig::rank_histograms(&ranks, &report.checks.ranks, task_name(o.task))?;
+        evalfig::rank_histograms(&ranks, &report.checks.ranks, task_name(settings.task))?;
         let cal = dir.join("calibration.png");
-        evalfig::calibration_curves(&cal, &report.checks.ranks.coverage(), task_name(o.task))?;
+        evalfig::calibration_curves(
+            &cal,
+            &report.checks.ranks.coverage(),
+            task_name(settings.task),
+        )?;
         println!("\nwrote {} and {}", ranks.display(), cal.display());
     }
     Ok(())

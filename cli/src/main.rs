@@ -442,11 +442,13 @@ fn run(cli: Cli) -> CliResult<()> {
             &load_model(&a.model)?,
             &eval::EvalOptions {
                 model: a.model,
-                task: a.task,
-                n_obs: a.n_obs,
-                n_samples: a.n_samples,
-                n_test: a.n_test,
-                seed: a.seed,
+                settings: innfer::metrics::EvalSettings {
+                    task: a.task,
+                    n_obs: a.n_obs,
+                    n_samples: a.n_samples,
+                    n_test: a.n_test,
+                    seed: a.seed,
+                },
                 plot: a.plot,
                 c2st: a.c2st.then_some(a.c2st_samples),
             },

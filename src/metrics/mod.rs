@@ -3,13 +3,14 @@
 //!
 //! Two layers:
 //! - Pure functions of sample sets ([`stats`], [`mmd2_unbiased`], [`Ranks`], [`mode_masses`],
-//!   [`resimulation_error`], and with the `train` feature [`c2st`]): the definitions, each
+//!   [`resimulation_error`], and with the `train` feature `c2st`): the definitions, each
 //!   pinned by unit tests on small hand-computed inputs.
-//! - The evaluation protocol ([`evaluate`] and its parts [`held_out`], [`observation_checks`],
-//!   [`gmm8_mode_masses`], [`arm_modes`], [`c2st_vs_exact`]): which observations, how many
-//!   samples, which random streams. It drives any [`PosteriorSampler`]: a [`Session`] running
-//!   a model file, a trained model (`innfer::train`), or an [`ExactPosterior`] (the
-//!   references, and the perturbed negative controls the tests run).
+//! - The evaluation protocol ([`evaluate`] and its parts [`held_out`], [`observation_checks`]
+//!   (or [`sbc_ranks`] alone), [`gmm8_mode_masses`], [`arm_modes`], and with `train`
+//!   `c2st_vs_exact`): which observations, how many samples, which random streams. It drives
+//!   any [`PosteriorSampler`]: a [`Session`] running a model file, a trained model
+//!   (`innfer::train`), or an [`ExactPosterior`] (the references, and the perturbed negative
+//!   controls the tests run).
 //!
 //! Conventions shared by every metric: samples are `n × x_dim` row-major f32 in raw units; a
 //! sample with a NaN or infinite coordinate is a failure (it is off every mode and never
@@ -41,9 +42,9 @@ pub use modes::{ModeMasses, OFF_MODE_RADIUS, mode_masses};
 pub use protocol::c2st_vs_exact;
 pub use protocol::{
     Comparison, EvalSettings, HeldOut, MODE_MASS_SAMPLES, ObservationChecks, Report, arm_modes,
-    compare_with_exact, evaluate, gmm8_mode_masses, held_out, observation_checks,
+    compare_with_exact, evaluate, gmm8_mode_masses, held_out, observation_checks, sbc_ranks,
 };
-pub use sbc::{CALIBRATION_LEVELS, Ranks, calibration_level, calibration_noise_floor};
+pub use sbc::{CALIBRATION_LEVELS, Ranks, SBC_ALPHA, calibration_level, calibration_noise_floor};
 
 /// A posterior model q(x | y) as the metrics use it: samples (and, if it has one, its
 /// density) in raw units. Fallible and `&mut`, so that a [`Session`] (scratch memory, random

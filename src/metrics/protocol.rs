@@ -141,6 +141,31 @@ pub fn observation_checks<P: PosteriorSampler + ?Sized>(
     seed: u64,
     progress: &mut dyn FnMut(usize),
 ) -> Result<ObservationChecks> {
+    checks(sampler, task, n_obs, n_samples, seed, true, progress)
+}
+
+/// The SBC ranks of [`observation_checks`] (the same observations and samples) alone,
+/// without the exact references the other checks need.
+pub fn sbc_ranks<P: PosteriorSampler + ?Sized>(
+    sampler: &mut P,
+    task: Task,
+    n_obs: usize,
+    n_samples: usize,
+    seed: u64,
+) -> Result<Ranks> {
+    Ok(checks(sampler, task, n_obs, n_samples, seed, false, &mut |_| {})?.ranks)
+}
+
+/// [`observation_checks`], comparing with the exact posterior only if `compare`.
+fn checks<P: PosteriorSampler + ?Sized>(
+    sampler: &mut P,
+    task: Task,
+    n_obs: usize,
+    n_samples: usize,
+    seed: u64,
+    compare: bool,
+    progress: &mut dyn FnMut(usize),
+) -> Result<ObservationChecks> {
     let (xd, yd) = (task.x_dim(), task.y_dim());
     let obs = task.simulate(n_obs, seed, OBSERVATIONS);
     let mut ranks = Ranks::new(xd, n_samples);
@@ -154,12 +179,14 @@ pub fn observation_checks<P: PosteriorSampler + ?Sized>(
             ranks.push(&x, &obs.x[i * xd..(i + 1) * xd]);
             samples.push(x);
         }
-        comparisons.extend(par_map(end - start, |j| {
-            let i = start + j;
-            let y = &obs.y[i * yd..(i + 1) * yd];
-            let mut reference = Rng::new(seed, REFERENCE_SAMPLES + i as u64);
-            compare_with_exact(task, y, &samples[j], &mut reference)
-        }));
+        if compare {
+            comparisons.extend(par_map(end - start, |j| {
+                let i = start + j;
+                let y = &obs.y[i * yd..(i + 1) * yd];
+                let mut reference = Rng::new(seed, REFERENCE_SAMPLES + i as u64);
+                compare_with_exact(task, y, &samples[j], &mut reference)
+            }));
+        }
         progress(end);
     }
     Ok(ObservationChecks {

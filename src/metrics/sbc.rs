@@ -26,6 +26,9 @@ pub fn calibration_level(i: usize) -> f64 {
 /// The index of the 68 % level.
 const LEVEL_68: usize = 67;
 
+/// The significance level of the SBC uniformity test over all dimensions together.
+pub const SBC_ALPHA: f64 = 0.01;
+
 /// Ranks of true values among posterior samples, per dimension and observation.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Ranks {
@@ -97,6 +100,19 @@ impl Ranks {
         (0..self.dims())
             .map(|d| ks_uniform_pvalue(self.fractions(d)))
             .collect()
+    }
+
+    /// The KS p-value every dimension must exceed: [`SBC_ALPHA`] split over the dimensions
+    /// (Bonferroni).
+    pub fn ks_threshold(&self) -> f64 {
+        SBC_ALPHA / self.dims() as f64
+    }
+
+    /// Whether the ranks of every dimension pass the KS test of uniformity at
+    /// [`Ranks::ks_threshold`].
+    pub fn ks_passes(&self) -> bool {
+        let threshold = self.ks_threshold();
+        self.ks_pvalues().iter().all(|&p| p > threshold)
     }
 
     /// `coverage()[d][i]`: the fraction of observations whose x*_d lies in the central
@@ -221,10 +237,18 @@ mod tests {
         let uniform = Ranks::from_ranks(vec![(0..=s).collect()], s);
         assert!(uniform.median_calibration_errors()[0] <= 1.0 / (s + 1) as f64);
         assert!(uniform.ks_pvalues()[0] > 0.99);
+        assert!(uniform.ks_passes());
         // Every true value in the middle: an overdispersed posterior, coverage 1 everywhere.
         let middle = Ranks::from_ranks(vec![vec![s / 2; 1000]], s);
         assert!(middle.median_calibration_errors()[0] > 0.4);
         assert!(middle.ks_pvalues()[0] < 1e-10);
+        assert!(!middle.ks_passes());
+    }
+
+    #[test]
+    fn the_ks_threshold_is_bonferroni_split() {
+        assert_eq!(Ranks::new(4, 10).ks_threshold(), 0.0025);
+        assert_eq!(Ranks::new(1, 10).ks_threshold(), SBC_ALPHA);
     }
 
     #[test]
