@@ -239,6 +239,54 @@ pub struct ArmReference {
     pub ess: f64,
 }
 
+/// The arms with inner angles (x1, x2) that reach y*: what the other two coordinates of each
+/// solution (elbow branch ±, 2πk shift of the last absolute angle φ3) need.
+struct Reach {
+    a2: f64,
+    py: f64,
+    /// acos(c), c the cosine of φ3 that reaches y*'s abscissa.
+    ac: f64,
+    /// sin(acos c) = √(1 − c²): |sin φ3| on every branch and shift.
+    sin_ac: f64,
+}
+
+impl Reach {
+    /// `None` when the end segment cannot reach y*'s abscissa.
+    fn new(y: [f64; 2], x1: f64, x2: f64) -> Option<Reach> {
+        let [l0, l1, l2] = ARM_LENGTHS;
+        let a2 = x1 + x2;
+        let px = l0 * x1.cos() + l1 * a2.cos();
+        let py = l0 * x1.sin() + l1 * a2.sin();
+        let c = (y[0] - px) / l2;
+        (c.abs() < 1.0).then(|| Reach {
+            a2,
+            py,
+            ac: c.acos(),
+            sin_ac: (1.0 - c * c).sqrt(),
+        })
+    }
+
+    /// The rail height x0 on the branch with sin φ3 = `sign`·√(1 − c²).
+    fn x0(&self, y: [f64; 2], sign: f64) -> f64 {
+        y[1] - self.py - ARM_LENGTHS[2] * sign * self.sin_ac
+    }
+
+    /// The last joint angle x3 on branch `sign` and shift `k`.
+    fn x3(&self, sign: f64, k: i32) -> f64 {
+        sign * self.ac + core::f64::consts::TAU * k as f64 - self.a2
+    }
+
+    /// ln of the manifold's volume factor l3 |sin φ3|.
+    fn ln_volume(&self) -> f64 {
+        (ARM_LENGTHS[2] * self.sin_ac + 1e-300).ln()
+    }
+}
+
+/// Elbow branch (sign of sin φ3) and 2πk shift of arm mode `m` (`b·5 + k + 2`).
+fn branch_and_shift(m: usize) -> (f64, i32) {
+    (if m < 5 { 1.0 } else { -1.0 }, (m % 5) as i32 - 2)
+}
+
 /// `n` draws from the exact manifold posterior of the arm at `y`: (x1, x2) (the two inner
 /// angles) from the prior; then for each elbow branch and 2πk shift the last angle x3 and the
 /// rail height x0 that reach y*, weighted by p(x0) p(x3) / (l3 |sin φ3|) (the prior on the
@@ -247,44 +295,35 @@ pub struct ArmReference {
 /// as all before, until the weights' effective sample size is at least 20 n (so that few
 /// draws repeat) or 6.4 million proposals are spent.
 pub fn arm_reference(y: [f64; 2], n: usize, rng: &mut Rng) -> ArmReference {
-    let [l0, l1, l2] = ARM_LENGTHS;
     let s = ARM_PRIOR_STD;
-    // f32, as the draws are returned: the candidates of millions of proposals are kept.
-    let mut xs: Vec<[f32; 4]> = Vec::new();
-    let mut lw: Vec<f64> = Vec::new();
-    let mut mode: Vec<usize> = Vec::new();
+    // Millions of candidates are kept: each as its proposal's index, its mode and its
+    // log-weight; the coordinates of the few drawn are solved again at the end.
+    let mut inner: Vec<[f64; 2]> = Vec::new();
+    let (mut proposal, mut mode, mut lw) = (Vec::<u32>::new(), Vec::<u8>::new(), Vec::new());
     let mut top = f64::NEG_INFINITY;
     let (mut proposals, mut round) = (0, ARM_PROPOSALS.0);
     let ess = loop {
         for _ in 0..round {
             let x1 = s[1] * rng.normal();
             let x2 = s[2] * rng.normal();
-            let a2 = x1 + x2;
-            let px = l0 * x1.cos() + l1 * a2.cos();
-            let py = l0 * x1.sin() + l1 * a2.sin();
-            let c = (y[0] - px) / l2;
-            if c.abs() >= 1.0 {
+            let Some(reach) = Reach::new(y, x1, x2) else {
                 continue;
-            }
-            let ac = c.acos();
-            // sin φ3 = ±sin(acos c) = ±√(1 − c²) on every 2πk shift: the volume factor and
-            // the rail height depend on the branch only.
-            let sin_ac = (1.0 - c * c).sqrt();
-            let ln_volume = (l2 * sin_ac + 1e-300).ln();
-            for (b, sign) in [1.0, -1.0].into_iter().enumerate() {
-                let x0 = y[1] - py - l2 * sign * sin_ac;
-                let w0 = -0.5 * (x0 / s[0]).powi(2) - ln_volume;
-                for k in -2i32..=2 {
-                    let x3 = sign * ac + core::f64::consts::TAU * k as f64 - a2;
-                    let w = w0 - 0.5 * (x3 / s[3]).powi(2);
-                    if w < top - ARM_NEGLIGIBLE_LOG_WEIGHT {
-                        continue;
-                    }
-                    top = top.max(w);
-                    xs.push([x0 as f32, x1 as f32, x2 as f32, x3 as f32]);
-                    lw.push(w);
-                    mode.push(b * 5 + (k + 2) as usize);
+            };
+            let ln_volume = reach.ln_volume();
+            for m in 0..ARM_MODES {
+                let (sign, k) = branch_and_shift(m);
+                let (x0, x3) = (reach.x0(y, sign), reach.x3(sign, k));
+                let w = -0.5 * (x0 / s[0]).powi(2) - ln_volume - 0.5 * (x3 / s[3]).powi(2);
+                if w < top - ARM_NEGLIGIBLE_LOG_WEIGHT {
+                    continue;
                 }
+                top = top.max(w);
+                proposal.push(inner.len() as u32);
+                mode.push(m as u8);
+                lw.push(w);
+            }
+            if proposal.last() == Some(&(inner.len() as u32)) {
+                inner.push([x1, x2]);
             }
         }
         proposals += round;
@@ -298,7 +337,7 @@ pub fn arm_reference(y: [f64; 2], n: usize, rng: &mut Rng) -> ArmReference {
             break ess;
         }
     };
-    if xs.is_empty() {
+    if lw.is_empty() {
         return ArmReference {
             samples: vec![f32::NAN; n * 4],
             modes: vec![0; n],
@@ -306,26 +345,30 @@ pub fn arm_reference(y: [f64; 2], n: usize, rng: &mut Rng) -> ArmReference {
             ess: 0.0,
         };
     }
-    let w: Vec<f64> = lw.iter().map(|&l| (l - top).exp()).collect();
-    let total: f64 = w.iter().sum();
+    let weight = |j: usize| (lw[j] - top).exp();
+    let total: f64 = (0..lw.len()).map(weight).sum();
     let mut mode_mass = [0.0; ARM_MODES];
-    for (&m, &v) in mode.iter().zip(&w) {
-        mode_mass[m] += v / total;
+    for j in 0..lw.len() {
+        mode_mass[mode[j] as usize] += weight(j) / total;
     }
     // Systematic resampling: fewer duplicates than multinomial.
     let mut samples = Vec::with_capacity(n * 4);
     let mut modes = Vec::with_capacity(n);
     let step = total / n as f64;
     let mut u = rng.uniform() * step;
-    let mut acc = 0.0;
-    let mut j = 0;
+    let (mut acc, mut j, mut w_j) = (0.0, 0, weight(0));
     for _ in 0..n {
-        while j + 1 < w.len() && acc + w[j] < u {
-            acc += w[j];
+        while j + 1 < lw.len() && acc + w_j < u {
+            acc += w_j;
             j += 1;
+            w_j = weight(j);
         }
-        samples.extend(xs[j]);
-        modes.push(mode[j]);
+        let [x1, x2] = inner[proposal[j] as usize];
+        let reach = Reach::new(y, x1, x2).expect("a kept proposal reaches y*");
+        let (sign, k) = branch_and_shift(mode[j] as usize);
+        let x = [reach.x0(y, sign), x1, x2, reach.x3(sign, k)];
+        samples.extend(x.map(|v| v as f32));
+        modes.push(mode[j] as usize);
         u += step;
     }
     // Systematic resampling is ordered; shuffle so that any prefix is a fair sample.
