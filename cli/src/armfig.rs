@@ -10,8 +10,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use innfer::tasks::{ARM_LENGTHS, ARM_PRIOR_STD};
 
 use crate::plot::{
-    FONT, POSTERIOR_COLOUR, PRIOR_COLOUR, TRUTH_COLOUR, draw_err, histogram, histogram_bars,
-    png_figure,
+    FONT, POSTERIOR_COLOUR, TRUTH_COLOUR, draw_err, histogram, png_figure, prior_and_posterior_bars,
 };
 
 const RAIL_COLOUR: RGBColor = RGBColor(120, 120, 120);
@@ -282,27 +281,13 @@ pub fn marginals(path: &Path, s: &ArmPanel<'_>, prior: &[f32]) -> Result<(), Str
                 .axis_desc_style((FONT, 16))
                 .draw()
                 .map_err(&err)?;
-            let bars = |h: &[f64], style: ShapeStyle| histogram_bars(h, lo, width, style);
-            chart
-                .draw_series(bars(&pri, PRIOR_COLOUR.mix(0.45).filled()))
-                .map_err(&err)?
-                .label("prior p(x)")
-                .legend(|(x, y)| {
-                    Rectangle::new(
-                        [(x, y - 6), (x + 18, y + 6)],
-                        PRIOR_COLOUR.mix(0.45).filled(),
-                    )
-                });
-            chart
-                .draw_series(bars(&post, POSTERIOR_COLOUR.mix(0.6).filled()))
-                .map_err(&err)?
-                .label("cINN posterior samples")
-                .legend(|(x, y)| {
-                    Rectangle::new(
-                        [(x, y - 6), (x + 18, y + 6)],
-                        POSTERIOR_COLOUR.mix(0.6).filled(),
-                    )
-                });
+            prior_and_posterior_bars(
+                path,
+                &mut chart,
+                (lo, width),
+                (&pri, "prior p(x)"),
+                (&post, "cINN posterior samples".into()),
+            )?;
             // The exact posterior's histogram as a step outline.
             let mut steps = vec![(lo, 0.0)];
             for (i, &v) in exact.iter().enumerate() {

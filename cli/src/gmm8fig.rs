@@ -8,10 +8,7 @@ use innfer::tasks::{GMM8_CENTRES, GMM8_STD, Labelling};
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
-use crate::plot::{
-    FONT, POSTERIOR_COLOUR, PRIOR_COLOUR, TRUTH_COLOUR, draw_err, histogram, histogram_bars,
-    png_figure,
-};
+use crate::plot::{FONT, TRUTH_COLOUR, draw_err, histogram, png_figure, prior_and_posterior_bars};
 
 /// Shading of the true posterior density: the 1σ, 2σ, 3σ regions of each mode (where the
 /// density relative to a mode's peak exceeds exp(−k²/2)), darkest inside.
@@ -268,27 +265,13 @@ pub fn marginals(path: &Path, panel: &LabelPanel<'_>, prior: &[f32]) -> Result<(
                 .draw()
                 .map_err(&err)?;
 
-            let bars = |h: &[f64], style: ShapeStyle| histogram_bars(h, lo, width, style);
-            chart
-                .draw_series(bars(&pri, PRIOR_COLOUR.mix(0.45).filled()))
-                .map_err(&err)?
-                .label("prior p(x), histogram")
-                .legend(|(x, y)| {
-                    Rectangle::new(
-                        [(x, y - 6), (x + 18, y + 6)],
-                        PRIOR_COLOUR.mix(0.45).filled(),
-                    )
-                });
-            chart
-                .draw_series(bars(&post, POSTERIOR_COLOUR.mix(0.6).filled()))
-                .map_err(&err)?
-                .label(format!("posterior samples, label {label}"))
-                .legend(|(x, y)| {
-                    Rectangle::new(
-                        [(x, y - 6), (x + 18, y + 6)],
-                        POSTERIOR_COLOUR.mix(0.6).filled(),
-                    )
-                });
+            prior_and_posterior_bars(
+                path,
+                &mut chart,
+                (lo, width),
+                (&pri, "prior p(x), histogram"),
+                (&post, format!("posterior samples, label {label}")),
+            )?;
             chart
                 .draw_series(LineSeries::new(curve, BLACK.stroke_width(2)))
                 .map_err(&err)?

@@ -9,6 +9,7 @@ use std::io::BufWriter;
 use std::path::Path;
 use std::sync::OnceLock;
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
@@ -74,6 +75,40 @@ pub fn histogram(values: impl Iterator<Item = f64>, lo: f64, hi: f64, bins: usiz
     }
     let norm = (total.max(1) as f64) * width;
     counts.iter().map(|&c| c as f64 / norm).collect()
+}
+
+/// A chart with f64 axes on a bitmap.
+pub type Chart<'a, 'b> =
+    ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// The prior's histogram (grey) and a posterior's (blue) over it, bins of `width` from `lo`,
+/// with their legend entries: the bars of every marginal figure.
+pub fn prior_and_posterior_bars(
+    path: &Path,
+    chart: &mut Chart<'_, '_>,
+    (lo, width): (f64, f64),
+    (prior, prior_label): (&[f64], &str),
+    (posterior, posterior_label): (&[f64], String),
+) -> Result<(), String> {
+    for (h, label, style) in [
+        (
+            prior,
+            prior_label.to_string(),
+            PRIOR_COLOUR.mix(0.45).filled(),
+        ),
+        (
+            posterior,
+            posterior_label,
+            POSTERIOR_COLOUR.mix(0.6).filled(),
+        ),
+    ] {
+        chart
+            .draw_series(histogram_bars(h, lo, width, style))
+            .map_err(draw_err(path))?
+            .label(label)
+            .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 18, y + 6)], style));
+    }
+    Ok(())
 }
 
 /// The bars of a histogram with bins of `width` starting at `lo` (empty bins left out).
