@@ -25,10 +25,20 @@ pub(crate) mod blocks;
 pub mod error;
 pub mod ffi;
 pub mod kernels;
+#[cfg(feature = "std")]
+pub mod metrics;
 pub mod model;
 #[cfg(feature = "ndarray")]
 mod ndarray;
+#[cfg(feature = "std")]
+pub mod npy;
+#[cfg(feature = "std")]
+mod prelude;
+#[cfg(feature = "std")]
+pub mod rng;
 pub mod session;
+#[cfg(feature = "std")]
+pub mod tasks;
 #[cfg(feature = "train")]
 pub mod train;
 

@@ -1,10 +1,9 @@
 //! A chain written by the exporter loads with `innfer::Model::from_bytes` and computes what
 //! the trainer computes: forward, inverse and log-determinants, standardisation included;
 //! and sampling through `innfer::Session` works.
-#![cfg(feature = "train")]
 
+use innfer::rng::Rng;
 use innfer::train::export::{self, ExportOptions, Standardization};
-use innfer::train::rng::Rng;
 use innfer::train::{
     Activation, BlockKind, BlockSpec, Chain, ChainSpec, ClampActivation, SubnetSpec,
 };

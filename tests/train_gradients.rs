@@ -2,9 +2,8 @@
 //! type, through the forward and the inverse pass, with and without a condition, for the
 //! parameters, the inputs and the condition. And: recomputing activations from invertibility
 //! gives the same gradients as storing them.
-#![cfg(feature = "train")]
 
-use innfer::train::rng::Rng;
+use innfer::rng::Rng;
 use innfer::train::{
     Activation, BlockKind, BlockSpec, Chain, ChainSpec, ClampActivation, Gradients, SubnetSpec,
 };

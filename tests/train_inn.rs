@@ -1,12 +1,11 @@
 //! The paper's bidirectional INN objective: the MMD gradients and the whole objective's
 //! parameter gradient against central finite differences in f64; and user data from files.
-#![cfg(feature = "train")]
 
+use innfer::npy;
+use innfer::rng::Rng;
+use innfer::tasks::Dataset;
 use innfer::train::inn::{InnConfig, InnDims, InnNoise, inn_gradient, mmd_biased_with_grad};
-use innfer::train::rng::Rng;
-use innfer::train::{
-    BlockKind, BlockSpec, Chain, ChainSpec, ClampActivation, Dataset, SubnetSpec, npy,
-};
+use innfer::train::{BlockKind, BlockSpec, Chain, ChainSpec, ClampActivation, SubnetSpec};
 
 fn numeric(f: impl Fn(&[f64]) -> f64, at: &[f64], h: f64) -> Vec<f64> {
     (0..at.len())

@@ -1,14 +1,13 @@
 //! Memory from invertibility: with recomputed activations (the default) the bytes a training
 //! step allocates do not grow with depth; with stored activations they do. Measured by a
 //! counting global allocator that tracks the high-water mark of live heap bytes.
-#![cfg(feature = "train")]
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use innfer::rng::Rng;
 use innfer::train::objective::minibatch_gradient;
 use innfer::train::optim::{Adam, AdamConfig, Clip};
-use innfer::train::rng::Rng;
 use innfer::train::{Chain, ChainSpec, SubnetSpec};
 
 struct Counting;

@@ -1,6 +1,5 @@
 //! The training loop: objective, optimiser, schedules, thread-count independence, early
 //! stopping, checkpoints and resuming.
-#![cfg(feature = "train")]
 
 use innfer::train::objective::minibatch_gradient;
 use innfer::train::optim::{Adam, AdamConfig, Clip, Schedule};
@@ -169,5 +168,59 @@ fn a_resumed_run_ends_where_an_uninterrupted_one_does() {
     .unwrap();
     assert_eq!(epochs_run, vec![3]);
     assert_eq!(resumed.chain.params(), full.chain.params());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The keys of a safetensors file's `__metadata__`, in the order the file lists them.
+fn metadata_keys(file: &[u8]) -> Vec<String> {
+    let len = u64::from_le_bytes(file[..8].try_into().unwrap()) as usize;
+    let header = std::str::from_utf8(&file[8..8 + len]).unwrap();
+    let start = header.find("\"__metadata__\":{").unwrap() + "\"__metadata__\":{".len();
+    let meta = &header[start..start + header[start..].find('}').unwrap()];
+    meta.split("\",\"")
+        .map(|kv| {
+            kv.trim_start_matches('"')
+                .split("\":\"")
+                .next()
+                .unwrap()
+                .to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn the_same_training_command_writes_the_same_bytes() {
+    let dir = std::env::temp_dir().join(format!("innfer_train_bytes_{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let data = Task::Gmm8(Labelling::Some).simulate(600, 5, 0);
+    // Two threads: the gradient's summation order is fixed by the thread count, not by timing.
+    let run = |name: &str| {
+        let checkpoint = dir.join(format!("{name}.ckpt"));
+        let config = TrainConfig {
+            epochs: 2,
+            threads: 2,
+            checkpoint: Some(checkpoint.clone()),
+            ..small_config()
+        };
+        let model = train(&config, &data, |_| {}).unwrap();
+        let file = dir.join(format!("{name}.safetensors"));
+        model.save(&file).unwrap();
+        (
+            std::fs::read(&file).unwrap(),
+            std::fs::read(&checkpoint).unwrap(),
+        )
+    };
+    let (model_a, checkpoint_a) = run("a");
+    let (model_b, checkpoint_b) = run("b");
+    assert!(model_a == model_b, "two runs wrote different model files");
+    assert!(
+        checkpoint_a == checkpoint_b,
+        "two runs wrote different checkpoints"
+    );
+    for file in [&model_a, &checkpoint_a] {
+        let keys = metadata_keys(file);
+        assert!(keys.len() > 10 && keys.is_sorted(), "{keys:?}");
+    }
+    assert!(metadata_keys(&checkpoint_a).contains(&"innfer_train.epoch".to_string()));
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -1,5 +1,4 @@
-//! The second half of `innfer demo`: the inverse-kinematics arm of Kruse et al. (2019)
-//! (shared/reference freia.md §3.1).
+//! The second half of `innfer demo`: the inverse-kinematics arm of Kruse et al. (2019).
 //!
 //! The model (models/kinematics.safetensors, embedded; models/README.md gives the `innfer
 //! train` command that made it) is a conditional INN for p(x | y): x = (x0, x1, x2, x3) with
@@ -8,16 +7,18 @@
 //! the end point. Each target y* of the demo is the end point of a known arm x_true (see
 //! `true_configuration`), the ground truth the figures and the summary mark. For each target
 //! the demo samples the posterior, prints per-parameter mean and std next to those of the
-//! exact posterior (`eval::kinematics_posterior`) and x_true, and the mean re-simulation error
-//! ‖f(x) − y*‖; `armfig` draws the sampled arms and the marginals.
+//! exact posterior (`innfer::tasks::arm_reference`) and x_true, and the mean re-simulation
+//! error ‖f(x) − y*‖ (`innfer::metrics::resimulation_error`); `armfig` draws the sampled arms
+//! and the marginals.
 
 use std::time::Instant;
 
-use innfer::train::rng::Rng;
-use innfer::train::tasks::{ARM_LENGTHS, ARM_PRIOR_STD, arm_forward};
+use innfer::metrics::resimulation_error;
+use innfer::rng::Rng;
+use innfer::tasks::{ARM_LENGTHS, ARM_PRIOR_STD, arm_reference};
 use innfer::{Model, Session};
 
-use crate::eval::kinematics_posterior;
+use crate::armfig::ArmPanel;
 
 /// The arm model, embedded.
 pub const KINEMATICS: &[u8] = include_bytes!("../../models/kinematics.safetensors");
@@ -26,11 +27,9 @@ pub const KINEMATICS: &[u8] = include_bytes!("../../models/kinematics.safetensor
 /// points up and down the reachable region.
 pub const ARM_TARGETS: [[f32; 2]; 4] = [[1.5, 0.0], [1.8, 0.6], [1.5, -1.0], [0.9, 1.5]];
 
-/// Draws of the exact posterior (for the summary and the figures) and proposals of its
-/// importance sampler, for the first target (whose marginals are drawn) and for the others:
-/// the weights 1/|sin φ3| are heavy-tailed, so a smooth histogram needs many proposals.
-const REFERENCE_DRAWS: [usize; 2] = [20_000, 2_000];
-const REFERENCE_PROPOSALS: [usize; 2] = [120_000, 20_000];
+/// Draws of the exact posterior (for the summary and the figures), for the first target
+/// (whose marginals are drawn) and for the others.
+const REFERENCE_DRAWS: [usize; 2] = [10_000, 2_000];
 
 /// Per-target result of the demo.
 pub struct ArmSummary {
@@ -46,8 +45,21 @@ pub struct ArmSummary {
     pub ref_mean: [f32; 4],
     pub ref_std: [f32; 4],
     /// Mean of ‖f(x) − y*‖ over the model's samples.
-    pub resim: f32,
+    pub resim: f64,
     pub seconds: f64,
+}
+
+impl ArmSummary {
+    /// What the figures draw of this target.
+    pub fn panel(&self) -> ArmPanel<'_> {
+        ArmPanel {
+            target: self.target,
+            truth: self.truth,
+            samples: &self.samples,
+            reference: &self.reference,
+            resim: self.resim,
+        }
+    }
 }
 
 /// Mean and standard deviation per column of `[rows][4]` data.
@@ -65,21 +77,6 @@ pub fn moments(x: &[f32]) -> ([f32; 4], [f32; 4]) {
     let std: [f32; 4] =
         std::array::from_fn(|j| ((sq[j] / n - (s[j] / n).powi(2)).max(0.0)).sqrt() as f32);
     (mean, std)
-}
-
-/// The rail point, the two inner joints and the end point of the arm with parameters `x`.
-pub fn arm_points(x: &[f32]) -> [(f64, f64); 4] {
-    let [l0, l1, l2] = ARM_LENGTHS;
-    let (p1, p2, p3) = (
-        x[1] as f64,
-        (x[1] + x[2]) as f64,
-        (x[1] + x[2] + x[3]) as f64,
-    );
-    let a = (0.0, x[0] as f64);
-    let b = (a.0 + l0 * p1.cos(), a.1 + l0 * p1.sin());
-    let c = (b.0 + l1 * p2.cos(), b.1 + l1 * p2.sin());
-    let d = (c.0 + l2 * p3.cos(), c.1 + l2 * p3.sin());
-    [a, b, c, d]
 }
 
 /// Log-density of the arm's prior N(0, diag σ²) at `x`, up to a constant.
@@ -162,21 +159,10 @@ pub fn sample_targets(model: &Model, n: usize, seed: u64) -> Result<Vec<ArmSumma
             .map_err(|e| format!("demo arm sampling: {e}"))?;
         let seconds = start.elapsed().as_secs_f64();
         let (mean, std) = moments(&x);
-        let resim = x
-            .chunks_exact(4)
-            .map(|r| {
-                let xs = [r[0] as f64, r[1] as f64, r[2] as f64, r[3] as f64];
-                let e = arm_forward(&xs);
-                ((e[0] - target[0] as f64).powi(2) + (e[1] - target[1] as f64).powi(2)).sqrt()
-            })
-            .sum::<f64>()
-            / n.max(1) as f64;
-        let mut rng = Rng::new(seed, 200 + t as u64);
-        let (draws, proposals) = (
-            REFERENCE_DRAWS[(t > 0) as usize],
-            REFERENCE_PROPOSALS[(t > 0) as usize],
-        );
-        let reference = kinematics_posterior(target, draws, proposals, &mut rng);
+        let resim = resimulation_error(&x, target).1;
+        let draws = REFERENCE_DRAWS[(t > 0) as usize];
+        let y = [target[0] as f64, target[1] as f64];
+        let reference = arm_reference(y, draws, &mut Rng::new(seed, 200 + t as u64)).samples;
         let (ref_mean, ref_std) = moments(&reference);
         out.push(ArmSummary {
             target: *target,
@@ -187,7 +173,7 @@ pub fn sample_targets(model: &Model, n: usize, seed: u64) -> Result<Vec<ArmSumma
             reference,
             ref_mean,
             ref_std,
-            resim: resim as f32,
+            resim,
             seconds,
         });
     }
@@ -256,15 +242,7 @@ pub fn print_summary(model: &Model, summaries: &[ArmSummary], n: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn arm_points_end_where_the_simulator_does() {
-        let x = [0.1f32, 0.3, -0.4, 0.7];
-        let p = arm_points(&x);
-        let e = arm_forward(&x.map(|v| v as f64));
-        assert!((p[3].0 - e[0]).abs() < 1e-6 && (p[3].1 - e[1]).abs() < 1e-6);
-        assert_eq!(p[0], (0.0, 0.1f32 as f64));
-    }
+    use innfer::tasks::arm_forward;
 
     /// Each target's x_true reaches it, is the elbow-up arm at (1.5, 0), and no draw of the
     /// exact posterior is more probable under the prior.
@@ -276,9 +254,9 @@ mod tests {
             let miss = (end[0] - target[0] as f64).hypot(end[1] - target[1] as f64);
             assert!(miss < 1e-6, "{target:?}: x_true {x:?} ends at {end:?}");
             let lp = prior_log_density(&x.map(|v| v as f64));
-            let mut rng = Rng::new(1, 2);
-            let reference = kinematics_posterior(&target, 2000, 20_000, &mut rng);
-            for r in reference.chunks_exact(4) {
+            let y = [target[0] as f64, target[1] as f64];
+            let reference = arm_reference(y, 2000, &mut Rng::new(1, 2));
+            for r in reference.samples.chunks_exact(4) {
                 let r = [r[0] as f64, r[1] as f64, r[2] as f64, r[3] as f64];
                 assert!(
                     prior_log_density(&r) <= lp + 1e-6,

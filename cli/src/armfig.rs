@@ -1,6 +1,5 @@
-//! PNG figures of the arm half of `innfer demo` (see `arm`): the sampled arm configurations
-//! reaching each target, like Fig. 2 of Ardizzone et al. (2019), and the marginal posteriors
-//! over the prior.
+//! The arm's PNG figures of `innfer demo`: the sampled arm configurations reaching each
+//! target, like Fig. 2 of Ardizzone et al. (2019), and the marginal posteriors over the prior.
 
 use std::path::Path;
 
@@ -8,12 +7,11 @@ use plotters::prelude::*;
 use plotters::style::FontStyle;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use crate::arm::{ArmSummary, arm_points};
-use crate::figures::{
-    FONT, POSTERIOR_COLOUR, PRIOR_COLOUR, TRUTH_COLOUR, draw_err, histogram, histogram_bars,
-    png_figure,
+use innfer::tasks::{ARM_LENGTHS, ARM_PRIOR_STD};
+
+use crate::plot::{
+    FONT, POSTERIOR_COLOUR, TRUTH_COLOUR, draw_err, histogram, png_figure, prior_and_posterior_bars,
 };
-use innfer::train::tasks::ARM_PRIOR_STD;
 
 const RAIL_COLOUR: RGBColor = RGBColor(120, 120, 120);
 const EXACT_COLOUR: RGBColor = RGBColor(40, 40, 40);
@@ -22,15 +20,43 @@ const ARM_ALPHA: f64 = 0.06;
 
 type Area<'a> = DrawingArea<BitMapBackend<'a>, plotters::coord::Shift>;
 
+/// What the figures show of one target y*.
+pub struct ArmPanel<'a> {
+    pub target: [f32; 2],
+    /// The arm that made the observation: f(truth) = target.
+    pub truth: [f32; 4],
+    /// `[n][4]` samples of the model.
+    pub samples: &'a [f32],
+    /// `[draws][4]` draws of the exact posterior.
+    pub reference: &'a [f32],
+    /// Mean of ‖f(x) − y*‖ over the model's samples.
+    pub resim: f64,
+}
+
+/// The rail point, the two inner joints and the end point of the arm with parameters `x`.
+pub fn arm_points(x: &[f32]) -> [(f64, f64); 4] {
+    let [l0, l1, l2] = ARM_LENGTHS;
+    let (p1, p2, p3) = (
+        x[1] as f64,
+        (x[1] + x[2]) as f64,
+        (x[1] + x[2] + x[3]) as f64,
+    );
+    let a = (0.0, x[0] as f64);
+    let b = (a.0 + l0 * p1.cos(), a.1 + l0 * p1.sin());
+    let c = (b.0 + l1 * p2.cos(), b.1 + l1 * p2.sin());
+    let d = (c.0 + l2 * p3.cos(), c.1 + l2 * p3.sin());
+    [a, b, c, d]
+}
+
 /// The region every panel of `kinematics_arms.png` shows: all joints of the drawn arms (the
 /// central 99.8 % along each axis), the targets and the rail origin, padded.
-fn extent(summaries: &[ArmSummary], per_panel: usize) -> ((f64, f64), (f64, f64)) {
+fn extent(panels: &[ArmPanel<'_>], per_panel: usize) -> ((f64, f64), (f64, f64)) {
     let mut xs = vec![0.0f64];
     let mut ys = vec![0.0f64];
-    for s in summaries {
+    for s in panels {
         xs.push(s.target[0] as f64);
         ys.push(s.target[1] as f64);
-        for set in [&s.samples, &s.reference] {
+        for set in [s.samples, s.reference] {
             for r in set.chunks_exact(4).take(per_panel) {
                 for p in arm_points(r) {
                     if p.0.is_finite() && p.1.is_finite() {
@@ -54,12 +80,12 @@ fn extent(summaries: &[ArmSummary], per_panel: usize) -> ((f64, f64), (f64, f64)
 /// `kinematics_arms.png`: per target (columns), the model's sampled arms (top row) and the
 /// exact posterior's (bottom row), each drawn rail point → joint 1 → joint 2 → end point, with
 /// the target marked by a cross and the true arm x_true that reaches it drawn in red.
-pub fn arms(path: &Path, summaries: &[ArmSummary], per_panel: usize) -> Result<(), String> {
+pub fn arms(path: &Path, panels: &[ArmPanel<'_>], per_panel: usize) -> Result<(), String> {
     const PANEL_W: u32 = 440;
     const PANEL_H: u32 = 470;
-    let cols = summaries.len().max(1);
+    let cols = panels.len().max(1);
     let (w, h) = (PANEL_W * cols as u32, 2 * PANEL_H + 44);
-    let bounds = extent(summaries, per_panel);
+    let bounds = extent(panels, per_panel);
     png_figure(path, (w, h), |root| {
         let title = format!(
             "Inverse kinematics: {per_panel} posterior samples of the arm for each target y* (cross), the end point of the true arm x_true (red); top: the shipped cINN, bottom: the exact posterior"
@@ -68,13 +94,13 @@ pub fn arms(path: &Path, summaries: &[ArmSummary], per_panel: usize) -> Result<(
             .titled(&title, (FONT, 19).into_font().style(FontStyle::Bold))
             .map_err(draw_err(path))?;
         let rows = root.split_evenly((2, cols));
-        for (i, s) in summaries.iter().enumerate() {
-            arm_panel(path, &rows[i], s, &s.samples, per_panel, bounds, false)?;
+        for (i, s) in panels.iter().enumerate() {
+            arm_panel(path, &rows[i], s, s.samples, per_panel, bounds, false)?;
             arm_panel(
                 path,
                 &rows[cols + i],
                 s,
-                &s.reference,
+                s.reference,
                 per_panel,
                 bounds,
                 true,
@@ -87,7 +113,7 @@ pub fn arms(path: &Path, summaries: &[ArmSummary], per_panel: usize) -> Result<(
 fn arm_panel(
     path: &Path,
     area: &Area<'_>,
-    s: &ArmSummary,
+    s: &ArmPanel<'_>,
     x: &[f32],
     per_panel: usize,
     ((x_lo, x_hi), (y_lo, y_hi)): ((f64, f64), (f64, f64)),
@@ -204,7 +230,7 @@ fn arm_panel(
 /// `kinematics_marginals.png`: for each of the four parameters, the model's posterior
 /// histogram for one target over the prior histogram, with the exact posterior's outlined and
 /// the true value (the arm that made the observation) marked.
-pub fn marginals(path: &Path, s: &ArmSummary, prior: &[f32]) -> Result<(), String> {
+pub fn marginals(path: &Path, s: &ArmPanel<'_>, prior: &[f32]) -> Result<(), String> {
     const BINS: usize = 40;
     const NAMES: [&str; 4] = [
         "x0 (rail height)",
@@ -228,8 +254,8 @@ pub fn marginals(path: &Path, s: &ArmSummary, prior: &[f32]) -> Result<(), Strin
             let (lo, hi) = (-4.0 * ARM_PRIOR_STD[j], 4.0 * ARM_PRIOR_STD[j]);
             let width = (hi - lo) / BINS as f64;
             let col = |v: &[f32]| -> Vec<f64> { v.chunks_exact(4).map(|r| r[j] as f64).collect() };
-            let post = histogram(col(&s.samples).into_iter(), lo, hi, BINS);
-            let exact = histogram(col(&s.reference).into_iter(), lo, hi, BINS);
+            let post = histogram(col(s.samples).into_iter(), lo, hi, BINS);
+            let exact = histogram(col(s.reference).into_iter(), lo, hi, BINS);
             let pri = histogram(col(prior).into_iter(), lo, hi, BINS);
             let top = post
                 .iter()
@@ -255,27 +281,13 @@ pub fn marginals(path: &Path, s: &ArmSummary, prior: &[f32]) -> Result<(), Strin
                 .axis_desc_style((FONT, 16))
                 .draw()
                 .map_err(&err)?;
-            let bars = |h: &[f64], style: ShapeStyle| histogram_bars(h, lo, width, style);
-            chart
-                .draw_series(bars(&pri, PRIOR_COLOUR.mix(0.45).filled()))
-                .map_err(&err)?
-                .label("prior p(x)")
-                .legend(|(x, y)| {
-                    Rectangle::new(
-                        [(x, y - 6), (x + 18, y + 6)],
-                        PRIOR_COLOUR.mix(0.45).filled(),
-                    )
-                });
-            chart
-                .draw_series(bars(&post, POSTERIOR_COLOUR.mix(0.6).filled()))
-                .map_err(&err)?
-                .label("cINN posterior samples")
-                .legend(|(x, y)| {
-                    Rectangle::new(
-                        [(x, y - 6), (x + 18, y + 6)],
-                        POSTERIOR_COLOUR.mix(0.6).filled(),
-                    )
-                });
+            prior_and_posterior_bars(
+                path,
+                &mut chart,
+                (lo, width),
+                (&pri, "prior p(x)"),
+                (&post, "cINN posterior samples".into()),
+            )?;
             // The exact posterior's histogram as a step outline.
             let mut steps = vec![(lo, 0.0)];
             for (i, &v) in exact.iter().enumerate() {
@@ -314,4 +326,19 @@ pub fn marginals(path: &Path, s: &ArmSummary, prior: &[f32]) -> Result<(), Strin
         }
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use innfer::tasks::arm_forward;
+
+    #[test]
+    fn arm_points_end_where_the_simulator_does() {
+        let x = [0.1f32, 0.3, -0.4, 0.7];
+        let p = arm_points(&x);
+        let e = arm_forward(&x.map(|v| v as f64));
+        assert!((p[3].0 - e[0]).abs() < 1e-6 && (p[3].1 - e[1]).abs() < 1e-6);
+        assert_eq!(p[0], (0.0, 0.1f32 as f64));
+    }
 }

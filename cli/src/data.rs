@@ -10,7 +10,7 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
-use crate::npy;
+use innfer::npy;
 
 /// A failure, already phrased for the user.
 pub type CliResult<T> = Result<T, String>;

@@ -6,9 +6,10 @@
 //! INN trained on the 8-mode Gaussian mixture of Ardizzone et al.
 //! (2019) with the `some` labelling: modes 0–3 carry label 0, modes 4–5 label 1, mode 6 label 2,
 //! mode 7 label 3. Given a label y, the exact posterior p(x | y) is the equal mixture of the
-//! modes with that label, so the summary can say how many of them the samples found.
+//! modes with that label, so the summary can say how many of them the samples found and how
+//! much falls off them (`innfer::metrics::mode_masses`, as `innfer eval` counts).
 //!
-//! It then draws two figures like the method's own (see `figures`): the samples over the true
+//! It then draws two figures like the method's own (see `gmm8fig`): the samples over the true
 //! posterior density for each label, and the marginal posteriors over the prior for one label.
 //!
 //! The second shipped model, the inverse-kinematics arm (see `arm`), is sampled for a few
@@ -19,75 +20,33 @@
 use std::path::Path;
 use std::time::Instant;
 
-use innfer::train::tasks;
+use innfer::metrics::{ModeMasses, mode_masses};
+use innfer::tasks::{GMM8_CENTRES, GMM8_STD, Labelling};
 use innfer::{Model, Session};
+
+use crate::gmm8fig::{self, LabelPanel};
+use crate::{arm, armfig};
 
 /// The default model, embedded.
 pub const GMM8_SOME: &[u8] = include_bytes!("../../models/gmm8_some.safetensors");
 
-/// Mode centres of the 8-mode mixture, in f32 for plotting and counting (the task's own
-/// definition, `innfer::train::tasks::GMM8_CENTRES`, is f64).
-pub const GMM8_CENTRES: [(f32, f32); 8] = {
-    let mut out = [(0.0f32, 0.0f32); 8];
-    let mut i = 0;
-    while i < 8 {
-        out[i] = (
-            tasks::GMM8_CENTRES[i].0 as f32,
-            tasks::GMM8_CENTRES[i].1 as f32,
-        );
-        i += 1;
-    }
-    out
-};
-
-/// Standard deviation of each mode, per coordinate.
-pub const GMM8_STD: f32 = tasks::GMM8_STD as f32;
-
-/// Label of each mode under the `some` labelling.
-pub const GMM8_SOME_LABELS: [usize; 8] = {
-    let mut out = [0usize; 8];
-    let mut mode = 0;
-    while mode < 8 {
-        out[mode] = tasks::Labelling::Some.label_of_mode(mode);
-        mode += 1;
-    }
-    out
-};
-
-/// A sample belongs to a mode when it lies within 3σ = 0.6 of its centre.
-const MODE_RADIUS: f32 = 0.6;
-
 /// Per-label result of the demo.
 pub struct LabelSummary {
-    pub label: usize,
     pub samples: Vec<f32>,
     pub mean: [f32; 2],
     pub std: [f32; 2],
-    /// Fraction of samples in each of the 8 modes.
-    pub mode_mass: [f32; 8],
-    pub off_mode: f32,
+    pub masses: ModeMasses,
     pub seconds: f64,
 }
 
 impl LabelSummary {
-    /// How many of this label's modes hold at least a quarter of their fair share of samples.
-    pub fn found_modes(&self) -> (usize, usize) {
-        let expected: Vec<usize> = (0..8)
-            .filter(|&m| GMM8_SOME_LABELS[m] == self.label)
-            .collect();
-        let share = 1.0 / expected.len() as f32;
-        let found = expected
-            .iter()
-            .filter(|&&m| self.mode_mass[m] > 0.25 * share)
-            .count();
-        (found, expected.len())
+    /// What the figures draw of this label.
+    pub fn panel(&self) -> LabelPanel<'_> {
+        LabelPanel {
+            samples: &self.samples,
+            masses: &self.masses,
+        }
     }
-}
-
-pub fn nearest_mode(x: f32, y: f32) -> Option<usize> {
-    GMM8_CENTRES
-        .iter()
-        .position(|&(cx, cy)| ((x - cx).powi(2) + (y - cy).powi(2)).sqrt() < MODE_RADIUS)
 }
 
 /// Samples `n` posterior draws for each of the four labels.
@@ -106,16 +65,10 @@ pub fn sample_labels(model: &Model, n: usize, seed: u64) -> Result<Vec<LabelSumm
         let seconds = start.elapsed().as_secs_f64();
         let mut mean = [0.0f64; 2];
         let mut sq = [0.0f64; 2];
-        let mut mode_mass = [0.0f32; 8];
-        let mut off = 0usize;
         for p in x.chunks_exact(2) {
             for j in 0..2 {
                 mean[j] += p[j] as f64;
                 sq[j] += (p[j] as f64).powi(2);
-            }
-            match nearest_mode(p[0], p[1]) {
-                Some(m) => mode_mass[m] += 1.0,
-                None => off += 1,
             }
         }
         let nf = n as f64;
@@ -124,14 +77,11 @@ pub fn sample_labels(model: &Model, n: usize, seed: u64) -> Result<Vec<LabelSumm
             ((sq[0] / nf - (mean[0] / nf).powi(2)).max(0.0)).sqrt() as f32,
             ((sq[1] / nf - (mean[1] / nf).powi(2)).max(0.0)).sqrt() as f32,
         ];
-        mode_mass.iter_mut().for_each(|m| *m /= n as f32);
         out.push(LabelSummary {
-            label,
+            masses: mode_masses(Labelling::Some, label, &x),
             samples: x,
             mean: mean32,
             std: std32,
-            mode_mass,
-            off_mode: off as f32 / n as f32,
             seconds,
         });
     }
@@ -159,9 +109,10 @@ pub fn prior_samples(n: usize, seed: u64) -> Vec<f32> {
             (-2.0 * uniform().ln()).sqrt(),
             std::f64::consts::TAU * uniform(),
         );
-        let (cx, cy) = GMM8_CENTRES[mode];
-        out.push(cx + GMM8_STD * (r * t.cos()) as f32);
-        out.push(cy + GMM8_STD * (r * t.sin()) as f32);
+        let (cx, cy) = (GMM8_CENTRES[mode].0 as f32, GMM8_CENTRES[mode].1 as f32);
+        let sd = GMM8_STD as f32;
+        out.push(cx + sd * (r * t.cos()) as f32);
+        out.push(cy + sd * (r * t.sin()) as f32);
     }
     out
 }
@@ -188,20 +139,23 @@ pub fn run(n: usize, seed: u64, out: &Path, label: usize, arm_n: usize) -> Resul
     );
     let summaries = sample_labels(&model, n, seed)?;
     for s in &summaries {
-        let (found, expected) = s.found_modes();
-        let masses: Vec<String> = (0..8)
-            .filter(|&m| GMM8_SOME_LABELS[m] == s.label)
-            .map(|m| format!("mode {m}: {:.3}", s.mode_mass[m]))
+        let m = &s.masses;
+        let masses: Vec<String> = m
+            .modes
+            .iter()
+            .map(|(mode, mass, _)| format!("mode {mode}: {mass:.3}"))
             .collect();
         println!(
-            "label {}: x mean ({:+.3}, {:+.3}), std ({:.3}, {:.3}); found {found} of {expected} modes [{}]; off-mode {:.2}%; {:.0} samples/s",
-            s.label,
+            "label {}: x mean ({:+.3}, {:+.3}), std ({:.3}, {:.3}); found {} of {} modes [{}]; off-mode {:.2}%; {:.0} samples/s",
+            m.label,
             s.mean[0],
             s.mean[1],
             s.std[0],
             s.std[1],
+            m.found(),
+            m.modes.len(),
             masses.join(", "),
-            100.0 * s.off_mode,
+            100.0 * m.off_mode,
             n as f64 / s.seconds
         );
     }
@@ -210,20 +164,22 @@ pub fn run(n: usize, seed: u64, out: &Path, label: usize, arm_n: usize) -> Resul
         .map_err(|e| format!("--out {}: cannot create the directory: {e}", out.display()))?;
     let posteriors = out.join("gmm8_posteriors.png");
     let marginals = out.join("gmm8_marginals.png");
-    crate::figures::posteriors(&posteriors, &summaries)?;
+    let panels: Vec<LabelPanel<'_>> = summaries.iter().map(LabelSummary::panel).collect();
+    gmm8fig::posteriors(&posteriors, &panels)?;
     let prior = prior_samples(PRIOR_DRAWS, seed);
-    crate::figures::marginals(&marginals, &summaries[label], &prior)?;
+    gmm8fig::marginals(&marginals, &panels[label], &prior)?;
 
     println!();
-    let arm_model = Model::from_bytes(crate::arm::KINEMATICS)
-        .map_err(|e| format!("embedded arm model: {e}"))?;
-    let arms = crate::arm::sample_targets(&arm_model, arm_n, seed)?;
-    crate::arm::print_summary(&arm_model, &arms, arm_n);
+    let arm_model =
+        Model::from_bytes(arm::KINEMATICS).map_err(|e| format!("embedded arm model: {e}"))?;
+    let arms = arm::sample_targets(&arm_model, arm_n, seed)?;
+    arm::print_summary(&arm_model, &arms, arm_n);
     let arm_figure = out.join("kinematics_arms.png");
     let arm_marginals = out.join("kinematics_marginals.png");
-    crate::armfig::arms(&arm_figure, &arms, arm_n.min(ARM_DRAWN))?;
-    let arm_prior = crate::arm::prior_samples(PRIOR_DRAWS, seed);
-    crate::armfig::marginals(&arm_marginals, &arms[0], &arm_prior)?;
+    let arm_panels: Vec<_> = arms.iter().map(arm::ArmSummary::panel).collect();
+    armfig::arms(&arm_figure, &arm_panels, arm_n.min(ARM_DRAWN))?;
+    let arm_prior = arm::prior_samples(PRIOR_DRAWS, seed);
+    armfig::marginals(&arm_marginals, &arm_panels[0], &arm_prior)?;
 
     println!();
     for path in [&posteriors, &marginals, &arm_figure, &arm_marginals] {

@@ -6,28 +6,25 @@ use std::path::Path;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
-use crate::eval::{CALIBRATION_LEVELS, level};
-use crate::figures::{FONT, draw_err, png_figure};
+use innfer::metrics::{CALIBRATION_LEVELS, Ranks, calibration_level};
+
+use crate::plot::{FONT, draw_err, png_figure};
 
 const BAR_COLOUR: RGBColor = RGBColor(33, 113, 181);
 const BAND_COLOUR: RGBColor = RGBColor(190, 190, 190);
 
-/// Bins of the rank histograms (quality.md §5 suggests 16).
+/// Bins of the rank histograms.
 pub const RANK_BINS: usize = 16;
 
 /// `sbc_ranks.png`: per dimension, the histogram of SBC ranks (0..=S) in up to 16 bins over the
 /// 99 % band of a uniform histogram (Binomial(N, 1/bins), normal approximation).
-pub fn rank_histograms(
-    path: &Path,
-    ranks: &[Vec<usize>],
-    s: usize,
-    task: &str,
-) -> Result<(), String> {
-    let dims = ranks.len().max(1);
+pub fn rank_histograms(path: &Path, ranks: &Ranks, task: &str) -> Result<(), String> {
+    let s = ranks.samples_per_observation();
+    let dims = ranks.dims().max(1);
     let cols = dims.min(5);
     let rows = dims.div_ceil(cols);
     let bins = RANK_BINS.min(s + 1);
-    let n = ranks.first().map_or(0, Vec::len);
+    let n = ranks.observations();
     let p = 1.0 / bins as f64;
     let expect = n as f64 * p;
     let half = 2.576 * (n as f64 * p * (1.0 - p)).sqrt();
@@ -41,7 +38,10 @@ pub fn rank_histograms(
             .titled(&title, (FONT, 17).into_font().style(FontStyle::Bold))
             .map_err(&err)?;
         for (d, area) in root.split_evenly((rows, cols)).iter().enumerate() {
-            let Some(r) = ranks.get(d) else { break };
+            if d >= ranks.dims() {
+                break;
+            }
+            let r = ranks.of_dim(d);
             let mut counts = vec![0usize; bins];
             for &k in r {
                 counts[(k * bins / (s + 1)).min(bins - 1)] += 1;
@@ -102,7 +102,7 @@ pub fn calibration_curves(path: &Path, coverage: &[Vec<f64>], task: &str) -> Res
             .titled(&title, (FONT, 18).into_font().style(FontStyle::Bold))
             .map_err(&err)?;
         let panels = root.split_evenly((1, 2));
-        let levels: Vec<f64> = (0..CALIBRATION_LEVELS).map(level).collect();
+        let levels: Vec<f64> = (0..CALIBRATION_LEVELS).map(calibration_level).collect();
         let worst = coverage
             .iter()
             .flat_map(|c| c.iter().zip(&levels).map(|(v, q)| (v - q).abs()))

@@ -8,8 +8,8 @@ mod data;
 mod demo;
 mod eval;
 mod evalfig;
-mod figures;
-mod npy;
+mod gmm8fig;
+mod plot;
 mod progress;
 mod train;
 
@@ -173,7 +173,7 @@ struct TrainArgs {
     /// A built-in simulator: gmm8-all, gmm8-some, gmm8-none, kinematics, gaussian-linear.
     #[arg(long, value_name = "NAME", value_parser = train::parse_task,
           conflicts_with_all = ["x", "y"], required_unless_present_any = ["x", "y"])]
-    task: Option<innfer::train::Task>,
+    task: Option<innfer::tasks::Task>,
     /// Parameters x of user data, .npy or .csv [rows, x_dim] (with --y).
     #[arg(long, value_name = "X.npy", requires = "y")]
     x: Option<PathBuf>,
@@ -231,7 +231,7 @@ struct EvalArgs {
     model: PathBuf,
     /// The task whose exact posteriors the model is compared with.
     #[arg(long, value_name = "NAME", value_parser = train::parse_task)]
-    task: innfer::train::Task,
+    task: innfer::tasks::Task,
     /// Observations from the prior predictive (for MMD, re-simulation, SBC, calibration).
     #[arg(long, value_name = "K", default_value_t = 200, value_parser = parse_batch)]
     n_obs: usize,
@@ -438,16 +438,21 @@ fn run(cli: Cli) -> CliResult<()> {
             inn_dim: a.inn_dim,
             resume: a.resume,
         }),
-        Command::Eval(a) => eval::run(&eval::EvalOptions {
-            model: a.model,
-            task: a.task,
-            n_obs: a.n_obs,
-            n_samples: a.n_samples,
-            n_test: a.n_test,
-            seed: a.seed,
-            plot: a.plot,
-            c2st: a.c2st.then_some(a.c2st_samples),
-        }),
+        Command::Eval(a) => eval::run(
+            &load_model(&a.model)?,
+            &eval::EvalOptions {
+                model: a.model,
+                settings: innfer::metrics::EvalSettings {
+                    task: a.task,
+                    n_obs: a.n_obs,
+                    n_samples: a.n_samples,
+                    n_test: a.n_test,
+                    seed: a.seed,
+                },
+                plot: a.plot,
+                c2st: a.c2st.then_some(a.c2st_samples),
+            },
+        ),
     }
 }
 

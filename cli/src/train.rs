@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use innfer::tasks::{Dataset, Labelling, Task};
 use innfer::train::checkpoint;
 use innfer::train::trainer::chain_spec;
-use innfer::train::{Chain, Dataset, EpochReport, Labelling, SubnetSpec, Task, TrainConfig};
+use innfer::train::{Chain, EpochReport, SubnetSpec, TrainConfig};
 
 use crate::data::{self, CliResult};
 

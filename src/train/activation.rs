@@ -1,7 +1,7 @@
 //! Element-wise activations between a subnet's Linear layers, with their derivatives
 //! (PyTorch semantics, docs/format.md §5).
 
-use crate::train::prelude::*;
+use crate::prelude::*;
 
 use super::float::Float;
 

@@ -1,7 +1,7 @@
 //! Turns a [`BlockSpec`] into operations, parameter ranges, initial values and the
 //! description the exporter writes (FrEIA `state_dict` names, docs/format.md §4).
 
-use crate::train::prelude::*;
+use crate::prelude::*;
 
 use super::float::Float;
 use super::mixing::Mixing;
@@ -10,9 +10,9 @@ use super::ops::affine::{AffineKind, ChannelAffine};
 use super::ops::half::{ClampActivation, Conditioner, Half, LogScale};
 use super::ops::permute::Permutation;
 use super::params::ParamLayout;
-use super::rng::Rng;
 use super::spec::{BlockKind, BlockSpec, SubnetSpec};
 use super::subnet::Mlp;
+use crate::rng::Rng;
 
 /// Where an exported tensor's values come from.
 #[derive(Clone, Debug)]

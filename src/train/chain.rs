@@ -8,7 +8,7 @@
 //! depth. With [`Tapes`] from [`Chain::run_recording`] it uses the stored activations instead
 //! (the usual autodiff trade: memory grows with depth, no recomputation).
 
-use crate::train::prelude::*;
+use crate::prelude::*;
 
 use crate::error::{Error, Result};
 
@@ -18,8 +18,8 @@ use super::mixing::Mixing;
 use super::ops::affine::{AffineKind, ChannelAffine};
 use super::ops::{Batch, Grads, Op, OpTape};
 use super::params::ParamLayout;
-use super::rng::Rng;
 use super::spec::{BlockKind, ChainSpec};
+use crate::rng::Rng;
 
 /// The chain.
 #[derive(Clone, Debug)]

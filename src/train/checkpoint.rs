@@ -2,13 +2,13 @@
 //! name) with the optimiser state as extra tensors `innfer_train.*` and the epoch in the
 //! metadata, so that `--resume` continues exactly where the run stopped.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use safetensors::SafeTensors;
 use safetensors::tensor::{Dtype, TensorView};
 
-use crate::train::prelude::*;
+use crate::prelude::*;
 
 use super::chain::Chain;
 use super::export::{self, ExportOptions};
@@ -46,7 +46,12 @@ pub fn save(
     let parsed = SafeTensors::deserialize(&model).map_err(|e| Error::Format(e.to_string()))?;
     let (_, header) =
         SafeTensors::read_metadata(&model).map_err(|e| Error::Format(e.to_string()))?;
-    let mut meta: HashMap<String, String> = header.metadata().clone().unwrap_or_default();
+    let mut meta: BTreeMap<String, String> = header
+        .metadata()
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
     meta.insert("innfer_train.epoch".into(), ck.epoch.to_string());
     meta.insert("innfer_train.adam_step".into(), ck.adam_step.to_string());
     meta.insert("innfer_train.best_nll".into(), format!("{:?}", ck.best_nll));
@@ -81,8 +86,7 @@ pub fn save(
             TensorView::new(*dtype, vec![n], bytes).map_err(|e| Error::Format(e.to_string()))?,
         ));
     }
-    let bytes =
-        safetensors::serialize(views, Some(meta)).map_err(|e| Error::Format(e.to_string()))?;
+    let bytes = export::serialize_sorted(views, meta)?;
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, bytes).map_err(|e| io(&tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| io(path, e))

@@ -3,11 +3,11 @@
 //! architecture), the architecture in `__metadata__`, and the x/y standardisation the chain
 //! was trained behind.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 use safetensors::tensor::{Dtype, TensorView};
 
-use crate::train::prelude::*;
+use crate::prelude::*;
 
 use super::blocks::TensorSource;
 use super::chain::Chain;
@@ -105,7 +105,7 @@ fn join(values: &[f32]) -> String {
 /// The model file's bytes.
 pub fn to_safetensors<F: Float>(chain: &Chain<F>, options: &ExportOptions) -> Result<Vec<u8>> {
     let spec = chain.spec();
-    let mut meta: HashMap<String, String> = HashMap::new();
+    let mut meta: BTreeMap<String, String> = BTreeMap::new();
     let mut put = |k: String, v: String| {
         meta.insert(k, v);
     };
@@ -200,27 +200,39 @@ pub fn to_safetensors<F: Float>(chain: &Chain<F>, options: &ExportOptions) -> Re
                 .map_err(|e| Error::Format(format!("tensor `{name}`: {e}")))
         })
         .collect::<Result<Vec<_>>>()?;
-    let bytes =
-        safetensors::serialize(views, Some(meta)).map_err(|e| Error::Format(e.to_string()))?;
-    Ok(with_sorted_header(bytes))
+    serialize_sorted(views, meta)
 }
 
-/// The same file with its JSON header's keys in sorted order, so that one training command
-/// gives byte-identical files (`safetensors` writes `__metadata__` in `HashMap` order). The
-/// data offsets are relative to the end of the header, so only the header changes.
-fn with_sorted_header(bytes: Vec<u8>) -> Vec<u8> {
+/// A safetensors file of `views` and `meta` whose JSON header lists its keys in sorted order
+/// (`__metadata__` first, its keys sorted, then the tensors by name), so that one training
+/// command gives byte-identical files. `safetensors::serialize` takes the metadata as a
+/// `HashMap` and writes it in that map's random order; the header is therefore rewritten
+/// from ordered maps, which sort whatever features serde_json is built with. The data
+/// offsets are relative to the end of the header, so only the header changes.
+pub(crate) fn serialize_sorted<'a>(
+    views: Vec<(String, TensorView<'a>)>,
+    meta: BTreeMap<String, String>,
+) -> Result<Vec<u8>> {
+    let format = |e: &dyn core::fmt::Display| Error::Format(e.to_string());
+    let bytes = safetensors::serialize(views, Some(meta.clone().into_iter().collect()))
+        .map_err(|e| format(&e))?;
     let header_len = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes")) as usize;
-    let header: serde_json::Value =
-        serde_json::from_slice(&bytes[8..8 + header_len]).expect("safetensors wrote valid JSON");
-    // serde_json's maps are BTreeMaps (no `preserve_order`): serialising sorts the keys.
-    let mut json = serde_json::to_vec(&header).expect("a JSON value serialises");
+    let mut header: BTreeMap<String, serde_json::Value> =
+        serde_json::from_slice(&bytes[8..8 + header_len]).map_err(|e| format(&e))?;
+    // Inserted in sorted order: sorted also where serde_json's maps keep insertion order.
+    let sorted_meta: serde_json::Map<String, serde_json::Value> = meta
+        .into_iter()
+        .map(|(k, v)| (k, serde_json::Value::String(v)))
+        .collect();
+    header.insert("__metadata__".into(), sorted_meta.into());
+    let mut json = serde_json::to_vec(&header).map_err(|e| format(&e))?;
     // As safetensors does: pad the header with spaces so the data stays 8-byte aligned.
     json.resize(json.len().next_multiple_of(8), b' ');
     let mut out = Vec::with_capacity(8 + json.len() + bytes.len() - 8 - header_len);
     out.extend_from_slice(&(json.len() as u64).to_le_bytes());
     out.extend_from_slice(&json);
     out.extend_from_slice(&bytes[8 + header_len..]);
-    out
+    Ok(out)
 }
 
 /// Writes the model file to `path`.

@@ -1,6 +1,6 @@
 //! The float types the trainer runs in: `f32` for speed, `f64` for gradient checks.
 
-use crate::train::prelude::*;
+use crate::prelude::*;
 
 use core::fmt::Debug;
 
@@ -257,7 +257,7 @@ impl_float!(f64, matrixmultiply::dgemm);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::train::rng::Rng;
+    use crate::rng::Rng;
 
     fn random(rng: &mut Rng, n: usize) -> Vec<f32> {
         (0..n).map(|_| rng.uniform_in(-1.0, 1.0) as f32).collect()

@@ -14,7 +14,7 @@
 //! threads; the MMD terms couple all rows and are computed once per minibatch, their pair sums
 //! split by rows across the same threads.
 
-use crate::train::prelude::*;
+use crate::prelude::*;
 
 use super::chain::{Chain, Gradients};
 use super::float::Float;
@@ -293,7 +293,7 @@ impl<F: Float> InnNoise<F> {
         config: &InnConfig,
         dims: InnDims,
         m: usize,
-        rng: &mut super::rng::Rng,
+        rng: &mut crate::rng::Rng,
     ) -> InnNoise<F> {
         let mut v = |n: usize, s: f64| -> Vec<F> {
             (0..m * n).map(|_| F::from_f64(s * rng.normal())).collect()

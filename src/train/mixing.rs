@@ -15,7 +15,7 @@
 use alloc::vec::Vec;
 use core::ops::Range;
 
-use super::rng::Rng;
+use crate::rng::Rng;
 
 /// Tracks which channel sits where along the chain and for how long it has been passive.
 pub(crate) struct Mixing<'r> {

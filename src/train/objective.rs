@@ -7,7 +7,7 @@
 //! where the f32 row sums inside each chunk stop and the f64 sum starts, i.e. the floating-
 //! point summation order, not the math; a fixed thread count gives bit-identical results.
 
-use crate::train::prelude::*;
+use crate::prelude::*;
 
 use super::chain::{Chain, Gradients};
 

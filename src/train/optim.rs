@@ -1,7 +1,7 @@
 //! Adam as PyTorch implements it (coupled L2 weight decay: `g ← g + λ·p` before the moments),
 //! gradient clipping and learning-rate schedules.
 
-use crate::train::prelude::*;
+use crate::prelude::*;
 
 /// Adam's hyper-parameters.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -2,7 +2,7 @@
 //! every block and layer knows only its offsets. Optimiser state, per-thread gradient buffers
 //! and checkpoints are then plain vectors of the same length.
 
-use crate::train::prelude::*;
+use crate::prelude::*;
 
 /// Hands out consecutive ranges of the parameter vector while a chain is built.
 #[derive(Clone, Debug, Default)]

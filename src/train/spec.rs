@@ -1,7 +1,7 @@
 //! The architecture of a trainable chain: which FrEIA blocks, in which order, with which
 //! subnets. Everything a `SequenceINN` constructor call would say.
 
-use crate::train::prelude::*;
+use crate::prelude::*;
 
 use super::activation::Activation;
 use super::ops::half::ClampActivation;

@@ -2,12 +2,12 @@
 //! reverse-mode gradients. Parameters live in the chain's flat parameter vector; a layer
 //! only knows its offsets.
 
-use crate::train::prelude::*;
+use crate::prelude::*;
 
 use super::activation::Activation;
 use super::float::Float;
 use super::params::ParamLayout;
-use super::rng::Rng;
+use crate::rng::Rng;
 
 /// One Linear layer: weight `[n_out, n_in]` at `weight`, bias `[n_out]` at `bias`.
 #[derive(Clone, Debug)]

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use crate::train::prelude::*;
+use crate::prelude::*;
 
 use super::chain::Chain;
 use super::checkpoint::{self, Checkpoint};
@@ -13,11 +13,12 @@ use super::export::{self, ExportOptions, Standardization};
 use super::inn::{self, InnConfig, InnDims, InnNoise};
 use super::objective;
 use super::optim::{Adam, AdamConfig, Clip, Schedule};
-use super::rng::Rng;
 use super::spec::{BlockKind, BlockSpec, ChainSpec, SubnetSpec};
-use super::tasks::Dataset;
 use crate::error::{Error, Result};
+use crate::metrics::PosteriorSampler;
 use crate::model::Layout;
+use crate::rng::Rng;
+use crate::tasks::Dataset;
 
 /// What the chain is trained for.
 #[derive(Clone, Debug, PartialEq, Default)]
@@ -177,6 +178,61 @@ impl TrainedModel {
     pub fn nll(&self, data: &Dataset) -> f64 {
         let rows = self.nll_rows(data);
         rows.iter().sum::<f64>() / rows.len().max(1) as f64
+    }
+}
+
+/// The trained model as the metrics see it, in training's own arithmetic (its exported file,
+/// run by a [`Session`](crate::Session), gives the same numbers up to rounding).
+impl PosteriorSampler for TrainedModel {
+    fn x_dim(&self) -> usize {
+        self.x_norm.mean.len()
+    }
+
+    /// A cINN inverts `[z, y]`; a paper-style INN inverts `[z, 0 (padding), y]` and drops its
+    /// x padding.
+    fn sample(&mut self, y: &[f32], seed: u64, stream: u64, out: &mut [f32]) -> Result<()> {
+        let (xd, d) = (self.x_dim(), self.chain.dim());
+        let n = out.len() / xd.max(1);
+        let mut rng = Rng::new(seed, stream);
+        let mut cond_row = y.to_vec();
+        self.y_norm.apply(&mut cond_row);
+        let mut logdet = vec![0.0f32; n];
+        let mut x = match self.layout {
+            Layout::Inn { x, z, pad_zy, .. } => {
+                let mut state = vec![0.0f32; n * d];
+                for row in state.chunks_exact_mut(d) {
+                    for v in &mut row[..z] {
+                        *v = rng.normal() as f32;
+                    }
+                    row[z + pad_zy..].copy_from_slice(&cond_row);
+                }
+                self.chain.inverse(&mut state, None, &mut logdet);
+                state
+                    .chunks_exact(d)
+                    .flat_map(|r| &r[..x])
+                    .copied()
+                    .collect()
+            }
+            _ => {
+                let mut z: Vec<f32> = (0..n * d).map(|_| rng.normal() as f32).collect();
+                let cond: Vec<f32> = (0..n).flat_map(|_| cond_row.iter().copied()).collect();
+                self.chain
+                    .inverse(&mut z, (!cond.is_empty()).then_some(&cond), &mut logdet);
+                z
+            }
+        };
+        self.x_norm.undo(&mut x);
+        out[..n * xd].copy_from_slice(&x);
+        Ok(())
+    }
+
+    /// A cINN's density; `None` for an INN (its forward pass maps x to [z, y]).
+    fn neg_log_density(&mut self, x: &[f32], y: &[f32]) -> Result<Option<Vec<f64>>> {
+        let Layout::Cinn { x: x_dim, y: y_dim } = self.layout else {
+            return Ok(None);
+        };
+        let data = Dataset::from_columns(x.to_vec(), x_dim, y.to_vec(), y_dim)?;
+        Ok(Some(self.nll_rows(&data)))
     }
 }
 

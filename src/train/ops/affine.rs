@@ -2,7 +2,7 @@
 //! AllInOneBlock's global affine (g = Ψ(global_scale), o = global_offset; SOFTPLUS Ψ) and
 //! FrEIA head's ActNorm (g = exp(−log_scale), o = −loc·g, i.e. y = (x − loc)/exp(log_scale)).
 
-use crate::train::prelude::*;
+use crate::prelude::*;
 
 use super::{Batch, Grads};
 use crate::train::float::Float;

@@ -9,7 +9,7 @@
 //! then through the clamp and the subnet into its parameters, the passive columns and the
 //! condition.
 
-use crate::train::prelude::*;
+use crate::prelude::*;
 
 use super::{Batch, Grads};
 use crate::train::float::Float;

@@ -7,7 +7,7 @@
 //! the gradient into dL/d(input), adding parameter gradients on the way. That one contract is
 //! what lets the chain backpropagate without storing activations.
 
-use crate::train::prelude::*;
+use crate::prelude::*;
 
 pub(crate) mod affine;
 pub(crate) mod half;

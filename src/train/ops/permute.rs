@@ -1,7 +1,7 @@
 //! A fixed permutation of the channels (`PermuteRandom`, AllInOneBlock's hard permutation):
 //! `y[:, i] = x[:, perm[i]]`. It is orthogonal, so its gradient is permuted like the state.
 
-use crate::train::prelude::*;
+use crate::prelude::*;
 
 use super::Batch;
 

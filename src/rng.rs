@@ -3,7 +3,7 @@
 //! `(seed, stream)`, so e.g. each epoch's shuffle does not depend on how many normals the
 //! previous epoch drew.
 
-use crate::train::prelude::*;
+use crate::prelude::*;
 
 /// xoshiro256++.
 #[derive(Clone, Debug)]

@@ -1,20 +1,14 @@
-//! PNG figures of `innfer demo`, drawn with plotters into an RGB buffer and encoded with `png`.
-//!
-//! Text uses DejaVu Sans embedded in the binary (plotters' `ab_glyph` feature), so the figures
-//! look the same on a machine without any system fonts.
+//! The mixture's PNG figures of `innfer demo`: the posterior samples of each label over the
+//! true posterior density, and one label's marginals over the prior.
 
-use std::fs::File;
-use std::io::BufWriter;
 use std::path::Path;
-use std::sync::OnceLock;
 
+use innfer::metrics::{ModeMasses, OFF_MODE_RADIUS};
+use innfer::tasks::{GMM8_CENTRES, GMM8_STD, Labelling};
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
-use crate::demo::{GMM8_CENTRES, GMM8_SOME_LABELS, GMM8_STD, LabelSummary};
-
-/// Font family name the figures use (registered once with the embedded font).
-pub(crate) const FONT: &str = "sans-serif";
+use crate::plot::{FONT, TRUTH_COLOUR, draw_err, histogram, png_figure, prior_and_posterior_bars};
 
 /// Shading of the true posterior density: the 1σ, 2σ, 3σ regions of each mode (where the
 /// density relative to a mode's peak exceeds exp(−k²/2)), darkest inside.
@@ -27,77 +21,40 @@ const BAND_COLOURS: [RGBColor; 3] = [
 /// The same regions' outlines, drawn over the samples.
 const CONTOUR_COLOUR: RGBColor = RGBColor(8, 48, 107);
 const SAMPLE_COLOUR: RGBColor = RGBColor(203, 24, 29);
-pub(crate) const PRIOR_COLOUR: RGBColor = RGBColor(150, 150, 150);
-pub(crate) const POSTERIOR_COLOUR: RGBColor = RGBColor(33, 113, 181);
-pub(crate) const TRUTH_COLOUR: RGBColor = RGBColor(203, 24, 29);
 
-/// Registers the embedded font (once per process).
-fn fonts() -> Result<(), String> {
-    static DONE: OnceLock<Result<(), String>> = OnceLock::new();
-    DONE.get_or_init(|| {
-        let bad = |_| "the embedded DejaVu Sans font cannot be read".to_string();
-        plotters::style::register_font(FONT, FontStyle::Normal, dejavu::sans::regular())
-            .map_err(bad)?;
-        plotters::style::register_font(FONT, FontStyle::Bold, dejavu::sans::bold()).map_err(bad)
-    })
-    .clone()
-}
-
-/// Any plotters error as a message about `path`.
-pub(crate) fn draw_err<E: std::fmt::Display>(path: &Path) -> impl Fn(E) -> String + '_ {
-    move |e| format!("drawing {}: {e}", path.display())
-}
-
-/// Draws with `draw` on a white `w`×`h` canvas and writes it to `path` as an 8-bit RGB PNG.
-pub(crate) fn png_figure(
-    path: &Path,
-    (w, h): (u32, u32),
-    draw: impl FnOnce(&DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>) -> Result<(), String>,
-) -> Result<(), String> {
-    fonts()?;
-    let mut rgb = vec![255u8; w as usize * h as usize * 3];
-    {
-        let root = BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area();
-        root.fill(&WHITE).map_err(draw_err(path))?;
-        draw(&root)?;
-        root.present().map_err(draw_err(path))?;
-    }
-    let fail = |e: &dyn std::fmt::Display| format!("writing {}: {e}", path.display());
-    let file = File::create(path).map_err(|e| fail(&e))?;
-    let mut encoder = png::Encoder::new(BufWriter::new(file), w, h);
-    encoder.set_color(png::ColorType::Rgb);
-    encoder.set_depth(png::BitDepth::Eight);
-    let mut writer = encoder.write_header().map_err(|e| fail(&e))?;
-    writer.write_image_data(&rgb).map_err(|e| fail(&e))?;
-    writer.finish().map_err(|e| fail(&e))
+/// What the figures show of one label: its posterior samples (rows of 2) and their mode
+/// masses.
+pub struct LabelPanel<'a> {
+    pub samples: &'a [f32],
+    pub masses: &'a ModeMasses,
 }
 
 /// The modes carrying `label` under the `some` labelling.
-pub fn modes_of(label: usize) -> Vec<usize> {
-    (0..8).filter(|&m| GMM8_SOME_LABELS[m] == label).collect()
+fn modes_of(label: usize) -> Vec<usize> {
+    Labelling::Some.modes_of(label)
 }
 
 /// Density of the true posterior p(x | label) relative to one mode's peak: the mixture's
 /// Gaussians summed (each ≤ 1 at its centre; the modes are far apart, so the max is ≈ 1).
 fn relative_density(modes: &[usize], x: f64, y: f64) -> f64 {
-    let s2 = 2.0 * (GMM8_STD as f64).powi(2);
+    let s2 = 2.0 * GMM8_STD.powi(2);
     modes
         .iter()
         .map(|&m| {
             let (cx, cy) = GMM8_CENTRES[m];
-            let r2 = (x - cx as f64).powi(2) + (y - cy as f64).powi(2);
+            let r2 = (x - cx).powi(2) + (y - cy).powi(2);
             (-r2 / s2).exp()
         })
         .sum()
 }
 
 /// A closed polygon approximating the circle of `k` standard deviations around `centre`.
-fn circle(centre: (f32, f32), k: f64) -> Vec<(f64, f64)> {
-    let r = k * GMM8_STD as f64;
+fn circle(centre: (f64, f64), k: f64) -> Vec<(f64, f64)> {
+    let r = k * GMM8_STD;
     (0..=64)
         .map(|i| {
             let t = i as f64 / 64.0 * std::f64::consts::TAU;
-            (centre.0 as f64 + r * t.cos(), centre.1 as f64 + r * t.sin())
+            (centre.0 + r * t.cos(), centre.1 + r * t.sin())
         })
         .collect()
 }
@@ -112,19 +69,19 @@ fn mode_list(modes: &[usize]) -> String {
 }
 
 /// `gmm8_posteriors.png`: one panel per label, the samples over the true posterior density.
-pub fn posteriors(path: &Path, summaries: &[LabelSummary]) -> Result<(), String> {
+pub fn posteriors(path: &Path, panels: &[LabelPanel<'_>]) -> Result<(), String> {
     const PANEL: u32 = 440;
-    let (w, h) = (PANEL * summaries.len().max(1) as u32, 492);
+    let (w, h) = (PANEL * panels.len().max(1) as u32, 492);
     png_figure(path, (w, h), |root| {
         let title = format!(
             "Posterior samples of the shipped cINN (red, {} per label) over the true posterior p(x | label) (blue: its 1σ, 2σ, 3σ regions; grey: the other labels' modes)",
-            summaries.first().map_or(0, |s| s.samples.len() / 2)
+            panels.first().map_or(0, |s| s.samples.len() / 2)
         );
         let root = root
             .titled(&title, (FONT, 19).into_font().style(FontStyle::Bold))
             .map_err(draw_err(path))?;
-        let panels = root.split_evenly((1, summaries.len().max(1)));
-        for (area, s) in panels.iter().zip(summaries) {
+        let areas = root.split_evenly((1, panels.len().max(1)));
+        for (area, s) in areas.iter().zip(panels) {
             posterior_panel(path, area, s)?;
         }
         Ok(())
@@ -134,13 +91,13 @@ pub fn posteriors(path: &Path, summaries: &[LabelSummary]) -> Result<(), String>
 fn posterior_panel(
     path: &Path,
     area: &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>,
-    s: &LabelSummary,
+    s: &LabelPanel<'_>,
 ) -> Result<(), String> {
     let err = draw_err(path);
-    let modes = modes_of(s.label);
+    let modes = modes_of(s.masses.label);
     let mut chart = ChartBuilder::on(area)
         .caption(
-            format!("label {} ({})", s.label, mode_list(&modes)),
+            format!("label {} ({})", s.masses.label, mode_list(&modes)),
             (FONT, 20),
         )
         .margin(12)
@@ -215,10 +172,12 @@ fn posterior_panel(
         }
     }
 
-    let (found, expected) = s.found_modes();
     let note = format!(
-        "found {found} of {expected} modes; {:.1}% outside 3σ",
-        100.0 * s.off_mode
+        "found {} of {} modes; {:.2}% off-mode (beyond {}σ)",
+        s.masses.found(),
+        s.masses.modes.len(),
+        100.0 * s.masses.off_mode,
+        OFF_MODE_RADIUS / GMM8_STD
     );
     chart
         .plotting_area()
@@ -227,41 +186,21 @@ fn posterior_panel(
     Ok(())
 }
 
-/// A density histogram of `values` over [lo, hi) in `bins` bins (values outside are dropped
-/// from the bars but still count in the normalisation).
-pub(crate) fn histogram(
-    values: impl Iterator<Item = f64>,
-    lo: f64,
-    hi: f64,
-    bins: usize,
-) -> Vec<f64> {
-    let mut counts = vec![0usize; bins];
-    let mut total = 0usize;
-    let width = (hi - lo) / bins as f64;
-    for v in values {
-        total += 1;
-        if v >= lo && v < hi {
-            counts[(((v - lo) / width) as usize).min(bins - 1)] += 1;
-        }
-    }
-    let norm = (total.max(1) as f64) * width;
-    counts.iter().map(|&c| c as f64 / norm).collect()
-}
-
 /// `gmm8_marginals.png`: for x0 and x1, the posterior histogram for one label over the prior
 /// histogram, with the exact posterior marginal and the label's mode centres marked.
-pub fn marginals(path: &Path, summary: &LabelSummary, prior: &[f32]) -> Result<(), String> {
+pub fn marginals(path: &Path, panel: &LabelPanel<'_>, prior: &[f32]) -> Result<(), String> {
+    let label = panel.masses.label;
     const BINS: usize = 64;
     let (lo, hi) = (-4.0f64, 4.0f64);
     let width = (hi - lo) / BINS as f64;
-    let modes = modes_of(summary.label);
+    let modes = modes_of(label);
     png_figure(path, (1300, 540), |root| {
         let err = draw_err(path);
         let title = format!(
             "Marginal posteriors for label {} ({}): {} cINN samples vs. the prior ({} draws of the 8-mode mixture)",
-            summary.label,
+            label,
             mode_list(&modes),
-            summary.samples.len() / 2,
+            panel.samples.len() / 2,
             prior.len() / 2
         );
         let root = root
@@ -269,14 +208,14 @@ pub fn marginals(path: &Path, summary: &LabelSummary, prior: &[f32]) -> Result<(
             .map_err(&err)?;
         for (j, area) in root.split_evenly((1, 2)).iter().enumerate() {
             let post = histogram(
-                summary.samples.chunks_exact(2).map(|p| p[j] as f64),
+                panel.samples.chunks_exact(2).map(|p| p[j] as f64),
                 lo,
                 hi,
                 BINS,
             );
             let pri = histogram(prior.chunks_exact(2).map(|p| p[j] as f64), lo, hi, BINS);
             // Exact marginal of the posterior: an equal mixture of 1-D normals.
-            let sd = GMM8_STD as f64;
+            let sd = GMM8_STD;
             let exact = |x: f64| {
                 modes
                     .iter()
@@ -285,7 +224,7 @@ pub fn marginals(path: &Path, summary: &LabelSummary, prior: &[f32]) -> Result<(
                             GMM8_CENTRES[m].0
                         } else {
                             GMM8_CENTRES[m].1
-                        } as f64;
+                        };
                         (-(x - c).powi(2) / (2.0 * sd * sd)).exp()
                             / (sd * (std::f64::consts::TAU).sqrt())
                     })
@@ -326,27 +265,13 @@ pub fn marginals(path: &Path, summary: &LabelSummary, prior: &[f32]) -> Result<(
                 .draw()
                 .map_err(&err)?;
 
-            let bars = |h: &[f64], style: ShapeStyle| histogram_bars(h, lo, width, style);
-            chart
-                .draw_series(bars(&pri, PRIOR_COLOUR.mix(0.45).filled()))
-                .map_err(&err)?
-                .label("prior p(x), histogram")
-                .legend(|(x, y)| {
-                    Rectangle::new(
-                        [(x, y - 6), (x + 18, y + 6)],
-                        PRIOR_COLOUR.mix(0.45).filled(),
-                    )
-                });
-            chart
-                .draw_series(bars(&post, POSTERIOR_COLOUR.mix(0.6).filled()))
-                .map_err(&err)?
-                .label(format!("posterior samples, label {}", summary.label))
-                .legend(|(x, y)| {
-                    Rectangle::new(
-                        [(x, y - 6), (x + 18, y + 6)],
-                        POSTERIOR_COLOUR.mix(0.6).filled(),
-                    )
-                });
+            prior_and_posterior_bars(
+                path,
+                &mut chart,
+                (lo, width),
+                (&pri, "prior p(x), histogram"),
+                (&post, format!("posterior samples, label {label}")),
+            )?;
             chart
                 .draw_series(LineSeries::new(curve, BLACK.stroke_width(2)))
                 .map_err(&err)?
@@ -354,7 +279,13 @@ pub fn marginals(path: &Path, summary: &LabelSummary, prior: &[f32]) -> Result<(
                 .legend(|(x, y)| PathElement::new([(x, y), (x + 18, y)], BLACK.stroke_width(2)));
             let mut centres: Vec<f64> = modes
                 .iter()
-                .map(|&m| if j == 0 { GMM8_CENTRES[m].0 } else { GMM8_CENTRES[m].1 } as f64)
+                .map(|&m| {
+                    if j == 0 {
+                        GMM8_CENTRES[m].0
+                    } else {
+                        GMM8_CENTRES[m].1
+                    }
+                })
                 .collect();
             centres.sort_by(f64::total_cmp);
             centres.dedup();
@@ -388,21 +319,4 @@ pub fn marginals(path: &Path, summary: &LabelSummary, prior: &[f32]) -> Result<(
         }
         Ok(())
     })
-}
-
-/// The bars of a histogram with bins of `width` starting at `lo` (empty bins left out).
-pub(crate) fn histogram_bars(
-    h: &[f64],
-    lo: f64,
-    width: f64,
-    style: ShapeStyle,
-) -> Vec<Rectangle<(f64, f64)>> {
-    h.iter()
-        .enumerate()
-        .filter(|(_, v)| **v > 0.0)
-        .map(|(i, &v)| {
-            let x0 = lo + i as f64 * width;
-            Rectangle::new([(x0, 0.0), (x0 + width, v)], style)
-        })
-        .collect()
 }

@@ -1,14 +1,19 @@
-//! Built-in simulators with exact reference posteriors (quality.md §7): the 8-mode Gaussian
-//! mixture of the ICLR 2019 toy (labellings `all`, `some`, `none`), the inverse-kinematics
-//! arm (Kruse et al.) and sbibm's Gaussian linear 10-D.
+//! Built-in simulators and their exact posteriors: the 8-mode Gaussian mixture of the ICLR
+//! 2019 toy (labellings `all`, `some`, `none`), the inverse-kinematics arm (Kruse et al.) and
+//! sbibm's Gaussian linear 10-D; and [`Dataset`], paired rows from a simulator or from files.
 //!
 //! Every task draws pairs (x, y) with x the parameters (what the cINN samples) and y the
-//! observation (its condition).
+//! observation (its condition). [`ExactPosterior`] samples (and, where it has a closed form,
+//! evaluates) p(x | y), the reference every metric of [`crate::metrics`] compares with.
 
-use crate::train::prelude::*;
+use crate::prelude::*;
 
-use super::rng::Rng;
 use crate::error::{Error, Result};
+use crate::rng::Rng;
+
+mod exact;
+
+pub use exact::{ARM_MODES, ArmReference, ExactPosterior, arm_mode, arm_reference};
 
 fn io_error(path: &std::path::Path, e: impl ToString) -> Error {
     Error::Io {
@@ -54,7 +59,7 @@ fn read_csv(path: &std::path::Path) -> Result<(Vec<f32>, usize)> {
     Ok((values, cols))
 }
 
-/// The octagon of mode centres, in the paper's order (freia.md §2.1).
+/// The octagon of mode centres, in the INN paper's order.
 pub const GMM8_CENTRES: [(f64, f64); 8] = [
     (-2.4142, 1.0),
     (-1.0, 2.4142),
@@ -141,7 +146,7 @@ impl Dataset {
     ) -> Result<Dataset> {
         let read = |p: &std::path::Path| -> Result<(Vec<f32>, usize)> {
             let bytes = std::fs::read(p).map_err(|e| io_error(p, e))?;
-            let a = super::npy::parse(&bytes).map_err(|e| io_error(p, e))?;
+            let a = crate::npy::parse(&bytes).map_err(|e| io_error(p, e))?;
             let cols = if a.shape.len() == 1 {
                 1
             } else {
@@ -209,7 +214,8 @@ impl Dataset {
 pub const ARM_LENGTHS: [f64; 3] = [0.5, 0.5, 1.0];
 pub const ARM_PRIOR_STD: [f64; 4] = [0.25, 0.5, 0.5, 0.5];
 
-/// The arm's end effector for parameters x (quality.md §2a).
+/// The arm's end point for parameters x = (rail height, three joint angles): the arm starts
+/// at (0, x0), its absolute angles are φ1 = x1, φ2 = x1 + x2, φ3 = x1 + x2 + x3.
 pub fn arm_forward(x: &[f64]) -> [f64; 2] {
     let [l0, l1, l2] = ARM_LENGTHS;
     let p1 = x[1];
@@ -278,7 +284,7 @@ impl Task {
     }
 
     /// The exact conditional entropy H(x|y) in nats, where it is known in closed form
-    /// (quality.md §7): the KL gap is held-out NLL minus this.
+    /// (the KL gap is held-out NLL minus this).
     pub fn conditional_entropy(self) -> Option<f64> {
         let gaussian_2d = 1.0 + (2.0 * core::f64::consts::PI * GMM8_STD * GMM8_STD).ln();
         match self {
@@ -294,38 +300,6 @@ impl Task {
                         .sum::<f64>(),
             ),
             Task::GaussianLinear => Some(5.0 * (1.0 + (2.0 * core::f64::consts::PI * 0.05).ln())),
-            Task::Kinematics => None,
-        }
-    }
-
-    /// The exact log p(x | y) where available (GMM8, Gaussian linear).
-    pub fn log_posterior(self, x: &[f64], y: &[f64]) -> Option<f64> {
-        match self {
-            Task::Gmm8(l) => {
-                let label = y
-                    .iter()
-                    .enumerate()
-                    .max_by(|a, b| a.1.total_cmp(b.1))
-                    .map(|(i, _)| i)?;
-                let modes = l.modes_of(label);
-                let var = GMM8_STD * GMM8_STD;
-                let norm = -(2.0 * core::f64::consts::PI * var).ln();
-                let p: f64 = modes
-                    .iter()
-                    .map(|&m| {
-                        let (cx, cy) = GMM8_CENTRES[m];
-                        let d2 = (x[0] - cx).powi(2) + (x[1] - cy).powi(2);
-                        (norm - 0.5 * d2 / var).exp()
-                    })
-                    .sum::<f64>()
-                    / modes.len() as f64;
-                Some(p.ln())
-            }
-            Task::GaussianLinear => {
-                let var = 0.05;
-                let q: f64 = x.iter().zip(y).map(|(&t, &o)| (t - o / 2.0).powi(2)).sum();
-                Some(-5.0 * (2.0 * core::f64::consts::PI * var).ln() - 0.5 * q / var)
-            }
             Task::Kinematics => None,
         }
     }
