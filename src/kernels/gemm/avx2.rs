@@ -156,8 +156,7 @@ impl Microkernel for Avx2 {
     const ONE_PANEL_ROWS: usize = 3;
     const SMALL_M_PANELS: &'static [usize] = &[4, 2, 1, 1, 1];
 
-    #[target_feature(enable = "avx2,fma,f16c")]
-    #[inline]
+    #[inline(always)]
     unsafe fn tile<const S: u8>(rows: usize, panels: usize, t: Tile) {
         macro_rules! go {
             ($r:literal, $p:literal) => {
@@ -179,8 +178,7 @@ impl Microkernel for Avx2 {
         }
     }
 
-    #[target_feature(enable = "avx2,fma,f16c")]
-    #[inline]
+    #[inline(always)]
     unsafe fn one_panel_tile<const S: u8>(rows: usize, t: Tile) {
         macro_rules! go {
             ($r:literal) => {

@@ -126,8 +126,7 @@ impl Microkernel for Avx512 {
     const ONE_PANEL_ROWS: usize = 12;
     const SMALL_M_PANELS: &'static [usize] = &[8, 6, 4, 4, 4, 4, 2, 2, 2, 2, 2];
 
-    #[target_feature(enable = "avx512f")]
-    #[inline]
+    #[inline(always)]
     unsafe fn tile<const S: u8>(rows: usize, panels: usize, t: Tile) {
         macro_rules! go {
             ($r:literal, $p:literal) => {
@@ -167,8 +166,7 @@ impl Microkernel for Avx512 {
         }
     }
 
-    #[target_feature(enable = "avx512f")]
-    #[inline]
+    #[inline(always)]
     unsafe fn one_panel_tile<const S: u8>(rows: usize, t: Tile) {
         macro_rules! go {
             ($r:literal) => {

@@ -133,6 +133,18 @@ pub(crate) trait Microkernel {
     unsafe fn one_panel_tile<const S: u8>(rows: usize, t: Tile);
 }
 
+/// The largest `SMALL_M_PANELS.len()` the driver has a loop for.
+const MAX_SMALL_M: usize = 11;
+
+/// `table[m - 1]`, or 1 past the table's end (`m` then never reaches the small-batch path).
+const fn small_m_panels(table: &[usize], m: usize) -> usize {
+    assert!(
+        table.len() <= MAX_SMALL_M,
+        "no small-batch loop for so many rows"
+    );
+    if m <= table.len() { table[m - 1] } else { 1 }
+}
+
 /// f32 budget of one row block of C plus its A block (rows × (n + KC)), to stay in L2.
 const L2_BLOCK: usize = 96 * 1024;
 
@@ -185,11 +197,26 @@ pub(crate) unsafe fn gemm<K: Microkernel, const S: u8>(p: &Problem) {
     // SAFETY: forwarded: each path cuts the checked problem into tiles inside it.
     unsafe {
         if p.n <= NR {
-            one_panel::<K, S>(p)
-        } else if p.m <= K::SMALL_M_PANELS.len() {
-            row_panels::<K, S>(p, K::SMALL_M_PANELS[p.m - 1])
-        } else {
-            blocked::<K, S>(p)
+            return one_panel::<K, S>(p);
+        }
+        if p.m > K::SMALL_M_PANELS.len() {
+            return blocked::<K, S>(p);
+        }
+        // The small batches with their row count a constant, so that each gets its own loop
+        // with its tiles' rows fixed (an m the microkernel has no entry for is never here).
+        match p.m {
+            1 => row_panels::<K, S, 1>(p),
+            2 => row_panels::<K, S, 2>(p),
+            3 => row_panels::<K, S, 3>(p),
+            4 => row_panels::<K, S, 4>(p),
+            5 => row_panels::<K, S, 5>(p),
+            6 => row_panels::<K, S, 6>(p),
+            7 => row_panels::<K, S, 7>(p),
+            8 => row_panels::<K, S, 8>(p),
+            9 => row_panels::<K, S, 9>(p),
+            10 => row_panels::<K, S, 10>(p),
+            11 => row_panels::<K, S, 11>(p),
+            _ => unreachable!("small batches have at most {MAX_SMALL_M} rows"),
         }
     }
 }
@@ -224,13 +251,14 @@ unsafe fn one_panel<K: Microkernel, const S: u8>(p: &Problem) {
     }
 }
 
-/// All `m` rows as one tile height, over all of k: tiles of `width` panels over whole
-/// groups, then of 2 or 1 panels within a group.
+/// All `M = p.m` rows as one tile height, over all of k: tiles of `SMALL_M_PANELS[M - 1]`
+/// panels over whole groups, then of 2 or 1 panels within a group.
 ///
 /// # Safety
-/// As for [`gemm`], with `width = SMALL_M_PANELS[p.m - 1]`.
+/// As for [`gemm`], with `p.m == M <= SMALL_M_PANELS.len()`.
 #[inline(always)]
-unsafe fn row_panels<K: Microkernel, const S: u8>(p: &Problem, width: usize) {
+unsafe fn row_panels<K: Microkernel, const S: u8, const M: usize>(p: &Problem) {
+    let width = const { small_m_panels(K::SMALL_M_PANELS, M) };
     let np = p.n.div_ceil(NR);
     let last = p.n - (np - 1) * NR;
     let mut q = 0;
@@ -259,7 +287,7 @@ unsafe fn row_panels<K: Microkernel, const S: u8>(p: &Problem, width: usize) {
         };
         // SAFETY: rows 0..m, panels q..q+panels < np in whole groups or in one
         // (`tile_span`), all k-steps.
-        unsafe { K::tile::<S>(p.m, panels, t) };
+        unsafe { K::tile::<S>(M, panels, t) };
         q += panels;
     }
 }

@@ -102,7 +102,8 @@ impl SlabMut {
     }
 }
 
-/// The owner of every slab of a model (dropped with it, after its blocks).
+/// The owner of slabs: a model's (dropped with it, after its blocks), or a standalone packed
+/// weight's own.
 pub(crate) struct WeightMemory {
     #[cfg(all(feature = "std", target_os = "linux"))]
     region: Option<region::Region>,
