@@ -16,6 +16,7 @@
 //! ```
 #![no_std]
 #![forbid(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
 
 extern crate alloc;
 #[cfg(feature = "std")]

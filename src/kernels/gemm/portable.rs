@@ -43,7 +43,6 @@ unsafe fn tile<const S: u8, const R: usize, const SPLIT: usize>(t: Tile) {
         a,
         lda,
         b,
-        kstride,
         init,
         c,
         ldc,
@@ -75,8 +74,8 @@ unsafe fn tile<const S: u8, const R: usize, const SPLIT: usize>(t: Tile) {
     // Even k-steps onto the init, odd ones (SPLIT = 2) from zero, added at the end.
     let mut odd = [[0f32; NR]; R];
     k_steps::<_, SPLIT>(kc, &mut acc, &mut odd, |chain: &mut [[f32; NR]; R], kk| {
-        // SAFETY: the packed panel has kc rows of NR elements, `kstride` apart.
-        let bv: [f32; NR] = unsafe { load_b::<S>(b, kk * kstride) };
+        // SAFETY: the packed panel has kc k-rows of NR elements (`Tile::panel_elem`).
+        let bv: [f32; NR] = unsafe { load_b::<S>(b, t.panel_elem(0, kk)) };
         for r in 0..R {
             // SAFETY: A row r has kc elements from `a + r*lda`.
             let av = unsafe { *a.add(r * lda + kk) };
