@@ -28,6 +28,7 @@ pub mod ffi;
 pub mod kernels;
 pub mod model;
 pub mod session;
+pub(crate) mod source;
 #[cfg(feature = "train")]
 pub mod train;
 

@@ -10,7 +10,7 @@ use super::{BlockSpec, Plan, Work};
 use crate::error::{Error, Result};
 use crate::kernels::gemm::{Available, PackedWeight, WeightStorage};
 use crate::kernels::math;
-use crate::model::source::Source;
+use crate::source::Source;
 
 /// A fixed linear map on the D channels: a gather or a dense matrix.
 pub(crate) enum Mixing {

@@ -12,7 +12,7 @@ use alloc::string::{String, ToString};
 
 use crate::error::{Error, Result};
 use crate::kernels::gemm::{self, Available, PackedWeight, Product, Rows, RowsMut};
-use crate::model::source::Source;
+use crate::source::Source;
 
 /// What an error of a product would mean inside a block: a bug, for the blocks' shapes were
 /// checked when the model was loaded and the session sized its buffers for them.

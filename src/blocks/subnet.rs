@@ -16,7 +16,7 @@ use crate::kernels::gemm::{
     self, Available, Epilogue, PackedWeight, Product, Rows, RowsMut, WeightPacker, WeightStorage,
 };
 use crate::kernels::math;
-use crate::model::source::Source;
+use crate::source::Source;
 
 /// An element-wise activation between Linear layers (PyTorch semantics).
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -3,18 +3,13 @@
 //! A [`Model`] is built once (this is where all allocation happens) and is then read-only, so
 //! it is `Send + Sync` and one model can serve many sessions on many threads.
 
-#[cfg(feature = "std")]
-mod file;
-mod header;
-pub(crate) mod source;
-
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
 use crate::blocks::{Block, BlockSpec, Plan};
 use crate::error::{Error, Result};
-use source::Source;
+use crate::source::Source;
 
 /// The format version this build reads and writes.
 pub const FORMAT_VERSION: u32 = 1;

@@ -6,6 +6,10 @@
 //! them), converted to f32, shape-checked and checked for NaN/Inf, with errors that name the
 //! tensor.
 
+#[cfg(feature = "std")]
+mod file;
+mod header;
+
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
@@ -14,7 +18,6 @@ use core::ops::Range;
 
 use safetensors::tensor::{Dtype, Metadata, TensorInfo};
 
-use super::header;
 use crate::error::{Error, Result};
 use crate::kernels::gemm::{self, WeightStorage, memory::WeightMemory};
 use crate::kernels::half;
@@ -25,7 +28,7 @@ enum Data<'a> {
     Bytes(&'a [u8]),
     /// An open file, read on demand.
     #[cfg(feature = "std")]
-    File(super::file::TensorFile),
+    File(file::TensorFile),
 }
 
 /// A parsed model file: the header (`__metadata__` and the tensor table) and the tensor data.
@@ -81,7 +84,7 @@ impl<'a> Source<'a> {
     /// A file, of which only the header is read now.
     #[cfg(feature = "std")]
     pub(crate) fn open(path: &std::path::Path) -> Result<Source<'static>> {
-        let (file, metadata) = super::file::TensorFile::open(path)?;
+        let (file, metadata) = file::TensorFile::open(path)?;
         Ok(Source::new(metadata, Data::File(file)))
     }
 
