@@ -119,8 +119,7 @@ fn main() {
     for &(k, n) in &shapes {
         let w: Vec<f32> = (0..n * k).map(|_| rnd()).collect();
         let bias: Vec<f32> = (0..n).map(|_| rnd()).collect();
-        let mut packed = vec![0.0; packed_len(n, k)];
-        pack_weight(&w, n, k, &mut packed);
+        let packed = PackedWeight::pack(&w, n, k, WeightStorage::F32).unwrap();
         for &m in &ms {
             let a: Vec<f32> = (0..m * k).map(|_| rnd()).collect();
             let c = vec![0.0f32; m * n];
@@ -129,20 +128,12 @@ fn main() {
             let mut runs: Vec<Box<dyn FnMut() + '_>> = Vec::new();
             for isa in std::iter::once(best).chain(extra.iter().copied()) {
                 let (a, packed, bias) = (&a, &packed, &bias);
+                let isa = isa.available().unwrap();
                 let mut c = c.clone();
                 runs.push(Box::new(move || {
-                    gemm(
-                        isa,
-                        m,
-                        k,
-                        n,
-                        black_box(a),
-                        k,
-                        black_box(packed),
-                        Some(bias),
-                        &mut c,
-                        n,
-                    );
+                    let a = Rows::new(black_box(a), m, k, k).unwrap();
+                    let product = Product::new(a, black_box(packed)).bias(Some(bias));
+                    gemm(isa, product, RowsMut::new(&mut c, m, n, n).unwrap()).unwrap();
                     black_box(&mut c);
                 }));
             }
@@ -265,29 +256,21 @@ fn cpu_mode(quick: bool) {
         let w: Vec<f32> = (0..n * k).map(|_| rnd()).collect();
         let bias: Vec<f32> = (0..n).map(|_| rnd()).collect();
         let a: Vec<f32> = (0..m * k).map(|_| rnd()).collect();
-        let mut packed = vec![0.0; packed_len(n, k)];
-        pack_weight(&w, n, k, &mut packed);
+        let packed = PackedWeight::pack(&w, n, k, WeightStorage::F32).unwrap();
         let mut c = vec![0.0f32; m * n];
         let flops = 2.0 * (m * n * k) as f64;
         let calls = ((3e9 * work / flops) as usize).max(1);
         let mut best = vec![0.0f64; isas.len()];
         for _rep in 0..reps {
             for (i, &isa) in isas.iter().enumerate() {
+                let isa = isa.available().unwrap();
                 let rate = per_cpu_second(&mut || {
                     for _ in 0..calls {
-                        gemm_with(
-                            isa,
-                            m,
-                            k,
-                            n,
-                            black_box(&a),
-                            k,
-                            &packed,
-                            Some(&bias),
-                            Epilogue::Relu,
-                            &mut c,
-                            n,
-                        );
+                        let a = Rows::new(black_box(&a), m, k, k).unwrap();
+                        let product = Product::new(a, &packed)
+                            .bias(Some(&bias))
+                            .epilogue(Epilogue::Relu);
+                        gemm(isa, product, RowsMut::new(&mut c, m, n, n).unwrap()).unwrap();
                         black_box(&c);
                     }
                     flops * calls as f64

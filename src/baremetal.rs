@@ -13,6 +13,9 @@ unsafe extern "C" {
 struct FirmwareMalloc;
 
 // Over-allocate by `align` and keep the pointer malloc returned just before the block.
+// SAFETY: `alloc` returns null or `layout.size()` bytes aligned to `layout.align()` inside one
+// malloc block (C malloc aligns to at least a word, so the word before them is in the block
+// too), valid until `dealloc` hands that block back to `free`.
 unsafe impl GlobalAlloc for FirmwareMalloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let align = layout.align().max(core::mem::size_of::<usize>());

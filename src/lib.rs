@@ -16,6 +16,7 @@
 //! ```
 #![no_std]
 #![forbid(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
 
 extern crate alloc;
 #[cfg(feature = "std")]
@@ -37,6 +38,7 @@ mod prelude;
 #[cfg(feature = "std")]
 pub mod rng;
 pub mod session;
+pub(crate) mod source;
 #[cfg(feature = "std")]
 pub mod tasks;
 #[cfg(feature = "train")]

@@ -3,6 +3,7 @@
 //! reproducibility contract (bit-identical rows whatever the batch split).
 
 use innfer::kernels::gemm::*;
+use innfer::kernels::half::*;
 
 /// Tiny deterministic xorshift64* PRNG.
 struct Rng(u64);
@@ -26,14 +27,24 @@ impl Rng {
     }
 }
 
-fn isas() -> Vec<Isa> {
-    Isa::ALL.into_iter().filter(|i| i.is_available()).collect()
+fn isas() -> Vec<Available> {
+    Isa::ALL.into_iter().filter_map(Isa::available).collect()
 }
 
-fn pack(w: &[f32], n: usize, k: usize) -> Vec<f32> {
-    let mut p = vec![f32::NAN; packed_len(n, k)];
-    pack_weight(w, n, k, &mut p);
-    p
+fn pack(w: &[f32], n: usize, k: usize) -> PackedWeight {
+    PackedWeight::pack(w, n, k, WeightStorage::F32).unwrap()
+}
+
+/// The product of test mode `mode`: 0 is `a·Wᵀ`, 1 adds the bias, 2 accumulates onto the
+/// output, 3 accumulates and adds the bias.
+fn product<'a>(mode: u32, a: Rows<'a>, w: &'a PackedWeight, bias: &'a [f32]) -> Product<'a> {
+    let bias = (mode == 1 || mode == 3).then_some(bias);
+    Product::new(a, w).bias(bias).accumulate(mode >= 2)
+}
+
+/// `product` into the `m` rows of `c`, `n` wide and `ldc` apart.
+fn run(isa: Available, product: Product<'_>, c: &mut [f32], m: usize, n: usize, ldc: usize) {
+    gemm(isa, product, RowsMut::new(c, m, n, ldc).unwrap()).unwrap();
 }
 
 /// `C = beta·C + A·Wᵀ` with matrixmultiply (W is `[n][k]` row-major).
@@ -97,16 +108,13 @@ fn check_case(rng: &mut Rng, cs: &Case) {
     mm_ref(m, k, n, &a_abs, lda, &w_abs, 0.0, &mut scale, ldc);
     let tol = 1e-6 * (k as f32).sqrt().max(1.0);
 
+    let rows = Rows::new(&a, m, k, lda).unwrap();
     for isa in isas() {
+        let isa_name = isa.isa().name();
         for mode in 0..4 {
             // Sentinel in the padding between rows: must be left untouched.
             let mut c = c0.clone();
-            match mode {
-                0 => gemm(isa, m, k, n, &a, lda, &packed, None, &mut c, ldc),
-                1 => gemm(isa, m, k, n, &a, lda, &packed, Some(&bias), &mut c, ldc),
-                3 => gemm_accumulate(isa, m, k, n, &a, lda, &packed, Some(&bias), &mut c, ldc),
-                _ => gemm_accumulate(isa, m, k, n, &a, lda, &packed, None, &mut c, ldc),
-            }
+            run(isa, product(mode, rows, &packed, &bias), &mut c, m, n, ldc);
             for i in 0..m {
                 for j in 0..ldc.min(c.len() - i * ldc) {
                     let idx = i * ldc + j;
@@ -114,8 +122,7 @@ fn check_case(rng: &mut Rng, cs: &Case) {
                         assert_eq!(
                             c[idx].to_bits(),
                             c0[idx].to_bits(),
-                            "{} padding written",
-                            isa.name()
+                            "{isa_name} padding written",
                         );
                         continue;
                     }
@@ -129,8 +136,7 @@ fn check_case(rng: &mut Rng, cs: &Case) {
                     let bound = tol * (scale[idx] + extra) + 1e-30;
                     assert!(
                         err <= bound,
-                        "{} mode {mode} m={m} k={k} n={n} lda={lda} ldc={ldc} at ({i},{j}): got {} want {want} err {err} > {bound}",
-                        isa.name(),
+                        "{isa_name} mode {mode} m={m} k={k} n={n} lda={lda} ldc={ldc} at ({i},{j}): got {} want {want} err {err} > {bound}",
                         c[idx],
                     );
                 }
@@ -221,14 +227,14 @@ fn matches_scalar_model_bit_exactly() {
         let bias = rng.vec(n);
         let packed = pack(&w, n, k);
         let c0 = rng.vec((m - 1) * ldc + n);
+        let rows = Rows::new(&a, m, k, lda).unwrap();
         for isa in isas() {
             for accumulate in [false, true] {
                 let mut c = c0.clone();
-                if accumulate {
-                    gemm_accumulate(isa, m, k, n, &a, lda, &packed, Some(&bias), &mut c, ldc);
-                } else {
-                    gemm(isa, m, k, n, &a, lda, &packed, Some(&bias), &mut c, ldc);
-                }
+                let product = Product::new(rows, &packed)
+                    .bias(Some(&bias))
+                    .accumulate(accumulate);
+                run(isa, product, &mut c, m, n, ldc);
                 for i in 0..m {
                     for j in 0..n {
                         let init = if accumulate {
@@ -241,7 +247,7 @@ fn matches_scalar_model_bit_exactly() {
                         for kk in 0..k {
                             let (x, y) = (a[i * lda + kk], w[j * k + kk]);
                             let acc = &mut chains[kk % split];
-                            *acc = if isa == Isa::Portable {
+                            *acc = if isa.isa() == Isa::Portable {
                                 *acc + x * y
                             } else {
                                 x.mul_add(y, *acc)
@@ -256,7 +262,7 @@ fn matches_scalar_model_bit_exactly() {
                             c[i * ldc + j].to_bits(),
                             acc.to_bits(),
                             "{} accumulate={accumulate} m={m} k={k} n={n} ({i},{j})",
-                            isa.name()
+                            isa.isa().name()
                         );
                     }
                 }
@@ -288,18 +294,19 @@ fn batch_split_bit_identity() {
         let packed = pack(&w, n, k);
         for isa in isas() {
             for mode in 0..4 {
-                let run = |row0: usize, m: usize, c: &mut [f32]| {
-                    let a = &a[row0 * lda..];
-                    let c = &mut c[row0 * ldc..];
-                    match mode {
-                        0 => gemm(isa, m, k, n, a, lda, &packed, None, c, ldc),
-                        1 => gemm(isa, m, k, n, a, lda, &packed, Some(&bias), c, ldc),
-                        3 => gemm_accumulate(isa, m, k, n, a, lda, &packed, Some(&bias), c, ldc),
-                        _ => gemm_accumulate(isa, m, k, n, a, lda, &packed, None, c, ldc),
-                    }
+                let rows_at = |row0: usize, m: usize, c: &mut [f32]| {
+                    let a = Rows::new(&a[row0 * lda..], m, k, lda).unwrap();
+                    run(
+                        isa,
+                        product(mode, a, &packed, &bias),
+                        &mut c[row0 * ldc..],
+                        m,
+                        n,
+                        ldc,
+                    );
                 };
                 let mut full = c0.clone();
-                run(0, total, &mut full);
+                rows_at(0, total, &mut full);
                 // Splits: all m=1, chunks of 7, and an uneven split, each tiling 0..total.
                 let splits: [&[usize]; 4] = [&[1; 257], &[7; 37], &[3, 100, 11, 64, 79], &[256, 1]];
                 for split in splits {
@@ -310,7 +317,7 @@ fn batch_split_bit_identity() {
                         if m == 0 {
                             break;
                         }
-                        run(row0, m, &mut c);
+                        rows_at(row0, m, &mut c);
                         row0 += m;
                     }
                     assert_eq!(row0, total);
@@ -321,7 +328,7 @@ fn batch_split_bit_identity() {
                                 c[idx].to_bits(),
                                 full[idx].to_bits(),
                                 "{} mode {mode} k={k} n={n} split {:?} row {i} col {j}",
-                                isa.name(),
+                                isa.isa().name(),
                                 &split[..split.len().min(5)]
                             );
                         }
@@ -340,13 +347,14 @@ fn detect_is_available() {
     assert!(!best.name().is_empty());
 }
 
-/// 16-bit weight storage: `gemm_half` / `gemm_accumulate_half` give bit for bit what `gemm` /
-/// `gemm_accumulate` give on the widened weights, on every ISA, for small-m, blocked and
-/// ragged shapes (the widening is exact and the accumulation order is the same).
+/// 16-bit weight storage: a product on bf16 or f16 weights gives bit for bit what it gives on
+/// the f32 weights they widen to, on every ISA, with and without the fused ReLU and
+/// accumulating, for small-m, blocked and ragged shapes (the widening is exact and the
+/// accumulation order is the same).
 #[test]
 fn half_storage_equals_f32_gemm_on_the_widened_weights() {
     let mut rng = Rng(0x5EED_F00D);
-    for format in [HalfFormat::Bf16, HalfFormat::F16] {
+    for storage in [WeightStorage::Bf16, WeightStorage::F16] {
         for &(m, k, n) in &[
             (1, 7, 5),
             (1, 512, 512),
@@ -361,45 +369,47 @@ fn half_storage_equals_f32_gemm_on_the_widened_weights() {
             let w = rng.vec(n * k);
             let bias = rng.vec(n);
             let c0 = rng.vec(m * n);
-            let mut half = vec![0u16; packed_len(n, k)];
-            pack_weight_half(&w, n, k, format, &mut half);
-            let widened: Vec<f32> = w.iter().map(|&v| format.decode(format.encode(v))).collect();
+            let half = PackedWeight::pack(&w, n, k, storage).unwrap();
+            let widened: Vec<f32> = w.iter().map(|&v| storage.round(v)).collect();
             let packed = pack(&widened, n, k);
+            let a = Rows::new(&a, m, k, k).unwrap();
             for isa in isas() {
                 for epi in [Epilogue::None, Epilogue::Relu] {
+                    let product = |w| Product::new(a, w).bias(Some(&bias)).epilogue(epi);
                     let mut want = vec![0.0; m * n];
-                    gemm_with(isa, m, k, n, &a, k, &packed, Some(&bias), epi, &mut want, n);
+                    run(isa, product(&packed), &mut want, m, n, n);
                     let mut got = vec![f32::NAN; m * n];
-                    gemm_half(
-                        isa,
-                        m,
-                        k,
-                        n,
-                        &a,
-                        k,
-                        &half,
-                        format,
-                        Some(&bias),
-                        epi,
-                        &mut got,
-                        n,
-                    );
+                    run(isa, product(&half), &mut got, m, n, n);
                     assert!(
                         want.iter()
                             .zip(&got)
                             .all(|(x, y)| x.to_bits() == y.to_bits()),
-                        "{format:?} {isa:?} m={m} k={k} n={n} {epi:?}"
+                        "{storage:?} {isa:?} m={m} k={k} n={n} {epi:?}"
                     );
                 }
                 let mut want = c0.clone();
-                gemm_accumulate(isa, m, k, n, &a, k, &packed, None, &mut want, n);
+                run(
+                    isa,
+                    Product::new(a, &packed).accumulate(true),
+                    &mut want,
+                    m,
+                    n,
+                    n,
+                );
                 let mut got = c0.clone();
-                gemm_accumulate_half(isa, m, k, n, &a, k, &half, format, &mut got, n);
+                run(
+                    isa,
+                    Product::new(a, &half).accumulate(true),
+                    &mut got,
+                    m,
+                    n,
+                    n,
+                );
                 assert!(
                     want.iter()
                         .zip(&got)
                         .all(|(x, y)| x.to_bits() == y.to_bits()),
-                    "accumulate {format:?} {isa:?} m={m} k={k} n={n}"
+                    "accumulate {storage:?} {isa:?} m={m} k={k} n={n}"
                 );
             }
         }
@@ -410,26 +420,27 @@ fn half_storage_equals_f32_gemm_on_the_widened_weights() {
 /// aside) survives decode-then-encode, and values between two neighbours round to the nearer.
 #[test]
 fn half_conversions_round_trip_and_round_to_nearest() {
-    for format in [HalfFormat::Bf16, HalfFormat::F16] {
+    type Format = (&'static str, fn(f32) -> u16, fn(u16) -> f32);
+    let formats: [Format; 2] = [
+        ("bf16", f32_to_bf16, bf16_to_f32),
+        ("f16", f32_to_f16, f16_to_f32),
+    ];
+    for (format, encode, decode) in formats {
         for h in 0..=u16::MAX {
-            let v = format.decode(h);
+            let v = decode(h);
             if v.is_nan() {
-                assert!(format.decode(format.encode(v)).is_nan());
+                assert!(decode(encode(v)).is_nan());
                 continue;
             }
-            assert_eq!(format.encode(v), h, "{format:?} {h:#06x}");
+            assert_eq!(encode(v), h, "{format} {h:#06x}");
             // Just above the midpoint to the next larger magnitude rounds away from v.
-            let next = format.decode(h.wrapping_add(1));
+            let next = decode(h.wrapping_add(1));
             if next.is_finite() && v.is_finite() && next.abs() > v.abs() && (h & 0x7FFF) != 0 {
                 let mid = (v as f64 + next as f64) / 2.0;
                 let above = (mid + (next as f64 - v as f64) * 0.01) as f32;
                 let below = (mid - (next as f64 - v as f64) * 0.01) as f32;
-                assert_eq!(
-                    format.encode(above),
-                    h.wrapping_add(1),
-                    "{format:?} {h:#06x} up"
-                );
-                assert_eq!(format.encode(below), h, "{format:?} {h:#06x} down");
+                assert_eq!(encode(above), h.wrapping_add(1), "{format} {h:#06x} up");
+                assert_eq!(encode(below), h, "{format} {h:#06x} down");
             }
         }
     }
@@ -458,14 +469,13 @@ fn a_strided_pack_is_the_pack_of_the_strided_matrix() {
                 w[j * k + kk] = wt[kk * n + j];
             }
         }
-        let mut strided = vec![f32::NAN; packed_len(n, k)];
-        pack_weight_strided(&wt, n, k, 1, n, &mut strided);
+        let strided = PackedWeight::pack_strided(&wt, n, k, (1, n), WeightStorage::F32).unwrap();
         assert_eq!(strided, pack(&w, n, k), "{n}×{k}");
     }
 }
 
-/// The loader packs a weight a block of rows at a time, each block into its own slice of the
-/// packed array: blocks that start at multiples of `GROUP_ROWS` give the bytes of one whole pack.
+/// The loader packs a weight a block of rows at a time, each block into its own panels:
+/// blocks that start at multiples of `GROUP_ROWS` give the bytes of one whole pack.
 #[test]
 fn packing_whole_panel_groups_apart_is_packing_the_whole_weight() {
     let mut rng = Rng(0xB10C);
@@ -475,19 +485,62 @@ fn packing_whole_panel_groups_apart_is_packing_the_whole_weight() {
         (128, 5, GROUP_ROWS),
     ] {
         let w = rng.vec(n * k);
-        let whole = pack(&w, n, k);
-        let mut parts = vec![f32::NAN; packed_len(n, k)];
-        let mut half_parts = vec![0xFFFFu16; packed_len(n, k)];
-        for first in (0..n).step_by(block) {
-            let rows = block.min(n - first);
-            let slice = first * k..(first + rows.next_multiple_of(NR)) * k;
-            let src = &w[first * k..(first + rows) * k];
-            pack_weight(src, rows, k, &mut parts[slice.clone()]);
-            pack_weight_half(src, rows, k, HalfFormat::Bf16, &mut half_parts[slice]);
+        for storage in [WeightStorage::F32, WeightStorage::Bf16] {
+            let mut parts = WeightPacker::new(n, k, storage);
+            for first in (0..n).step_by(block) {
+                let rows = block.min(n - first);
+                parts
+                    .pack_rows(first, &w[first * k..(first + rows) * k])
+                    .unwrap();
+            }
+            let whole = PackedWeight::pack(&w, n, k, storage).unwrap();
+            assert_eq!(
+                parts.finish(),
+                whole,
+                "{n}×{k} {storage:?} in blocks of {block}"
+            );
         }
-        assert_eq!(parts, whole, "{n}×{k} in blocks of {block}");
-        let mut half_whole = vec![0u16; packed_len(n, k)];
-        pack_weight_half(&w, n, k, HalfFormat::Bf16, &mut half_whole);
-        assert_eq!(half_parts, half_whole, "{n}×{k} bf16 in blocks of {block}");
     }
+}
+
+/// A packed weight knows its shape: a 32×8 and a 16×16 weight pack to the same number of
+/// elements, yet each multiplies only activations of its own width into outputs of its own
+/// width, and a mismatch (or a bias or output of the wrong size) is an error that leaves the
+/// output untouched.
+#[test]
+fn a_product_whose_shapes_do_not_match_the_weight_is_refused() {
+    assert_eq!(packed_len(32, 8), packed_len(16, 16));
+    let tall = pack(&vec![1.0; 32 * 8], 32, 8);
+    let square = pack(&vec![1.0; 16 * 16], 16, 16);
+    let a = vec![1.0; 3 * 16];
+    let bias = vec![0.5; 16];
+    let a16 = Rows::new(&a, 3, 16, 16).unwrap();
+    for isa in isas() {
+        let mut c = vec![f32::NAN; 3 * 32];
+        let refused = [
+            (Product::new(a16, &tall), 32),
+            (Product::new(a16, &square), 32),
+            (Product::new(a16, &square).bias(Some(&bias[..8])), 16),
+        ];
+        for (product, n) in refused {
+            let out = RowsMut::new(&mut c, 3, n, n).unwrap();
+            let err = gemm(isa, product, out).unwrap_err();
+            assert!(matches!(err, innfer::Error::BufferLength { .. }), "{err}");
+            assert!(c.iter().all(|v| v.is_nan()), "output written");
+        }
+        let out = RowsMut::new(&mut c, 2, 16, 16).unwrap();
+        assert!(
+            gemm(isa, Product::new(a16, &square), out).is_err(),
+            "row counts differ"
+        );
+        let out = RowsMut::new(&mut c, 3, 16, 16).unwrap();
+        gemm(isa, Product::new(a16, &square).bias(Some(&bias)), out).unwrap();
+        assert!(c[..3 * 16].iter().all(|&v| v == 16.5));
+        let a8 = Rows::new(&a, 3, 8, 8).unwrap();
+        let out = RowsMut::new(&mut c, 3, 32, 32).unwrap();
+        gemm(isa, Product::new(a8, &tall), out).unwrap();
+        assert!(c.iter().all(|&v| v == 8.0));
+    }
+    assert!(Rows::new(&a, 4, 16, 16).is_err(), "rows past the end");
+    assert!(Rows::new(&a, 2, 16, 8).is_err(), "overlapping rows");
 }

@@ -88,7 +88,7 @@ fn a_file_loads_exactly_as_its_bytes() {
 
 #[test]
 fn a_large_file_loads_exactly_as_its_bytes() {
-    // Over 8 MiB of weights: on Linux they go to the huge-page region (src/model/weights.rs)
+    // Over 8 MiB of weights: on Linux they go to the huge-page region (src/kernels/gemm/memory.rs)
     // rather than one heap allocation each.
     let tmp = TempDir::new("large");
     let bytes = common::glow_chain(64, 3, 256, 2, 12, 9).to_bytes();

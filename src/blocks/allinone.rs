@@ -8,9 +8,9 @@ use alloc::vec::Vec;
 use super::subnet::Subnet;
 use super::{BlockSpec, Plan, Work};
 use crate::error::{Error, Result};
-use crate::kernels::gemm::{self, Available};
+use crate::kernels::gemm::{Available, PackedWeight, WeightStorage};
 use crate::kernels::math;
-use crate::model::source::Source;
+use crate::source::Source;
 
 /// A fixed linear map on the D channels: a gather or a dense matrix.
 pub(crate) enum Mixing {
@@ -21,8 +21,8 @@ pub(crate) enum Mixing {
     },
     /// `out = in · Wᵀ` (PyTorch `F.linear(in, W)`), with `W_inv` for the inverse; packed.
     Dense {
-        forward: Vec<f32>,
-        inverse: Vec<f32>,
+        forward: PackedWeight,
+        inverse: PackedWeight,
     },
 }
 
@@ -68,23 +68,15 @@ impl Mixing {
                 .collect();
             return Mixing::from_index(name, &index);
         }
-        let w_inv = w_inv.unwrap_or_else(|| {
-            let mut t = vec![0.0; d * d];
-            for i in 0..d {
-                for j in 0..d {
-                    t[j * d + i] = w[i * d + j];
-                }
-            }
-            t
-        });
-        let pack = |m: &[f32]| {
-            let mut p = vec![0.0; gemm::packed_len(d, d)];
-            gemm::pack_weight(m, d, d, &mut p);
-            p
+        let f32 = WeightStorage::F32;
+        let inverse = match w_inv {
+            Some(w_inv) => PackedWeight::pack(&w_inv, d, d, f32)?,
+            // W is orthogonal: its inverse is Wᵀ, packed straight from W.
+            None => PackedWeight::pack_strided(w, d, d, (1, d), f32)?,
         };
         Ok(Mixing::Dense {
-            forward: pack(w),
-            inverse: pack(&w_inv),
+            forward: PackedWeight::pack(w, d, d, f32)?,
+            inverse,
         })
     }
 
@@ -117,8 +109,7 @@ impl Mixing {
                 forward,
                 inverse: inv,
             } => {
-                let packed = if inverse { inv } else { forward };
-                gemm::gemm_on(isa, m, d, d, state, d, packed, None, tmp, d);
+                super::mix(isa, if inverse { inv } else { forward }, state, tmp);
                 state.copy_from_slice(tmp);
             }
         }

@@ -7,7 +7,8 @@ use alloc::vec::Vec;
 use super::allinone::Mixing;
 use super::{BlockSpec, Work};
 use crate::error::{Error, Result};
-use crate::kernels::gemm;
+use crate::kernels::gemm::PackedWeight;
+use crate::kernels::gemm::WeightStorage::F32;
 use crate::kernels::math;
 
 /// `PermuteRandom`: `y = x[:, perm]`.
@@ -120,8 +121,8 @@ impl ActNorm {
 /// `FixedLinearTransform`: `y = x·Mt + b` with FrEIA's stored `M` (= Mᵀ), inverse `(y − b)·M_inv`.
 pub(crate) struct FixedLinear {
     d: usize,
-    forward: Vec<f32>,
-    inverse: Vec<f32>,
+    forward: PackedWeight,
+    inverse: PackedWeight,
     bias: Vec<f32>,
     log_det: f32,
 }
@@ -139,22 +140,13 @@ impl FixedLinear {
             Some([]) | Some([1]) => vec![src.f32_scalar(&b_name)?; d],
             Some(_) => src.f32_channels(&b_name, d)?,
         };
-        // `x.mm(A)` is `F.linear(x, Aᵀ)`: pack the transposes as Linear weights.
-        let pack_transposed = |a: &[f32]| {
-            let mut t = vec![0.0; d * d];
-            for i in 0..d {
-                for j in 0..d {
-                    t[j * d + i] = a[i * d + j];
-                }
-            }
-            let mut p = vec![0.0; gemm::packed_len(d, d)];
-            gemm::pack_weight(&t, d, d, &mut p);
-            p
-        };
+        // `x.mm(A)` is `F.linear(x, Aᵀ)`: pack the transposes (A read with strides (1, d)) as
+        // Linear weights.
+        let pack_transposed = |a: &[f32]| PackedWeight::pack_strided(a, d, d, (1, d), F32);
         Ok(FixedLinear {
             d,
-            forward: pack_transposed(&m),
-            inverse: pack_transposed(&m_inv),
+            forward: pack_transposed(&m)?,
+            inverse: pack_transposed(&m_inv)?,
             bias,
             log_det,
         })
@@ -178,10 +170,10 @@ impl FixedLinear {
             for row in state.chunks_exact_mut(d) {
                 row.iter_mut().zip(&self.bias).for_each(|(x, b)| *x -= *b);
             }
-            gemm::gemm_on(work.isa, m, d, d, state, d, &self.inverse, None, tmp, d);
+            super::mix(work.isa, &self.inverse, state, tmp);
             state.copy_from_slice(tmp);
         } else {
-            gemm::gemm_on(work.isa, m, d, d, state, d, &self.forward, None, tmp, d);
+            super::mix(work.isa, &self.forward, state, tmp);
             for (row, src) in state.chunks_exact_mut(d).zip(tmp.chunks_exact(d)) {
                 for ((x, t), b) in row.iter_mut().zip(src).zip(&self.bias) {
                     *x = *t + *b;

@@ -11,8 +11,20 @@ pub(crate) mod subnet;
 use alloc::string::{String, ToString};
 
 use crate::error::{Error, Result};
-use crate::kernels::gemm::Available;
-use crate::model::source::Source;
+use crate::kernels::gemm::{self, Available, PackedWeight, Product, Rows, RowsMut};
+use crate::source::Source;
+
+/// What an error of a product would mean inside a block: a bug, for the blocks' shapes were
+/// checked when the model was loaded and the session sized its buffers for them.
+pub(crate) const CHECKED_AT_LOAD: &str = "block shapes are checked at load";
+
+/// `out = rows · Wᵀ` for a square weight (the dense channel mixings), rows contiguous.
+pub(crate) fn mix(isa: Available, w: &PackedWeight, rows: &[f32], out: &mut [f32]) {
+    let (d, m) = (w.k(), rows.len() / w.k());
+    let a = Rows::new(rows, m, d, d).expect(CHECKED_AT_LOAD);
+    let out = RowsMut::new(out, m, d, d).expect(CHECKED_AT_LOAD);
+    gemm::gemm(isa, Product::new(a, w), out).expect(CHECKED_AT_LOAD);
+}
 
 /// Scratch for one block call; sizes come from [`Plan`].
 pub(crate) struct Work<'s> {

@@ -10,12 +10,13 @@ use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
+use super::CHECKED_AT_LOAD;
 use crate::error::{Error, Result};
-use crate::kernels::gemm::{self, Available};
+use crate::kernels::gemm::{
+    self, Available, Epilogue, PackedWeight, Product, Rows, RowsMut, WeightPacker, WeightStorage,
+};
 use crate::kernels::math;
-use crate::model::WeightStorage;
-use crate::model::source::Source;
-use crate::model::weights::{Slab, SlabMut, WeightMemory};
+use crate::source::Source;
 
 /// An element-wise activation between Linear layers (PyTorch semantics).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -65,72 +66,13 @@ impl Activation {
     }
 }
 
-/// A packed weight matrix, in f32 or a 16-bit format.
-enum Packed {
-    F32(Slab<f32>),
-    Half(Slab<u16>, gemm::HalfFormat),
-}
-
-impl Packed {
-    fn bytes(&self) -> usize {
-        match self {
-            Packed::F32(v) => v.len() * 4,
-            Packed::Half(v, _) => v.len() * 2,
-        }
-    }
-
-    /// `C = bias + A·Wᵀ` with the epilogue (see [`gemm::gemm_with`]).
-    #[allow(clippy::too_many_arguments)]
-    fn gemm(
-        &self,
-        isa: Available,
-        m: usize,
-        k: usize,
-        n: usize,
-        a: &[f32],
-        lda: usize,
-        bias: Option<&[f32]>,
-        epilogue: gemm::Epilogue,
-        c: &mut [f32],
-        ldc: usize,
-    ) {
-        match self {
-            Packed::F32(w) => gemm::gemm_with_on(isa, m, k, n, a, lda, w, bias, epilogue, c, ldc),
-            Packed::Half(w, f) => {
-                gemm::gemm_half_on(isa, m, k, n, a, lda, w, *f, bias, epilogue, c, ldc)
-            }
-        }
-    }
-
-    /// `C += A·Wᵀ` (see [`gemm::gemm_accumulate`]).
-    #[allow(clippy::too_many_arguments)]
-    fn accumulate(
-        &self,
-        isa: Available,
-        m: usize,
-        k: usize,
-        n: usize,
-        a: &[f32],
-        lda: usize,
-        c: &mut [f32],
-        ldc: usize,
-    ) {
-        match self {
-            Packed::F32(w) => gemm::gemm_accumulate_on(isa, m, k, n, a, lda, w, None, c, ldc),
-            Packed::Half(w, f) => {
-                gemm::gemm_accumulate_half_on(isa, m, k, n, a, lda, w, *f, c, ldc)
-            }
-        }
-    }
-}
-
 /// One Linear layer, packed; `cond_part` holds the columns of the weight that multiply the
 /// condition (first layer of a conditional subnet only).
 pub(crate) struct Dense {
     pub(crate) n_in: usize,
     pub(crate) n_out: usize,
-    packed: Packed,
-    cond_part: Option<(usize, Packed)>,
+    packed: PackedWeight,
+    cond_part: Option<PackedWeight>,
     bias: Option<Vec<f32>>,
     activations: Vec<Activation>,
     /// A lone ReLU after a layer without a condition part, fused into the GEMM's store; set
@@ -314,7 +256,7 @@ impl Subnet {
             .iter()
             .map(|l| {
                 l.packed.bytes()
-                    + l.cond_part.as_ref().map_or(0, |c| c.1.bytes())
+                    + l.cond_part.as_ref().map_or(0, PackedWeight::bytes)
                     + l.bias.as_ref().map_or(0, |b| b.len() * 4)
             })
             .sum()
@@ -366,42 +308,6 @@ impl Subnet {
     }
 }
 
-/// A packed weight being filled, a few panels at a time.
-enum PackedMut {
-    F32(SlabMut<f32>),
-    Half(SlabMut<u16>, gemm::HalfFormat),
-}
-
-impl PackedMut {
-    /// Room for an `n`×`k` weight.
-    fn new(memory: &mut WeightMemory, n: usize, k: usize, half: Option<gemm::HalfFormat>) -> Self {
-        let len = gemm::packed_len(n, k);
-        match half {
-            None => PackedMut::F32(memory.alloc(len)),
-            Some(f) => PackedMut::Half(memory.alloc(len), f),
-        }
-    }
-
-    /// Packs rows `first_row..first_row + rows` of the weight (`w`, `k` wide, row-major;
-    /// `first_row` a multiple of [`gemm::GROUP_ROWS`], so the block is whole panel groups)
-    /// into their panels.
-    fn pack(&mut self, first_row: usize, rows: usize, k: usize, w: &[f32]) {
-        debug_assert_eq!(first_row % gemm::GROUP_ROWS, 0);
-        let panels = first_row * k..(first_row + rows.next_multiple_of(gemm::NR)) * k;
-        match self {
-            PackedMut::F32(s) => gemm::pack_weight(w, rows, k, &mut s[panels]),
-            PackedMut::Half(s, f) => gemm::pack_weight_half(w, rows, k, *f, &mut s[panels]),
-        }
-    }
-
-    fn freeze(self) -> Packed {
-        match self {
-            PackedMut::F32(s) => Packed::F32(s.freeze()),
-            PackedMut::Half(s, f) => Packed::Half(s.freeze(), f),
-        }
-    }
-}
-
 /// Columns `cols` of the row-major `w` (`n_in` wide): `w` itself if that is all of them,
 /// else copied into `buf`.
 fn columns<'a>(
@@ -434,39 +340,35 @@ impl Dense {
         n_in: usize,
         n_cond: usize,
     ) -> Result<Dense> {
-        let half = match src.weight_storage {
-            WeightStorage::F32 => None,
-            WeightStorage::Bf16 => Some(gemm::HalfFormat::Bf16),
-            WeightStorage::F16 => Some(gemm::HalfFormat::F16),
-        };
+        let storage = src.weight_storage;
         let n_main = n_in - n_cond;
-        let mut main = PackedMut::new(&mut src.weight_memory(), n_out, n_main, half);
-        let mut cond =
-            (n_cond > 0).then(|| PackedMut::new(&mut src.weight_memory(), n_out, n_cond, half));
+        let packer = |k| WeightPacker::new_in(&mut src.weight_memory(), n_out, k, storage);
+        let mut main = packer(n_main);
+        let mut cond = (n_cond > 0).then(|| packer(n_cond));
+        // Whole panel groups per block, so each block streams whole groups when packed.
         let block_rows = (32 * 1024 / n_in.max(1))
             .max(1)
             .next_multiple_of(gemm::GROUP_ROWS);
         let mut part = Vec::new();
         src.for_each_rows(wname, [n_out, n_in], block_rows, |first_row, w| {
-            if half == Some(gemm::HalfFormat::F16)
+            if storage == WeightStorage::F16
                 && let Some(v) = w.iter().find(|v| v.abs() > 65504.0)
             {
                 return Err(Error::Dims(format!(
                     "weight `{wname}` holds {v}, beyond the f16 range (±65504): load it with f32 or bf16 storage"
                 )));
             }
-            let rows = w.len() / n_in;
-            main.pack(first_row, rows, n_main, columns(w, n_in, 0..n_main, &mut part));
+            main.pack_rows(first_row, columns(w, n_in, 0..n_main, &mut part))?;
             if let Some(c) = cond.as_mut() {
-                c.pack(first_row, rows, n_cond, columns(w, n_in, n_main..n_in, &mut part));
+                c.pack_rows(first_row, columns(w, n_in, n_main..n_in, &mut part))?;
             }
             Ok(())
         })?;
         Ok(Dense {
             n_in,
             n_out,
-            packed: main.freeze(),
-            cond_part: cond.map(|c| (n_cond, c.freeze())),
+            packed: main.finish(),
+            cond_part: cond.map(WeightPacker::finish),
             bias: None,
             activations: Vec::new(),
             fuse_relu: false,
@@ -484,25 +386,19 @@ impl Dense {
         out: &mut [f32],
         ld_out: usize,
     ) {
-        let n_main = self.n_in - self.cond_part.as_ref().map_or(0, |c| c.0);
+        let n_main = self.n_in - self.cond_part.as_ref().map_or(0, PackedWeight::k);
         let fuse_relu = self.fuse_relu;
         if n_main > 0 {
-            self.packed.gemm(
-                isa,
-                m,
-                n_main,
-                self.n_out,
-                input,
-                ld_in,
-                self.bias.as_deref(),
-                if fuse_relu {
-                    gemm::Epilogue::Relu
+            let a = Rows::new(input, m, n_main, ld_in).expect(CHECKED_AT_LOAD);
+            let product = Product::new(a, &self.packed)
+                .bias(self.bias.as_deref())
+                .epilogue(if fuse_relu {
+                    Epilogue::Relu
                 } else {
-                    gemm::Epilogue::None
-                },
-                out,
-                ld_out,
-            );
+                    Epilogue::None
+                });
+            let out = RowsMut::new(&mut *out, m, self.n_out, ld_out).expect(CHECKED_AT_LOAD);
+            gemm::gemm(isa, product, out).expect(CHECKED_AT_LOAD);
             if fuse_relu {
                 return;
             }
@@ -516,8 +412,11 @@ impl Dense {
                 }
             }
         }
-        if let (Some((n_cond, packed)), Some(cond)) = (&self.cond_part, cond) {
-            packed.accumulate(isa, m, *n_cond, self.n_out, cond, *n_cond, out, ld_out);
+        if let (Some(packed), Some(cond)) = (&self.cond_part, cond) {
+            let c = Rows::new(cond, m, packed.k(), packed.k()).expect(CHECKED_AT_LOAD);
+            let product = Product::new(c, packed).accumulate(true);
+            let out = RowsMut::new(&mut *out, m, self.n_out, ld_out).expect(CHECKED_AT_LOAD);
+            gemm::gemm(isa, product, out).expect(CHECKED_AT_LOAD);
         }
         for act in &self.activations {
             for row in 0..m {

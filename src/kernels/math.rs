@@ -407,12 +407,12 @@ pub(crate) fn coupling_row(
             by_kind::<false>(s, t, x, kind, clamp, sign)
         }
         match isa.isa() {
-            // SAFETY: `Available`: this CPU has the ISA.
             crate::kernels::gemm::Isa::Avx512 => {
+                // SAFETY: `Available`: this CPU has the ISA.
                 return unsafe { avx512(s, t, x, kind, clamp, sign) };
             }
-            // SAFETY: as above.
             crate::kernels::gemm::Isa::Avx2Fma => {
+                // SAFETY: as above.
                 return unsafe { avx2(s, t, x, kind, clamp, sign) };
             }
             crate::kernels::gemm::Isa::Portable => {}

@@ -1,5 +1,7 @@
-//! Numerical kernels: GEMM on pre-packed weights, scalar math, random normals.
+//! Numerical kernels: GEMM on pre-packed weights, 16-bit float conversions, scalar math,
+//! random normals.
 
 pub mod gemm;
+pub mod half;
 pub(crate) mod math;
 pub mod normal;

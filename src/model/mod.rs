@@ -3,40 +3,20 @@
 //! A [`Model`] is built once (this is where all allocation happens) and is then read-only, so
 //! it is `Send + Sync` and one model can serve many sessions on many threads.
 
-#[cfg(feature = "std")]
-mod file;
-mod header;
-pub(crate) mod source;
-pub(crate) mod weights;
-
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
 use crate::blocks::{Block, BlockSpec, Plan};
 use crate::error::{Error, Result};
-use source::Source;
+use crate::source::Source;
 
 /// The format version this build reads and writes.
 pub const FORMAT_VERSION: u32 = 1;
 
-/// How the subnets' Linear weights are kept in memory (chosen at load; see [`LoadOptions`]).
-///
-/// The 16-bit formats halve the bytes each sample streams at small batches (batch 1 reads
-/// every weight once per sample) at the cost of rounding each weight once, at load (relative
-/// error ≤ 2⁻⁹ for bf16, ≤ 2⁻¹² for f16). Every product and sum is still computed in f32, with
-/// the weights widened exactly in the kernel; biases, normalisations and every other parameter
-/// stay f32.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum WeightStorage {
-    /// f32, as in the file: results match FrEIA to f32 rounding (the parity fixtures).
-    #[default]
-    F32,
-    /// bfloat16 (f32's range, 8 significant bits).
-    Bf16,
-    /// IEEE binary16 (10 significant bits, range ±65504: a larger weight fails the load).
-    F16,
-}
+/// How the subnets' Linear weights are kept in memory (chosen at load; see [`LoadOptions`]):
+/// the packed weights' storage, which the GEMM kernels read.
+pub use crate::kernels::gemm::WeightStorage;
 
 /// Options of [`Model::from_bytes_with`] and [`Model::from_file_with`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -138,7 +118,7 @@ pub struct Model {
     /// The memory of the blocks' packed weights (declared after `blocks`: dropped after them).
     /// Never read: it is here to own that memory.
     #[allow(dead_code)]
-    weights: weights::WeightMemory,
+    weights: crate::kernels::gemm::memory::WeightMemory,
 }
 
 fn stats(src: &Source<'_>, which: &str, len: usize) -> Result<Option<Standardize>> {

@@ -212,20 +212,11 @@ impl_float!(
     f32,
     matrixmultiply::sgemm,
     fn linear(m: usize, n_in: usize, n_out: usize, h: &[f32], w: &[f32], b: &[f32], z: &mut [f32]) {
-        let mut packed = vec![0.0; gemm::packed_len(n_out, n_in)];
-        gemm::pack_weight(w, n_out, n_in, &mut packed);
-        gemm::gemm(
-            gemm::Isa::detect(),
-            m,
-            n_in,
-            n_out,
-            h,
-            n_in,
-            &packed,
-            Some(b),
-            z,
-            n_out,
-        );
+        let w = gemm::PackedWeight::pack(w, n_out, n_in, gemm::WeightStorage::F32).unwrap();
+        let h = gemm::Rows::new(h, m, n_in, n_in).unwrap();
+        let z = gemm::RowsMut::new(z, m, n_out, n_out).unwrap();
+        let product = gemm::Product::new(h, &w).bias(Some(b));
+        gemm::gemm(gemm::Isa::detect_available(), product, z).unwrap();
     },
     fn linear_input_grad(
         m: usize,
@@ -236,20 +227,16 @@ impl_float!(
         dh: &mut [f32],
     ) {
         // dH = G·W is a Linear layer with weight Wᵀ ([n_in][n_out]) and no bias.
-        let mut packed = vec![0.0; gemm::packed_len(n_in, n_out)];
-        gemm::pack_weight_strided(w, n_in, n_out, 1, n_in, &mut packed);
+        let storage = gemm::WeightStorage::F32;
+        let wt = gemm::PackedWeight::pack_strided(w, n_in, n_out, (1, n_in), storage).unwrap();
+        let g = gemm::Rows::new(g, m, n_out, n_out).unwrap();
+        let dh = gemm::RowsMut::new(dh, m, n_in, n_in).unwrap();
         gemm::gemm(
-            gemm::Isa::detect(),
-            m,
-            n_out,
-            n_in,
-            g,
-            n_out,
-            &packed,
-            None,
+            gemm::Isa::detect_available(),
+            gemm::Product::new(g, &wt),
             dh,
-            n_in,
-        );
+        )
+        .unwrap();
     }
 );
 impl_float!(f64, matrixmultiply::dgemm);

@@ -1,8 +1,9 @@
-//! AVX2+FMA kernel: two ymm per packed panel row (16 columns), FMA accumulation.
+//! AVX2+FMA microkernel: two ymm per packed panel row (16 columns), FMA accumulation.
 
 use core::arch::x86_64::*;
 
-use super::{GROUP, Init, NR, Problem, S_BF16, S_F32, badd, k_steps, panel_at, tile_span};
+use super::driver::{self, Init, Microkernel, Problem, Tile, elem, k_steps};
+use super::{NR, WeightStorage};
 
 /// Packed weights `b[idx..idx+8]` of storage `S`, widened exactly to f32.
 ///
@@ -10,57 +11,43 @@ use super::{GROUP, Init, NR, Problem, S_BF16, S_F32, badd, k_steps, panel_at, ti
 /// AVX2, FMA and F16C available; 8 elements of storage `S` readable at element `idx` of `b`.
 #[target_feature(enable = "avx2,fma,f16c")]
 #[inline]
-unsafe fn load_b<const S: u8>(b: *const f32, idx: usize) -> __m256 {
-    // SAFETY: forwarded caller contract.
+unsafe fn load_b<const S: u8>(b: *const u8, idx: usize) -> __m256 {
+    let at = elem::<S>(b, idx);
+    // SAFETY: forwarded caller contract (unaligned loads).
     unsafe {
-        if S == S_F32 {
-            _mm256_loadu_ps(b.add(idx))
-        } else {
-            let h = _mm_loadu_si128(badd::<S>(b, idx).cast());
-            if S == S_BF16 {
+        match const { WeightStorage::from_code(S) } {
+            WeightStorage::F32 => _mm256_loadu_ps(at.cast()),
+            WeightStorage::Bf16 => {
+                let h = _mm_loadu_si128(at.cast());
                 _mm256_castsi256_ps(_mm256_slli_epi32::<16>(_mm256_cvtepu16_epi32(h)))
-            } else {
-                _mm256_cvtph_ps(h)
             }
+            WeightStorage::F16 => _mm256_cvtph_ps(_mm_loadu_si128(at.cast())),
         }
     }
 }
 
-/// Rows of the large-m micro-tile (tile = MR rows × 1 panel = 12 ymm accumulators).
-const MR: usize = 6;
-/// Block of k for large m: the panel slice of the packed weight (KC×16 f32) stays in L1.
-const KC: usize = 256;
-/// f32 budget of one row block of C plus its A block (rows × (n + KC)), to stay in L2.
-const L2_BLOCK: usize = 96 * 1024;
-
-/// Micro-tile: `R` rows × `P` panels, accumulating k-steps `0..kc` in `SPLIT` interleaved
-/// chains (1, or 2 for one-panel weights: see the module's contract; `kc` is then all of k).
-///
-/// `a` addresses A[row0][k0], `b` the packed row k0 of the first panel, `c` addresses
-/// C[row0][col0]. Panel `q` of the tile is `(q / GROUP)·gstride + (q % GROUP)·NR` elements
-/// from the first (a tile spans whole groups, or stays in one), its k-rows `kstride` apart.
-/// `last` (1..=16) is how many columns of panel `P-1` are real (the others are fully stored);
-/// a partial last panel goes through a stack buffer.
+/// Micro-tile: `R` rows × `P` panels of `t`, accumulating k-steps `0..t.kc` in `SPLIT`
+/// interleaved chains (1, or 2 for one-panel weights: see the GEMM's contract; `kc` is then
+/// all of k). A partial last panel goes through a stack buffer.
 ///
 /// # Safety
-/// AVX2+FMA available; A rows `0..R` × `0..kc`, packed panels `0..P` × `0..kc`, and C rows
-/// `0..R` × columns `0..(P-1)*NR+last` (and the bias, if any, for those columns) in bounds.
+/// As for [`Microkernel::tile`], with `R` rows and `P` panels.
 #[target_feature(enable = "avx2,fma,f16c")]
 #[inline]
-#[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
-unsafe fn tile<const S: u8, const R: usize, const P: usize, const SPLIT: usize>(
-    kc: usize,
-    a: *const f32,
-    lda: usize,
-    b: *const f32,
-    kstride: usize,
-    gstride: usize,
-    init: Init,
-    c: *mut f32,
-    ldc: usize,
-    last: usize,
-    relu: bool,
-) {
+#[allow(clippy::needless_range_loop)]
+unsafe fn tile<const S: u8, const R: usize, const P: usize, const SPLIT: usize>(t: Tile) {
+    let Tile {
+        kc,
+        a,
+        lda,
+        b,
+        init,
+        c,
+        ldc,
+        last,
+        relu,
+        ..
+    } = t;
     let mut acc = [[[_mm256_setzero_ps(); 2]; P]; R];
     let mut tmp = [0f32; NR];
     match init {
@@ -99,8 +86,8 @@ unsafe fn tile<const S: u8, const R: usize, const P: usize, const SPLIT: usize>(
     let step = |acc: &mut [[[__m256; 2]; P]; R], kk: usize| {
         let mut bv = [[_mm256_setzero_ps(); 2]; P];
         for q in 0..P {
-            let i = (q / GROUP) * gstride + (q % GROUP) * NR + kk * kstride;
-            // SAFETY: packed panel q has kc rows of NR elements, `kstride` apart (see above).
+            let i = t.panel_elem(q, kk);
+            // SAFETY: packed panel q has kc k-rows of NR elements (`Tile::panel_elem`).
             bv[q] = unsafe { [load_b::<S>(b, i), load_b::<S>(b, i + 8)] };
         }
         for r in 0..R {
@@ -157,155 +144,65 @@ unsafe fn tile<const S: u8, const R: usize, const P: usize, const SPLIT: usize>(
     }
 }
 
-/// All panels for `R` rows: tiles of `P` panels over whole groups, then of 2 or 1 panels
-/// within a group.
-///
-/// # Safety
-/// As for [`tile`], for rows `0..R` of the problem.
-#[target_feature(enable = "avx2,fma,f16c")]
-#[inline]
-unsafe fn row_panels<const S: u8, const R: usize, const P: usize>(p: &Problem) {
-    let np = p.n.div_ceil(NR);
-    let last = p.n - (np - 1) * NR;
-    let mut q = 0;
-    while q < np {
-        let at = panel_at(q, np, p.k);
-        let span = tile_span(q, np, P, &at);
-        let w = if span >= P {
-            P
-        } else if span >= 2 {
-            2
-        } else {
-            1
-        };
-        let lastv = if q + w == np { last } else { NR };
-        let b = badd::<S>(p.b, at.offset);
-        let ks = at.kstride;
-        let gs = GROUP * NR * p.k;
-        let c = p.c.wrapping_add(q * NR);
-        let init = p.init.offset(q * NR);
-        // SAFETY: panels q..q+w exist, in whole groups or in one (`tile_span`), and the caller
-        // guarantees the rows.
-        unsafe {
-            match w {
-                1 => tile::<S, R, 1, 1>(p.k, p.a, p.lda, b, ks, gs, init, c, p.ldc, lastv, p.relu),
-                2 => tile::<S, R, 2, 1>(p.k, p.a, p.lda, b, ks, gs, init, c, p.ldc, lastv, p.relu),
-                _ => tile::<S, R, P, 1>(p.k, p.a, p.lda, b, ks, gs, init, c, p.ldc, lastv, p.relu),
-            }
+/// The AVX2 tiles: up to 6 rows × 1 panel (12 ymm accumulators) in the blocked path, 1 row ×
+/// 4 panels to 5 rows × 1 panel for small batches, 3 rows × 1 panel in two chains (12
+/// accumulators) for one-panel weights.
+pub(super) struct Avx2;
+
+impl Microkernel for Avx2 {
+    const KC: usize = 256;
+    const MR: usize = 6;
+    const BLOCKED_PANELS: usize = 1;
+    const ONE_PANEL_ROWS: usize = 3;
+    const SMALL_M_PANELS: &'static [usize] = &[4, 2, 1, 1, 1];
+
+    #[inline(always)]
+    unsafe fn tile<const S: u8>(rows: usize, panels: usize, t: Tile) {
+        macro_rules! go {
+            ($r:literal, $p:literal) => {
+                // SAFETY: forwarded caller contract.
+                unsafe { tile::<S, $r, $p, 1>(t) }
+            };
         }
-        q += w;
-    }
-}
-
-/// Large m: blocked over rows (a block of C, plus the A block, stays in L2), then k (KC),
-/// panels, then MR-row tiles.
-///
-/// # Safety
-/// AVX2+FMA available; `p` validated by `check`.
-#[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn blocked<const S: u8>(p: &Problem) {
-    let np = p.n.div_ceil(NR);
-    let last = p.n - (np - 1) * NR;
-    let mc = (L2_BLOCK / (p.n + KC.min(p.k))).max(MR) / MR * MR;
-    let mut m0 = 0;
-    while m0 < p.m {
-        let m1 = (m0 + mc).min(p.m);
-        let mut k0 = 0;
-        loop {
-            let kc = KC.min(p.k - k0);
-            let init = if k0 == 0 { p.init } else { Init::Load };
-            let relu = p.relu && k0 + kc >= p.k;
-            for q in 0..np {
-                let lastv = if q + 1 == np { last } else { NR };
-                let at = panel_at(q, np, p.k);
-                let b = badd::<S>(p.b, at.offset + k0 * at.kstride);
-                let ks = at.kstride;
-                let init = init.offset(q * NR);
-                let mut r0 = m0;
-                while r0 < m1 {
-                    let rows = MR.min(m1 - r0);
-                    let a = p.a.wrapping_add(r0 * p.lda + k0);
-                    let c = p.c.wrapping_add(r0 * p.ldc + q * NR);
-                    macro_rules! go {
-                        ($r:literal) => {
-                            // SAFETY: rows r0..r0+$r < m, panel q < np, k0+kc <= k.
-                            unsafe {
-                                tile::<S, $r, 1, 1>(
-                                    kc, a, p.lda, b, ks, 0, init, c, p.ldc, lastv, relu,
-                                )
-                            }
-                        };
-                    }
-                    match rows {
-                        6 => go!(6),
-                        1 => go!(1),
-                        2 => go!(2),
-                        3 => go!(3),
-                        4 => go!(4),
-                        _ => go!(5),
-                    }
-                    r0 += rows;
-                }
-            }
-            k0 += kc;
-            if k0 >= p.k {
-                break;
-            }
+        match (rows, panels) {
+            (6, 1) => go!(6, 1),
+            (1, 1) => go!(1, 1),
+            (2, 1) => go!(2, 1),
+            (3, 1) => go!(3, 1),
+            (4, 1) => go!(4, 1),
+            (5, 1) => go!(5, 1),
+            (1, 2) => go!(1, 2),
+            (2, 2) => go!(2, 2),
+            (1, 4) => go!(1, 4),
+            _ => unreachable!("no AVX2 tile of {rows} rows × {panels} panels"),
         }
-        m0 = m1;
     }
-}
 
-/// Rows of the one-panel tile: 3 rows × 2 chains × 2 ymm = 12 accumulators.
-const MR_ONE_PANEL: usize = 3;
-
-/// A one-panel weight (n ≤ NR), any m: tiles of up to three rows over all of k in two chains
-/// (the module's contract), with no blocking: the panel (k × NR) is read once per tile.
-///
-/// # Safety
-/// AVX2+FMA available; `p` validated by `check`, `p.n <= NR`.
-#[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn one_panel<const S: u8>(p: &Problem) {
-    let mut r0 = 0;
-    while r0 < p.m {
-        let rows = MR_ONE_PANEL.min(p.m - r0);
-        let a = p.a.wrapping_add(r0 * p.lda);
-        let c = p.c.wrapping_add(r0 * p.ldc);
+    #[inline(always)]
+    unsafe fn one_panel_tile<const S: u8>(rows: usize, t: Tile) {
         macro_rules! go {
             ($r:literal) => {
-                // SAFETY: rows r0..r0+$r < m, the one panel (k-rows NR apart), all k-steps.
-                unsafe {
-                    tile::<S, $r, 1, 2>(p.k, a, p.lda, p.b, NR, 0, p.init, c, p.ldc, p.n, p.relu)
-                }
+                // SAFETY: forwarded caller contract.
+                unsafe { tile::<S, $r, 1, 2>(t) }
             };
         }
         match rows {
             3 => go!(3),
             2 => go!(2),
-            _ => go!(1),
+            1 => go!(1),
+            _ => unreachable!("AVX2 one-panel tiles have 1 to 3 rows"),
         }
-        r0 += rows;
     }
 }
 
+/// The product `p` on AVX2+FMA.
+///
 /// # Safety
-/// AVX2+FMA available; `p` validated by `check` (m, n > 0).
+/// AVX2, FMA and F16C available; `p` checked by `super::gemm` (m, n > 0).
 #[target_feature(enable = "avx2,fma,f16c")]
-pub(super) unsafe fn gemm<const S: u8>(p: Problem) {
-    // SAFETY: rows 0..m exist; row_panels::<R,_> is only called with R == m.
-    unsafe {
-        if p.n <= NR {
-            return one_panel::<S>(&p);
-        }
-        match p.m {
-            1 => row_panels::<S, 1, 4>(&p),
-            2 => row_panels::<S, 2, 2>(&p),
-            3 => row_panels::<S, 3, 1>(&p),
-            4 => row_panels::<S, 4, 1>(&p),
-            5 => row_panels::<S, 5, 1>(&p),
-            _ => blocked::<S>(&p),
-        }
-    }
+pub(super) unsafe fn gemm<const S: u8>(p: &Problem) {
+    // SAFETY: forwarded caller contract.
+    unsafe { driver::gemm::<Avx2, S>(p) }
 }
 
 /// Transposes an 8×8 block: row `i` of `src` (8 f32, rows `ld` apart) becomes column `i` of

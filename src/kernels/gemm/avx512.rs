@@ -1,8 +1,9 @@
-//! AVX-512F kernel: one zmm per packed panel row (16 columns), FMA accumulation.
+//! AVX-512F microkernel: one zmm per packed panel row (16 columns), FMA accumulation.
 
 use core::arch::x86_64::*;
 
-use super::{GROUP, Init, NR, Problem, S_BF16, S_F32, badd, k_steps, panel_at, tile_span};
+use super::driver::{self, Init, Microkernel, Problem, Tile, elem, k_steps};
+use super::{NR, WeightStorage};
 
 /// Packed weights `b[idx..idx+16]` of storage `S`, widened exactly to f32.
 ///
@@ -10,56 +11,43 @@ use super::{GROUP, Init, NR, Problem, S_BF16, S_F32, badd, k_steps, panel_at, ti
 /// AVX-512F available; 16 elements of storage `S` readable at element `idx` of `b`.
 #[target_feature(enable = "avx512f")]
 #[inline]
-unsafe fn load_b<const S: u8>(b: *const f32, idx: usize) -> __m512 {
-    // SAFETY: forwarded caller contract.
+unsafe fn load_b<const S: u8>(b: *const u8, idx: usize) -> __m512 {
+    let at = elem::<S>(b, idx);
+    // SAFETY: forwarded caller contract (unaligned loads).
     unsafe {
-        if S == S_F32 {
-            _mm512_loadu_ps(b.add(idx))
-        } else {
-            let h = _mm256_loadu_si256(badd::<S>(b, idx).cast());
-            if S == S_BF16 {
+        match const { WeightStorage::from_code(S) } {
+            WeightStorage::F32 => _mm512_loadu_ps(at.cast()),
+            WeightStorage::Bf16 => {
+                let h = _mm256_loadu_si256(at.cast());
                 _mm512_castsi512_ps(_mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(h)))
-            } else {
-                _mm512_cvtph_ps(h)
             }
+            WeightStorage::F16 => _mm512_cvtph_ps(_mm256_loadu_si256(at.cast())),
         }
     }
 }
 
-/// Rows of the large-m micro-tile (tile = MR rows × 2 panels = 24 zmm accumulators).
-const MR: usize = 12;
-/// Block of k for large m: the 2-panel slice of the packed weight (KC×32 f32) stays in L1.
-const KC: usize = 192;
-/// f32 budget of one row block of C plus its A block (rows × (n + KC)), to stay in L2.
-const L2_BLOCK: usize = 96 * 1024;
-
-/// Micro-tile: `R` rows × `P` panels, accumulating k-steps `0..kc` in `SPLIT` interleaved
-/// chains (1, or 2 for one-panel weights: see the module's contract; `kc` is then all of k).
-///
-/// `a` addresses A[row0][k0], `b` the packed row k0 of the first panel, `c` addresses
-/// C[row0][col0]. Panel `q` of the tile is `(q / GROUP)·gstride + (q % GROUP)·NR` elements
-/// from the first (a tile spans whole groups, or stays in one), its k-rows `kstride` apart.
-/// `last` (1..=16) is how many columns of panel `P-1` are real (the others are fully stored).
+/// Micro-tile: `R` rows × `P` panels of `t`, accumulating k-steps `0..t.kc` in `SPLIT`
+/// interleaved chains (1, or 2 for one-panel weights: see the GEMM's contract; `kc` is then
+/// all of k). Partial last panels are masked.
 ///
 /// # Safety
-/// AVX-512F available; A rows `0..R` × `0..kc`, packed panels `0..P` × `0..kc`, and C rows
-/// `0..R` × columns `0..(P-1)*NR+last` (and the bias, if any, for those columns) in bounds.
+/// As for [`Microkernel::tile`], with `R` rows and `P` panels.
 #[target_feature(enable = "avx512f")]
 #[inline]
-#[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
-unsafe fn tile<const S: u8, const R: usize, const P: usize, const SPLIT: usize>(
-    kc: usize,
-    a: *const f32,
-    lda: usize,
-    b: *const f32,
-    kstride: usize,
-    gstride: usize,
-    init: Init,
-    c: *mut f32,
-    ldc: usize,
-    last: usize,
-    relu: bool,
-) {
+#[allow(clippy::needless_range_loop)]
+unsafe fn tile<const S: u8, const R: usize, const P: usize, const SPLIT: usize>(t: Tile) {
+    let Tile {
+        kc,
+        a,
+        lda,
+        b,
+        init,
+        c,
+        ldc,
+        last,
+        relu,
+        ..
+    } = t;
     let mut mask = [0xFFFFu16; P];
     mask[P - 1] = ((1u32 << last) - 1) as u16;
     let mut acc = [[_mm512_setzero_ps(); P]; R];
@@ -87,8 +75,8 @@ unsafe fn tile<const S: u8, const R: usize, const P: usize, const SPLIT: usize>(
     let step = |acc: &mut [[__m512; P]; R], kk: usize| {
         let mut bv = [_mm512_setzero_ps(); P];
         for q in 0..P {
-            let at = (q / GROUP) * gstride + (q % GROUP) * NR + kk * kstride;
-            // SAFETY: packed panel q has kc rows of NR f32, `kstride` apart (see above).
+            let at = t.panel_elem(q, kk);
+            // SAFETY: packed panel q has kc k-rows of NR elements (`Tile::panel_elem`).
             bv[q] = unsafe { load_b::<S>(b, at) };
         }
         for r in 0..R {
@@ -126,198 +114,92 @@ unsafe fn tile<const S: u8, const R: usize, const P: usize, const SPLIT: usize>(
     }
 }
 
-/// All panels for `R` rows: tiles of `P` panels over whole groups, then of 2 or 1 panels
-/// within a group.
-///
-/// # Safety
-/// As for [`tile`], for rows `0..R` of the problem.
-#[target_feature(enable = "avx512f")]
-#[inline]
-unsafe fn row_panels<const S: u8, const R: usize, const P: usize>(p: &Problem) {
-    let np = p.n.div_ceil(NR);
-    let last = p.n - (np - 1) * NR;
-    let a = p.a;
-    let c = p.c;
-    let mut q = 0;
-    while q < np {
-        let at = panel_at(q, np, p.k);
-        let span = tile_span(q, np, P, &at);
-        let w = if span >= P {
-            P
-        } else if span >= 2 {
-            2
-        } else {
-            1
-        };
-        let lastv = if q + w == np { last } else { NR };
-        let b = badd::<S>(p.b, at.offset);
-        let ks = at.kstride;
-        let gs = GROUP * NR * p.k;
-        let cc = c.wrapping_add(q * NR);
-        let init = p.init.offset(q * NR);
-        // SAFETY: panels q..q+w exist, in whole groups or in one (`tile_span`), and the caller
-        // guarantees the rows.
-        unsafe {
-            match w {
-                1 => tile::<S, R, 1, 1>(p.k, a, p.lda, b, ks, gs, init, cc, p.ldc, lastv, p.relu),
-                2 => tile::<S, R, 2, 1>(p.k, a, p.lda, b, ks, gs, init, cc, p.ldc, lastv, p.relu),
-                _ => tile::<S, R, P, 1>(p.k, a, p.lda, b, ks, gs, init, cc, p.ldc, lastv, p.relu),
-            }
+/// The AVX-512F tiles: up to 12 rows × 2 panels (24 zmm accumulators) in the blocked path,
+/// 1 row × 8 panels to 11 rows × 2 panels for small batches, 12 rows × 1 panel in two chains
+/// for one-panel weights.
+pub(super) struct Avx512;
+
+impl Microkernel for Avx512 {
+    const KC: usize = 192;
+    const MR: usize = 12;
+    const BLOCKED_PANELS: usize = 2;
+    const ONE_PANEL_ROWS: usize = 12;
+    const SMALL_M_PANELS: &'static [usize] = &[8, 6, 4, 4, 4, 4, 2, 2, 2, 2, 2];
+
+    #[inline(always)]
+    unsafe fn tile<const S: u8>(rows: usize, panels: usize, t: Tile) {
+        macro_rules! go {
+            ($r:literal, $p:literal) => {
+                // SAFETY: forwarded caller contract.
+                unsafe { tile::<S, $r, $p, 1>(t) }
+            };
         }
-        q += w;
-    }
-}
-
-/// One MR-or-fewer row tile × `P` panels (`SPLIT` chains), for the blocked large-m path and
-/// one-panel weights.
-///
-/// # Safety
-/// As for [`tile`]; `rows` in 1..=MR.
-#[target_feature(enable = "avx512f")]
-#[inline]
-#[allow(clippy::too_many_arguments)]
-unsafe fn tile_rows<const S: u8, const P: usize, const SPLIT: usize>(
-    rows: usize,
-    kc: usize,
-    a: *const f32,
-    lda: usize,
-    b: *const f32,
-    kstride: usize,
-    gstride: usize,
-    init: Init,
-    c: *mut f32,
-    ldc: usize,
-    last: usize,
-    relu: bool,
-) {
-    macro_rules! go {
-        ($r:literal) => {
-            // SAFETY: forwarded caller contract.
-            unsafe {
-                tile::<S, $r, P, SPLIT>(kc, a, lda, b, kstride, gstride, init, c, ldc, last, relu)
-            }
-        };
-    }
-    match rows {
-        12 => go!(12),
-        1 => go!(1),
-        2 => go!(2),
-        3 => go!(3),
-        4 => go!(4),
-        5 => go!(5),
-        6 => go!(6),
-        7 => go!(7),
-        8 => go!(8),
-        9 => go!(9),
-        10 => go!(10),
-        _ => go!(11),
-    }
-}
-
-/// Large m: blocked over rows (a block of C, plus the A block, stays in L2), then k (KC),
-/// panel pairs, then MR-row tiles.
-///
-/// # Safety
-/// AVX-512F available; `p` validated by `check`.
-#[target_feature(enable = "avx512f")]
-unsafe fn blocked<const S: u8>(p: &Problem) {
-    let np = p.n.div_ceil(NR);
-    let last = p.n - (np - 1) * NR;
-    let mc = (L2_BLOCK / (p.n + KC.min(p.k))).max(MR) / MR * MR;
-    let mut m0 = 0;
-    while m0 < p.m {
-        let m1 = (m0 + mc).min(p.m);
-        let mut k0 = 0;
-        loop {
-            let kc = KC.min(p.k - k0);
-            let init = if k0 == 0 { p.init } else { Init::Load };
-            let relu = p.relu && k0 + kc >= p.k;
-            let mut q = 0;
-            while q < np {
-                let at = panel_at(q, np, p.k);
-                let w = at.rest.min(2);
-                let lastv = if q + w == np { last } else { NR };
-                let b = badd::<S>(p.b, at.offset + k0 * at.kstride);
-                let ks = at.kstride;
-                let init = init.offset(q * NR);
-                let mut r0 = m0;
-                while r0 < m1 {
-                    let rows = MR.min(m1 - r0);
-                    let a = p.a.wrapping_add(r0 * p.lda + k0);
-                    let c = p.c.wrapping_add(r0 * p.ldc + q * NR);
-                    // SAFETY: rows r0..r0+rows < m, panels q..q+w < np in one group,
-                    // k0+kc <= k.
-                    unsafe {
-                        if w == 2 {
-                            tile_rows::<S, 2, 1>(
-                                rows, kc, a, p.lda, b, ks, 0, init, c, p.ldc, lastv, relu,
-                            );
-                        } else {
-                            tile_rows::<S, 1, 1>(
-                                rows, kc, a, p.lda, b, ks, 0, init, c, p.ldc, lastv, relu,
-                            );
-                        }
-                    }
-                    r0 += rows;
+        macro_rules! rows {
+            ($p:literal) => {
+                match rows {
+                    12 => go!(12, $p),
+                    1 => go!(1, $p),
+                    2 => go!(2, $p),
+                    3 => go!(3, $p),
+                    4 => go!(4, $p),
+                    5 => go!(5, $p),
+                    6 => go!(6, $p),
+                    7 => go!(7, $p),
+                    8 => go!(8, $p),
+                    9 => go!(9, $p),
+                    10 => go!(10, $p),
+                    11 => go!(11, $p),
+                    _ => unreachable!("AVX-512 tiles have 1 to 12 rows"),
                 }
-                q += w;
-            }
-            k0 += kc;
-            if k0 >= p.k {
-                break;
-            }
+            };
         }
-        m0 = m1;
+        match (rows, panels) {
+            (_, 1) => rows!(1),
+            (_, 2) => rows!(2),
+            (1, 8) => go!(1, 8),
+            (2, 6) => go!(2, 6),
+            (3, 4) => go!(3, 4),
+            (4, 4) => go!(4, 4),
+            (5, 4) => go!(5, 4),
+            (6, 4) => go!(6, 4),
+            _ => unreachable!("no AVX-512 tile of {rows} rows × {panels} panels"),
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn one_panel_tile<const S: u8>(rows: usize, t: Tile) {
+        macro_rules! go {
+            ($r:literal) => {
+                // SAFETY: forwarded caller contract.
+                unsafe { tile::<S, $r, 1, 2>(t) }
+            };
+        }
+        match rows {
+            12 => go!(12),
+            1 => go!(1),
+            2 => go!(2),
+            3 => go!(3),
+            4 => go!(4),
+            5 => go!(5),
+            6 => go!(6),
+            7 => go!(7),
+            8 => go!(8),
+            9 => go!(9),
+            10 => go!(10),
+            11 => go!(11),
+            _ => unreachable!("AVX-512 tiles have 1 to 12 rows"),
+        }
     }
 }
 
-/// A one-panel weight (n ≤ NR), any m: MR-row tiles over all of k in two chains (the
-/// module's contract), with no blocking: the panel (k × NR) is read once per tile from L1/L2.
+/// The product `p` on AVX-512F.
 ///
 /// # Safety
-/// AVX-512F available; `p` validated by `check`, `p.n <= NR`.
+/// AVX-512F available; `p` checked by `super::gemm` (m, n > 0).
 #[target_feature(enable = "avx512f")]
-unsafe fn one_panel<const S: u8>(p: &Problem) {
-    let mut r0 = 0;
-    while r0 < p.m {
-        let rows = MR.min(p.m - r0);
-        let a = p.a.wrapping_add(r0 * p.lda);
-        let c = p.c.wrapping_add(r0 * p.ldc);
-        // SAFETY: rows r0..r0+rows < m, the one panel, all k-steps (with the stride of a
-        // one-panel group, NR).
-        unsafe {
-            tile_rows::<S, 1, 2>(
-                rows, p.k, a, p.lda, p.b, NR, 0, p.init, c, p.ldc, p.n, p.relu,
-            )
-        };
-        r0 += rows;
-    }
-}
-
-/// # Safety
-/// AVX-512F available; `p` validated by `check` (m, n > 0).
-#[target_feature(enable = "avx512f")]
-pub(super) unsafe fn gemm<const S: u8>(p: Problem) {
-    // SAFETY: rows 0..m exist; row_panels::<R,_> is only called with R == m.
-    unsafe {
-        if p.n <= NR {
-            return one_panel::<S>(&p);
-        }
-        match p.m {
-            1 => row_panels::<S, 1, 8>(&p),
-            2 => row_panels::<S, 2, 6>(&p),
-            3 => row_panels::<S, 3, 4>(&p),
-            4 => row_panels::<S, 4, 4>(&p),
-            5 => row_panels::<S, 5, 4>(&p),
-            6 => row_panels::<S, 6, 4>(&p),
-            7 => row_panels::<S, 7, 2>(&p),
-            8 => row_panels::<S, 8, 2>(&p),
-            9 => row_panels::<S, 9, 2>(&p),
-            10 => row_panels::<S, 10, 2>(&p),
-            11 => row_panels::<S, 11, 2>(&p),
-            _ => blocked::<S>(&p),
-        }
-    }
+pub(super) unsafe fn gemm<const S: u8>(p: &Problem) {
+    // SAFETY: forwarded caller contract.
+    unsafe { driver::gemm::<Avx512, S>(p) }
 }
 
 /// Transposes a 16×16 block: row `i` of `src` (16 f32, rows `ld` apart) becomes column `i` of

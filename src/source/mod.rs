@@ -6,6 +6,10 @@
 //! them), converted to f32, shape-checked and checked for NaN/Inf, with errors that name the
 //! tensor.
 
+#[cfg(feature = "std")]
+mod file;
+mod header;
+
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
@@ -14,10 +18,9 @@ use core::ops::Range;
 
 use safetensors::tensor::{Dtype, Metadata, TensorInfo};
 
-use super::header;
-use super::weights::WeightMemory;
 use crate::error::{Error, Result};
-use crate::kernels::gemm;
+use crate::kernels::gemm::{self, WeightStorage, memory::WeightMemory};
+use crate::kernels::half;
 
 /// Where the tensors' bytes are.
 enum Data<'a> {
@@ -25,7 +28,7 @@ enum Data<'a> {
     Bytes(&'a [u8]),
     /// An open file, read on demand.
     #[cfg(feature = "std")]
-    File(super::file::TensorFile),
+    File(file::TensorFile),
 }
 
 /// A parsed model file: the header (`__metadata__` and the tensor table) and the tensor data.
@@ -38,7 +41,7 @@ pub(crate) struct Source<'a> {
     /// Where the blocks put their packed weights; the model takes it over.
     weights: RefCell<WeightMemory>,
     /// How the subnets' Linear weights are to be stored (a load option, not from the file).
-    pub(crate) weight_storage: super::WeightStorage,
+    pub(crate) weight_storage: WeightStorage,
 }
 
 fn shape_string(shape: &[usize]) -> String {
@@ -66,7 +69,7 @@ impl<'a> Source<'a> {
             data,
             scratch: Cell::new(Vec::new()),
             weights: RefCell::new(WeightMemory::new(bound)),
-            weight_storage: super::WeightStorage::F32,
+            weight_storage: WeightStorage::F32,
         }
     }
 
@@ -81,7 +84,7 @@ impl<'a> Source<'a> {
     /// A file, of which only the header is read now.
     #[cfg(feature = "std")]
     pub(crate) fn open(path: &std::path::Path) -> Result<Source<'static>> {
-        let (file, metadata) = super::file::TensorFile::open(path)?;
+        let (file, metadata) = file::TensorFile::open(path)?;
         Ok(Source::new(metadata, Data::File(file)))
     }
 
@@ -452,52 +455,14 @@ impl Real {
             }
             Real::F16 => {
                 for (o, c) in out.iter_mut().zip(data.chunks_exact(2)) {
-                    *o = f16_to_f32(u16::from_le_bytes([c[0], c[1]]));
+                    *o = half::f16_to_f32(u16::from_le_bytes([c[0], c[1]]));
                 }
             }
             Real::BF16 => {
                 for (o, c) in out.iter_mut().zip(data.chunks_exact(2)) {
-                    *o = f32::from_bits((u16::from_le_bytes([c[0], c[1]]) as u32) << 16);
+                    *o = half::bf16_to_f32(u16::from_le_bytes([c[0], c[1]]));
                 }
             }
         }
-    }
-}
-
-/// IEEE half to single, exact (every f16 is representable in f32).
-pub(crate) fn f16_to_f32(h: u16) -> f32 {
-    let sign = ((h >> 15) as u32) << 31;
-    let exp = ((h >> 10) & 0x1f) as u32;
-    let man = (h & 0x3ff) as u32;
-    let bits = match (exp, man) {
-        (0, 0) => sign,
-        (0, m) => {
-            // Subnormal half: normalise.
-            let mut e: i32 = -14;
-            let mut m = m;
-            while m & 0x400 == 0 {
-                m <<= 1;
-                e -= 1;
-            }
-            sign | (((e + 127) as u32) << 23) | ((m & 0x3ff) << 13)
-        }
-        (0x1f, 0) => sign | 0x7f80_0000,
-        (0x1f, m) => sign | 0x7f80_0000 | (m << 13),
-        (e, m) => sign | ((e + 112) << 23) | (m << 13),
-    };
-    f32::from_bits(bits)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::f16_to_f32;
-
-    #[test]
-    fn half_conversion_is_exact_on_known_values() {
-        assert_eq!(f16_to_f32(0x3c00), 1.0);
-        assert_eq!(f16_to_f32(0xc000), -2.0);
-        assert_eq!(f16_to_f32(0x0001), 5.960_464_5e-8);
-        assert_eq!(f16_to_f32(0x7bff), 65504.0);
-        assert!(f16_to_f32(0x7c00).is_infinite());
     }
 }

@@ -1,4 +1,5 @@
-//! Memory for a model's packed weights: slabs that live exactly as long as the model.
+//! Memory for packed weights: slabs that live exactly as long as their owner, a model or a
+//! standalone [`super::PackedWeight`].
 //!
 //! Why not one `Vec` per weight: the packed weights are nearly all of a model (30 MB for the
 //! large benchmark model), and first-touch page faults on them dominated its start-up: 7,300
@@ -11,79 +12,98 @@
 
 use alloc::vec::Vec;
 use core::alloc::Layout;
-use core::ops::Deref;
 use core::ptr::NonNull;
 
 /// Alignment of every slab (a cache line; the kernels need no more).
 const ALIGN: usize = 64;
+
+/// A type aligned to a cache line: its dangling pointer starts an empty slab, so that empty
+/// slabs are aligned like the others.
+#[repr(align(64))]
+struct Line;
 
 /// Models with fewer weight bytes than this stay on the heap: a huge page would cost more
 /// resident memory than they save in faults.
 #[cfg(all(feature = "std", target_os = "linux"))]
 pub(crate) const REGION_MIN: usize = 8 << 20;
 
-/// Element types a slab may hold: plain numbers, valid as all-zero bytes.
+/// Element types a slab may be viewed as: plain numbers, valid for any bit pattern (all-zero
+/// included), whose alignment divides [`ALIGN`].
 pub(crate) trait Plain: Copy {}
 impl Plain for f32 {}
 impl Plain for u16 {}
+impl Plain for u8 {}
 
-/// A read-only slice in a [`WeightMemory`], valid as long as that memory.
-pub(crate) struct Slab<T> {
-    ptr: NonNull<T>,
+/// Read-only bytes in a [`WeightMemory`], valid as long as that memory.
+pub(crate) struct Slab {
+    ptr: NonNull<u8>,
     len: usize,
 }
 
-// SAFETY: a slab is written once, before the model exists, then only read; its memory belongs
-// to the model's WeightMemory, which outlives every use of the model's blocks.
-unsafe impl<T: Sync> Send for Slab<T> {}
+// SAFETY: a slab is written once, before its weight exists, then only read; its memory belongs
+// to a WeightMemory that outlives every use of the slab (the model's, dropped after its
+// blocks, or the one a standalone PackedWeight holds next to it).
+unsafe impl Send for Slab {}
 // SAFETY: as above (shared reads only).
-unsafe impl<T: Sync> Sync for Slab<T> {}
+unsafe impl Sync for Slab {}
+
+impl Slab {
+    /// Address of the first byte (ALIGN-aligned).
+    #[inline]
+    pub(crate) fn as_ptr(&self) -> *const u8 {
+        self.ptr.as_ptr()
+    }
+
+    /// Length in bytes.
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The bytes as `T`s (`len` must be a multiple of `T`'s size).
+    pub(crate) fn as_slice<T: Plain>(&self) -> &[T] {
+        assert!(self.len.is_multiple_of(size_of::<T>()) && ALIGN.is_multiple_of(align_of::<T>()));
+        // SAFETY: `len` initialised bytes at an ALIGN-aligned (so `T`-aligned) address, whole
+        // `T`s of a type valid for any bits, alive while the slab's WeightMemory is and never
+        // written after the slab was frozen.
+        unsafe { core::slice::from_raw_parts(self.ptr.as_ptr().cast(), self.len / size_of::<T>()) }
+    }
+}
 
 /// A slab being filled: the only access to its memory until [`SlabMut::freeze`].
-pub(crate) struct SlabMut<T> {
-    ptr: NonNull<T>,
+pub(crate) struct SlabMut {
+    ptr: NonNull<u8>,
     len: usize,
 }
 
-impl<T> SlabMut<T> {
+// SAFETY: the sole handle to its bytes (see `Slab`).
+unsafe impl Send for SlabMut {}
+// SAFETY: shared access only reads.
+unsafe impl Sync for SlabMut {}
+
+impl SlabMut {
     /// The filled slab, read-only from now on.
-    pub(crate) fn freeze(self) -> Slab<T> {
+    pub(crate) fn freeze(self) -> Slab {
         Slab {
             ptr: self.ptr,
             len: self.len,
         }
     }
-}
 
-impl<T> Deref for SlabMut<T> {
-    type Target = [T];
-
-    fn deref(&self) -> &[T] {
-        // SAFETY: `len` initialised (zeroed, Plain) elements, alive as long as the model's
-        // WeightMemory, reached only through this SlabMut until it is frozen.
-        unsafe { core::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    /// The bytes as `T`s to fill (`len` must be a multiple of `T`'s size).
+    pub(crate) fn as_mut_slice<T: Plain>(&mut self) -> &mut [T] {
+        assert!(self.len.is_multiple_of(size_of::<T>()) && ALIGN.is_multiple_of(align_of::<T>()));
+        // SAFETY: `len` initialised (zeroed) bytes at an ALIGN-aligned address, whole `T`s of
+        // a type valid for any bits, alive as long as the slab's WeightMemory; `&mut self`
+        // makes the access exclusive (this SlabMut is the only handle until frozen).
+        unsafe {
+            core::slice::from_raw_parts_mut(self.ptr.as_ptr().cast(), self.len / size_of::<T>())
+        }
     }
 }
 
-impl<T> core::ops::DerefMut for SlabMut<T> {
-    fn deref_mut(&mut self) -> &mut [T] {
-        // SAFETY: as for Deref; `&mut self` makes the access exclusive.
-        unsafe { core::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
-    }
-}
-
-impl<T> Deref for Slab<T> {
-    type Target = [T];
-
-    #[inline]
-    fn deref(&self) -> &[T] {
-        // SAFETY: `len` initialised elements at `ptr`, alive while the model (and so this
-        // slab's memory) is; never written after the slab was made.
-        unsafe { core::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
-    }
-}
-
-/// The owner of every slab of a model (dropped with it, after its blocks).
+/// The owner of slabs: a model's (dropped with it, after its blocks), or a standalone packed
+/// weight's own.
 pub(crate) struct WeightMemory {
     #[cfg(all(feature = "std", target_os = "linux"))]
     region: Option<region::Region>,
@@ -115,15 +135,14 @@ impl WeightMemory {
         }
     }
 
-    /// A slab of `len` elements, zeroed, to be filled and then frozen.
-    pub(crate) fn alloc<T: Plain>(&mut self, len: usize) -> SlabMut<T> {
-        let layout = Layout::array::<T>(len)
-            .and_then(|l| l.align_to(ALIGN))
-            .expect("weight slab larger than the address space");
-        let ptr = if layout.size() == 0 {
-            NonNull::<T>::dangling()
+    /// A slab of `len` bytes, zeroed, to be filled and then frozen.
+    pub(crate) fn alloc(&mut self, len: usize) -> SlabMut {
+        let layout =
+            Layout::from_size_align(len, ALIGN).expect("weight slab larger than the address space");
+        let ptr = if len == 0 {
+            NonNull::<Line>::dangling().cast()
         } else {
-            self.zeroed(layout).cast::<T>()
+            self.zeroed(layout)
         };
         SlabMut { ptr, len }
     }
@@ -243,41 +262,42 @@ mod region {
 mod tests {
     use super::*;
 
-    fn check(memory: &mut WeightMemory, len: usize, seed: f32) -> Slab<f32> {
-        let mut out = memory.alloc::<f32>(len);
-        assert!(out.iter().all(|&v| v == 0.0), "not zeroed");
-        for (i, v) in out.iter_mut().enumerate() {
+    /// A slab of `len` f32, filled from `seed`.
+    fn check(memory: &mut WeightMemory, len: usize, seed: f32) -> Slab {
+        let mut out = memory.alloc(len * 4);
+        let values = out.as_mut_slice::<f32>();
+        assert!(values.iter().all(|&v| v == 0.0), "not zeroed");
+        for (i, v) in values.iter_mut().enumerate() {
             *v = seed + i as f32;
         }
         let slab = out.freeze();
-        assert_eq!(slab.len(), len);
-        assert!(
-            len == 0 || (slab.as_ptr() as usize).is_multiple_of(ALIGN),
-            "misaligned"
-        );
+        assert_eq!(slab.len(), len * 4);
+        assert!((slab.as_ptr() as usize).is_multiple_of(ALIGN), "misaligned");
         slab
     }
 
-    /// Slabs are zeroed, aligned, keep their contents, and survive the memory being moved.
+    /// Slabs are zeroed, aligned (empty ones too), keep their contents, and survive the
+    /// memory being moved.
     fn exercise(bound: usize, lens: &[usize]) {
         let mut memory = WeightMemory::new(bound);
-        let slabs: Vec<Slab<f32>> = lens
+        let slabs: Vec<Slab> = lens
             .iter()
             .enumerate()
             .map(|(i, &len)| check(&mut memory, len, i as f32 * 1e6))
             .collect();
-        let mut half = memory.alloc::<u16>(33);
-        half.fill(7);
+        let mut half = memory.alloc(66);
+        half.as_mut_slice::<u16>().fill(7);
         let half = half.freeze();
         let moved = memory;
         for (i, (slab, &len)) in slabs.iter().zip(lens).enumerate() {
             assert!(
-                slab.iter()
+                slab.as_slice::<f32>()
+                    .iter()
                     .copied()
                     .eq((0..len).map(|j| i as f32 * 1e6 + j as f32))
             );
         }
-        assert!(half.iter().all(|&v| v == 7));
+        assert!(half.as_slice::<u16>().iter().all(|&v| v == 7));
         drop(moved);
     }
 
