@@ -427,6 +427,8 @@ class Session:
         With ``n`` samples per observation, observation ``j`` owns rows ``j*n ... j*n+n-1``, so
         a worker that handles observations ``j0...`` calls ``seek(j0 * n)`` and draws the
         samples one call over all observations draws for them (``innfer_session_seek``)."""
+        if isinstance(row, int) and row < 0:
+            raise Error(STATUS["INVALID_ARGUMENT"], f"row must be in [0, 2**64), got {row}")
         row = _u64(row, "row")
         with self._lock:
             self._check(self._lib.innfer_session_seek(self._h, row))
