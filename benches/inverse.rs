@@ -1,5 +1,5 @@
 //! Inverse-pass throughput (samples/s) of innfer on the peers' benchmark models
-//! (shared/reference/peers.md: GLOW + PermuteRandom, subnets Linear-ReLU-Linear-ReLU-Linear):
+//! (docs/performance.md §peer-models: GLOW + PermuteRandom, subnets Linear-ReLU-Linear-ReLU-Linear):
 //! toy (16, 8 blocks, 128), medical (24, 8, 256), large (64, 12, 512), at batch 1, 64, 1024,
 //! one thread. Run: `cargo bench --bench inverse` (harness = false; median of 5 runs ≥ 0.15 s).
 

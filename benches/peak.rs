@@ -1,7 +1,7 @@
 //! The machine's limits, measured here: f32 FMA peak of one core (AVX-512 and AVX2, 16/12
 //! independent accumulator chains), and read bandwidth from buffers sized for L1, L2, L3 and
-//! DRAM (sum of all floats with 16 independent vector accumulators). The batch-1 bound of
-//! issue 6 is a model's weight bytes over the bandwidth of the level that holds them.
+//! DRAM (sum of all floats with 16 independent vector accumulators). The batch-1 bound
+//! (docs/performance.md §batch-1-bound) is a model's weight bytes over the bandwidth of the level that holds them.
 //! Run: `cargo bench --bench peak` (harness = false).
 
 use std::hint::black_box;

@@ -5,14 +5,14 @@ Gaussian mixture of Ardizzone et al. 2019, 'some' labelling.
 
 Writes models/gmm8_some_freia.safetensors (innfer format 1, layout cinn x=2 y=8, x standardised).
 Data as in vislearn/analyzing_inverse_problems toy_8-modes/data.py (see
-/work/shared/reference/freia.md §2.1): octagon modes, std 0.2 per coordinate, 8-dim one-hot
+docs/tasks.md §gmm8): octagon modes, std 0.2 per coordinate, 8-dim one-hot
 labels with label_map 'some' = [0,0,0,0,1,1,2,3].  Trained by maximum likelihood in FrEIA 0.2.
 
 Architecture: 8 x (GLOWCouplingBlock(cond (8,), clamp 2.0) + PermuteRandom(seed=k)), subnets
 Linear-ReLU-Linear-ReLU-Linear with 96 hidden units.  8 x AllInOneBlock (128 hidden, soft
 permutation) was tried first: with the same compute it plateaued at ~0.96 of label-0 samples
 within 3 sigma (GLOW: ~0.98); GLOW with 128 hidden units gives a file > 1 MB.
-Stand-in until models trained with `innfer train` (issue 4) replace it.
+The shipped model is now trained by `innfer train` (models/README.md); this script is the worked FrEIA → innfer example.
 """
 
 import math

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Start-up of `innfer sample` on the large model (issue 6): process start + load + first
+# Start-up of `innfer sample` on the large model (docs/performance.md §targets): process start + load + first
 # sample, as wall time over RUNS runs (median), and the peak resident memory of one run next
 # to the model's packed weights.
 #

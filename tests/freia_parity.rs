@@ -5,7 +5,7 @@
 //! run in float64. On every fixture, at batch 1 and 257, on every GEMM kernel this CPU has:
 //!
 //! 1. forward output, inverse output and both log-determinants lie within
-//!    `1e-6 + 1e-5·|v|` of the exact (float64) answer — the bound of the issue, met by innfer
+//!    `1e-6 + 1e-5·|v|` of the exact (float64) answer — the bound of docs/blocks.md §parity, met by innfer
 //!    as it is met by FrEIA's own float32 run;
 //! 2. they lie within twice that of FrEIA's float32 numbers: two correct f32 engines that sum in
 //!    different orders can each sit up to one tolerance from the exact value, on opposite

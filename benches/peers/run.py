@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Side-by-side benchmark: innfer against PyTorch eager, torch.compile and ONNX Runtime.
 
-Builds the FrEIA models of shared/reference/peers.md (GLOW and AllInOne x toy/medical/large),
+Builds the FrEIA models of docs/performance.md §peer-models (GLOW and AllInOne x toy/medical/large),
 exports them with bindings/python/innfer_export.py, and times the inverse pass
 ``x = inn(z, rev=True)[0]`` of every engine on the same models in ONE run: batch 1, 64, 1024,
 16384 and 1-2 threads; a warm-up, then 5 repetitions of >= 0.15 s, the median reported. The

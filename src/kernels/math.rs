@@ -239,7 +239,7 @@ dispatch_slice!(
     }
 );
 
-/// How a coupling soft-clamps its raw log-scales `u` with its `clamp` (freia.md §1.1):
+/// How a coupling soft-clamps its raw log-scales `u` with its `clamp` (docs/blocks.md §soft-clamp):
 /// `clamp·(0.636·atan(u))` (ATAN, FrEIA's literal 0.636), `clamp·tanh(u)` (TANH; with `divide`,
 /// `clamp·tanh(u/clamp)`, the AllInOne block of FrEIA head) or `clamp·(2·(sigmoid(u) − 0.5))`
 /// (SIGMOID).

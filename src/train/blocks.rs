@@ -50,7 +50,7 @@ pub(crate) struct BlockLayout {
     pub(crate) subnets: Vec<(String, Mlp)>,
 }
 
-/// `round(d/2)` with Python's ties-to-even, FrEIA's `split_len1` (freia.md §1.2).
+/// `round(d/2)` with Python's ties-to-even, FrEIA's `split_len1` (docs/blocks.md §split).
 pub(crate) fn coupling_split(d: usize) -> usize {
     let half = d / 2;
     if d % 2 == 1 && half % 2 == 1 {

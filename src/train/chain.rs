@@ -215,7 +215,7 @@ impl<F: Float> Chain<F> {
 
     /// FrEIA's ActNorm data initialisation: runs `state` (`rows × dim`) forward and sets
     /// every ActNorm so that its output has zero mean and unit (unbiased) standard deviation
-    /// per channel on these rows (freia.md §1.11).
+    /// per channel on these rows (docs/training.md §initialisation).
     pub fn data_init(&mut self, state: &mut [F], cond: Option<&[F]>) {
         let d = self.spec.dim;
         let m = state.len() / d;

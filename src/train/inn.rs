@@ -1,4 +1,4 @@
-//! The paper's bidirectional INN objective (Ardizzone et al., ICLR 2019; freia.md §2.2).
+//! The paper's bidirectional INN objective (Ardizzone et al., ICLR 2019; docs/training.md §inn-objective).
 //!
 //! An unconditional chain maps `[x, pad_x]` to `[z, pad_zy, y]` (all `dim` wide). One step:
 //! 1. forward `out = f([x, σ_pad·ε])`; the fit loss `w_fit·mean((out[z:] − [σ_pad·ε, y + σ_y·ε])²)`
@@ -20,7 +20,7 @@ use super::chain::{Chain, Gradients};
 use super::float::Float;
 
 /// Weights, noise levels, widths and kernels of the INN objective. The default is the
-/// ICLR 2019 notebook's (freia.md §2.2).
+/// ICLR 2019 notebook's (docs/training.md §inn-objective).
 #[derive(Clone, Debug, PartialEq)]
 pub struct InnConfig {
     /// Total width of the chain; 0: `max(x_dim, z_dim + y_dim)`.

@@ -1,5 +1,5 @@
 //! The compact training mode: train FrEIA INNs and cINNs in Rust and write them as innfer
-//! model files (issue 4).
+//! model files (docs/training.md).
 //!
 //! - [`Chain`]: a trainable FrEIA chain (AllInOne, GLOW, RNVP, NICE, one-sided, conditional
 //!   affine, ActNorm, PermuteRandom) generic over [`Float`], with reverse-mode gradients of

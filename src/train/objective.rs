@@ -1,4 +1,4 @@
-//! The cINN maximum-likelihood objective, `mean(½‖z‖² − log|det J|)` (freia.md §1.15), and
+//! The cINN maximum-likelihood objective, `mean(½‖z‖² − log|det J|)` (docs/training.md §max-likelihood), and
 //! its gradient for a minibatch split across threads.
 //!
 //! **Thread independence.** Rows are split into contiguous chunks, one per thread; each thread

@@ -26,7 +26,7 @@ pub enum Objective {
     /// The cINN maximum likelihood `mean(½‖z‖² − log|det J|)`, y the condition.
     #[default]
     MaxLikelihood,
-    /// The paper's bidirectional INN (freia.md §2.2): an unconditional chain
+    /// The paper's bidirectional INN (docs/training.md §inn-objective): an unconditional chain
     /// `[x, pad] ↔ [z, pad, y]` trained with fit, MMD and reconstruction losses.
     Inn(InnConfig),
 }
@@ -92,7 +92,7 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
-    /// The paper's INN (freia.md §2.2) as its toy experiments train it: an unconditional
+    /// The paper's INN (docs/training.md §inn-objective) as its toy experiments train it: an unconditional
     /// chain `[x, pad] ↔ [z, pad, y]` of `width` channels (0: the narrowest that holds x and
     /// [z, y]) of GLOW blocks (atan clamp 2), each followed by a random permutation; the
     /// paper's loss weights; Adam with betas (0.8, 0.9), eps 1e-6 and L2 2e-5; each gradient

@@ -1,4 +1,4 @@
-//! One affine coupling half, the building block of every FrEIA coupling (freia.md §1.2–§1.9):
+//! One affine coupling half, the building block of every FrEIA coupling (docs/blocks.md §coupling-half):
 //! a subnet reads `[passive columns, condition]` and its output `[s_raw, t]` transforms the
 //! active columns, `y = x·exp(s) + t` with `s = clamp(s_raw)` and log|det J| = Σ s.
 //!
@@ -15,7 +15,7 @@ use super::{Batch, Grads};
 use crate::train::float::Float;
 use crate::train::subnet::{Mlp, MlpTape};
 
-/// FrEIA's `clamp_activation` of the coupling blocks (freia.md §1.1).
+/// FrEIA's `clamp_activation` of the coupling blocks (docs/blocks.md §soft-clamp).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ClampActivation {
     /// `0.636·atan(u)` (the literal 0.636, as FrEIA).
