@@ -11,6 +11,7 @@
 
 mod common;
 use common::native::{lib_dir, static_deps};
+use common::tools::run;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -45,20 +46,6 @@ fn work_dir(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-fn run(cmd: &mut Command) -> String {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed ({}):\n--- stdout\n{stdout}\n--- stderr\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
 }
 
 /// What the Rust API draws: `n` samples for `y` with a fresh session reseeded to (0, 0).

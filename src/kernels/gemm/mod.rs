@@ -502,7 +502,8 @@ mod tests {
                             } else {
                                 chains[0]
                             };
-                            let want = if relu && !(sum > 0.0) { 0.0 } else { sum };
+                            // ReLU: `v > 0 ? v : 0`.
+                            let want = if !relu || sum > 0.0 { sum } else { 0.0 };
                             assert_eq!(
                                 got.to_bits(),
                                 want.to_bits(),
