@@ -46,18 +46,60 @@ impl Mixing {
         })
     }
 
-    /// Builds from a `[D, D]` matrix: a gather if it is a 0/1 permutation matrix (exact, and
-    /// D times cheaper), else a dense map with the given (or transposed) inverse.
+    /// Checks that the stored index tensor `name` is exactly this gather's inverse.
+    pub(crate) fn check_inverse_index(&self, name: &str, stored: &[i64]) -> Result<()> {
+        let Mixing::Gather { inverse, .. } = self else {
+            return Ok(());
+        };
+        match inverse
+            .iter()
+            .zip(stored)
+            .position(|(&a, &b)| a as i64 != b)
+        {
+            None => Ok(()),
+            Some(i) => Err(Error::TensorValue {
+                name: name.into(),
+                problem: format!(
+                    "is not the inverse of the permutation it belongs to (entry {i} is {}, must be {})",
+                    stored[i], inverse[i]
+                ),
+            }),
+        }
+    }
+
+    /// Builds from a `[D, D]` matrix `w` (tensor `name`): a gather if it is a 0/1 permutation
+    /// matrix (exact, and D times cheaper), else a dense map. Its inverse is `w_inv` (tensor
+    /// `inv_name`) if given, else the transpose, and is checked to be one: exactly for a
+    /// permutation, to [`INVERSE_TOLERANCE`] otherwise.
     pub(crate) fn from_matrix(
         name: &str,
         w: &[f32],
-        w_inv: Option<Vec<f32>>,
+        w_inv: Option<(&str, Vec<f32>)>,
         d: usize,
     ) -> Result<Mixing> {
         let is_permutation = w.iter().all(|&v| v == 0.0 || v == 1.0)
             && (0..d).all(|i| w[i * d..(i + 1) * d].iter().filter(|&&v| v == 1.0).count() == 1)
             && (0..d).all(|j| (0..d).filter(|&i| w[i * d + j] == 1.0).count() == 1);
+        let transpose = |w: &[f32]| {
+            let mut t = vec![0.0; d * d];
+            for i in 0..d {
+                for j in 0..d {
+                    t[j * d + i] = w[i * d + j];
+                }
+            }
+            t
+        };
         if is_permutation {
+            if let Some((inv_name, w_inv)) = &w_inv
+                && *w_inv != transpose(w)
+            {
+                return Err(Error::TensorValue {
+                    name: (*inv_name).into(),
+                    problem: format!(
+                        "is not the inverse of the permutation matrix `{name}` (its transpose)"
+                    ),
+                });
+            }
             let index: Vec<i64> = (0..d)
                 .map(|i| {
                     w[i * d..(i + 1) * d]
@@ -68,15 +110,25 @@ impl Mixing {
                 .collect();
             return Mixing::from_index(name, &index);
         }
-        let w_inv = w_inv.unwrap_or_else(|| {
-            let mut t = vec![0.0; d * d];
-            for i in 0..d {
-                for j in 0..d {
-                    t[j * d + i] = w[i * d + j];
-                }
-            }
-            t
-        });
+        let (inv_name, w_inv) = match w_inv {
+            Some((inv_name, w_inv)) => (inv_name, w_inv),
+            None => (name, transpose(w)),
+        };
+        let error = inverse_error(&w_inv, w, d);
+        if !(error <= INVERSE_TOLERANCE) {
+            return Err(Error::TensorValue {
+                name: inv_name.into(),
+                problem: if inv_name == name {
+                    format!(
+                        "is not orthogonal (its inverse is its transpose): max |WᵀW − I| = {error:e}, above {INVERSE_TOLERANCE:e}"
+                    )
+                } else {
+                    format!(
+                        "is not the inverse of `{name}`: max |W_inv·W − I| = {error:e}, above {INVERSE_TOLERANCE:e}"
+                    )
+                },
+            });
+        }
         let pack = |m: &[f32]| {
             let mut p = vec![0.0; gemm::packed_len(d, d)];
             gemm::pack_weight(m, d, d, &mut p);
@@ -125,6 +177,37 @@ impl Mixing {
     }
 }
 
+/// How far a stored inverse `A⁻¹` may be from the inverse of its `A`: every entry of
+/// `A⁻¹·A − I` within this (f32 inverses of well-conditioned matrices are within ~1e-6).
+pub(crate) const INVERSE_TOLERANCE: f64 = 1e-3;
+
+/// `max |inv·a − I|` over the entries, in f64, for `[d, d]` row-major matrices (NaN if
+/// anything overflows, which no tolerance accepts).
+pub(crate) fn inverse_error(inv: &[f32], a: &[f32], d: usize) -> f64 {
+    let mut worst = 0.0f64;
+    let mut row = vec![0.0f64; d];
+    for i in 0..d {
+        row.fill(0.0);
+        for (k, &x) in inv[i * d..(i + 1) * d].iter().enumerate() {
+            let x = x as f64;
+            for (r, &y) in row.iter_mut().zip(&a[k * d..(k + 1) * d]) {
+                *r += x * y as f64;
+            }
+        }
+        row[i] -= 1.0;
+        for &r in &row {
+            let r = r.abs();
+            if r.is_nan() || r > worst {
+                worst = r;
+            }
+            if worst.is_nan() {
+                return worst;
+            }
+        }
+    }
+    worst
+}
+
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum GlobalAffine {
     Softplus,
@@ -153,7 +236,16 @@ pub(crate) struct AllInOne {
 fn householder(src: &Source<'_>, spec: &BlockSpec<'_, '_>, d: usize) -> Result<Vec<f32>> {
     let vk_name = spec.tensor("vk_householder");
     let k = match src.shape(&vk_name).as_deref() {
-        Some([k, dd]) if *dd == d => *k,
+        Some([k, dd]) if *dd == d && *k <= d => *k,
+        Some([k, dd]) if *dd == d => {
+            return Err(Error::TensorShape {
+                name: vk_name,
+                expected: format!(
+                    "[K, {d}] with K ≤ {d} (D reflections compose any orthogonal map; more would only cost load time, K·D² operations)"
+                ),
+                found: format!("[{k}, {dd}]"),
+            });
+        }
         _ => {
             return Err(Error::TensorShape {
                 name: vk_name,
@@ -166,20 +258,21 @@ fn householder(src: &Source<'_>, spec: &BlockSpec<'_, '_>, d: usize) -> Result<V
     let w0 = src.f32_tensor(&spec.tensor("w_0"), &[d, d])?;
     // W = w_0 · Π_k (I − 2 v vᵀ / vᵀv), right-multiplied in order, in f64.
     let mut w: Vec<f64> = w0.iter().map(|&v| v as f64).collect();
-    for v in vk.chunks_exact(d) {
-        let vv: f64 = v.iter().map(|&x| (x as f64) * (x as f64)).sum();
-        if vv == 0.0 {
+    let mut v64 = vec![0.0f64; d];
+    for (i, v) in vk.chunks_exact(d).enumerate() {
+        v64.iter_mut().zip(v).for_each(|(a, &b)| *a = b as f64);
+        let vv: f64 = v64.iter().map(|&x| x * x).sum();
+        if !(vv.is_normal() && (2.0 / vv).is_finite()) {
             return Err(Error::TensorValue {
                 name: spec.tensor("vk_householder"),
-                problem: "holds a zero Householder vector".into(),
+                problem: format!("row {i} is a zero (or vanishing) Householder vector"),
             });
         }
         // w ← w − 2 (w v) vᵀ / vᵀv
-        for row in 0..d {
-            let wv: f64 = (0..d).map(|j| w[row * d + j] * v[j] as f64).sum();
-            for j in 0..d {
-                w[row * d + j] -= 2.0 * wv * v[j] as f64 / vv;
-            }
+        for row in w.chunks_exact_mut(d) {
+            let wv: f64 = row.iter().zip(&v64).map(|(a, b)| a * b).sum();
+            let c = 2.0 * wv / vv;
+            row.iter_mut().zip(&v64).for_each(|(a, b)| *a -= c * b);
         }
     }
     Ok(w.into_iter().map(|v| v as f32).collect())
@@ -205,7 +298,7 @@ impl AllInOne {
             spec.cond_dim,
             2 * l2,
         )?;
-        let clamp = src.meta_f32(&spec.key("clamp"), 2.0)?;
+        let clamp = spec.clamp()?;
         let gin = src.meta_bool(&spec.key("gin_block"), false)?;
         let reverse_permutation = src.meta_bool(&spec.key("reverse_permutation"), false)?;
         let type_key = spec.key("global_affine_type");
@@ -241,9 +334,7 @@ impl AllInOne {
                     GlobalAffine::Exp => math::exp(a),
                 })
                 .collect();
-            if let Some(c) = scale.iter().position(|&g| {
-                g.partial_cmp(&0.0) != Some(core::cmp::Ordering::Greater) || !g.is_finite()
-            }) {
+            if let Some(c) = scale.iter().position(|&g| !super::is_invertible_scale(g)) {
                 return Err(Error::TensorValue {
                     name: spec.tensor("global_scale"),
                     problem: format!(
@@ -256,23 +347,58 @@ impl AllInOne {
             (scale, sum)
         };
         let perm_name = spec.tensor("w_perm");
-        let permutation = if src.has_tensor(&spec.tensor("vk_householder")) {
+        let inv_name = spec.tensor("w_perm_inv");
+        let householder_name = spec.tensor("vk_householder");
+        // The `permutation` key, if given, must say what the tensors are.
+        let perm_key = spec.key("permutation");
+        let stated = src.meta(&perm_key).map(str::trim);
+        let found = match src.shape(&perm_name).as_deref() {
+            _ if src.has_tensor(&householder_name) => "householder",
+            Some([_]) => "hard",
+            _ => "hard or soft",
+        };
+        match stated {
+            None => {}
+            Some(v @ ("hard" | "soft" | "householder")) if found.contains(v) => {}
+            Some(v @ ("hard" | "soft" | "householder")) => {
+                return Err(src.bad_meta(
+                    &perm_key,
+                    format!("is `{v}`, but the block's tensors describe a {found} permutation"),
+                ));
+            }
+            Some(v) => {
+                return Err(
+                    src.bad_meta(&perm_key, format!("`{v}` is not hard, soft or householder"))
+                );
+            }
+        }
+        let permutation = if src.has_tensor(&householder_name) {
             let w = householder(src, spec, d)?;
             Mixing::from_matrix(&perm_name, &w, None, d)?
         } else {
             match src.shape(&perm_name).as_deref() {
                 Some([n]) if *n == d => {
-                    Mixing::from_index(&perm_name, &src.index_tensor(&perm_name, d)?)?
+                    let mixing = Mixing::from_index(&perm_name, &src.index_tensor(&perm_name, d)?)?;
+                    if src.has_tensor(&inv_name) {
+                        mixing.check_inverse_index(&inv_name, &src.index_tensor(&inv_name, d)?)?;
+                    }
+                    mixing
                 }
                 Some([a, b]) if *a == d && *b == d => {
                     let w = src.f32_tensor(&perm_name, &[d, d])?;
-                    let inv_name = spec.tensor("w_perm_inv");
                     let w_inv = if src.has_tensor(&inv_name) {
-                        Some(src.f32_tensor(&inv_name, &[d, d])?)
+                        Some((inv_name.as_str(), src.f32_tensor(&inv_name, &[d, d])?))
                     } else {
                         None
                     };
-                    Mixing::from_matrix(&perm_name, &w, w_inv, d)?
+                    let mixing = Mixing::from_matrix(&perm_name, &w, w_inv, d)?;
+                    if stated == Some("hard") && matches!(mixing, Mixing::Dense { .. }) {
+                        return Err(src.bad_meta(
+                            &perm_key,
+                            format!("is `hard`, but `{perm_name}` is not a 0/1 permutation matrix"),
+                        ));
+                    }
+                    mixing
                 }
                 Some(other) => {
                     return Err(Error::TensorShape {

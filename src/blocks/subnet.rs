@@ -15,7 +15,7 @@ use crate::kernels::gemm::{self, Available};
 use crate::kernels::math;
 use crate::model::WeightStorage;
 use crate::model::source::Source;
-use crate::model::weights::{Slab, SlabMut, WeightMemory};
+use crate::model::weights::{Slab, SlabMut};
 
 /// An element-wise activation between Linear layers (PyTorch semantics).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -269,6 +269,11 @@ impl Subnet {
                         )));
                     }
                     let out = shape[0];
+                    if out == 0 {
+                        return Err(Error::Dims(format!(
+                            "block {block} subnet `{name}` layer `{layer}`: weight `{wname}` has no outputs (shape {shape:?})"
+                        )));
+                    }
                     // Only the first layer sees the condition.
                     let cond_cols = if layers.is_empty() { n_cond } else { 0 };
                     let mut dense = Dense::load(src, &wname, out, width, cond_cols)?;
@@ -373,13 +378,19 @@ enum PackedMut {
 }
 
 impl PackedMut {
-    /// Room for an `n`×`k` weight.
-    fn new(memory: &mut WeightMemory, n: usize, k: usize, half: Option<gemm::HalfFormat>) -> Self {
+    /// Room for an `n`×`k` weight (`what`, for errors).
+    fn new(
+        src: &Source<'_>,
+        what: &str,
+        n: usize,
+        k: usize,
+        half: Option<gemm::HalfFormat>,
+    ) -> Result<Self> {
         let len = gemm::packed_len(n, k);
-        match half {
-            None => PackedMut::F32(memory.alloc(len)),
-            Some(f) => PackedMut::Half(memory.alloc(len), f),
-        }
+        Ok(match half {
+            None => PackedMut::F32(src.weight_slab(what, len)?),
+            Some(f) => PackedMut::Half(src.weight_slab(what, len)?, f),
+        })
     }
 
     /// Packs rows `first_row..first_row + rows` of the weight (`w`, `k` wide, row-major;
@@ -440,9 +451,11 @@ impl Dense {
             WeightStorage::F16 => Some(gemm::HalfFormat::F16),
         };
         let n_main = n_in - n_cond;
-        let mut main = PackedMut::new(&mut src.weight_memory(), n_out, n_main, half);
-        let mut cond =
-            (n_cond > 0).then(|| PackedMut::new(&mut src.weight_memory(), n_out, n_cond, half));
+        let mut main = PackedMut::new(src, wname, n_out, n_main, half)?;
+        let mut cond = match n_cond {
+            0 => None,
+            _ => Some(PackedMut::new(src, wname, n_out, n_cond, half)?),
+        };
         let block_rows = (32 * 1024 / n_in.max(1))
             .max(1)
             .next_multiple_of(gemm::GROUP_ROWS);

@@ -9,10 +9,13 @@
 //! every weight, also miss the TLB less. Everywhere else (and past the region's end) each slab
 //! is its own heap allocation.
 
+use alloc::format;
 use alloc::vec::Vec;
 use core::alloc::Layout;
 use core::ops::Deref;
 use core::ptr::NonNull;
+
+use crate::error::{Error, Result};
 
 /// Alignment of every slab (a cache line; the kernels need no more).
 const ALIGN: usize = 64;
@@ -115,32 +118,36 @@ impl WeightMemory {
         }
     }
 
-    /// A slab of `len` elements, zeroed, to be filled and then frozen.
-    pub(crate) fn alloc<T: Plain>(&mut self, len: usize) -> SlabMut<T> {
+    /// A slab of `len` elements, zeroed, to be filled and then frozen; out of memory is an
+    /// error naming `what` (the sizes come from a file).
+    pub(crate) fn alloc<T: Plain>(&mut self, what: &str, len: usize) -> Result<SlabMut<T>> {
+        let out_of_memory = || Error::OutOfMemory {
+            what: format!("the packed weight `{what}`"),
+            bytes: len.saturating_mul(core::mem::size_of::<T>()),
+            limit: None,
+        };
         let layout = Layout::array::<T>(len)
             .and_then(|l| l.align_to(ALIGN))
-            .expect("weight slab larger than the address space");
+            .map_err(|_| out_of_memory())?;
         let ptr = if layout.size() == 0 {
             NonNull::<T>::dangling()
         } else {
-            self.zeroed(layout).cast::<T>()
+            self.heap.try_reserve(1).map_err(|_| out_of_memory())?;
+            self.zeroed(layout).ok_or_else(out_of_memory)?.cast::<T>()
         };
-        SlabMut { ptr, len }
+        Ok(SlabMut { ptr, len })
     }
 
-    /// Zeroed memory for `layout` (of non-zero size).
-    fn zeroed(&mut self, layout: Layout) -> NonNull<u8> {
+    /// Zeroed memory for `layout` (of non-zero size), if it can be had.
+    fn zeroed(&mut self, layout: Layout) -> Option<NonNull<u8>> {
         #[cfg(all(feature = "std", target_os = "linux"))]
         if let Some(p) = self.region.as_mut().and_then(|r| r.take(layout)) {
-            return p;
+            return Some(p);
         }
         // SAFETY: non-zero size.
-        let raw = unsafe { alloc::alloc::alloc_zeroed(layout) };
-        let Some(p) = NonNull::new(raw) else {
-            alloc::alloc::handle_alloc_error(layout);
-        };
+        let p = NonNull::new(unsafe { alloc::alloc::alloc_zeroed(layout) })?;
         self.heap.push((p, layout));
-        p
+        Some(p)
     }
 }
 
@@ -244,7 +251,7 @@ mod tests {
     use super::*;
 
     fn check(memory: &mut WeightMemory, len: usize, seed: f32) -> Slab<f32> {
-        let mut out = memory.alloc::<f32>(len);
+        let mut out = memory.alloc::<f32>("w", len).unwrap();
         assert!(out.iter().all(|&v| v == 0.0), "not zeroed");
         for (i, v) in out.iter_mut().enumerate() {
             *v = seed + i as f32;
@@ -266,7 +273,7 @@ mod tests {
             .enumerate()
             .map(|(i, &len)| check(&mut memory, len, i as f32 * 1e6))
             .collect();
-        let mut half = memory.alloc::<u16>(33);
+        let mut half = memory.alloc::<u16>("h", 33).unwrap();
         half.fill(7);
         let half = half.freeze();
         let moved = memory;
