@@ -567,7 +567,7 @@ mod tests {
         // columns, a condition-only layer, and one row.
         for (n, k, n_cond) in [(1000, 35, 3), (130, 300, 0), (17, 5, 5), (1, 1, 0)] {
             let (file, w) = weight_file(n, k);
-            let src = Source::parse(&file).unwrap();
+            let src = Source::parse(&file, usize::MAX).unwrap();
             let dense = Dense::load(&src, "w", n, k, n_cond).unwrap();
             let m = 3;
             let n_main = k - n_cond;

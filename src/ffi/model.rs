@@ -449,3 +449,55 @@ pub unsafe extern "C" fn innfer_model_block_count(m: *const innfer_model) -> usi
         },
     )
 }
+
+#[cfg(all(test, feature = "std"))]
+mod tests {
+    use super::*;
+    use alloc::string::String;
+    use alloc::vec::Vec;
+
+    fn message(err: &[c_char]) -> String {
+        let bytes: Vec<u8> = err
+            .iter()
+            .take_while(|&&c| c != 0)
+            .map(|&c| c as u8)
+            .collect();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    #[test]
+    fn a_panic_while_loading_is_reported_in_err_and_leaves_out_null() {
+        let mut out = core::ptr::dangling_mut::<innfer_model>();
+        let mut err = [1 as c_char; 80];
+        // SAFETY: valid out and err pointers; the load closure panics before touching them.
+        let status = unsafe {
+            load_with("load", &mut out, err.as_mut_ptr(), err.len(), || {
+                panic!("a bug in a loader")
+            })
+        };
+        assert_eq!(status, INNFER_STATUS_INTERNAL);
+        assert!(out.is_null());
+        assert!(
+            message(&err).starts_with("load: internal error"),
+            "{}",
+            message(&err)
+        );
+    }
+
+    #[test]
+    fn a_load_error_is_reported_in_err() {
+        let mut out = core::ptr::null_mut();
+        let mut err = [0 as c_char; 120];
+        // SAFETY: valid pointers; 3 readable bytes.
+        let status = unsafe {
+            innfer_model_load_bytes(b"abc".as_ptr(), 3, &mut out, err.as_mut_ptr(), err.len())
+        };
+        assert_eq!(status, INNFER_STATUS_FORMAT);
+        assert!(out.is_null());
+        assert!(
+            message(&err).starts_with("innfer_model_load_bytes: "),
+            "{}",
+            message(&err)
+        );
+    }
+}

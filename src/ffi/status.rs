@@ -183,10 +183,10 @@ mod tests {
 
     #[test]
     fn status_strings_cover_every_code() {
-        for code in 0..=15 {
+        for code in 0..=16 {
             assert_ne!(describe(code), c"unknown status");
         }
-        assert_eq!(describe(16), c"unknown status");
+        assert_eq!(describe(17), c"unknown status");
         assert_eq!(describe(-1), c"unknown status");
     }
 }
