@@ -201,7 +201,7 @@ impl FixedLinear {
             return Err(Error::TensorValue {
                 name: inv_name,
                 problem: format!(
-                    "is not the inverse of `{m_name}`: max |M_inv·M − I| = {error:e}, above {INVERSE_TOLERANCE:e}"
+                    "is not the inverse of `{m_name}`: max |M_inv·(M·p) − p| = {error:e} over the probes p, above {INVERSE_TOLERANCE:e}"
                 ),
             });
         }
