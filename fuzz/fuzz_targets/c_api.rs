@@ -42,13 +42,27 @@ fuzz_target!(|input: &[u8]| {
         }
         let (mut dim, mut cond, mut x_dim, mut y_dim, mut z_dim, mut layout) = (0, 0, 0, 0, 0, 0);
         check(
-            innfer_model_dims(model, &mut dim, &mut cond, &mut x_dim, &mut y_dim, &mut z_dim, &mut layout),
+            innfer_model_dims(
+                model,
+                &mut dim,
+                &mut cond,
+                &mut x_dim,
+                &mut y_dim,
+                &mut z_dim,
+                &mut layout,
+            ),
             "innfer_model_dims",
         );
         let mut bytes = 0;
-        check(innfer_session_size(model, 4, &mut bytes), "innfer_session_size");
+        check(
+            innfer_session_size(model, 4, &mut bytes),
+            "innfer_session_size",
+        );
         let mut session = ptr::null_mut();
-        if check(innfer_session_create(model, 4, &mut session), "innfer_session_create") {
+        if check(
+            innfer_session_create(model, 4, &mut session),
+            "innfer_session_create",
+        ) {
             let rows = 3;
             let x: Vec<f32> = (0..rows * dim).map(|i| (i as f32 * 0.37).sin()).collect();
             let c: Vec<f32> = (0..rows * cond).map(|i| (i as f32 * 0.11).cos()).collect();
@@ -57,24 +71,44 @@ fuzz_target!(|input: &[u8]| {
             let mut back = vec![0.0f32; rows * dim];
             let mut logdet = vec![0.0f32; rows];
             check(
-                innfer_forward(session, x.as_ptr(), c_ptr, rows, out.as_mut_ptr(), logdet.as_mut_ptr()),
+                innfer_forward(
+                    session,
+                    x.as_ptr(),
+                    c_ptr,
+                    rows,
+                    out.as_mut_ptr(),
+                    logdet.as_mut_ptr(),
+                ),
                 "innfer_forward",
             );
             check(
-                innfer_inverse(session, out.as_ptr(), c_ptr, rows, back.as_mut_ptr(), logdet.as_mut_ptr()),
+                innfer_inverse(
+                    session,
+                    out.as_ptr(),
+                    c_ptr,
+                    rows,
+                    back.as_mut_ptr(),
+                    logdet.as_mut_ptr(),
+                ),
                 "innfer_inverse",
             );
             if layout != INNFER_LAYOUT_NONE {
                 let y: Vec<f32> = (0..y_dim).map(|i| i as f32 * 0.5).collect();
                 let mut samples = vec![0.0f32; 4 * x_dim];
-                check(innfer_sample(session, y.as_ptr(), 4, samples.as_mut_ptr()), "innfer_sample");
+                check(
+                    innfer_sample(session, y.as_ptr(), 4, samples.as_mut_ptr()),
+                    "innfer_sample",
+                );
             }
             innfer_session_free(session);
         }
         // A session far too large for any machine is refused, not an abort.
         let mut huge = ptr::null_mut();
         let status = innfer_session_create(model, usize::MAX / 64, &mut huge);
-        assert!(status == INNFER_STATUS_OUT_OF_MEMORY || status == INNFER_STATUS_INVALID_ARGUMENT, "{status}");
+        assert!(
+            status == INNFER_STATUS_OUT_OF_MEMORY || status == INNFER_STATUS_INVALID_ARGUMENT,
+            "{status}"
+        );
         innfer_model_free(model);
     }
 });

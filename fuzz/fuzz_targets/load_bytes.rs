@@ -28,8 +28,12 @@ fuzz_target!(|data: &[u8]| {
         .inverse(&out, cond, &mut x.clone(), Some(&mut logdet))
         .expect("inverse on a loaded model");
     if model.layout() != Layout::None {
-        let y: Vec<f32> = (0..model.layout().y_dim()).map(|i| i as f32 * 0.5).collect();
+        let y: Vec<f32> = (0..model.layout().y_dim())
+            .map(|i| i as f32 * 0.5)
+            .collect();
         let mut samples = vec![0.0; 2 * model.layout().x_dim()];
-        session.sample(&y, 2, &mut samples).expect("sample on a loaded model");
+        session
+            .sample(&y, 2, &mut samples)
+            .expect("sample on a loaded model");
     }
 });
