@@ -115,7 +115,7 @@ impl Mixing {
             None => (name, transpose(w)),
         };
         let error = inverse_error(&w_inv, w, d);
-        if !(error <= INVERSE_TOLERANCE) {
+        if !within(error, INVERSE_TOLERANCE) {
             return Err(Error::TensorValue {
                 name: inv_name.into(),
                 problem: if inv_name == name {
@@ -184,6 +184,11 @@ impl Mixing {
 /// `A⁻¹·A` shows in every probe as `±δ` plus the other errors of its row.
 pub(crate) const INVERSE_TOLERANCE: f64 = 1e-3;
 
+/// Whether `error` is at most `bound` (a NaN error never is).
+pub(crate) fn within(error: f64, bound: f64) -> bool {
+    error <= bound
+}
+
 /// Number of probe vectors of [`inverse_error`].
 const PROBES: usize = 4;
 
@@ -233,7 +238,7 @@ pub(crate) fn inverse_error(inv: &[f32], a: &[f32], d: usize) -> f64 {
         mat_vec(inv, &ap, &mut row, &mut back);
         for (b, q) in back.iter().zip(&p) {
             let r = (b - q).abs();
-            if !(r <= worst) {
+            if r > worst || r.is_nan() {
                 worst = r;
             }
         }

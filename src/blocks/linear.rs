@@ -5,7 +5,7 @@ use alloc::format;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use super::allinone::{INVERSE_TOLERANCE, Mixing, inverse_error};
+use super::allinone::{INVERSE_TOLERANCE, Mixing, inverse_error, within};
 use super::{BlockSpec, Work};
 use crate::error::{Error, Result};
 use crate::kernels::gemm;
@@ -197,7 +197,7 @@ impl FixedLinear {
         let det_name = spec.tensor("logDetM");
         let log_det = src.f32_scalar(&det_name)?;
         let error = inverse_error(&m_inv, &m, d);
-        if !(error <= INVERSE_TOLERANCE) {
+        if !within(error, INVERSE_TOLERANCE) {
             return Err(Error::TensorValue {
                 name: inv_name,
                 problem: format!(
@@ -206,7 +206,10 @@ impl FixedLinear {
             });
         }
         let want = log_abs_det(&m, d);
-        if !((log_det as f64 - want).abs() <= LOG_DET_TOLERANCE * (1.0 + want.abs())) {
+        if !within(
+            (log_det as f64 - want).abs(),
+            LOG_DET_TOLERANCE * (1.0 + want.abs()),
+        ) {
             return Err(Error::TensorValue {
                 name: det_name,
                 problem: format!(

@@ -49,6 +49,14 @@ pub(crate) struct Source<'a> {
     used_tensors: RefCell<BTreeSet<String>>,
 }
 
+/// Adds `name` to a set of names read (allocating only the first time).
+fn mark(set: &RefCell<BTreeSet<String>>, name: &str) {
+    let mut set = set.borrow_mut();
+    if !set.contains(name) {
+        set.insert(name.to_string());
+    }
+}
+
 fn shape_string(shape: &[usize]) -> String {
     let parts: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
     format!("[{}]", parts.join(", "))
@@ -121,8 +129,8 @@ impl<'a> Source<'a> {
         self.weights.borrow_mut().alloc(what, len)
     }
 
-    /// The first metadata key (in byte order) and the first tensor that no block read:
-    /// nothing in a file may go unread.
+    /// Refuses the first metadata key (in byte order), then the first tensor, that no block
+    /// read: nothing in a file may go unread.
     pub(crate) fn check_all_read(&self) -> Result<()> {
         let used = self.used_keys.borrow();
         let mut keys: Vec<&String> = match self.header.metadata() {
@@ -154,10 +162,7 @@ impl<'a> Source<'a> {
     }
 
     fn mark_read(&self, name: &str) {
-        let mut used = self.used_tensors.borrow_mut();
-        if !used.contains(name) {
-            used.insert(name.to_string());
-        }
+        mark(&self.used_tensors, name);
     }
 
     /// The packed weights' memory, for the model that owns them.
@@ -168,10 +173,7 @@ impl<'a> Source<'a> {
     /// The raw value of a metadata key (the key counts as read).
     pub(crate) fn meta(&self, key: &str) -> Option<&str> {
         let value = self.header.metadata().as_ref()?.get(key)?;
-        let mut used = self.used_keys.borrow_mut();
-        if !used.contains(key) {
-            used.insert(key.to_string());
-        }
+        mark(&self.used_keys, key);
         Some(value.as_str())
     }
 
