@@ -22,6 +22,7 @@ pub(crate) fn try_with_capacity<T>(what: &str, len: usize) -> Result<Vec<T>> {
 }
 
 /// `len` copies of `value`, or [`Error::OutOfMemory`] naming `what` if the allocator refuses.
+#[cfg(feature = "std")]
 pub(crate) fn try_vec<T: Clone>(what: &str, len: usize, value: T) -> Result<Vec<T>> {
     let mut v = try_with_capacity(what, len)?;
     v.resize(len, value);
@@ -88,6 +89,7 @@ impl Budget {
     }
 
     /// [`try_vec`], charged.
+    #[cfg(feature = "std")]
     pub(crate) fn vec<T: Clone>(&self, what: &str, len: usize, value: T) -> Result<Vec<T>> {
         self.charge::<T>(|| what.to_string(), len)?;
         try_vec(what, len, value)
