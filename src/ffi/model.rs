@@ -170,7 +170,7 @@ pub unsafe extern "C" fn innfer_model_load_bytes(
             "innfer_model_load_bytes",
             data,
             len,
-            LoadOptions::default(),
+            core::ptr::null(),
             out,
             err,
             err_len,
@@ -199,7 +199,6 @@ pub unsafe extern "C" fn innfer_model_load_bytes_with(
 ) -> innfer_status {
     // SAFETY: forwarded contract.
     unsafe {
-        let options = load_options(options);
         load_bytes(
             "innfer_model_load_bytes_with",
             data,
@@ -220,13 +219,14 @@ unsafe fn load_bytes(
     what: &str,
     data: *const u8,
     len: usize,
-    options: LoadOptions,
+    options: *const innfer_load_options,
     out: *mut *mut innfer_model,
     err: *mut c_char,
     err_len: usize,
 ) -> innfer_status {
     // SAFETY: forwarded contract.
     unsafe {
+        let options = load_options(options);
         load_with(what, out, err, err_len, || {
             let bytes: &[u8] = if len == 0 {
                 &[]
@@ -270,7 +270,7 @@ pub unsafe extern "C" fn innfer_model_load_file(
         load_file(
             "innfer_model_load_file",
             path,
-            LoadOptions::default(),
+            core::ptr::null(),
             out,
             err,
             err_len,
@@ -297,7 +297,6 @@ pub unsafe extern "C" fn innfer_model_load_file_with(
 ) -> innfer_status {
     // SAFETY: forwarded contract.
     unsafe {
-        let options = load_options(options);
         load_file(
             "innfer_model_load_file_with",
             path,
@@ -317,13 +316,14 @@ pub unsafe extern "C" fn innfer_model_load_file_with(
 unsafe fn load_file(
     what: &str,
     path: *const c_char,
-    options: LoadOptions,
+    options: *const innfer_load_options,
     out: *mut *mut innfer_model,
     err: *mut c_char,
     err_len: usize,
 ) -> innfer_status {
     // SAFETY: forwarded contract.
     unsafe {
+        let options = load_options(options);
         load_with(what, out, err, err_len, || {
             if path.is_null() {
                 return Err(Fail::Null("path"));
