@@ -59,7 +59,7 @@ fn least_limit(load: impl Fn(&LoadOptions) -> Result<Model, Error>) -> usize {
 }
 
 #[test]
-fn every_committed_model_loads_within_a_small_multiple_of_its_file() {
+fn every_committed_model_loads_within_twice_its_file() {
     for path in committed_models() {
         let bytes = std::fs::read(&path).unwrap();
         // The file reader also holds the JSON header and converts a tensor at a time.
@@ -68,9 +68,10 @@ fn every_committed_model_loads_within_a_small_multiple_of_its_file() {
             ("file", least_limit(|o| Model::from_file_with(&path, o))),
         ] {
             // f32 weights packed to the kernel's panels, with the per-tensor scratch and
-            // copies: a few times the file; 64 KiB covers the fixed costs of a tiny file.
+            // copies: 0.9–1.8 times the file for these (f32) files; 16 KiB covers the fixed
+            // costs of a tiny file.
             assert!(
-                least <= 8 * bytes.len() + (64 << 10),
+                least <= 2 * bytes.len() + (16 << 10),
                 "{} ({reader}): needs {least} bytes to load {} bytes",
                 path.display(),
                 bytes.len()
