@@ -109,7 +109,30 @@ fn every_large_allocation_of_a_load_and_a_session_may_fail_without_an_abort_or_a
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let built = std::env::temp_dir().join(format!("innfer-alloc-{}.st", std::process::id()));
     std::fs::write(&built, common::glow_chain(8, 3, 256, 2, 2, 1).to_bytes()).unwrap();
-    for path in [root.join("models/kinematics.safetensors"), built.clone()] {
+    // A 64-wide FixedLinearTransform: its dense checks and packing allocate [64, 64] matrices.
+    let dense = std::env::temp_dir().join(format!("innfer-alloc-dense-{}.st", std::process::id()));
+    let mut f = common::glow_cinn(64, 0, 8, 1, 3);
+    let d = 64;
+    let diagonal = |even: f32, odd: f32| -> Vec<f32> {
+        (0..d * d)
+            .map(|k| match (k / d == k % d, k % 2) {
+                (true, 0) => even,
+                (true, _) => odd,
+                _ => 0.0,
+            })
+            .collect()
+    };
+    f.set("innfer.blocks", 3)
+        .set("innfer.block.2.type", "FixedLinearTransform")
+        .f32("module_list.2.M", &[d, d], &diagonal(2.0, 0.5))
+        .f32("module_list.2.M_inv", &[d, d], &diagonal(0.5, 2.0))
+        .f32("module_list.2.logDetM", &[1], &[0.0]);
+    std::fs::write(&dense, f.to_bytes()).unwrap();
+    for path in [
+        root.join("models/kinematics.safetensors"),
+        built.clone(),
+        dense.clone(),
+    ] {
         let file = path.display().to_string();
         let bytes = std::fs::read(&path).unwrap();
         let header = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
@@ -144,4 +167,5 @@ fn every_large_allocation_of_a_load_and_a_session_may_fail_without_an_abort_or_a
         LARGE.with(|large| large.set(usize::MAX));
     }
     std::fs::remove_file(built).unwrap();
+    std::fs::remove_file(dense).unwrap();
 }

@@ -2,7 +2,6 @@
 //! `0.1`-scaled subnet, a learned global affine, and a fixed permutation.
 
 use alloc::format;
-use alloc::vec;
 use alloc::vec::Vec;
 
 use super::subnet::Subnet;
@@ -10,6 +9,7 @@ use super::{BlockSpec, Plan, Work};
 use crate::error::{Error, Result};
 use crate::kernels::gemm::{self, Available};
 use crate::kernels::math;
+use crate::model::budget::{try_collect, try_vec, try_with_capacity};
 use crate::model::source::Source;
 
 /// A fixed linear map on the D channels: a gather or a dense matrix.
@@ -30,7 +30,7 @@ impl Mixing {
     /// Builds a gather from an index tensor, checking that it is a permutation.
     pub(crate) fn from_index(name: &str, index: &[i64]) -> Result<Mixing> {
         let d = index.len();
-        let mut inverse = vec![u32::MAX; d];
+        let mut inverse = try_vec("a permutation's inverse", d, u32::MAX)?;
         for (i, &p) in index.iter().enumerate() {
             if p < 0 || p as usize >= d || inverse[p as usize] != u32::MAX {
                 return Err(Error::TensorValue {
@@ -41,7 +41,7 @@ impl Mixing {
             inverse[p as usize] = i as u32;
         }
         Ok(Mixing::Gather {
-            forward: index.iter().map(|&p| p as u32).collect(),
+            forward: try_collect("a permutation", index.iter().map(|&p| p as u32))?,
             inverse,
         })
     }
@@ -80,18 +80,9 @@ impl Mixing {
         let is_permutation = w.iter().all(|&v| v == 0.0 || v == 1.0)
             && (0..d).all(|i| w[i * d..(i + 1) * d].iter().filter(|&&v| v == 1.0).count() == 1)
             && (0..d).all(|j| (0..d).filter(|&i| w[i * d + j] == 1.0).count() == 1);
-        let transpose = |w: &[f32]| {
-            let mut t = vec![0.0; d * d];
-            for i in 0..d {
-                for j in 0..d {
-                    t[j * d + i] = w[i * d + j];
-                }
-            }
-            t
-        };
         if is_permutation {
             if let Some((inv_name, w_inv)) = &w_inv
-                && *w_inv != transpose(w)
+                && *w_inv != transposed(w, d)?
             {
                 return Err(Error::TensorValue {
                     name: (*inv_name).into(),
@@ -100,21 +91,20 @@ impl Mixing {
                     ),
                 });
             }
-            let index: Vec<i64> = (0..d)
-                .map(|i| {
-                    w[i * d..(i + 1) * d]
-                        .iter()
-                        .position(|&v| v == 1.0)
-                        .unwrap_or(0) as i64
-                })
-                .collect();
+            let rows = (0..d).map(|i| {
+                w[i * d..(i + 1) * d]
+                    .iter()
+                    .position(|&v| v == 1.0)
+                    .unwrap_or(0) as i64
+            });
+            let index = try_collect("a permutation", rows)?;
             return Mixing::from_index(name, &index);
         }
         let (inv_name, w_inv) = match w_inv {
             Some((inv_name, w_inv)) => (inv_name, w_inv),
-            None => (name, transpose(w)),
+            None => (name, transposed(w, d)?),
         };
-        let error = inverse_error(&w_inv, w, d);
+        let error = inverse_error(&w_inv, w, d)?;
         if !within(error, INVERSE_TOLERANCE) {
             return Err(Error::TensorValue {
                 name: inv_name.into(),
@@ -129,14 +119,9 @@ impl Mixing {
                 },
             });
         }
-        let pack = |m: &[f32]| {
-            let mut p = vec![0.0; gemm::packed_len(d, d)];
-            gemm::pack_weight(m, d, d, &mut p);
-            p
-        };
         Ok(Mixing::Dense {
-            forward: pack(w),
-            inverse: pack(&w_inv),
+            forward: packed(w, d)?,
+            inverse: packed(&w_inv, d)?,
         })
     }
 
@@ -175,6 +160,30 @@ impl Mixing {
             }
         }
     }
+}
+
+/// The transpose of a `[d, d]` row-major matrix (memory refused: an error).
+pub(crate) fn transposed(w: &[f32], d: usize) -> Result<Vec<f32>> {
+    let mut t = try_vec("a [D, D] matrix's transpose", d * d, 0.0)?;
+    for i in 0..d {
+        for j in 0..d {
+            t[j * d + i] = w[i * d + j];
+        }
+    }
+    Ok(t)
+}
+
+/// A `[d, d]` matrix packed as a Linear weight (memory refused: an error).
+pub(crate) fn packed(w: &[f32], d: usize) -> Result<Vec<f32>> {
+    let mut p = try_vec("a packed [D, D] matrix", gemm::packed_len(d, d), 0.0)?;
+    gemm::pack_weight(w, d, d, &mut p);
+    Ok(p)
+}
+
+/// Bytes loading may allocate for one dense `[D, D]` map beyond the tensors it reads (f64
+/// working copies, a transpose, the two packed matrices), charged to the budget up front.
+pub(crate) fn dense_map_bytes(d: usize) -> usize {
+    d.saturating_mul(d).saturating_mul(32)
 }
 
 /// How far a stored inverse `A⁻¹` may be from the inverse of its `A`: for each of
@@ -222,10 +231,12 @@ fn mat_vec(a: &[f32], x: &[f64], row: &mut [f64], out: &mut [f64]) {
 /// `max |inv·(a·p) − p|` over the entries and the [`PROBES`] probe vectors `p` (±1 entries
 /// from a fixed sequence), in f64, for `[d, d]` row-major matrices; NaN if anything
 /// overflows, which no tolerance accepts.
-pub(crate) fn inverse_error(inv: &[f32], a: &[f32], d: usize) -> f64 {
+pub(crate) fn inverse_error(inv: &[f32], a: &[f32], d: usize) -> Result<f64> {
     let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    let (mut p, mut ap, mut back) = (vec![0.0; d], vec![0.0; d], vec![0.0; d]);
-    let mut row = vec![0.0; d];
+    let mut buffers = try_vec("the inverse probes", 4 * d, 0.0)?;
+    let (p, rest) = buffers.split_at_mut(d);
+    let (ap, rest) = rest.split_at_mut(d);
+    let (back, row) = rest.split_at_mut(d);
     let mut worst = 0.0f64;
     for _ in 0..PROBES {
         for v in p.iter_mut() {
@@ -234,16 +245,16 @@ pub(crate) fn inverse_error(inv: &[f32], a: &[f32], d: usize) -> f64 {
                 .wrapping_add(1_442_695_040_888_963_407);
             *v = if state >> 63 == 0 { 1.0 } else { -1.0 };
         }
-        mat_vec(a, &p, &mut row, &mut ap);
-        mat_vec(inv, &ap, &mut row, &mut back);
-        for (b, q) in back.iter().zip(&p) {
+        mat_vec(a, p, row, ap);
+        mat_vec(inv, ap, row, back);
+        for (b, q) in back.iter().zip(p.iter()) {
             let r = (b - q).abs();
             if r > worst || r.is_nan() {
                 worst = r;
             }
         }
     }
-    worst
+    Ok(worst)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -295,8 +306,14 @@ fn householder(src: &Source<'_>, spec: &BlockSpec<'_, '_>, d: usize) -> Result<V
     let vk = src.f32_tensor(&vk_name, &[k, d])?;
     let w0 = src.f32_tensor(&spec.tensor("w_0"), &[d, d])?;
     // W = w_0 · Π_k (I − 2 v vᵀ / vᵀv), right-multiplied in order, in f64.
-    let mut w: Vec<f64> = w0.iter().map(|&v| v as f64).collect();
-    let v64: Vec<f64> = vk.iter().map(|&x| x as f64).collect();
+    src.budget.charge::<f64>(
+        || format!("the Householder product of block {}", spec.index),
+        k * d,
+    )?;
+    let mut w = try_with_capacity::<f64>("the Householder product", d * d)?;
+    w.extend(w0.iter().map(|&v| v as f64));
+    let mut v64 = try_with_capacity::<f64>("the Householder vectors", k * d)?;
+    v64.extend(vk.iter().map(|&x| x as f64));
     let mut scale = Vec::with_capacity(k);
     for (i, v) in v64.chunks_exact(d).enumerate() {
         let vv = dot(v, v);
@@ -321,7 +338,9 @@ fn householder(src: &Source<'_>, spec: &BlockSpec<'_, '_>, d: usize) -> Result<V
             }
         }
     }
-    Ok(w.into_iter().map(|v| v as f32).collect())
+    let mut out = try_with_capacity("the Householder product", d * d)?;
+    out.extend(w.iter().map(|&v| v as f32));
+    Ok(out)
 }
 
 impl AllInOne {
@@ -361,25 +380,23 @@ impl AllInOne {
         let raw_scale = src.f32_channels(&spec.tensor("global_scale"), d)?;
         let offset = src.f32_channels(&spec.tensor("global_offset"), d)?;
         let (scale, log_scale_sum) = if gin {
-            (vec![1.0; d], 0.0)
+            (try_vec("the global scale", d, 1.0)?, 0.0)
         } else {
-            let scale: Vec<f32> = raw_scale
-                .iter()
-                .map(|&a| match affine {
-                    // 0.1 · Softplus(beta = 0.5, threshold = 20)
-                    GlobalAffine::Softplus => {
-                        let beta = 0.5f32;
-                        let sp = if a * beta > 20.0 {
-                            a
-                        } else {
-                            math::log1p(math::exp(a * beta)) / beta
-                        };
-                        0.1 * sp
-                    }
-                    GlobalAffine::Sigmoid => 10.0 * math::sigmoid(a - 2.0),
-                    GlobalAffine::Exp => math::exp(a),
-                })
-                .collect();
+            let scales = raw_scale.iter().map(|&a| match affine {
+                // 0.1 · Softplus(beta = 0.5, threshold = 20)
+                GlobalAffine::Softplus => {
+                    let beta = 0.5f32;
+                    let sp = if a * beta > 20.0 {
+                        a
+                    } else {
+                        math::log1p(math::exp(a * beta)) / beta
+                    };
+                    0.1 * sp
+                }
+                GlobalAffine::Sigmoid => 10.0 * math::sigmoid(a - 2.0),
+                GlobalAffine::Exp => math::exp(a),
+            });
+            let scale = try_collect("the global scale", scales)?;
             if let Some(c) = scale.iter().position(|&g| !super::is_invertible_scale(g)) {
                 return Err(Error::TensorValue {
                     name: spec.tensor("global_scale"),
@@ -394,6 +411,12 @@ impl AllInOne {
         };
         let perm_name = spec.tensor("w_perm");
         let inv_name = spec.tensor("w_perm_inv");
+        if !matches!(src.shape(&perm_name).as_deref(), Some([_])) {
+            src.budget.charge::<u8>(
+                || format!("the dense permutation of block {}", spec.index),
+                dense_map_bytes(d),
+            )?;
+        }
         let householder_name = spec.tensor("vk_householder");
         // The `permutation` key, if given, must say what the tensors are.
         let perm_key = spec.key("permutation");

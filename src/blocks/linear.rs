@@ -2,14 +2,16 @@
 //! (freia.md §1.10–§1.12).
 
 use alloc::format;
-use alloc::vec;
 use alloc::vec::Vec;
 
-use super::allinone::{INVERSE_TOLERANCE, Mixing, inverse_error, within};
+use super::allinone::{
+    INVERSE_TOLERANCE, Mixing, dense_map_bytes, inverse_error, packed, transposed, within,
+};
 use super::{BlockSpec, Work};
 use crate::error::{Error, Result};
 use crate::kernels::gemm;
 use crate::kernels::math;
+use crate::model::budget::{try_collect, try_vec, try_with_capacity};
 
 /// `PermuteRandom`: `y = x[:, perm]`.
 pub(crate) struct Permute {
@@ -37,7 +39,7 @@ impl Permute {
 
 /// `exp` of each log-scale of tensor `name`, each checked to be an invertible scale.
 fn invertible_scales(name: &str, log_scale: &[f32]) -> Result<Vec<f32>> {
-    let scale: Vec<f32> = log_scale.iter().map(|&v| math::exp(v)).collect();
+    let scale = try_collect("ActNorm scales", log_scale.iter().map(|&v| math::exp(v)))?;
     match scale.iter().position(|&s| !super::is_invertible_scale(s)) {
         None => Ok(scale),
         Some(c) => Err(Error::TensorValue {
@@ -145,8 +147,9 @@ const LOG_DET_TOLERANCE: f64 = 1e-3;
 
 /// `log|det a|` of a `[d, d]` row-major matrix, by LU decomposition with partial pivoting in
 /// f64 (−∞ if it is singular).
-fn log_abs_det(a: &[f32], d: usize) -> f64 {
-    let mut lu: Vec<f64> = a.iter().map(|&v| v as f64).collect();
+fn log_abs_det(a: &[f32], d: usize) -> Result<f64> {
+    let mut lu = try_with_capacity::<f64>("an LU decomposition", d * d)?;
+    lu.extend(a.iter().map(|&v| v as f64));
     let mut sum = 0.0;
     for col in 0..d {
         let pivot = (col..d)
@@ -159,7 +162,7 @@ fn log_abs_det(a: &[f32], d: usize) -> f64 {
         }
         let p = lu[col * d + col];
         if p == 0.0 {
-            return f64::NEG_INFINITY;
+            return Ok(f64::NEG_INFINITY);
         }
         sum += libm::log(p.abs());
         let (upper, lower) = lu.split_at_mut((col + 1) * d);
@@ -174,7 +177,7 @@ fn log_abs_det(a: &[f32], d: usize) -> f64 {
             }
         }
     }
-    sum
+    Ok(sum)
 }
 
 /// `FixedLinearTransform`: `y = x·Mt + b` with FrEIA's stored `M` (= Mᵀ), inverse `(y − b)·M_inv`.
@@ -192,11 +195,15 @@ impl FixedLinear {
         let d = spec.dim;
         let m_name = spec.tensor("M");
         let m = src.f32_tensor(&m_name, &[d, d])?;
+        src.budget.charge::<u8>(
+            || format!("the matrices of block {}", spec.index),
+            dense_map_bytes(d),
+        )?;
         let inv_name = spec.tensor("M_inv");
         let m_inv = src.f32_tensor(&inv_name, &[d, d])?;
         let det_name = spec.tensor("logDetM");
         let log_det = src.f32_scalar(&det_name)?;
-        let error = inverse_error(&m_inv, &m, d);
+        let error = inverse_error(&m_inv, &m, d)?;
         if !within(error, INVERSE_TOLERANCE) {
             return Err(Error::TensorValue {
                 name: inv_name,
@@ -205,7 +212,7 @@ impl FixedLinear {
                 ),
             });
         }
-        let want = log_abs_det(&m, d);
+        let want = log_abs_det(&m, d)?;
         if !within(
             (log_det as f64 - want).abs(),
             LOG_DET_TOLERANCE * (1.0 + want.abs()),
@@ -219,26 +226,15 @@ impl FixedLinear {
         }
         let b_name = spec.tensor("b");
         let bias = match src.shape(&b_name).as_deref() {
-            None => vec![0.0; d],
-            Some([]) | Some([1]) => vec![src.f32_scalar(&b_name)?; d],
+            None => try_vec("a bias", d, 0.0)?,
+            Some([]) | Some([1]) => try_vec("a bias", d, src.f32_scalar(&b_name)?)?,
             Some(_) => src.f32_channels(&b_name, d)?,
         };
         // `x.mm(A)` is `F.linear(x, Aᵀ)`: pack the transposes as Linear weights.
-        let pack_transposed = |a: &[f32]| {
-            let mut t = vec![0.0; d * d];
-            for i in 0..d {
-                for j in 0..d {
-                    t[j * d + i] = a[i * d + j];
-                }
-            }
-            let mut p = vec![0.0; gemm::packed_len(d, d)];
-            gemm::pack_weight(&t, d, d, &mut p);
-            p
-        };
         Ok(FixedLinear {
             d,
-            forward: pack_transposed(&m),
-            inverse: pack_transposed(&m_inv),
+            forward: packed(&transposed(&m, d)?, d)?,
+            inverse: packed(&transposed(&m_inv, d)?, d)?,
             bias,
             log_det,
         })

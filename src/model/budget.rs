@@ -21,8 +21,14 @@ pub(crate) fn try_with_capacity<T>(what: &str, len: usize) -> Result<Vec<T>> {
     Ok(v)
 }
 
+/// The items of `iter` in a vector, or [`Error::OutOfMemory`] naming `what`.
+pub(crate) fn try_collect<T>(what: &str, iter: impl ExactSizeIterator<Item = T>) -> Result<Vec<T>> {
+    let mut v = try_with_capacity(what, iter.len())?;
+    v.extend(iter);
+    Ok(v)
+}
+
 /// `len` copies of `value`, or [`Error::OutOfMemory`] naming `what` if the allocator refuses.
-#[cfg(feature = "std")]
 pub(crate) fn try_vec<T: Clone>(what: &str, len: usize, value: T) -> Result<Vec<T>> {
     let mut v = try_with_capacity(what, len)?;
     v.resize(len, value);
