@@ -47,6 +47,7 @@ mod tile;
 
 use crate::error::{Error, Result};
 use driver::{Init, Problem};
+pub(crate) use packed::packed_bytes;
 pub use packed::{GROUP, GROUP_ROWS, PackedWeight, WeightPacker, WeightStorage, packed_len};
 
 /// Width of one packed column panel. Weights are packed in panels of NR output columns, k-major, zero-padded.
@@ -502,7 +503,10 @@ mod tests {
                             } else {
                                 chains[0]
                             };
-                            let want = if relu && !(sum > 0.0) { 0.0 } else { sum };
+                            // ReLU keeps only a sum above zero (a NaN or −0 becomes +0).
+                            let above_zero =
+                                sum.partial_cmp(&0.0) == Some(core::cmp::Ordering::Greater);
+                            let want = if relu && !above_zero { 0.0 } else { sum };
                             assert_eq!(
                                 got.to_bits(),
                                 want.to_bits(),
