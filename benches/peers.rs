@@ -47,6 +47,7 @@ fn load(bytes: &[u8], variant: &str) -> Model {
         bytes,
         &innfer::model::LoadOptions {
             weight_storage: storage,
+            ..Default::default()
         },
     )
     .unwrap()

@@ -173,6 +173,21 @@ typedef struct innfer_session innfer_session;
 typedef int32_t innfer_status;
 
 /**
+ * Options of `innfer_model_load_bytes_with()` and `innfer_model_load_file_with()`.
+ * Initialise with `innfer_load_options_default()` and set the fields you need (new fields
+ * may be added at the end in later ABI versions).
+ */
+typedef struct {
+    /**
+     * The most bytes the load may allocate, all allocations counted (temporaries too), so
+     * both the model and the load's peak stay below it; a load that would pass it returns
+     * `INNFER_STATUS_OUT_OF_MEMORY` before allocating. 0 means no limit beyond what the file
+     * backs (every count and width in a file is checked against its tensors, docs/format.md).
+     */
+    size_t max_bytes;
+} innfer_load_options;
+
+/**
  * Success.
  */
 #define INNFER_STATUS_OK 0
@@ -254,6 +269,13 @@ typedef int32_t innfer_status;
  */
 #define INNFER_STATUS_INTERNAL 15
 
+/**
+ * Memory could not be had: the allocator refused (a session's `max_batch` too large for this
+ * machine, say), or a load would pass the caller's `max_bytes` (`innfer_load_options`).
+ * Nothing was allocated that the call did not free again.
+ */
+#define INNFER_STATUS_OUT_OF_MEMORY 16
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -283,6 +305,11 @@ const char *innfer_version_string(void);
 const char *innfer_status_string(innfer_status status);
 
 /**
+ * The default load options (no `max_bytes` limit). Thread-safe; never fails.
+ */
+innfer_load_options innfer_load_options_default(void);
+
+/**
  * Loads a model from the bytes of an innfer `.safetensors` file held in memory.
  *
  * **Ownership.** The bytes are only read during the call: the model keeps its own packed copy,
@@ -292,10 +319,12 @@ const char *innfer_status_string(innfer_status status);
  * **Errors.** `err` may be NULL; otherwise it receives a NUL-terminated message (empty on
  * success), truncated to fit `err_len` bytes including the NUL. Returns
  * `INNFER_STATUS_OK`, `_NULL_ARGUMENT` (`out` NULL, or `data` NULL with `len > 0`),
- * `_INVALID_ARGUMENT`, `_FORMAT`, `_METADATA`, `_TENSOR`, `_UNSUPPORTED`, `_DIMS` or
- * `_INTERNAL`.
+ * `_INVALID_ARGUMENT`, `_FORMAT`, `_METADATA`, `_TENSOR`, `_UNSUPPORTED`, `_DIMS`,
+ * `_OUT_OF_MEMORY` or `_INTERNAL`.
  *
- * **Allocation.** Allocates the model (and temporaries). Out of memory aborts the process.
+ * **Allocation.** Allocates the model (and temporaries). Out of memory is
+ * `INNFER_STATUS_OUT_OF_MEMORY` (never an abort); `innfer_model_load_bytes_with()` can also
+ * cap what the load may allocate.
  *
  * **Thread safety.** May be called from any thread at any time.
  *
@@ -308,6 +337,25 @@ innfer_status innfer_model_load_bytes(const uint8_t *data,
                                       innfer_model **out,
                                       char *err,
                                       size_t err_len);
+
+/**
+ * `innfer_model_load_bytes()` with options (`options` NULL: the defaults), e.g. a limit on
+ * the memory the load may allocate. Returns what `innfer_model_load_bytes()` returns, and
+ * `INNFER_STATUS_OUT_OF_MEMORY` if the load would pass `options->max_bytes` or the allocator
+ * refuses.
+ *
+ * **Thread safety.** May be called from any thread at any time.
+ *
+ * # Safety
+ * As `innfer_model_load_bytes()`; `options` is NULL or points to a readable
+ * `innfer_load_options`.
+ */
+innfer_status innfer_model_load_bytes_with(const uint8_t *data,
+                                           size_t len,
+                                           const innfer_load_options *options,
+                                           innfer_model **out,
+                                           char *err,
+                                           size_t err_len);
 
 #if defined(INNFER_HAS_STD)
 /**
@@ -330,6 +378,24 @@ innfer_status innfer_model_load_file(const char *path,
                                      innfer_model **out,
                                      char *err,
                                      size_t err_len);
+#endif
+
+#if defined(INNFER_HAS_STD)
+/**
+ * `innfer_model_load_file()` with options (`options` NULL: the defaults); see
+ * `innfer_model_load_bytes_with()`.
+ *
+ * **Thread safety.** May be called from any thread at any time.
+ *
+ * # Safety
+ * As `innfer_model_load_file()`; `options` is NULL or points to a readable
+ * `innfer_load_options`.
+ */
+innfer_status innfer_model_load_file_with(const char *path,
+                                          const innfer_load_options *options,
+                                          innfer_model **out,
+                                          char *err,
+                                          size_t err_len);
 #endif
 
 /**

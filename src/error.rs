@@ -60,6 +60,13 @@ pub enum Error {
     Argument(&'static str),
     /// The file could not be read (std only).
     Io { path: String, problem: String },
+    /// Memory for `what` (`bytes` of it) could not be had: the allocator refused, or loading
+    /// would pass the caller's limit `limit` ([`crate::model::LoadOptions::max_bytes`]).
+    OutOfMemory {
+        what: String,
+        bytes: usize,
+        limit: Option<usize>,
+    },
 }
 
 /// Shorthand used throughout the crate.
@@ -127,6 +134,22 @@ impl fmt::Display for Error {
             Error::IsaUnavailable(isa) => write!(f, "instruction set {isa} is not available"),
             Error::Argument(m) => write!(f, "invalid argument: {m}"),
             Error::Io { path, problem } => write!(f, "cannot read `{path}`: {problem}"),
+            Error::OutOfMemory {
+                what,
+                bytes,
+                limit: Some(limit),
+            } => write!(
+                f,
+                "out of memory: {what} needs {bytes} bytes, past the load limit of {limit} bytes (LoadOptions::max_bytes)"
+            ),
+            Error::OutOfMemory {
+                what,
+                bytes,
+                limit: None,
+            } => write!(
+                f,
+                "out of memory: {bytes} bytes for {what} could not be allocated"
+            ),
         }
     }
 }

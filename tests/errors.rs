@@ -280,6 +280,8 @@ fn a_missing_file_names_the_path() {
 fn sampling_a_model_without_layout_is_refused() {
     let mut f = good();
     f.set("innfer.layout", "none");
+    f.meta.remove("innfer.layout.x");
+    f.meta.remove("innfer.layout.y");
     let model = load(&f).unwrap();
     let mut s = Session::new(&model, 4).unwrap();
     assert_eq!(

@@ -204,6 +204,7 @@ fn half_weight_storage_stays_within_its_stated_bound() {
             let bytes = std::fs::read(dir.join("model.safetensors")).unwrap();
             let options = LoadOptions {
                 weight_storage: storage,
+                ..Default::default()
             };
             let model = Model::from_bytes_with(&bytes, &options).unwrap();
             assert_eq!(model.weight_storage(), storage);

@@ -71,6 +71,7 @@ fn a_file_loads_exactly_as_its_bytes() {
         for storage in [WeightStorage::F32, WeightStorage::Bf16, WeightStorage::F16] {
             let options = LoadOptions {
                 weight_storage: storage,
+                ..Default::default()
             };
             let from_file = Model::from_file_with(path, &options).unwrap();
             let from_bytes = Model::from_bytes_with(&bytes, &options).unwrap();
@@ -96,6 +97,7 @@ fn a_large_file_loads_exactly_as_its_bytes() {
     for storage in [WeightStorage::F32, WeightStorage::Bf16] {
         let options = LoadOptions {
             weight_storage: storage,
+            ..Default::default()
         };
         let from_file = Model::from_file_with(&path, &options).unwrap();
         let from_bytes = Model::from_bytes_with(&bytes, &options).unwrap();

@@ -2,7 +2,6 @@
 //! `0.1`-scaled subnet, a learned global affine, and a fixed permutation.
 
 use alloc::format;
-use alloc::vec;
 use alloc::vec::Vec;
 
 use super::subnet::Subnet;
@@ -11,6 +10,7 @@ use crate::error::{Error, Result};
 use crate::kernels::gemm::{Available, PackedWeight, WeightStorage};
 use crate::kernels::math;
 use crate::source::Source;
+use crate::source::budget::{try_collect, try_vec, try_with_capacity};
 
 /// A fixed linear map on the D channels: a gather or a dense matrix.
 pub(crate) enum Mixing {
@@ -30,7 +30,7 @@ impl Mixing {
     /// Builds a gather from an index tensor, checking that it is a permutation.
     pub(crate) fn from_index(name: &str, index: &[i64]) -> Result<Mixing> {
         let d = index.len();
-        let mut inverse = vec![u32::MAX; d];
+        let mut inverse = try_vec("a permutation's inverse", d, u32::MAX)?;
         for (i, &p) in index.iter().enumerate() {
             if p < 0 || p as usize >= d || inverse[p as usize] != u32::MAX {
                 return Err(Error::TensorValue {
@@ -41,42 +41,88 @@ impl Mixing {
             inverse[p as usize] = i as u32;
         }
         Ok(Mixing::Gather {
-            forward: index.iter().map(|&p| p as u32).collect(),
+            forward: try_collect("a permutation", index.iter().map(|&p| p as u32))?,
             inverse,
         })
     }
 
-    /// Builds from a `[D, D]` matrix: a gather if it is a 0/1 permutation matrix (exact, and
-    /// D times cheaper), else a dense map with the given (or transposed) inverse.
+    /// Checks that the stored index tensor `name` is exactly this gather's inverse.
+    pub(crate) fn check_inverse_index(&self, name: &str, stored: &[i64]) -> Result<()> {
+        let Mixing::Gather { inverse, .. } = self else {
+            return Ok(());
+        };
+        match inverse
+            .iter()
+            .zip(stored)
+            .position(|(&a, &b)| a as i64 != b)
+        {
+            None => Ok(()),
+            Some(i) => Err(Error::TensorValue {
+                name: name.into(),
+                problem: format!(
+                    "is not the inverse of the permutation it belongs to (entry {i} is {}, must be {})",
+                    stored[i], inverse[i]
+                ),
+            }),
+        }
+    }
+
+    /// Builds from a `[D, D]` matrix `w` (tensor `name`): a gather if it is a 0/1 permutation
+    /// matrix (exact, and D times cheaper), else a dense map. Its inverse is `w_inv` (tensor
+    /// `inv_name`) if given, else the transpose, and is checked to be one: exactly for a
+    /// permutation, to [`INVERSE_TOLERANCE`] otherwise.
     pub(crate) fn from_matrix(
         name: &str,
         w: &[f32],
-        w_inv: Option<Vec<f32>>,
+        w_inv: Option<(&str, Vec<f32>)>,
         d: usize,
     ) -> Result<Mixing> {
         let is_permutation = w.iter().all(|&v| v == 0.0 || v == 1.0)
             && (0..d).all(|i| w[i * d..(i + 1) * d].iter().filter(|&&v| v == 1.0).count() == 1)
             && (0..d).all(|j| (0..d).filter(|&i| w[i * d + j] == 1.0).count() == 1);
         if is_permutation {
-            let index: Vec<i64> = (0..d)
-                .map(|i| {
-                    w[i * d..(i + 1) * d]
-                        .iter()
-                        .position(|&v| v == 1.0)
-                        .unwrap_or(0) as i64
-                })
-                .collect();
+            if let Some((inv_name, w_inv)) = &w_inv
+                && *w_inv != transposed(w, d)?
+            {
+                return Err(Error::TensorValue {
+                    name: (*inv_name).into(),
+                    problem: format!(
+                        "is not the inverse of the permutation matrix `{name}` (its transpose)"
+                    ),
+                });
+            }
+            let rows = (0..d).map(|i| {
+                w[i * d..(i + 1) * d]
+                    .iter()
+                    .position(|&v| v == 1.0)
+                    .unwrap_or(0) as i64
+            });
+            let index = try_collect("a permutation", rows)?;
             return Mixing::from_index(name, &index);
         }
-        let f32 = WeightStorage::F32;
-        let inverse = match w_inv {
-            Some(w_inv) => PackedWeight::pack(&w_inv, d, d, f32)?,
-            // W is orthogonal: its inverse is Wᵀ, packed straight from W.
-            None => PackedWeight::pack_strided(w, d, d, (1, d), f32)?,
+        let (inv_name, w_inv) = match w_inv {
+            Some((inv_name, w_inv)) => (inv_name, w_inv),
+            // W must be orthogonal: its inverse is Wᵀ, checked below like a stored one.
+            None => (name, transposed(w, d)?),
         };
+        let error = inverse_error(&w_inv, w, d)?;
+        if !within(error, INVERSE_TOLERANCE) {
+            return Err(Error::TensorValue {
+                name: inv_name.into(),
+                problem: if inv_name == name {
+                    format!(
+                        "is not orthogonal (its inverse is its transpose): max |Wᵀ·(W·p) − p| = {error:e} over the probes p, above {INVERSE_TOLERANCE:e}"
+                    )
+                } else {
+                    format!(
+                        "is not the inverse of `{name}`: max |W_inv·(W·p) − p| = {error:e} over the probes p, above {INVERSE_TOLERANCE:e}"
+                    )
+                },
+            });
+        }
         Ok(Mixing::Dense {
-            forward: PackedWeight::pack(w, d, d, f32)?,
-            inverse,
+            forward: PackedWeight::pack(w, d, d, WeightStorage::F32)?,
+            inverse: PackedWeight::pack(&w_inv, d, d, WeightStorage::F32)?,
         })
     }
 
@@ -116,6 +162,94 @@ impl Mixing {
     }
 }
 
+/// The transpose of a `[d, d]` row-major matrix (memory refused: an error).
+pub(crate) fn transposed(w: &[f32], d: usize) -> Result<Vec<f32>> {
+    let mut t = try_vec("a [D, D] matrix's transpose", d * d, 0.0)?;
+    for i in 0..d {
+        for j in 0..d {
+            t[j * d + i] = w[i * d + j];
+        }
+    }
+    Ok(t)
+}
+
+/// Bytes loading may allocate for one dense `[D, D]` map beyond the tensors it reads (f64
+/// working copies, a transpose, the two packed matrices), charged to the budget up front.
+pub(crate) fn dense_map_bytes(d: usize) -> usize {
+    d.saturating_mul(d).saturating_mul(32)
+}
+
+/// How far a stored inverse `A⁻¹` may be from the inverse of its `A`: for each of
+/// [`PROBES`] fixed vectors `p` of ±1 entries, every entry of `A⁻¹·(A·p) − p` within this
+/// (f32 inverses of the matrices FrEIA makes are within ~1e-6). Probing costs `O(D²)`, as
+/// reading the matrices does, where forming `A⁻¹·A` would cost `O(D³)`; a wrong entry `δ` of
+/// `A⁻¹·A` shows in every probe as `±δ` plus the other errors of its row.
+pub(crate) const INVERSE_TOLERANCE: f64 = 1e-3;
+
+/// Whether `error` is at most `bound` (a NaN error never is).
+pub(crate) fn within(error: f64, bound: f64) -> bool {
+    error <= bound
+}
+
+/// Number of probe vectors of [`inverse_error`].
+const PROBES: usize = 4;
+
+/// `Σ a[i]·b[i]` in f64, eight partial sums at a time (so it vectorises).
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let mut lanes = [0.0f64; 8];
+    let (a8, b8) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f64 = a8
+        .remainder()
+        .iter()
+        .zip(b8.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in a8.zip(b8) {
+        for i in 0..8 {
+            lanes[i] += x[i] * y[i];
+        }
+    }
+    lanes.iter().sum::<f64>() + tail
+}
+
+/// `a·x` for a `[d, d]` row-major f32 matrix, in f64 (`row` is scratch of `d`).
+fn mat_vec(a: &[f32], x: &[f64], row: &mut [f64], out: &mut [f64]) {
+    let d = x.len();
+    for (o, a_row) in out.iter_mut().zip(a.chunks_exact(d)) {
+        row.iter_mut().zip(a_row).for_each(|(r, &v)| *r = v as f64);
+        *o = dot(row, x);
+    }
+}
+
+/// `max |inv·(a·p) − p|` over the entries and the [`PROBES`] probe vectors `p` (±1 entries
+/// from a fixed sequence), in f64, for `[d, d]` row-major matrices; NaN if anything
+/// overflows, which no tolerance accepts.
+pub(crate) fn inverse_error(inv: &[f32], a: &[f32], d: usize) -> Result<f64> {
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut buffers = try_vec("the inverse probes", 4 * d, 0.0)?;
+    let (p, rest) = buffers.split_at_mut(d);
+    let (ap, rest) = rest.split_at_mut(d);
+    let (back, row) = rest.split_at_mut(d);
+    let mut worst = 0.0f64;
+    for _ in 0..PROBES {
+        for v in p.iter_mut() {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            *v = if state >> 63 == 0 { 1.0 } else { -1.0 };
+        }
+        mat_vec(a, p, row, ap);
+        mat_vec(inv, ap, row, back);
+        for (b, q) in back.iter().zip(p.iter()) {
+            let r = (b - q).abs();
+            if r > worst || r.is_nan() {
+                worst = r;
+            }
+        }
+    }
+    Ok(worst)
+}
+
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum GlobalAffine {
     Softplus,
@@ -144,7 +278,16 @@ pub(crate) struct AllInOne {
 fn householder(src: &Source<'_>, spec: &BlockSpec<'_, '_>, d: usize) -> Result<Vec<f32>> {
     let vk_name = spec.tensor("vk_householder");
     let k = match src.shape(&vk_name).as_deref() {
-        Some([k, dd]) if *dd == d => *k,
+        Some([k, dd]) if *dd == d && *k <= d => *k,
+        Some([k, dd]) if *dd == d => {
+            return Err(Error::TensorShape {
+                name: vk_name,
+                expected: format!(
+                    "[K, {d}] with K ≤ {d} (D reflections compose any orthogonal map; more would only cost load time, K·D² operations)"
+                ),
+                found: format!("[{k}, {dd}]"),
+            });
+        }
         _ => {
             return Err(Error::TensorShape {
                 name: vk_name,
@@ -156,24 +299,41 @@ fn householder(src: &Source<'_>, spec: &BlockSpec<'_, '_>, d: usize) -> Result<V
     let vk = src.f32_tensor(&vk_name, &[k, d])?;
     let w0 = src.f32_tensor(&spec.tensor("w_0"), &[d, d])?;
     // W = w_0 · Π_k (I − 2 v vᵀ / vᵀv), right-multiplied in order, in f64.
-    let mut w: Vec<f64> = w0.iter().map(|&v| v as f64).collect();
-    for v in vk.chunks_exact(d) {
-        let vv: f64 = v.iter().map(|&x| (x as f64) * (x as f64)).sum();
-        if vv == 0.0 {
+    src.budget.charge::<f64>(
+        || format!("the Householder product of block {}", spec.index),
+        k * d,
+    )?;
+    let mut w = try_with_capacity::<f64>("the Householder product", d * d)?;
+    w.extend(w0.iter().map(|&v| v as f64));
+    let mut v64 = try_with_capacity::<f64>("the Householder vectors", k * d)?;
+    v64.extend(vk.iter().map(|&x| x as f64));
+    let mut scale = Vec::with_capacity(k);
+    for (i, v) in v64.chunks_exact(d).enumerate() {
+        let vv = dot(v, v);
+        if !(vv.is_normal() && (2.0 / vv).is_finite()) {
             return Err(Error::TensorValue {
                 name: spec.tensor("vk_householder"),
-                problem: "holds a zero Householder vector".into(),
+                problem: format!("row {i} is a zero (or vanishing) Householder vector"),
             });
         }
-        // w ← w − 2 (w v) vᵀ / vᵀv
-        for row in 0..d {
-            let wv: f64 = (0..d).map(|j| w[row * d + j] * v[j] as f64).sum();
-            for j in 0..d {
-                w[row * d + j] -= 2.0 * wv * v[j] as f64 / vv;
+        scale.push(2.0 / vv);
+    }
+    // Row r of W is row r of w_0 times H_1 ⋯ H_K, each row on its own: a group of
+    // reflections (a few hundred KiB) is applied to every row in turn while the group and
+    // the row are in cache, so W is streamed K/32 times rather than K times.
+    const GROUP: usize = 32;
+    for (vs, cs) in v64.chunks(GROUP * d).zip(scale.chunks(GROUP)) {
+        for row in w.chunks_exact_mut(d) {
+            // row ← row − 2 (row·v) vᵀ / vᵀv
+            for (v, &c) in vs.chunks_exact(d).zip(cs) {
+                let f = c * dot(row, v);
+                row.iter_mut().zip(v).for_each(|(a, b)| *a -= f * b);
             }
         }
     }
-    Ok(w.into_iter().map(|v| v as f32).collect())
+    let mut out = try_with_capacity("the Householder product", d * d)?;
+    out.extend(w.iter().map(|&v| v as f32));
+    Ok(out)
 }
 
 impl AllInOne {
@@ -196,7 +356,7 @@ impl AllInOne {
             spec.cond_dim,
             2 * l2,
         )?;
-        let clamp = src.meta_f32(&spec.key("clamp"), 2.0)?;
+        let clamp = spec.clamp()?;
         let gin = src.meta_bool(&spec.key("gin_block"), false)?;
         let reverse_permutation = src.meta_bool(&spec.key("reverse_permutation"), false)?;
         let type_key = spec.key("global_affine_type");
@@ -213,28 +373,24 @@ impl AllInOne {
         let raw_scale = src.f32_channels(&spec.tensor("global_scale"), d)?;
         let offset = src.f32_channels(&spec.tensor("global_offset"), d)?;
         let (scale, log_scale_sum) = if gin {
-            (vec![1.0; d], 0.0)
+            (try_vec("the global scale", d, 1.0)?, 0.0)
         } else {
-            let scale: Vec<f32> = raw_scale
-                .iter()
-                .map(|&a| match affine {
-                    // 0.1 · Softplus(beta = 0.5, threshold = 20)
-                    GlobalAffine::Softplus => {
-                        let beta = 0.5f32;
-                        let sp = if a * beta > 20.0 {
-                            a
-                        } else {
-                            math::log1p(math::exp(a * beta)) / beta
-                        };
-                        0.1 * sp
-                    }
-                    GlobalAffine::Sigmoid => 10.0 * math::sigmoid(a - 2.0),
-                    GlobalAffine::Exp => math::exp(a),
-                })
-                .collect();
-            if let Some(c) = scale.iter().position(|&g| {
-                g.partial_cmp(&0.0) != Some(core::cmp::Ordering::Greater) || !g.is_finite()
-            }) {
+            let scales = raw_scale.iter().map(|&a| match affine {
+                // 0.1 · Softplus(beta = 0.5, threshold = 20)
+                GlobalAffine::Softplus => {
+                    let beta = 0.5f32;
+                    let sp = if a * beta > 20.0 {
+                        a
+                    } else {
+                        math::log1p(math::exp(a * beta)) / beta
+                    };
+                    0.1 * sp
+                }
+                GlobalAffine::Sigmoid => 10.0 * math::sigmoid(a - 2.0),
+                GlobalAffine::Exp => math::exp(a),
+            });
+            let scale = try_collect("the global scale", scales)?;
+            if let Some(c) = scale.iter().position(|&g| !super::is_invertible_scale(g)) {
                 return Err(Error::TensorValue {
                     name: spec.tensor("global_scale"),
                     problem: format!(
@@ -247,23 +403,64 @@ impl AllInOne {
             (scale, sum)
         };
         let perm_name = spec.tensor("w_perm");
-        let permutation = if src.has_tensor(&spec.tensor("vk_householder")) {
+        let inv_name = spec.tensor("w_perm_inv");
+        if !matches!(src.shape(&perm_name).as_deref(), Some([_])) {
+            src.budget.charge::<u8>(
+                || format!("the dense permutation of block {}", spec.index),
+                dense_map_bytes(d),
+            )?;
+        }
+        let householder_name = spec.tensor("vk_householder");
+        // The `permutation` key, if given, must say what the tensors are.
+        let perm_key = spec.key("permutation");
+        let stated = src.meta(&perm_key).map(str::trim);
+        let found = match src.shape(&perm_name).as_deref() {
+            _ if src.has_tensor(&householder_name) => "householder",
+            Some([_]) => "hard",
+            _ => "hard or soft",
+        };
+        match stated {
+            None => {}
+            Some(v @ ("hard" | "soft" | "householder")) if found.contains(v) => {}
+            Some(v @ ("hard" | "soft" | "householder")) => {
+                return Err(src.bad_meta(
+                    &perm_key,
+                    format!("is `{v}`, but the block's tensors describe a {found} permutation"),
+                ));
+            }
+            Some(v) => {
+                return Err(
+                    src.bad_meta(&perm_key, format!("`{v}` is not hard, soft or householder"))
+                );
+            }
+        }
+        let permutation = if src.has_tensor(&householder_name) {
             let w = householder(src, spec, d)?;
             Mixing::from_matrix(&perm_name, &w, None, d)?
         } else {
             match src.shape(&perm_name).as_deref() {
                 Some([n]) if *n == d => {
-                    Mixing::from_index(&perm_name, &src.index_tensor(&perm_name, d)?)?
+                    let mixing = Mixing::from_index(&perm_name, &src.index_tensor(&perm_name, d)?)?;
+                    if src.has_tensor(&inv_name) {
+                        mixing.check_inverse_index(&inv_name, &src.index_tensor(&inv_name, d)?)?;
+                    }
+                    mixing
                 }
                 Some([a, b]) if *a == d && *b == d => {
                     let w = src.f32_tensor(&perm_name, &[d, d])?;
-                    let inv_name = spec.tensor("w_perm_inv");
                     let w_inv = if src.has_tensor(&inv_name) {
-                        Some(src.f32_tensor(&inv_name, &[d, d])?)
+                        Some((inv_name.as_str(), src.f32_tensor(&inv_name, &[d, d])?))
                     } else {
                         None
                     };
-                    Mixing::from_matrix(&perm_name, &w, w_inv, d)?
+                    let mixing = Mixing::from_matrix(&perm_name, &w, w_inv, d)?;
+                    if stated == Some("hard") && matches!(mixing, Mixing::Dense { .. }) {
+                        return Err(src.bad_meta(
+                            &perm_key,
+                            format!("is `hard`, but `{perm_name}` is not a 0/1 permutation matrix"),
+                        ));
+                    }
+                    mixing
                 }
                 Some(other) => {
                     return Err(Error::TensorShape {

@@ -97,8 +97,12 @@ impl Coupling {
         let subnet = |name: &str, n_passive: usize, n_out: usize| {
             Subnet::load(spec.src, spec.index, name, n_passive + cc, cc, n_out)
         };
-        let clamp = spec.src.meta_f32(&spec.key("clamp"), 2.0)?;
-        let soft_clamp = parse_soft_clamp(spec)?;
+        // NICE only shifts: it has no clamp, and a file must not give it one.
+        let (clamp, soft_clamp) = if kind == "NICECouplingBlock" {
+            (1.0, SoftClamp::Atan)
+        } else {
+            (spec.clamp()?, parse_soft_clamp(spec)?)
+        };
         let two_sided = |l1: usize,
                          make: &dyn Fn(usize, usize, bool) -> Result<Conditioner>|
          -> Result<Vec<Half>> {

@@ -1,15 +1,16 @@
 //! The parameter-light blocks: `PermuteRandom`, `ActNorm`, `FixedLinearTransform`
 //! (freia.md §1.10–§1.12).
 
-use alloc::vec;
+use alloc::format;
 use alloc::vec::Vec;
 
-use super::allinone::Mixing;
+use super::allinone::{INVERSE_TOLERANCE, Mixing, dense_map_bytes, inverse_error, within};
 use super::{BlockSpec, Work};
 use crate::error::{Error, Result};
 use crate::kernels::gemm::PackedWeight;
 use crate::kernels::gemm::WeightStorage::F32;
 use crate::kernels::math;
+use crate::source::budget::{try_collect, try_vec, try_with_capacity};
 
 /// `PermuteRandom`: `y = x[:, perm]`.
 pub(crate) struct Permute {
@@ -20,14 +21,33 @@ impl Permute {
     pub(crate) fn load(spec: &BlockSpec<'_, '_>) -> Result<Permute> {
         let name = spec.tensor("perm");
         let index = spec.src.index_tensor(&name, spec.dim)?;
-        Ok(Permute {
-            mixing: Mixing::from_index(&name, &index)?,
-        })
+        let mixing = Mixing::from_index(&name, &index)?;
+        let inv_name = spec.tensor("perm_inv");
+        if spec.src.has_tensor(&inv_name) {
+            let stored = spec.src.index_tensor(&inv_name, spec.dim)?;
+            mixing.check_inverse_index(&inv_name, &stored)?;
+        }
+        Ok(Permute { mixing })
     }
 
     pub(crate) fn run(&self, work: &mut Work<'_>, state: &mut [f32], rev: bool) {
         let d = state.len() / work.m.max(1);
         self.mixing.apply(work.isa, work.m, d, state, work.tmp, rev);
+    }
+}
+
+/// `exp` of each log-scale of tensor `name`, each checked to be an invertible scale.
+fn invertible_scales(name: &str, log_scale: &[f32]) -> Result<Vec<f32>> {
+    let scale = try_collect("ActNorm scales", log_scale.iter().map(|&v| math::exp(v)))?;
+    match scale.iter().position(|&s| !super::is_invertible_scale(s)) {
+        None => Ok(scale),
+        Some(c) => Err(Error::TensorValue {
+            name: name.into(),
+            problem: format!(
+                "channel {c} holds the log-scale {}, whose scale {} (or its reciprocal) is not a finite, normal f32: the block would not be invertible",
+                log_scale[c], scale[c]
+            ),
+        }),
     }
 }
 
@@ -59,18 +79,20 @@ impl ActNorm {
                     problem: "is false: the ActNorm was never data-initialised; run one batch through it in FrEIA before exporting".into(),
                 });
             }
-            let log_scale = src.f32_channels(&spec.tensor("log_scale"), d)?;
+            let name = spec.tensor("log_scale");
+            let log_scale = src.f32_channels(&name, d)?;
             let loc = src.f32_channels(&spec.tensor("loc"), d)?;
             Ok(ActNorm::Head {
                 loc,
-                scale: log_scale.iter().map(|&v| math::exp(v)).collect(),
+                scale: invertible_scales(&name, &log_scale)?,
                 log_scale_sum: log_scale.iter().sum(),
             })
         } else {
-            let scale = src.f32_channels(&spec.tensor("scale"), d)?;
+            let name = spec.tensor("scale");
+            let scale = src.f32_channels(&name, d)?;
             let bias = src.f32_channels(&spec.tensor("bias"), d)?;
             Ok(ActNorm::Pypi {
-                exp_scale: scale.iter().map(|&v| math::exp(v)).collect(),
+                exp_scale: invertible_scales(&name, &scale)?,
                 bias,
                 scale_sum: scale.iter().sum(),
             })
@@ -118,6 +140,45 @@ impl ActNorm {
     }
 }
 
+/// How far a stored `logDetM` may be from `log|det M|`, relative to `1 + |log|det M||`
+/// (f32 determinants of well-conditioned matrices agree to ~1e-6).
+const LOG_DET_TOLERANCE: f64 = 1e-3;
+
+/// `log|det a|` of a `[d, d]` row-major matrix, by LU decomposition with partial pivoting in
+/// f64 (−∞ if it is singular).
+fn log_abs_det(a: &[f32], d: usize) -> Result<f64> {
+    let mut lu = try_with_capacity::<f64>("an LU decomposition", d * d)?;
+    lu.extend(a.iter().map(|&v| v as f64));
+    let mut sum = 0.0;
+    for col in 0..d {
+        let pivot = (col..d)
+            .max_by(|&i, &j| lu[i * d + col].abs().total_cmp(&lu[j * d + col].abs()))
+            .unwrap_or(col);
+        if pivot != col {
+            for j in 0..d {
+                lu.swap(pivot * d + j, col * d + j);
+            }
+        }
+        let p = lu[col * d + col];
+        if p == 0.0 {
+            return Ok(f64::NEG_INFINITY);
+        }
+        sum += libm::log(p.abs());
+        let (upper, lower) = lu.split_at_mut((col + 1) * d);
+        let pivot_row = &upper[col * d..];
+        for row in lower.chunks_exact_mut(d) {
+            let f = row[col] / p;
+            if f != 0.0 {
+                row[col..]
+                    .iter_mut()
+                    .zip(&pivot_row[col..])
+                    .for_each(|(r, &u)| *r -= f * u);
+            }
+        }
+    }
+    Ok(sum)
+}
+
 /// `FixedLinearTransform`: `y = x·Mt + b` with FrEIA's stored `M` (= Mᵀ), inverse `(y − b)·M_inv`.
 pub(crate) struct FixedLinear {
     d: usize,
@@ -131,13 +192,41 @@ impl FixedLinear {
     pub(crate) fn load(spec: &BlockSpec<'_, '_>) -> Result<FixedLinear> {
         let src = spec.src;
         let d = spec.dim;
-        let m = src.f32_tensor(&spec.tensor("M"), &[d, d])?;
-        let m_inv = src.f32_tensor(&spec.tensor("M_inv"), &[d, d])?;
-        let log_det = src.f32_scalar(&spec.tensor("logDetM"))?;
+        let m_name = spec.tensor("M");
+        let m = src.f32_tensor(&m_name, &[d, d])?;
+        src.budget.charge::<u8>(
+            || format!("the matrices of block {}", spec.index),
+            dense_map_bytes(d),
+        )?;
+        let inv_name = spec.tensor("M_inv");
+        let m_inv = src.f32_tensor(&inv_name, &[d, d])?;
+        let det_name = spec.tensor("logDetM");
+        let log_det = src.f32_scalar(&det_name)?;
+        let error = inverse_error(&m_inv, &m, d)?;
+        if !within(error, INVERSE_TOLERANCE) {
+            return Err(Error::TensorValue {
+                name: inv_name,
+                problem: format!(
+                    "is not the inverse of `{m_name}`: max |M_inv·(M·p) − p| = {error:e} over the probes p, above {INVERSE_TOLERANCE:e}"
+                ),
+            });
+        }
+        let want = log_abs_det(&m, d)?;
+        if !within(
+            (log_det as f64 - want).abs(),
+            LOG_DET_TOLERANCE * (1.0 + want.abs()),
+        ) {
+            return Err(Error::TensorValue {
+                name: det_name,
+                problem: format!(
+                    "is {log_det}, but log|det {m_name}| is {want}: they must agree to {LOG_DET_TOLERANCE:e} (relative)"
+                ),
+            });
+        }
         let b_name = spec.tensor("b");
         let bias = match src.shape(&b_name).as_deref() {
-            None => vec![0.0; d],
-            Some([]) | Some([1]) => vec![src.f32_scalar(&b_name)?; d],
+            None => try_vec("a bias", d, 0.0)?,
+            Some([]) | Some([1]) => try_vec("a bias", d, src.f32_scalar(&b_name)?)?,
             Some(_) => src.f32_channels(&b_name, d)?,
         };
         // `x.mm(A)` is `F.linear(x, Aᵀ)`: pack the transposes (A read with strides (1, d)) as

@@ -70,6 +70,15 @@ impl Plan {
     }
 }
 
+/// The largest soft clamp a file may set (see [`BlockSpec::clamp`]).
+pub(crate) const MAX_CLAMP: f32 = 64.0;
+
+/// Whether `scale` can scale and unscale: it and its reciprocal are finite, normal f32 values
+/// (so neither multiplying nor dividing by it gives 0, ∞ or NaN from a finite input alone).
+pub(crate) fn is_invertible_scale(scale: f32) -> bool {
+    scale > 0.0 && scale.is_normal() && (1.0 / scale).is_normal()
+}
+
 /// One block of the chain.
 pub(crate) enum Block {
     Coupling(coupling::Coupling),
@@ -96,6 +105,23 @@ impl BlockSpec<'_, '_> {
 
     pub(crate) fn tensor(&self, name: &str) -> String {
         alloc::format!("module_list.{}.{}", self.index, name)
+    }
+
+    /// The block's soft clamp `clamp` (docs/format.md §4), checked to lie in
+    /// (0, [`MAX_CLAMP`]]: a clamped log-scale then lies in (−64, 64), so its exponential and
+    /// that exponential's reciprocal are finite, normal f32 values and the block is invertible.
+    pub(crate) fn clamp(&self) -> Result<f32> {
+        let key = self.key("clamp");
+        let clamp = self.src.meta_f32(&key, 2.0)?;
+        if !(clamp > 0.0 && clamp <= MAX_CLAMP) {
+            return Err(self.src.bad_meta(
+                &key,
+                alloc::format!(
+                    "is {clamp}: a clamp must be above 0 and at most {MAX_CLAMP} (e^{MAX_CLAMP} and its reciprocal must stay finite f32 values)"
+                ),
+            ));
+        }
+        Ok(clamp)
     }
 
     pub(crate) fn require_no_cond(&self, kind: &str) -> Result<()> {

@@ -211,6 +211,11 @@ impl Subnet {
                         )));
                     }
                     let out = shape[0];
+                    if out == 0 {
+                        return Err(Error::Dims(format!(
+                            "block {block} subnet `{name}` layer `{layer}`: weight `{wname}` has no outputs (shape {shape:?})"
+                        )));
+                    }
                     // Only the first layer sees the condition.
                     let cond_cols = if layers.is_empty() { n_cond } else { 0 };
                     let mut dense = Dense::load(src, &wname, out, width, cond_cols)?;
@@ -342,9 +347,11 @@ impl Dense {
     ) -> Result<Dense> {
         let storage = src.weight_storage;
         let n_main = n_in - n_cond;
-        let packer = |k| WeightPacker::new_in(&mut src.weight_memory(), n_out, k, storage);
-        let mut main = packer(n_main);
-        let mut cond = (n_cond > 0).then(|| packer(n_cond));
+        let mut main = src.weight_packer(wname, n_out, n_main)?;
+        let mut cond = match n_cond {
+            0 => None,
+            _ => Some(src.weight_packer(wname, n_out, n_cond)?),
+        };
         // Whole panel groups per block, so each block streams whole groups when packed.
         let block_rows = (32 * 1024 / n_in.max(1))
             .max(1)
@@ -453,7 +460,7 @@ mod tests {
         // columns, a condition-only layer, and one row.
         for (n, k, n_cond) in [(1000, 35, 3), (130, 300, 0), (17, 5, 5), (1, 1, 0)] {
             let (file, w) = weight_file(n, k);
-            let src = Source::parse(&file).unwrap();
+            let src = Source::parse(&file, usize::MAX).unwrap();
             let dense = Dense::load(&src, "w", n, k, n_cond).unwrap();
             let m = 3;
             let n_main = k - n_cond;

@@ -49,6 +49,13 @@ const _: () = assert!(INNFER_ARENA_ALIGN == crate::ARENA_ALIGN);
 
 /// Runs `f`, turning a panic into `fail` (std builds; without std a panic reaches the
 /// firmware's panic handler, which must not return).
+///
+/// A caught panic has already run the process's panic hook, which by default prints the
+/// message to stderr. innfer installs no hook to hide that: a hook is process-wide, so one of
+/// ours would replace or wrap the host's (and race with any other library's) for every thread
+/// of the process. The host decides (`std::panic::set_hook` in a Rust host). What innfer does
+/// instead is not panic: loading checks every fact of a file before using it
+/// (docs/format.md §8), calls check their arguments, and fuzz/ holds both to it.
 #[cfg(feature = "std")]
 #[inline]
 pub(crate) fn guard<R>(fail: impl FnOnce() -> R, f: impl FnOnce() -> R) -> R {

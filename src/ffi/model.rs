@@ -5,7 +5,7 @@ use core::ffi::c_char;
 
 use super::status::*;
 use super::{INNFER_LAYOUT_CINN, INNFER_LAYOUT_INN, INNFER_LAYOUT_NONE, guard};
-use crate::model::{Layout, Model};
+use crate::model::{Layout, LoadOptions, Model};
 
 const MODEL_MAGIC: u64 = u64::from_le_bytes(*b"innferM1");
 
@@ -48,6 +48,41 @@ unsafe fn err_buf<'a>(err: *mut c_char, err_len: usize) -> &'a mut [u8] {
     unsafe { core::slice::from_raw_parts_mut(err.cast::<u8>(), err_len) }
 }
 
+/// Options of `innfer_model_load_bytes_with()` and `innfer_model_load_file_with()`.
+/// Initialise with `innfer_load_options_default()` and set the fields you need (new fields
+/// may be added at the end in later ABI versions).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct innfer_load_options {
+    /// The most bytes the load may allocate, all allocations counted (temporaries too), so
+    /// both the model and the load's peak stay below it; a load that would pass it returns
+    /// `INNFER_STATUS_OUT_OF_MEMORY` before allocating. 0 means no limit beyond what the file
+    /// backs (every count and width in a file is checked against its tensors, docs/format.md).
+    pub max_bytes: usize,
+}
+
+/// The default load options (no `max_bytes` limit). Thread-safe; never fails.
+#[unsafe(no_mangle)]
+pub extern "C" fn innfer_load_options_default() -> innfer_load_options {
+    innfer_load_options { max_bytes: 0 }
+}
+
+/// The Rust options for C `options` (NULL: the defaults).
+///
+/// # Safety
+/// `options` is NULL or points to a readable `innfer_load_options`.
+unsafe fn load_options(options: *const innfer_load_options) -> LoadOptions {
+    // SAFETY: per the caller's contract.
+    let max_bytes = match unsafe { options.as_ref() } {
+        Some(o) if o.max_bytes > 0 => o.max_bytes,
+        _ => usize::MAX,
+    };
+    LoadOptions {
+        max_bytes,
+        ..LoadOptions::default()
+    }
+}
+
 /// Shared tail of the load calls: clears `*out` and `err`, runs `load`, boxes the model.
 ///
 /// # Safety
@@ -59,26 +94,27 @@ unsafe fn load_with(
     err_len: usize,
     load: impl FnOnce() -> Result<Model, Fail>,
 ) -> innfer_status {
-    // SAFETY: per the contract of the load functions.
-    let err = unsafe { err_buf(err, err_len) };
-    write_message(err, format_args!(""));
+    // Every message makes its own short-lived slice from the raw pointer: a slice made once
+    // and shared by the guard's two closures would be invalidated (Stacked and Tree Borrows)
+    // by the body's use before the panic path used it again.
+    let message = |args: core::fmt::Arguments<'_>| {
+        // SAFETY: `err` is NULL or `err_len` writable bytes (the load functions' contract),
+        // and no other reference to them is live during this call.
+        write_message(unsafe { err_buf(err, err_len) }, args);
+    };
+    message(format_args!(""));
     if out.is_null() {
         let f = Fail::Null("out");
-        write_message(err, format_args!("{what}: {f}"));
+        message(format_args!("{what}: {f}"));
         return f.status();
     }
     // SAFETY: `out` is non-NULL and, per the contract, writable.
     unsafe { out.write(core::ptr::null_mut()) };
-    let err_ptr = err.as_mut_ptr();
-    let err_len = err.len();
     guard(
         || {
-            // SAFETY: the closure that panicked no longer uses `err`.
-            let err = unsafe { err_buf(err_ptr.cast(), err_len) };
-            write_message(
-                err,
-                format_args!("{what}: internal error (a caught panic): a bug in innfer"),
-            );
+            message(format_args!(
+                "{what}: internal error (a caught panic): a bug in innfer"
+            ));
             INNFER_STATUS_INTERNAL
         },
         || match load() {
@@ -92,7 +128,7 @@ unsafe fn load_with(
                 INNFER_STATUS_OK
             }
             Err(f) => {
-                write_message(err, format_args!("{what}: {f}"));
+                message(format_args!("{what}: {f}"));
                 f.status()
             }
         },
@@ -108,10 +144,12 @@ unsafe fn load_with(
 /// **Errors.** `err` may be NULL; otherwise it receives a NUL-terminated message (empty on
 /// success), truncated to fit `err_len` bytes including the NUL. Returns
 /// `INNFER_STATUS_OK`, `_NULL_ARGUMENT` (`out` NULL, or `data` NULL with `len > 0`),
-/// `_INVALID_ARGUMENT`, `_FORMAT`, `_METADATA`, `_TENSOR`, `_UNSUPPORTED`, `_DIMS` or
-/// `_INTERNAL`.
+/// `_INVALID_ARGUMENT`, `_FORMAT`, `_METADATA`, `_TENSOR`, `_UNSUPPORTED`, `_DIMS`,
+/// `_OUT_OF_MEMORY` or `_INTERNAL`.
 ///
-/// **Allocation.** Allocates the model (and temporaries). Out of memory aborts the process.
+/// **Allocation.** Allocates the model (and temporaries). Out of memory is
+/// `INNFER_STATUS_OUT_OF_MEMORY` (never an abort); `innfer_model_load_bytes_with()` can also
+/// cap what the load may allocate.
 ///
 /// **Thread safety.** May be called from any thread at any time.
 ///
@@ -128,7 +166,68 @@ pub unsafe extern "C" fn innfer_model_load_bytes(
 ) -> innfer_status {
     // SAFETY: forwarded contract.
     unsafe {
-        load_with("innfer_model_load_bytes", out, err, err_len, || {
+        load_bytes(
+            "innfer_model_load_bytes",
+            data,
+            len,
+            core::ptr::null(),
+            out,
+            err,
+            err_len,
+        )
+    }
+}
+
+/// `innfer_model_load_bytes()` with options (`options` NULL: the defaults), e.g. a limit on
+/// the memory the load may allocate. Returns what `innfer_model_load_bytes()` returns, and
+/// `INNFER_STATUS_OUT_OF_MEMORY` if the load would pass `options->max_bytes` or the allocator
+/// refuses.
+///
+/// **Thread safety.** May be called from any thread at any time.
+///
+/// # Safety
+/// As `innfer_model_load_bytes()`; `options` is NULL or points to a readable
+/// `innfer_load_options`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn innfer_model_load_bytes_with(
+    data: *const u8,
+    len: usize,
+    options: *const innfer_load_options,
+    out: *mut *mut innfer_model,
+    err: *mut c_char,
+    err_len: usize,
+) -> innfer_status {
+    // SAFETY: forwarded contract.
+    unsafe {
+        load_bytes(
+            "innfer_model_load_bytes_with",
+            data,
+            len,
+            options,
+            out,
+            err,
+            err_len,
+        )
+    }
+}
+
+/// The body of the bytes loaders.
+///
+/// # Safety
+/// As `innfer_model_load_bytes()`.
+unsafe fn load_bytes(
+    what: &str,
+    data: *const u8,
+    len: usize,
+    options: *const innfer_load_options,
+    out: *mut *mut innfer_model,
+    err: *mut c_char,
+    err_len: usize,
+) -> innfer_status {
+    // SAFETY: forwarded contract.
+    unsafe {
+        let options = load_options(options);
+        load_with(what, out, err, err_len, || {
             let bytes: &[u8] = if len == 0 {
                 &[]
             } else if data.is_null() {
@@ -139,7 +238,7 @@ pub unsafe extern "C" fn innfer_model_load_bytes(
                 // SAFETY: non-NULL; the caller guarantees `len` readable bytes.
                 core::slice::from_raw_parts(data, len)
             };
-            Ok(Model::from_bytes(bytes)?)
+            Ok(Model::from_bytes_with(bytes, &options)?)
         })
     }
 }
@@ -168,7 +267,64 @@ pub unsafe extern "C" fn innfer_model_load_file(
 ) -> innfer_status {
     // SAFETY: forwarded contract.
     unsafe {
-        load_with("innfer_model_load_file", out, err, err_len, || {
+        load_file(
+            "innfer_model_load_file",
+            path,
+            core::ptr::null(),
+            out,
+            err,
+            err_len,
+        )
+    }
+}
+
+/// `innfer_model_load_file()` with options (`options` NULL: the defaults); see
+/// `innfer_model_load_bytes_with()`.
+///
+/// **Thread safety.** May be called from any thread at any time.
+///
+/// # Safety
+/// As `innfer_model_load_file()`; `options` is NULL or points to a readable
+/// `innfer_load_options`.
+#[cfg(feature = "std")]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn innfer_model_load_file_with(
+    path: *const c_char,
+    options: *const innfer_load_options,
+    out: *mut *mut innfer_model,
+    err: *mut c_char,
+    err_len: usize,
+) -> innfer_status {
+    // SAFETY: forwarded contract.
+    unsafe {
+        load_file(
+            "innfer_model_load_file_with",
+            path,
+            options,
+            out,
+            err,
+            err_len,
+        )
+    }
+}
+
+/// The body of the file loaders.
+///
+/// # Safety
+/// As `innfer_model_load_file()`.
+#[cfg(feature = "std")]
+unsafe fn load_file(
+    what: &str,
+    path: *const c_char,
+    options: *const innfer_load_options,
+    out: *mut *mut innfer_model,
+    err: *mut c_char,
+    err_len: usize,
+) -> innfer_status {
+    // SAFETY: forwarded contract.
+    unsafe {
+        let options = load_options(options);
+        load_with(what, out, err, err_len, || {
             if path.is_null() {
                 return Err(Fail::Null("path"));
             }
@@ -184,7 +340,7 @@ pub unsafe extern "C" fn innfer_model_load_file(
                 core::str::from_utf8(bytes)
                     .map_err(|_| Fail::Invalid("path", "not valid UTF-8"))?,
             );
-            Ok(Model::from_file(p)?)
+            Ok(Model::from_file_with(p, &options)?)
         })
     }
 }
@@ -292,4 +448,56 @@ pub unsafe extern "C" fn innfer_model_block_count(m: *const innfer_model) -> usi
             unsafe { model_ref(m) }.map_or(0, Model::block_count)
         },
     )
+}
+
+#[cfg(all(test, feature = "std"))]
+mod tests {
+    use super::*;
+    use alloc::string::String;
+    use alloc::vec::Vec;
+
+    fn message(err: &[c_char]) -> String {
+        let bytes: Vec<u8> = err
+            .iter()
+            .take_while(|&&c| c != 0)
+            .map(|&c| c as u8)
+            .collect();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    #[test]
+    fn a_panic_while_loading_is_reported_in_err_and_leaves_out_null() {
+        let mut out = core::ptr::dangling_mut::<innfer_model>();
+        let mut err = [1 as c_char; 80];
+        // SAFETY: valid out and err pointers; the load closure panics before touching them.
+        let status = unsafe {
+            load_with("load", &mut out, err.as_mut_ptr(), err.len(), || {
+                panic!("a bug in a loader")
+            })
+        };
+        assert_eq!(status, INNFER_STATUS_INTERNAL);
+        assert!(out.is_null());
+        assert!(
+            message(&err).starts_with("load: internal error"),
+            "{}",
+            message(&err)
+        );
+    }
+
+    #[test]
+    fn a_load_error_is_reported_in_err() {
+        let mut out = core::ptr::null_mut();
+        let mut err = [0 as c_char; 120];
+        // SAFETY: valid pointers; 3 readable bytes.
+        let status = unsafe {
+            innfer_model_load_bytes(b"abc".as_ptr(), 3, &mut out, err.as_mut_ptr(), err.len())
+        };
+        assert_eq!(status, INNFER_STATUS_FORMAT);
+        assert!(out.is_null());
+        assert!(
+            message(&err).starts_with("innfer_model_load_bytes: "),
+            "{}",
+            message(&err)
+        );
+    }
 }

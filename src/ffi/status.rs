@@ -48,6 +48,10 @@ pub const INNFER_STATUS_NO_LAYOUT: innfer_status = 13;
 pub const INNFER_STATUS_ISA_UNAVAILABLE: innfer_status = 14;
 /// An internal error (a caught panic): a bug in innfer; please report it.
 pub const INNFER_STATUS_INTERNAL: innfer_status = 15;
+/// Memory could not be had: the allocator refused (a session's `max_batch` too large for this
+/// machine, say), or a load would pass the caller's `max_bytes` (`innfer_load_options`).
+/// Nothing was allocated that the call did not free again.
+pub const INNFER_STATUS_OUT_OF_MEMORY: innfer_status = 16;
 
 /// The status code of a Rust API error.
 pub(crate) fn status_of(e: &Error) -> innfer_status {
@@ -73,6 +77,7 @@ pub(crate) fn status_of(e: &Error) -> innfer_status {
         Error::IsaUnavailable(_) => INNFER_STATUS_ISA_UNAVAILABLE,
         Error::Argument(_) => INNFER_STATUS_INVALID_ARGUMENT,
         Error::Io { .. } => INNFER_STATUS_IO,
+        Error::OutOfMemory { .. } => INNFER_STATUS_OUT_OF_MEMORY,
     }
 }
 
@@ -95,6 +100,7 @@ fn describe(code: innfer_status) -> &'static core::ffi::CStr {
         INNFER_STATUS_NO_LAYOUT => c"the model has no sampling layout",
         INNFER_STATUS_ISA_UNAVAILABLE => c"instruction set unavailable on this CPU",
         INNFER_STATUS_INTERNAL => c"internal error (a bug in innfer)",
+        INNFER_STATUS_OUT_OF_MEMORY => c"out of memory",
         _ => c"unknown status",
     }
 }
@@ -177,10 +183,10 @@ mod tests {
 
     #[test]
     fn status_strings_cover_every_code() {
-        for code in 0..=15 {
+        for code in 0..=16 {
             assert_ne!(describe(code), c"unknown status");
         }
-        assert_eq!(describe(16), c"unknown status");
+        assert_eq!(describe(17), c"unknown status");
         assert_eq!(describe(-1), c"unknown status");
     }
 }

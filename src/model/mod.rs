@@ -19,10 +19,25 @@ pub const FORMAT_VERSION: u32 = 1;
 pub use crate::kernels::gemm::WeightStorage;
 
 /// Options of [`Model::from_bytes_with`] and [`Model::from_file_with`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LoadOptions {
     /// How the subnets' Linear weights are stored.
     pub weight_storage: WeightStorage,
+    /// The most bytes loading may allocate, all allocations counted (temporaries too, even
+    /// once freed), so the model and loading's peak both stay below it. A load that would pass
+    /// it fails with [`Error::OutOfMemory`] before allocating. Default: no limit beyond what the
+    /// file backs: every count and width is checked against the file's tensors
+    /// (docs/format.md §8), so a model needs at most a small multiple of its file's size.
+    pub max_bytes: usize,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions {
+            weight_storage: WeightStorage::default(),
+            max_bytes: usize::MAX,
+        }
+    }
 }
 
 /// Which FrEIA produced the file (it changes the AllInOneBlock clamp, freia.md §1.14).
@@ -164,7 +179,7 @@ impl Model {
 
     /// [`Model::from_bytes`] with [`LoadOptions`] (e.g. 16-bit weight storage).
     pub fn from_bytes_with(bytes: &[u8], options: &LoadOptions) -> Result<Model> {
-        Model::from_source(Source::parse(bytes)?, options)
+        Model::from_source(Source::parse(bytes, options.max_bytes)?, options)
     }
 
     /// Loads a model file (docs/format.md).
@@ -183,7 +198,7 @@ impl Model {
         path: impl AsRef<std::path::Path>,
         options: &LoadOptions,
     ) -> Result<Model> {
-        Model::from_source(Source::open(path.as_ref())?, options)
+        Model::from_source(Source::open(path.as_ref(), options.max_bytes)?, options)
     }
 
     fn from_source(mut src: Source<'_>, options: &LoadOptions) -> Result<Model> {
@@ -200,15 +215,45 @@ impl Model {
             "head" | "main" => FreiaVariant::Head,
             v => return Err(src.bad_meta("innfer.freia", format!("`{v}` is not `0.2` or `head`"))),
         };
+        // Widths and counts are checked against what the file can back before anything is
+        // sized by them: every block holds a tensor at least `dim` elements long (a subnet
+        // that takes the condition, one at least `cond_dim` wide), every element takes a byte
+        // at least, and every block needs a metadata key (its type).
+        let backed = src.data_len();
         let dim = src.meta_usize_required("innfer.dim")?;
         if dim == 0 {
             return Err(src.bad_meta("innfer.dim", "must be at least 1"));
         }
         let cond_dim = src.meta_usize("innfer.cond_dim")?.unwrap_or(0);
+        for (key, width) in [("innfer.dim", dim), ("innfer.cond_dim", cond_dim)] {
+            if width > backed {
+                return Err(src.bad_meta(
+                    key,
+                    format!(
+                        "is {width}, but the file's tensors hold {backed} bytes in all: no block can be that wide"
+                    ),
+                ));
+            }
+        }
         let n_blocks = src.meta_usize_required("innfer.blocks")?;
+        if n_blocks == 0 {
+            return Err(src.bad_meta(
+                "innfer.blocks",
+                "must be at least 1 (an empty chain backs no width)",
+            ));
+        }
+        if n_blocks > src.meta_len() {
+            return Err(src.bad_meta(
+                "innfer.blocks",
+                format!(
+                    "says {n_blocks} blocks, but the file has only {} metadata keys (each block needs its type)",
+                    src.meta_len()
+                ),
+            ));
+        }
         let layout = Self::parse_layout(&src, dim, cond_dim)?;
 
-        let mut blocks = Vec::with_capacity(n_blocks);
+        let mut blocks = src.budget.with_capacity("the chain of blocks", n_blocks)?;
         let mut plan = Plan::default();
         for index in 0..n_blocks {
             let cond_key = format!("innfer.block.{index}.cond");
@@ -248,15 +293,26 @@ impl Model {
                 ),
             ));
         }
-        let x_norm = stats(&src, "x", layout.x_dim())?;
-        let y_norm = stats(&src, "y", layout.y_dim())?;
-        if (x_norm.is_some() || y_norm.is_some()) && layout == Layout::None {
+        if cond_dim > 0 && !blocks.iter().any(Block::takes_condition) {
+            return Err(src.bad_meta(
+                "innfer.cond_dim",
+                format!("is {cond_dim}, but no block takes the condition"),
+            ));
+        }
+        if layout == Layout::None
+            && ["x_mean", "x_std", "y_mean", "y_std"]
+                .iter()
+                .any(|k| src.meta(&format!("innfer.{k}")).is_some())
+        {
             return Err(src.bad_meta(
                 "innfer.layout",
                 "standardisation needs a layout naming x and y",
             ));
         }
+        let x_norm = stats(&src, "x", layout.x_dim())?;
+        let y_norm = stats(&src, "y", layout.y_dim())?;
         let producer = src.meta("innfer.producer").map(|s| s.to_string());
+        src.check_all_read()?;
         Ok(Model {
             weight_storage: options.weight_storage,
             dim,
@@ -284,11 +340,16 @@ impl Model {
                     get("pad_zy")?,
                     get("y")?,
                 );
-                if x + pad_x != dim || z + pad_zy + y != dim {
+                // Summed without wrapping: a sum past usize is no width either.
+                let input = x.checked_add(pad_x);
+                let output = z.checked_add(pad_zy).and_then(|s| s.checked_add(y));
+                if input != Some(dim) || output != Some(dim) {
+                    let shown =
+                        |s: Option<usize>| s.map_or("more than usize".into(), |s| s.to_string());
                     return Err(Error::Dims(format!(
                         "layout inn: x + pad_x = {} and z + pad_zy + y = {} must both equal innfer.dim = {dim}",
-                        x + pad_x,
-                        z + pad_zy + y
+                        shown(input),
+                        shown(output)
                     )));
                 }
                 if cond_dim != 0 {

@@ -79,8 +79,8 @@ impl MemoryPlan {
         let state = round_up(b.checked_mul(model.dim())?);
         let cond = round_up(b.checked_mul(model.cond_dim())?);
         let tile = model.plan.tile_rows().min(b);
-        let hidden = round_up(tile * model.plan.hidden);
-        let coeffs = round_up(tile * model.plan.subnet_out);
+        let hidden = round_up(tile.checked_mul(model.plan.hidden)?);
+        let coeffs = round_up(tile.checked_mul(model.plan.subnet_out)?);
         let rows = round_up(b);
         // state, tmp, cond, 2 × hidden, coeffs, sbuf (as coeffs), jac, logdet
         let total = state
@@ -89,7 +89,10 @@ impl MemoryPlan {
             .checked_add(hidden.checked_mul(2)?)?
             .checked_add(coeffs.checked_mul(2)?)?
             .checked_add(rows.checked_mul(2)?)?;
-        total.checked_mul(4)?;
+        // In bytes, the arena must be a valid allocation (at most isize::MAX).
+        if total.checked_mul(4)? > isize::MAX as usize {
+            return None;
+        }
         Some(MemoryPlan {
             max_batch,
             tile,
@@ -144,14 +147,12 @@ pub struct Session<'m, 'a> {
 }
 
 impl<'m> Session<'m, 'static> {
-    /// A session with its memory on the heap (allocated here, once).
+    /// A session with its memory on the heap (allocated here, once). A `max_batch` whose
+    /// memory the allocator refuses is [`Error::OutOfMemory`], not an abort.
     pub fn new(model: &'m Model, max_batch: usize) -> Result<Self> {
         let plan = Self::plan_for(model, max_batch)?;
-        Ok(Self::with_arena(
-            model,
-            plan,
-            Arena::Owned(alloc::vec![0.0; plan.total]),
-        ))
+        let arena = crate::source::budget::try_zeroed_f32("the session's memory", plan.total)?;
+        Ok(Self::with_arena(model, plan, Arena::Owned(arena)))
     }
 }
 

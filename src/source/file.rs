@@ -3,7 +3,6 @@
 
 use alloc::format;
 use alloc::string::{String, ToString};
-use alloc::vec;
 use std::fs::File;
 use std::io::Read;
 #[cfg(not(unix))]
@@ -12,6 +11,7 @@ use std::path::Path;
 
 use safetensors::tensor::Metadata;
 
+use super::budget::Budget;
 use super::header;
 use crate::error::{Error, Result};
 
@@ -24,8 +24,9 @@ pub(crate) struct TensorFile {
 }
 
 impl TensorFile {
-    /// Opens `path` and parses its header. Errors name the path.
-    pub(crate) fn open(path: &Path) -> Result<(TensorFile, Metadata)> {
+    /// Opens `path` and parses its header (read into memory charged to `budget`). Errors
+    /// name the path.
+    pub(crate) fn open(path: &Path, budget: &Budget) -> Result<(TensorFile, Metadata)> {
         let shown = path.display().to_string();
         let io = |e: std::io::Error| Error::Io {
             path: shown.clone(),
@@ -41,7 +42,7 @@ impl TensorFile {
         let got = (file_len as usize).min(header::PREFIX);
         file.read_exact(&mut prefix[..got]).map_err(io)?;
         let n = header::json_len(&prefix[..got], file_len).map_err(located)?;
-        let mut json = vec![0u8; n];
+        let mut json = budget.vec("the JSON header", n, 0u8).map_err(located)?;
         file.read_exact(&mut json).map_err(io)?;
         let metadata = header::parse(&json, file_len).map_err(located)?;
         Ok((
@@ -88,7 +89,7 @@ mod tests {
         bytes.extend_from_slice(&[0; 8]);
         let path = std::env::temp_dir().join(format!("innfer-cut-{}.st", std::process::id()));
         std::fs::write(&path, &bytes).unwrap();
-        let (file, metadata) = TensorFile::open(&path).unwrap();
+        let (file, metadata) = TensorFile::open(&path, &Budget::new(usize::MAX)).unwrap();
         let offsets = metadata.info("w").unwrap().data_offsets;
         // Another process truncates the file between the header and the tensor.
         std::fs::OpenOptions::new()

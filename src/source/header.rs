@@ -6,10 +6,12 @@
 //! and file) go through these two functions, so they accept and reject the same files with the
 //! same messages.
 
+use alloc::collections::BTreeSet;
 use alloc::format;
 use alloc::string::String;
 
 use safetensors::tensor::Metadata;
+use serde::de::{Deserialize, Deserializer, Error as _, MapAccess, SeqAccess, Visitor};
 
 use crate::error::{Error, Result};
 
@@ -48,9 +50,75 @@ pub(crate) fn json_len(prefix: &[u8], file_len: u64) -> Result<usize> {
     Ok(n as usize)
 }
 
+/// A JSON value walked only to check that no object in it names a key twice (JSON parsers,
+/// serde_json's included, keep the last of repeated keys, so a file could say two things and
+/// mean the last).
+struct NoRepeatedKeys;
+
+impl<'de> Deserialize<'de> for NoRepeatedKeys {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> core::result::Result<Self, D::Error> {
+        d.deserialize_any(NoRepeatedKeys)
+    }
+}
+
+impl<'de> Visitor<'de> for NoRepeatedKeys {
+    type Value = NoRepeatedKeys;
+
+    fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> core::result::Result<Self, E> {
+        Ok(self)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> core::result::Result<Self, E> {
+        Ok(self)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> core::result::Result<Self, E> {
+        Ok(self)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> core::result::Result<Self, E> {
+        Ok(self)
+    }
+
+    fn visit_str<E>(self, _: &str) -> core::result::Result<Self, E> {
+        Ok(self)
+    }
+
+    fn visit_unit<E>(self) -> core::result::Result<Self, E> {
+        Ok(self)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> core::result::Result<Self, A::Error> {
+        while seq.next_element::<NoRepeatedKeys>()?.is_some() {}
+        Ok(self)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> core::result::Result<Self, A::Error> {
+        let mut seen = BTreeSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            map.next_value::<NoRepeatedKeys>()?;
+            if let Some(key) = seen.replace(key) {
+                return Err(A::Error::custom(format!("the key `{key}` appears twice")));
+            }
+        }
+        Ok(self)
+    }
+}
+
 /// The tensor table and `__metadata__` from the JSON header, checked to describe exactly the
 /// rest of a file of `file_len` bytes.
 pub(crate) fn parse(json: &[u8], file_len: u64) -> Result<Metadata> {
+    if let Err(e) = serde_json::from_slice::<NoRepeatedKeys>(json) {
+        return Err(format_error(if e.is_data() {
+            format!("the JSON header is invalid: {e}")
+        } else {
+            "the JSON header is corrupt".into()
+        }));
+    }
     // Metadata's deserializer also checks the table: contiguous offsets in order, and byte
     // lengths that match shape × dtype. Those failures arrive as data errors whose text is
     // safetensors' own explanation (it names the tensor where it can).

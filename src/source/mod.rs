@@ -6,21 +6,24 @@
 //! them), converted to f32, shape-checked and checked for NaN/Inf, with errors that name the
 //! tensor.
 
+pub(crate) mod budget;
 #[cfg(feature = "std")]
 mod file;
 mod header;
 
+use alloc::collections::BTreeSet;
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
-use core::cell::{Cell, RefCell, RefMut};
+use core::cell::{Cell, RefCell};
 use core::ops::Range;
 
 use safetensors::tensor::{Dtype, Metadata, TensorInfo};
 
 use crate::error::{Error, Result};
-use crate::kernels::gemm::{self, WeightStorage, memory::WeightMemory};
+use crate::kernels::gemm::{self, WeightPacker, WeightStorage, memory::WeightMemory};
 use crate::kernels::half;
+use budget::Budget;
 
 /// Where the tensors' bytes are.
 enum Data<'a> {
@@ -42,6 +45,20 @@ pub(crate) struct Source<'a> {
     weights: RefCell<WeightMemory>,
     /// How the subnets' Linear weights are to be stored (a load option, not from the file).
     pub(crate) weight_storage: WeightStorage,
+    /// What loading may still allocate (a load option).
+    pub(crate) budget: Budget,
+    /// The metadata keys and tensors the blocks have read: a file must hold no others
+    /// (docs/format.md §7), so a renamed key is an error, not a silently different model.
+    used_keys: RefCell<BTreeSet<String>>,
+    used_tensors: RefCell<BTreeSet<String>>,
+}
+
+/// Adds `name` to a set of names read (allocating only the first time).
+fn mark(set: &RefCell<BTreeSet<String>>, name: &str) {
+    let mut set = set.borrow_mut();
+    if !set.contains(name) {
+        set.insert(name.to_string());
+    }
 }
 
 fn shape_string(shape: &[usize]) -> String {
@@ -50,7 +67,7 @@ fn shape_string(shape: &[usize]) -> String {
 }
 
 impl<'a> Source<'a> {
-    fn new(header: Metadata, data: Data<'a>) -> Self {
+    fn new(header: Metadata, data: Data<'a>, budget: Budget) -> Self {
         // Every 2-D tensor might be a Linear weight: its packed size bounds what the blocks
         // will ask for (the f32 size also bounds 16-bit storage).
         let bound = header
@@ -58,10 +75,7 @@ impl<'a> Source<'a> {
             .values()
             .filter(|t| t.shape.len() == 2)
             .map(|t| {
-                // gemm::packed_len, saturating (any shape the header allows must not panic).
-                let (n, k) = (t.shape[0], t.shape[1]);
-                let len = n.div_ceil(gemm::NR).saturating_mul(gemm::NR);
-                len.saturating_mul(k).saturating_mul(4).saturating_add(64)
+                gemm::packed_bytes(t.shape[0], t.shape[1], WeightStorage::F32).saturating_add(64)
             })
             .fold(0usize, usize::saturating_add);
         Source {
@@ -70,27 +84,90 @@ impl<'a> Source<'a> {
             scratch: Cell::new(Vec::new()),
             weights: RefCell::new(WeightMemory::new(bound)),
             weight_storage: WeightStorage::F32,
+            budget,
+            used_keys: RefCell::new(BTreeSet::new()),
+            used_tensors: RefCell::new(BTreeSet::new()),
         }
     }
 
-    /// The whole file in memory.
-    pub(crate) fn parse(bytes: &'a [u8]) -> Result<Self> {
+    /// The whole file in memory; loading may allocate `max_bytes`.
+    pub(crate) fn parse(bytes: &'a [u8], max_bytes: usize) -> Result<Self> {
         let n = header::json_len(bytes, bytes.len() as u64)?;
         let json_end = header::PREFIX + n;
+        let budget = Budget::new(max_bytes);
         let metadata = header::parse(&bytes[header::PREFIX..json_end], bytes.len() as u64)?;
-        Ok(Source::new(metadata, Data::Bytes(&bytes[json_end..])))
+        Ok(Source::new(
+            metadata,
+            Data::Bytes(&bytes[json_end..]),
+            budget,
+        ))
     }
 
-    /// A file, of which only the header is read now.
+    /// A file, of which only the header is read now; loading may allocate `max_bytes`.
     #[cfg(feature = "std")]
-    pub(crate) fn open(path: &std::path::Path) -> Result<Source<'static>> {
-        let (file, metadata) = file::TensorFile::open(path)?;
-        Ok(Source::new(metadata, Data::File(file)))
+    pub(crate) fn open(path: &std::path::Path, max_bytes: usize) -> Result<Source<'static>> {
+        let budget = Budget::new(max_bytes);
+        let (file, metadata) = file::TensorFile::open(path, &budget)?;
+        Ok(Source::new(metadata, Data::File(file), budget))
     }
 
-    /// The memory packed weights are put in (see `weights`).
-    pub(crate) fn weight_memory(&self) -> RefMut<'_, WeightMemory> {
-        self.weights.borrow_mut()
+    /// Bytes of the data section (every tensor's bytes): what the file can back. Every
+    /// block holds a tensor at least `innfer.dim` elements long, and every element takes a
+    /// byte at least, so no width the file describes can be larger.
+    pub(crate) fn data_len(&self) -> usize {
+        self.header.data_len()
+    }
+
+    /// Number of metadata keys (each block needs one, its `type`, at least).
+    pub(crate) fn meta_len(&self) -> usize {
+        self.header.metadata().as_ref().map_or(0, |m| m.len())
+    }
+
+    /// Room for the packed `n`×`k` weight `what`, in the model's weight memory and the load
+    /// option's storage, charged to the budget.
+    pub(crate) fn weight_packer(&self, what: &str, n: usize, k: usize) -> Result<WeightPacker> {
+        let storage = self.weight_storage;
+        self.budget.charge::<u8>(
+            || format!("the packed weight `{what}`"),
+            gemm::packed_bytes(n, k, storage),
+        )?;
+        WeightPacker::new_in(&mut self.weights.borrow_mut(), what, n, k, storage)
+    }
+
+    /// Refuses the first metadata key (in byte order), then the first tensor, that no block
+    /// read: nothing in a file may go unread.
+    pub(crate) fn check_all_read(&self) -> Result<()> {
+        let used = self.used_keys.borrow();
+        let mut keys: Vec<&String> = match self.header.metadata() {
+            Some(m) => m.keys().filter(|k| !used.contains(k.as_str())).collect(),
+            None => Vec::new(),
+        };
+        keys.sort();
+        if let Some(key) = keys.first() {
+            return Err(self.bad_meta(
+                key,
+                "is not a key of this format (or not one for this block's type and options): \
+                 a misspelt key would silently change the model (docs/format.md §2, §4)",
+            ));
+        }
+        let used = self.used_tensors.borrow();
+        let tensors = self.header.tensors();
+        let mut names: Vec<&String> = tensors
+            .keys()
+            .filter(|k| !used.contains(k.as_str()))
+            .collect();
+        names.sort();
+        if let Some(name) = names.first() {
+            return Err(Error::TensorValue {
+                name: name.to_string(),
+                problem: "is not a tensor of the model's blocks (docs/format.md §1, §4)".into(),
+            });
+        }
+        Ok(())
+    }
+
+    fn mark_read(&self, name: &str) {
+        mark(&self.used_tensors, name);
     }
 
     /// The packed weights' memory, for the model that owns them.
@@ -98,13 +175,11 @@ impl<'a> Source<'a> {
         self.weights.into_inner()
     }
 
-    /// The raw value of a metadata key.
+    /// The raw value of a metadata key (the key counts as read).
     pub(crate) fn meta(&self, key: &str) -> Option<&str> {
-        self.header
-            .metadata()
-            .as_ref()?
-            .get(key)
-            .map(|s| s.as_str())
+        let value = self.header.metadata().as_ref()?.get(key)?;
+        mark(&self.used_keys, key);
+        Some(value.as_str())
     }
 
     pub(crate) fn meta_required(&self, key: &str) -> Result<&str> {
@@ -161,7 +236,12 @@ impl<'a> Source<'a> {
         let Some(v) = self.meta(key) else {
             return Ok(None);
         };
-        let mut out = Vec::with_capacity(len);
+        // Counted before anything is reserved: `len` comes from the file too.
+        let count = v.split(',').count();
+        if count != len {
+            return Err(self.bad_meta(key, format!("has {count} values, expected {len}")));
+        }
+        let mut out = self.budget.with_capacity(key, len)?;
         for item in v.split(',') {
             match item.trim().parse::<f32>() {
                 Ok(x) if x.is_finite() => out.push(x),
@@ -169,9 +249,6 @@ impl<'a> Source<'a> {
                     return Err(self.bad_meta(key, format!("`{}` is not a finite number", item)));
                 }
             }
-        }
-        if out.len() != len {
-            return Err(self.bad_meta(key, format!("has {} values, expected {len}", out.len())));
         }
         Ok(Some(out))
     }
@@ -191,6 +268,14 @@ impl<'a> Source<'a> {
         self.header.info(name).map(|i| i.shape.clone())
     }
 
+    /// The error for a tensor whose value is wrong.
+    pub(crate) fn bad_tensor(&self, name: &str, problem: impl Into<String>) -> Error {
+        Error::TensorValue {
+            name: name.to_string(),
+            problem: problem.into(),
+        }
+    }
+
     /// Calls `f` with bytes `range` of a tensor (counted from its start; the header checked
     /// that its bytes are as many as its shape and dtype say). `name` is for I/O errors.
     #[cfg_attr(not(feature = "std"), allow(unused_variables))]
@@ -208,7 +293,7 @@ impl<'a> Source<'a> {
             Data::Bytes(data) => Ok(f(&data[start..end])),
             #[cfg(feature = "std")]
             Data::File(file) => {
-                let mut bytes = alloc::vec![0u8; end - start];
+                let mut bytes = self.budget.vec(name, end - start, 0u8)?;
                 file.read(name, (start, end), &mut bytes)?;
                 Ok(f(&bytes))
             }
@@ -225,16 +310,20 @@ impl<'a> Source<'a> {
     ) -> Result<R> {
         let (info, real) = self.real_info(name, shape)?;
         let count = shape.iter().product();
-        self.with_scratch(count, |buf| {
+        self.with_scratch(name, count, |buf| {
             let values = &mut buf[..count];
             self.read_values(name, info, real, 0, values)?;
             f(values)
-        })
+        })?
     }
 
     /// [`Source::with_f32`], copied out.
     pub(crate) fn f32_tensor(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
-        self.with_f32(name, shape, |v| Ok(v.to_vec()))
+        self.with_f32(name, shape, |v| {
+            let mut out = self.budget.with_capacity(name, v.len())?;
+            out.extend_from_slice(v);
+            Ok(out)
+        })
     }
 
     /// Calls `f(first_row, values)` for consecutive blocks of at most `block_rows` rows of a
@@ -250,18 +339,19 @@ impl<'a> Source<'a> {
         let (info, real) = self.real_info(name, &shape)?;
         let [rows, cols] = shape;
         let block_rows = block_rows.clamp(1, rows.max(1));
-        self.with_scratch(block_rows * cols, |buf| {
+        self.with_scratch(name, block_rows * cols, |buf| {
             for first_row in (0..rows).step_by(block_rows) {
                 let values = &mut buf[..block_rows.min(rows - first_row) * cols];
                 self.read_values(name, info, real, first_row * cols, values)?;
                 f(first_row, values)?;
             }
             Ok(())
-        })
+        })?
     }
 
-    /// The header entry of a real tensor of exactly `shape`.
-    fn real_info(&self, name: &str, shape: &[usize]) -> Result<(&TensorInfo, Real)> {
+    /// The header entry of a tensor of exactly `shape` (which has no zero dimension: an
+    /// empty tensor backs no width), marked as read.
+    fn shaped_info(&self, name: &str, shape: &[usize]) -> Result<&TensorInfo> {
         let info = self.info(name)?;
         if info.shape != shape {
             return Err(Error::TensorShape {
@@ -270,20 +360,48 @@ impl<'a> Source<'a> {
                 found: shape_string(&info.shape),
             });
         }
+        if shape.contains(&0) {
+            return Err(self.bad_tensor(
+                name,
+                format!("has shape {}: no tensor may be empty", shape_string(shape)),
+            ));
+        }
+        self.mark_read(name);
+        Ok(info)
+    }
+
+    /// The header entry of a real tensor of exactly `shape`.
+    fn real_info(&self, name: &str, shape: &[usize]) -> Result<(&TensorInfo, Real)> {
+        let info = self.shaped_info(name, shape)?;
         Ok((info, Real::of(name, info.dtype)?))
     }
 
-    /// Runs `f` on the reused value buffer, at least `len` long.
-    fn with_scratch<R>(&self, len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    /// Runs `f` on the reused value buffer, at least `len` long (`name` is what it is for).
+    fn with_scratch<R>(
+        &self,
+        name: &str,
+        len: usize,
+        f: impl FnOnce(&mut [f32]) -> R,
+    ) -> Result<R> {
         // Taken out of the cell for the call (a nested call would just use a fresh buffer).
         let mut scratch = self.scratch.take();
         // Grown, and so zero-filled, only when a tensor (block) is larger than any before.
         if scratch.len() < len {
+            let grow = len - scratch.len();
+            self.budget
+                .charge::<f32>(|| format!("reading tensor `{name}`"), grow)?;
+            scratch
+                .try_reserve_exact(grow)
+                .map_err(|_| Error::OutOfMemory {
+                    what: format!("reading tensor `{name}`"),
+                    bytes: len.saturating_mul(4),
+                    limit: None,
+                })?;
             scratch.resize(len, 0.0);
         }
         let result = f(&mut scratch);
         self.scratch.set(scratch);
-        result
+        Ok(result)
     }
 
     /// Elements `first..first + out.len()` of a real tensor into `out`, checked to be finite
@@ -348,24 +466,23 @@ impl<'a> Source<'a> {
 
     /// An integer index tensor of shape `[len]` (I64 or I32).
     pub(crate) fn index_tensor(&self, name: &str, len: usize) -> Result<Vec<i64>> {
-        let info = self.info(name)?;
-        if info.shape != [len] {
-            return Err(Error::TensorShape {
-                name: name.to_string(),
-                expected: shape_string(&[len]),
-                found: shape_string(&info.shape),
-            });
-        }
+        let info = self.shaped_info(name, &[len])?;
+        let mut out = self.budget.with_capacity(name, len)?;
         match info.dtype {
-            Dtype::I64 => self.with_bytes(name, info, 0..len * 8, |data| {
-                data.chunks_exact(8)
-                    .map(|c| i64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
-                    .collect()
-            }),
+            Dtype::I64 => {
+                self.with_bytes(name, info, 0..len * 8, |data| {
+                    out.extend(data.chunks_exact(8).map(|c| {
+                        i64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])
+                    }));
+                    out
+                })
+            }
             Dtype::I32 => self.with_bytes(name, info, 0..len * 4, |data| {
-                data.chunks_exact(4)
-                    .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as i64)
-                    .collect()
+                out.extend(
+                    data.chunks_exact(4)
+                        .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as i64),
+                );
+                out
             }),
             d => Err(Error::TensorDtype {
                 name: name.to_string(),
@@ -377,6 +494,7 @@ impl<'a> Source<'a> {
     /// A boolean flag tensor (BOOL or U8, any shape with one element).
     pub(crate) fn flag_tensor(&self, name: &str) -> Result<bool> {
         let info = self.info(name)?;
+        self.mark_read(name);
         let len = info.data_offsets.1 - info.data_offsets.0;
         match info.dtype {
             Dtype::BOOL | Dtype::U8 if len == 1 => {

@@ -14,11 +14,11 @@ static void versions(void) {
     CHECK(innfer_abi_version() == INNFER_ABI_VERSION);
     sprintf(want, "%d.%d.%d", INNFER_VERSION_MAJOR, INNFER_VERSION_MINOR, INNFER_VERSION_PATCH);
     CHECK(strcmp(innfer_version_string(), want) == 0);
-    for (code = 0; code <= INNFER_STATUS_INTERNAL; code++) {
+    for (code = 0; code <= INNFER_STATUS_OUT_OF_MEMORY; code++) {
         CHECK(innfer_status_string(code) != NULL);
         CHECK(strcmp(innfer_status_string(code), "unknown status") != 0);
     }
-    CHECK(strcmp(innfer_status_string(INNFER_STATUS_INTERNAL + 1), "unknown status") == 0);
+    CHECK(strcmp(innfer_status_string(INNFER_STATUS_OUT_OF_MEMORY + 1), "unknown status") == 0);
     CHECK(strcmp(innfer_status_string(-1), "unknown status") == 0);
     CHECK(strcmp(innfer_status_string(INT32_MIN), "unknown status") == 0);
 }

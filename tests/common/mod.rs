@@ -143,9 +143,10 @@ pub fn glow_chain(
         .set("innfer.dim", dim)
         .set("innfer.cond_dim", cond)
         .set("innfer.blocks", 2 * blocks)
-        .set("innfer.layout", if cond > 0 { "cinn" } else { "none" })
-        .set("innfer.layout.x", dim)
-        .set("innfer.layout.y", cond);
+        .set("innfer.layout", if cond > 0 { "cinn" } else { "none" });
+    if cond > 0 {
+        f.set("innfer.layout.x", dim).set("innfer.layout.y", cond);
+    }
     let l1 = dim / 2;
     let l2 = dim - l1;
     for b in 0..blocks {

@@ -10,9 +10,12 @@
 //! every weight, also miss the TLB less. Everywhere else (and past the region's end) each slab
 //! is its own heap allocation.
 
+use alloc::format;
 use alloc::vec::Vec;
 use core::alloc::Layout;
 use core::ptr::NonNull;
+
+use crate::error::{Error, Result};
 
 /// Alignment of every slab (a cache line; the kernels need no more).
 const ALIGN: usize = 64;
@@ -135,31 +138,34 @@ impl WeightMemory {
         }
     }
 
-    /// A slab of `len` bytes, zeroed, to be filled and then frozen.
-    pub(crate) fn alloc(&mut self, len: usize) -> SlabMut {
-        let layout =
-            Layout::from_size_align(len, ALIGN).expect("weight slab larger than the address space");
+    /// A slab of `len` bytes, zeroed, to be filled and then frozen; out of memory is an
+    /// error naming `what` (the sizes come from a file).
+    pub(crate) fn alloc(&mut self, what: &str, len: usize) -> Result<SlabMut> {
+        let out_of_memory = || Error::OutOfMemory {
+            what: format!("the packed weight `{what}`"),
+            bytes: len,
+            limit: None,
+        };
+        let layout = Layout::from_size_align(len, ALIGN).map_err(|_| out_of_memory())?;
         let ptr = if len == 0 {
             NonNull::<Line>::dangling().cast()
         } else {
-            self.zeroed(layout)
+            self.heap.try_reserve(1).map_err(|_| out_of_memory())?;
+            self.zeroed(layout).ok_or_else(out_of_memory)?
         };
-        SlabMut { ptr, len }
+        Ok(SlabMut { ptr, len })
     }
 
-    /// Zeroed memory for `layout` (of non-zero size).
-    fn zeroed(&mut self, layout: Layout) -> NonNull<u8> {
+    /// Zeroed memory for `layout` (of non-zero size), if it can be had.
+    fn zeroed(&mut self, layout: Layout) -> Option<NonNull<u8>> {
         #[cfg(all(feature = "std", target_os = "linux"))]
         if let Some(p) = self.region.as_mut().and_then(|r| r.take(layout)) {
-            return p;
+            return Some(p);
         }
         // SAFETY: non-zero size.
-        let raw = unsafe { alloc::alloc::alloc_zeroed(layout) };
-        let Some(p) = NonNull::new(raw) else {
-            alloc::alloc::handle_alloc_error(layout);
-        };
+        let p = NonNull::new(unsafe { alloc::alloc::alloc_zeroed(layout) })?;
         self.heap.push((p, layout));
-        p
+        Some(p)
     }
 }
 
@@ -264,7 +270,7 @@ mod tests {
 
     /// A slab of `len` f32, filled from `seed`.
     fn check(memory: &mut WeightMemory, len: usize, seed: f32) -> Slab {
-        let mut out = memory.alloc(len * 4);
+        let mut out = memory.alloc("w", len * 4).unwrap();
         let values = out.as_mut_slice::<f32>();
         assert!(values.iter().all(|&v| v == 0.0), "not zeroed");
         for (i, v) in values.iter_mut().enumerate() {
@@ -285,7 +291,7 @@ mod tests {
             .enumerate()
             .map(|(i, &len)| check(&mut memory, len, i as f32 * 1e6))
             .collect();
-        let mut half = memory.alloc(66);
+        let mut half = memory.alloc("h", 66).unwrap();
         half.as_mut_slice::<u16>().fill(7);
         let half = half.freeze();
         let moved = memory;

@@ -80,6 +80,15 @@ pub fn packed_len(n: usize, k: usize) -> usize {
     n.div_ceil(NR) * NR * k
 }
 
+/// Bytes the packed form of an n×k weight takes in `storage`, saturating at `usize::MAX` (the
+/// shapes may come from a file: no size is too large to ask for, the allocation refuses it).
+pub(crate) fn packed_bytes(n: usize, k: usize, storage: WeightStorage) -> usize {
+    n.div_ceil(NR)
+        .saturating_mul(NR)
+        .saturating_mul(k)
+        .saturating_mul(storage.size())
+}
+
 /// Where panel `q` of a packed weight with `np` panels and `k` k-rows lives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct PanelAt {
@@ -144,7 +153,7 @@ impl PackedWeight {
                 found: w.len(),
             });
         }
-        let mut packer = WeightPacker::new(n, k, storage);
+        let mut packer = WeightPacker::standalone(n, k, storage)?;
         packer.pack_rows(0, w)?;
         Ok(packer.finish())
     }
@@ -159,7 +168,7 @@ impl PackedWeight {
         (row_stride, col_stride): (usize, usize),
         storage: WeightStorage,
     ) -> Result<PackedWeight> {
-        let mut packer = WeightPacker::new(n, k, storage);
+        let mut packer = WeightPacker::standalone(n, k, storage)?;
         packer.pack_on(Isa::detect(), 0, n, w, row_stride, col_stride)?;
         Ok(packer.finish())
     }
@@ -212,32 +221,37 @@ pub struct WeightPacker {
 }
 
 impl WeightPacker {
-    /// Room for an `n`×`k` weight in `storage`, in memory of its own.
+    /// Room for an `n`×`k` weight in `storage`, in memory of its own. Panics if that memory
+    /// cannot be had, as a `Vec` would ([`PackedWeight::pack`] returns the error instead).
     pub fn new(n: usize, k: usize, storage: WeightStorage) -> WeightPacker {
+        WeightPacker::standalone(n, k, storage).expect("memory for a packed weight")
+    }
+
+    /// [`WeightPacker::new`], out of memory an error.
+    fn standalone(n: usize, k: usize, storage: WeightStorage) -> Result<WeightPacker> {
         let mut memory = WeightMemory::new(0);
-        let mut packer = WeightPacker::new_in(&mut memory, n, k, storage);
+        let mut packer = WeightPacker::new_in(&mut memory, "weight", n, k, storage)?;
         packer.memory = Some(memory);
-        packer
+        Ok(packer)
     }
 
     /// Room for an `n`×`k` weight in `storage`, in `memory` (a model's, which must outlive
-    /// the weight: the model drops it after its blocks).
+    /// the weight: the model drops it after its blocks); out of memory is an error naming
+    /// `what`.
     pub(crate) fn new_in(
         memory: &mut WeightMemory,
+        what: &str,
         n: usize,
         k: usize,
         storage: WeightStorage,
-    ) -> WeightPacker {
-        let bytes = packed_len(n, k)
-            .checked_mul(storage.size())
-            .expect("weight larger than the address space");
-        WeightPacker {
+    ) -> Result<WeightPacker> {
+        Ok(WeightPacker {
             n,
             k,
             storage,
-            data: memory.alloc(bytes),
+            data: memory.alloc(what, packed_bytes(n, k, storage))?,
             memory: None,
-        }
+        })
     }
 
     /// Packs rows `first_row..first_row + w.len() / k` of the weight, `w` holding them

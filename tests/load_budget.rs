@@ -1,0 +1,167 @@
+//! Memory: what a load allocates is bounded by its file and by the caller's
+//! `LoadOptions::max_bytes`; a session too large for the machine is an error; nothing aborts.
+
+use std::ffi::c_char;
+use std::path::{Path, PathBuf};
+use std::ptr;
+
+use innfer::ffi::*;
+use innfer::model::LoadOptions;
+use innfer::{Error, Model, Session};
+
+fn committed_models() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files: Vec<PathBuf> = std::fs::read_dir(root.join("tests/fixtures"))
+        .unwrap()
+        .map(|e| e.unwrap().path().join("model.safetensors"))
+        .filter(|p| p.exists())
+        .collect();
+    for e in std::fs::read_dir(root.join("models")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "safetensors") {
+            files.push(p);
+        }
+    }
+    files.sort();
+    assert!(files.len() >= 20, "{files:?}");
+    files
+}
+
+fn with_limit(bytes: &[u8], max_bytes: usize) -> Result<Model, Error> {
+    let options = LoadOptions {
+        max_bytes,
+        ..LoadOptions::default()
+    };
+    Model::from_bytes_with(bytes, &options)
+}
+
+/// The smallest `max_bytes` under which `load` succeeds (loading is deterministic), checked
+/// to refuse one byte less with OutOfMemory naming that limit.
+fn least_limit(load: impl Fn(&LoadOptions) -> Result<Model, Error>) -> usize {
+    let limit = |max_bytes| LoadOptions {
+        max_bytes,
+        ..LoadOptions::default()
+    };
+    let (mut refused, mut loads) = (0usize, 1usize << 40);
+    assert!(load(&limit(loads)).is_ok());
+    while loads - refused > 1 {
+        let mid = refused + (loads - refused) / 2;
+        match load(&limit(mid)) {
+            Ok(_) => loads = mid,
+            Err(Error::OutOfMemory { limit, .. }) => {
+                assert_eq!(limit, Some(mid));
+                refused = mid;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    loads
+}
+
+#[test]
+fn every_committed_model_loads_within_twice_its_file() {
+    for path in committed_models() {
+        let bytes = std::fs::read(&path).unwrap();
+        // The file reader also holds the JSON header and converts a tensor at a time.
+        for (reader, least) in [
+            ("bytes", least_limit(|o| Model::from_bytes_with(&bytes, o))),
+            ("file", least_limit(|o| Model::from_file_with(&path, o))),
+        ] {
+            // f32 weights packed to the kernel's panels, with the per-tensor scratch and
+            // copies: 0.9–1.8 times the file for these (f32) files; 16 KiB covers the fixed
+            // costs of a tiny file.
+            assert!(
+                least <= 2 * bytes.len() + (16 << 10),
+                "{} ({reader}): needs {least} bytes to load {} bytes",
+                path.display(),
+                bytes.len()
+            );
+        }
+    }
+}
+
+fn kinematics() -> Vec<u8> {
+    std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("models/kinematics.safetensors"))
+        .unwrap()
+}
+
+#[test]
+fn a_load_past_max_bytes_is_out_of_memory_naming_what_needed_it() {
+    // Room for the chain of blocks (a few KiB), not for the weights (most of its 673 KB).
+    match with_limit(&kinematics(), 16 << 10) {
+        Err(e @ Error::OutOfMemory { .. }) => {
+            let text = e.to_string();
+            assert!(
+                text.contains("past the load limit of 16384 bytes"),
+                "{text}"
+            );
+            assert!(text.contains("module_list."), "{text}");
+        }
+        other => panic!("{:?}", other.err()),
+    }
+}
+
+#[test]
+fn a_session_too_large_for_the_machine_is_out_of_memory_not_an_abort() {
+    let model = Model::from_bytes(&kinematics()).unwrap();
+    // 2^42 rows: more bytes than x86-64's 47-bit address space, whatever the overcommit policy.
+    match Session::new(&model, 1 << 42) {
+        Err(Error::OutOfMemory {
+            what, limit: None, ..
+        }) => {
+            assert_eq!(what, "the session's memory")
+        }
+        other => panic!("{:?}", other.err()),
+    }
+    // Sizes past isize::MAX bytes are no allocation at all.
+    assert!(matches!(
+        Session::arena_bytes(&model, usize::MAX / 2),
+        Err(Error::Argument(_))
+    ));
+}
+
+#[test]
+fn the_c_api_reports_out_of_memory_for_loads_and_sessions() {
+    let file = kinematics();
+    let mut err = [0 as c_char; 256];
+    let mut model = ptr::null_mut();
+    let tight = innfer_load_options { max_bytes: 4096 };
+    // SAFETY: valid pointers and lengths; handles freed once.
+    unsafe {
+        let status = innfer_model_load_bytes_with(
+            file.as_ptr(),
+            file.len(),
+            &tight,
+            &mut model,
+            err.as_mut_ptr(),
+            err.len(),
+        );
+        assert_eq!(status, INNFER_STATUS_OUT_OF_MEMORY);
+        assert!(model.is_null());
+        let defaults = innfer_load_options_default();
+        assert_eq!(defaults.max_bytes, 0);
+        let status = innfer_model_load_bytes_with(
+            file.as_ptr(),
+            file.len(),
+            &defaults,
+            &mut model,
+            err.as_mut_ptr(),
+            err.len(),
+        );
+        assert_eq!(status, INNFER_STATUS_OK);
+        // The size of a 2^40-row session is an answer (tens of TB); creating it is refused.
+        let mut bytes = 0;
+        assert_eq!(
+            innfer_session_size(model, 1 << 40, &mut bytes),
+            INNFER_STATUS_OK
+        );
+        assert!(bytes > 1 << 44, "{bytes}");
+        let mut session = ptr::null_mut();
+        assert_eq!(
+            innfer_session_create(model, 1 << 42, &mut session),
+            INNFER_STATUS_OUT_OF_MEMORY
+        );
+        assert!(session.is_null());
+        innfer_model_free(model);
+    }
+}
