@@ -2,8 +2,13 @@
 
 use core::arch::x86_64::*;
 
-use super::driver::{self, Init, Microkernel, Problem, Tile, elem, k_steps};
+use super::driver::{self, Microkernel, Problem, Tile, elem};
+use super::tile::{self, Lanes};
 use super::{NR, WeightStorage};
+
+/// Two ymm: the 16 columns of a panel row, in halves of 8.
+#[derive(Clone, Copy)]
+pub(super) struct Ymm2([__m256; 2]);
 
 /// Packed weights `b[idx..idx+8]` of storage `S`, widened exactly to f32.
 ///
@@ -11,7 +16,7 @@ use super::{NR, WeightStorage};
 /// AVX2, FMA and F16C available; 8 elements of storage `S` readable at element `idx` of `b`.
 #[target_feature(enable = "avx2,fma,f16c")]
 #[inline]
-unsafe fn load_b<const S: u8>(b: *const u8, idx: usize) -> __m256 {
+unsafe fn load_half_panel<const S: u8>(b: *const u8, idx: usize) -> __m256 {
     let at = elem::<S>(b, idx);
     // SAFETY: forwarded caller contract (unaligned loads).
     unsafe {
@@ -26,122 +31,96 @@ unsafe fn load_b<const S: u8>(b: *const u8, idx: usize) -> __m256 {
     }
 }
 
-/// Micro-tile: `R` rows × `P` panels of `t`, accumulating k-steps `0..t.kc` in `SPLIT`
-/// interleaved chains (1, or 2 for one-panel weights: see the GEMM's contract; `kc` is then
-/// all of k). A partial last panel goes through a stack buffer.
+// SAFETY: the loads and stores touch the named elements only (a partial panel row goes
+// through a stack buffer).
+unsafe impl Lanes for Ymm2 {
+    #[target_feature(enable = "avx2,fma,f16c")]
+    #[inline]
+    unsafe fn zero() -> Ymm2 {
+        Ymm2([_mm256_setzero_ps(); 2])
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    #[inline]
+    unsafe fn splat(v: f32) -> Ymm2 {
+        Ymm2([_mm256_set1_ps(v); 2])
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    #[inline]
+    unsafe fn mul_add(self, a: Ymm2, b: Ymm2) -> Ymm2 {
+        Ymm2([0, 1].map(|h| _mm256_fmadd_ps(a.0[h], b.0[h], self.0[h])))
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    #[inline]
+    unsafe fn add(self, other: Ymm2) -> Ymm2 {
+        Ymm2([0, 1].map(|h| _mm256_add_ps(self.0[h], other.0[h])))
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    #[inline]
+    unsafe fn relu(self) -> Ymm2 {
+        // max(v, 0) returns the second operand for NaN and ±0: v > 0 ? v : 0.
+        Ymm2(self.0.map(|v| _mm256_max_ps(v, _mm256_setzero_ps())))
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    #[inline]
+    unsafe fn load_packed<const S: u8>(b: *const u8, idx: usize) -> Ymm2 {
+        // SAFETY: forwarded caller contract: NR = 16 elements at `idx`.
+        unsafe {
+            Ymm2([
+                load_half_panel::<S>(b, idx),
+                load_half_panel::<S>(b, idx + 8),
+            ])
+        }
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    #[inline]
+    unsafe fn load(p: *const f32, cols: usize) -> Ymm2 {
+        let mut buf = [0f32; NR];
+        let mut src = p;
+        if cols < NR {
+            // SAFETY: `cols` f32 readable at `p` (caller contract), NR writable in `buf`.
+            unsafe { core::ptr::copy_nonoverlapping(p, buf.as_mut_ptr(), cols) };
+            src = buf.as_ptr();
+        }
+        // SAFETY: `src` has NR readable f32 (all of the caller's, or the buffer).
+        unsafe { Ymm2([_mm256_loadu_ps(src), _mm256_loadu_ps(src.add(8))]) }
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    #[inline]
+    unsafe fn store(self, p: *mut f32, cols: usize) {
+        if cols < NR {
+            let mut buf = [0f32; NR];
+            // SAFETY: the buffer has NR f32; `cols` f32 writable at `p` (caller contract).
+            unsafe {
+                _mm256_storeu_ps(buf.as_mut_ptr(), self.0[0]);
+                _mm256_storeu_ps(buf.as_mut_ptr().add(8), self.0[1]);
+                core::ptr::copy_nonoverlapping(buf.as_ptr(), p, cols);
+            }
+        } else {
+            // SAFETY: NR f32 writable at `p` (caller contract, cols = NR).
+            unsafe {
+                _mm256_storeu_ps(p, self.0[0]);
+                _mm256_storeu_ps(p.add(8), self.0[1]);
+            }
+        }
+    }
+}
+
+/// [`tile::tile`] of `R` rows × `P` panels on AVX2 (up to 12 ymm accumulators).
 ///
 /// # Safety
-/// As for [`Microkernel::tile`], with `R` rows and `P` panels.
+/// As for [`tile::tile`], with AVX2, FMA and F16C available.
 #[target_feature(enable = "avx2,fma,f16c")]
 #[inline]
-#[allow(clippy::needless_range_loop)]
 unsafe fn tile<const S: u8, const R: usize, const P: usize, const SPLIT: usize>(t: Tile) {
-    let Tile {
-        kc,
-        a,
-        lda,
-        b,
-        init,
-        c,
-        ldc,
-        last,
-        relu,
-        ..
-    } = t;
-    let mut acc = [[[_mm256_setzero_ps(); 2]; P]; R];
-    let mut tmp = [0f32; NR];
-    match init {
-        Init::Zero => {}
-        Init::Bias(bp) => {
-            for q in 0..P {
-                let mut src = bp.wrapping_add(q * NR);
-                if q == P - 1 && last < NR {
-                    // SAFETY: the bias covers the `last` real columns of this panel.
-                    unsafe { core::ptr::copy_nonoverlapping(src, tmp.as_mut_ptr(), last) };
-                    src = tmp.as_ptr();
-                }
-                // SAFETY: `src` has NR readable f32 (bias or the stack buffer).
-                let v = unsafe { [_mm256_loadu_ps(src), _mm256_loadu_ps(src.add(8))] };
-                for r in 0..R {
-                    acc[r][q] = v;
-                }
-            }
-        }
-        Init::Load => {
-            for r in 0..R {
-                for q in 0..P {
-                    let mut src = c.wrapping_add(r * ldc + q * NR) as *const f32;
-                    if q == P - 1 && last < NR {
-                        // SAFETY: C row r covers the `last` real columns of this panel.
-                        unsafe { core::ptr::copy_nonoverlapping(src, tmp.as_mut_ptr(), last) };
-                        src = tmp.as_ptr();
-                    }
-                    // SAFETY: `src` has NR readable f32 (C row or the stack buffer).
-                    acc[r][q] = unsafe { [_mm256_loadu_ps(src), _mm256_loadu_ps(src.add(8))] };
-                }
-            }
-        }
-    }
-    // One k-step into chain `acc`.
-    let step = |acc: &mut [[[__m256; 2]; P]; R], kk: usize| {
-        let mut bv = [[_mm256_setzero_ps(); 2]; P];
-        for q in 0..P {
-            let i = t.panel_elem(q, kk);
-            // SAFETY: packed panel q has kc k-rows of NR elements (`Tile::panel_elem`).
-            bv[q] = unsafe { [load_b::<S>(b, i), load_b::<S>(b, i + 8)] };
-        }
-        for r in 0..R {
-            // SAFETY: A row r has kc elements from `a + r*lda`.
-            let av = _mm256_set1_ps(unsafe { *a.add(r * lda + kk) });
-            for q in 0..P {
-                for h in 0..2 {
-                    acc[r][q][h] = _mm256_fmadd_ps(av, bv[q][h], acc[r][q][h]);
-                }
-            }
-        }
-    };
-    // Even k-steps onto the init, odd ones (SPLIT = 2) from zero, added at the end.
-    let mut odd = [[[_mm256_setzero_ps(); 2]; P]; R];
-    k_steps::<_, SPLIT>(kc, &mut acc, &mut odd, step);
-    if SPLIT == 2 {
-        for r in 0..R {
-            for q in 0..P {
-                for h in 0..2 {
-                    acc[r][q][h] = _mm256_add_ps(acc[r][q][h], odd[r][q][h]);
-                }
-            }
-        }
-    }
-    if relu {
-        let zero = _mm256_setzero_ps();
-        for r in 0..R {
-            for q in 0..P {
-                for h in 0..2 {
-                    // max(v, 0) returns the second operand for NaN and ±0: v > 0 ? v : 0.
-                    acc[r][q][h] = _mm256_max_ps(acc[r][q][h], zero);
-                }
-            }
-        }
-    }
-    for r in 0..R {
-        for q in 0..P {
-            let dst = c.wrapping_add(r * ldc + q * NR);
-            if q == P - 1 && last < NR {
-                // SAFETY: the stack buffer has NR f32; C row r covers `last` columns here.
-                unsafe {
-                    _mm256_storeu_ps(tmp.as_mut_ptr(), acc[r][q][0]);
-                    _mm256_storeu_ps(tmp.as_mut_ptr().add(8), acc[r][q][1]);
-                    core::ptr::copy_nonoverlapping(tmp.as_ptr(), dst, last);
-                }
-            } else {
-                // SAFETY: C row r covers the full NR columns of this panel.
-                unsafe {
-                    _mm256_storeu_ps(dst, acc[r][q][0]);
-                    _mm256_storeu_ps(dst.add(8), acc[r][q][1]);
-                }
-            }
-        }
-    }
+    // SAFETY: forwarded caller contract.
+    unsafe { tile::tile::<Ymm2, S, R, P, SPLIT>(t) }
 }
 
 /// The AVX2 tiles: up to 6 rows × 1 panel (12 ymm accumulators) in the blocked path, 1 row ×

@@ -2,116 +2,94 @@
 
 use core::arch::x86_64::*;
 
-use super::driver::{self, Init, Microkernel, Problem, Tile, elem, k_steps};
-use super::{NR, WeightStorage};
+use super::WeightStorage;
+use super::driver::{self, Microkernel, Problem, Tile, elem};
+use super::tile::{self, Lanes};
 
-/// Packed weights `b[idx..idx+16]` of storage `S`, widened exactly to f32.
-///
-/// # Safety
-/// AVX-512F available; 16 elements of storage `S` readable at element `idx` of `b`.
-#[target_feature(enable = "avx512f")]
-#[inline]
-unsafe fn load_b<const S: u8>(b: *const u8, idx: usize) -> __m512 {
-    let at = elem::<S>(b, idx);
-    // SAFETY: forwarded caller contract (unaligned loads).
-    unsafe {
-        match const { WeightStorage::from_code(S) } {
-            WeightStorage::F32 => _mm512_loadu_ps(at.cast()),
-            WeightStorage::Bf16 => {
-                let h = _mm256_loadu_si256(at.cast());
-                _mm512_castsi512_ps(_mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(h)))
-            }
-            WeightStorage::F16 => _mm512_cvtph_ps(_mm256_loadu_si256(at.cast())),
+/// One zmm: the 16 columns of a panel row.
+#[derive(Clone, Copy)]
+pub(super) struct Zmm(__m512);
+
+/// The mask of the first `cols` (1..=16) lanes.
+#[inline(always)]
+fn first(cols: usize) -> __mmask16 {
+    ((1u32 << cols) - 1) as u16
+}
+
+// SAFETY: the loads and stores touch the named elements only (masked past `cols`).
+unsafe impl Lanes for Zmm {
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn zero() -> Zmm {
+        Zmm(_mm512_setzero_ps())
+    }
+
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn splat(v: f32) -> Zmm {
+        Zmm(_mm512_set1_ps(v))
+    }
+
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn mul_add(self, a: Zmm, b: Zmm) -> Zmm {
+        Zmm(_mm512_fmadd_ps(a.0, b.0, self.0))
+    }
+
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn add(self, other: Zmm) -> Zmm {
+        Zmm(_mm512_add_ps(self.0, other.0))
+    }
+
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn relu(self) -> Zmm {
+        // max(v, 0) returns the second operand for NaN and for ±0: v > 0 ? v : 0.
+        Zmm(_mm512_max_ps(self.0, _mm512_setzero_ps()))
+    }
+
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn load_packed<const S: u8>(b: *const u8, idx: usize) -> Zmm {
+        let at = elem::<S>(b, idx);
+        // SAFETY: forwarded caller contract (unaligned loads).
+        unsafe {
+            Zmm(match const { WeightStorage::from_code(S) } {
+                WeightStorage::F32 => _mm512_loadu_ps(at.cast()),
+                WeightStorage::Bf16 => {
+                    let h = _mm256_loadu_si256(at.cast());
+                    _mm512_castsi512_ps(_mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(h)))
+                }
+                WeightStorage::F16 => _mm512_cvtph_ps(_mm256_loadu_si256(at.cast())),
+            })
         }
+    }
+
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn load(p: *const f32, cols: usize) -> Zmm {
+        // SAFETY: `cols` f32 readable at `p` (caller contract); masked-off lanes are not read.
+        Zmm(unsafe { _mm512_maskz_loadu_ps(first(cols), p) })
+    }
+
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn store(self, p: *mut f32, cols: usize) {
+        // SAFETY: `cols` f32 writable at `p` (caller contract); masked-off lanes are not written.
+        unsafe { _mm512_mask_storeu_ps(p, first(cols), self.0) }
     }
 }
 
-/// Micro-tile: `R` rows × `P` panels of `t`, accumulating k-steps `0..t.kc` in `SPLIT`
-/// interleaved chains (1, or 2 for one-panel weights: see the GEMM's contract; `kc` is then
-/// all of k). Partial last panels are masked.
+/// [`tile::tile`] of `R` rows × `P` panels on AVX-512F (up to 24 zmm accumulators).
 ///
 /// # Safety
-/// As for [`Microkernel::tile`], with `R` rows and `P` panels.
+/// As for [`tile::tile`], with AVX-512F available.
 #[target_feature(enable = "avx512f")]
 #[inline]
-#[allow(clippy::needless_range_loop)]
 unsafe fn tile<const S: u8, const R: usize, const P: usize, const SPLIT: usize>(t: Tile) {
-    let Tile {
-        kc,
-        a,
-        lda,
-        b,
-        init,
-        c,
-        ldc,
-        last,
-        relu,
-        ..
-    } = t;
-    let mut mask = [0xFFFFu16; P];
-    mask[P - 1] = ((1u32 << last) - 1) as u16;
-    let mut acc = [[_mm512_setzero_ps(); P]; R];
-    match init {
-        Init::Zero => {}
-        Init::Bias(bp) => {
-            for q in 0..P {
-                // SAFETY: bias covers the tile's real columns; masked-off lanes are not accessed.
-                let v = unsafe { _mm512_maskz_loadu_ps(mask[q], bp.add(q * NR)) };
-                for r in 0..R {
-                    acc[r][q] = v;
-                }
-            }
-        }
-        Init::Load => {
-            for r in 0..R {
-                for q in 0..P {
-                    // SAFETY: C row r covers the tile's real columns; masked lanes untouched.
-                    acc[r][q] = unsafe { _mm512_maskz_loadu_ps(mask[q], c.add(r * ldc + q * NR)) };
-                }
-            }
-        }
-    }
-    // One k-step into chain `acc`.
-    let step = |acc: &mut [[__m512; P]; R], kk: usize| {
-        let mut bv = [_mm512_setzero_ps(); P];
-        for q in 0..P {
-            let at = t.panel_elem(q, kk);
-            // SAFETY: packed panel q has kc k-rows of NR elements (`Tile::panel_elem`).
-            bv[q] = unsafe { load_b::<S>(b, at) };
-        }
-        for r in 0..R {
-            // SAFETY: A row r has kc elements from `a + r*lda`.
-            let av = _mm512_set1_ps(unsafe { *a.add(r * lda + kk) });
-            for q in 0..P {
-                acc[r][q] = _mm512_fmadd_ps(av, bv[q], acc[r][q]);
-            }
-        }
-    };
-    // Even k-steps onto the init, odd ones (SPLIT = 2) from zero, added at the end.
-    let mut odd = [[_mm512_setzero_ps(); P]; R];
-    k_steps::<_, SPLIT>(kc, &mut acc, &mut odd, step);
-    if SPLIT == 2 {
-        for r in 0..R {
-            for q in 0..P {
-                acc[r][q] = _mm512_add_ps(acc[r][q], odd[r][q]);
-            }
-        }
-    }
-    if relu {
-        let zero = _mm512_setzero_ps();
-        for r in 0..R {
-            for q in 0..P {
-                // max(v, 0) returns the second operand for NaN and for ±0: v > 0 ? v : 0.
-                acc[r][q] = _mm512_max_ps(acc[r][q], zero);
-            }
-        }
-    }
-    for r in 0..R {
-        for q in 0..P {
-            // SAFETY: C row r covers the tile's real columns; masked-off lanes are not written.
-            unsafe { _mm512_mask_storeu_ps(c.add(r * ldc + q * NR), mask[q], acc[r][q]) };
-        }
-    }
+    // SAFETY: forwarded caller contract.
+    unsafe { tile::tile::<Zmm, S, R, P, SPLIT>(t) }
 }
 
 /// The AVX-512F tiles: up to 12 rows × 2 panels (24 zmm accumulators) in the blocked path,

@@ -43,6 +43,7 @@ mod driver;
 pub(crate) mod memory;
 mod packed;
 mod portable;
+mod tile;
 
 use crate::error::{Error, Result};
 use driver::{Init, Problem};
@@ -448,6 +449,69 @@ mod tests {
                         .all(|(x, y)| x.to_bits() == y.to_bits()),
                     "{isa:?} m={m} k={k} n={n}"
                 );
+            }
+        }
+    }
+
+    /// Every path of the driver (one panel in two chains, small batches, blocked over rows
+    /// and over k past every KC, ragged last panels, panel groups) with every storage, with and
+    /// without a bias, accumulating and with the ReLU, on shapes small enough for Miri to
+    /// check the kernels' pointer arithmetic: each element is the contract's sum, in k order.
+    #[test]
+    fn every_path_sums_in_the_contracts_order() {
+        let value = |i: usize| ((i * 7919) % 61) as f32 / 16.0 - 1.9;
+        for &(m, k, n) in &[(1, 3, 5), (2, 5, 16), (3, 7, 33), (2, 270, 20), (13, 4, 40)] {
+            let a: Vec<f32> = (0..m * k).map(value).collect();
+            let w: Vec<f32> = (0..n * k).map(|i| value(i + 5)).collect();
+            let bias: Vec<f32> = (0..n).map(|i| value(i + 11)).collect();
+            let c0: Vec<f32> = (0..m * n).map(|i| value(i + 17)).collect();
+            let rows = Rows::new(&a, m, k, k).unwrap();
+            for storage in [WeightStorage::F32, WeightStorage::Bf16, WeightStorage::F16] {
+                let packed = PackedWeight::pack(&w, n, k, storage).unwrap();
+                for isa in Isa::ALL.into_iter().filter_map(Isa::available) {
+                    for (accumulate, with_bias, relu) in [
+                        (false, false, false),
+                        (false, true, true),
+                        (true, false, false),
+                        (true, true, true),
+                    ] {
+                        let bias = with_bias.then_some(&bias[..]);
+                        let epilogue = if relu { Epilogue::Relu } else { Epilogue::None };
+                        let product = Product::new(rows, &packed)
+                            .bias(bias)
+                            .accumulate(accumulate)
+                            .epilogue(epilogue);
+                        let mut c = c0.clone();
+                        gemm(isa, product, RowsMut::new(&mut c, m, n, n).unwrap()).unwrap();
+                        for (idx, &got) in c.iter().enumerate() {
+                            let (i, j) = (idx / n, idx % n);
+                            let start = if accumulate { c0[idx] } else { 0.0 };
+                            let mut chains = [start + bias.map_or(0.0, |b| b[j]), 0.0];
+                            let split = if n <= NR { 2 } else { 1 };
+                            for kk in 0..k {
+                                let (x, y) = (a[i * k + kk], storage.round(w[j * k + kk]));
+                                let acc = &mut chains[kk % split];
+                                *acc = if isa.isa() == Isa::Portable {
+                                    *acc + x * y
+                                } else {
+                                    x.mul_add(y, *acc)
+                                };
+                            }
+                            let sum = if split == 2 {
+                                chains[0] + chains[1]
+                            } else {
+                                chains[0]
+                            };
+                            // ReLU: `v > 0 ? v : 0`.
+                            let want = if !relu || sum > 0.0 { sum } else { 0.0 };
+                            assert_eq!(
+                                got.to_bits(),
+                                want.to_bits(),
+                                "{isa:?} {storage:?} m={m} k={k} n={n} accumulate={accumulate} bias={with_bias} relu={relu} ({i},{j})"
+                            );
+                        }
+                    }
+                }
             }
         }
     }
