@@ -1,11 +1,13 @@
 //! The GEMM's loops, written once for every instruction set: how a product is cut into tiles,
 //! in which order the tiles run, and where each tile's operands are.
 //!
-//! The per-ISA part is a [`Microkernel`]: the tiles themselves (`R` rows × `P` panels,
-//! accumulating k-steps in the contract's order through [`k_steps`], see the parent module)
-//! and the tiling parameters that suit its registers and caches. Adding an instruction set is
-//! writing a microkernel and an entry point that runs [`gemm`] with its target features
-//! enabled (so that the driver, inlined into it, inlines the tiles).
+//! The per-ISA part is a [`Microkernel`]: the tiling parameters that suit its registers and
+//! caches, and which tiles (`R` rows × `P` panels) it has. The tiles themselves are written
+//! once too (`tile.rs`), over the instruction set's `Lanes`, accumulating the k-steps in the
+//! contract's order (see the parent module). Adding an instruction set is
+//! writing its `Lanes`, its `Microkernel` and an entry point that runs [`gemm`] with its
+//! target features enabled (so that the driver, inlined into it, inlines the tiles), plus an
+//! arm in the parent module's dispatch.
 //!
 //! Three paths, chosen by the shape alone:
 //! * a one-panel weight (`n ≤ NR`): tiles of [`Microkernel::ONE_PANEL_ROWS`] rows over all of
@@ -147,30 +149,6 @@ const fn small_m_panels(table: &[usize], m: usize) -> usize {
 
 /// f32 budget of one row block of C plus its A block (rows × (n + KC)), to stay in L2.
 const L2_BLOCK: usize = 96 * 1024;
-
-/// The k-steps `0..kc` of a tile in the contract's order (see the parent module): with
-/// `SPLIT == 1` each onto `even`, in k order; with `SPLIT == 2` the even ones onto `even` and
-/// the odd ones onto `odd`, each in k order (the kernel adds `odd` to `even` afterwards). Every
-/// microkernel runs its k-loop through this, so the order is written once.
-#[inline(always)]
-pub(crate) fn k_steps<A, const SPLIT: usize>(
-    kc: usize,
-    even: &mut A,
-    odd: &mut A,
-    mut step: impl FnMut(&mut A, usize),
-) {
-    // Two k-steps an iteration, in the same order: the loop's own instructions cost half as
-    // much (AVX2 runs 3-12 % fewer instructions than a step an iteration).
-    let mut kk = 0;
-    while kk + 2 <= kc {
-        step(even, kk);
-        step(if SPLIT == 2 { &mut *odd } else { &mut *even }, kk + 1);
-        kk += 2;
-    }
-    if kk < kc {
-        step(even, kk);
-    }
-}
 
 /// `$go!(R)` or `$go!(R, arg)` for `R = $rows`, one of the literals listed: the microkernels' dispatch
 /// of a run-time row count to their tiles, whose row count is a constant.
