@@ -152,6 +152,8 @@ const L2_BLOCK: usize = 96 * 1024;
 
 /// `$go!(R)` or `$go!(R, arg)` for `R = $rows`, one of the literals listed: the microkernels' dispatch
 /// of a run-time row count to their tiles, whose row count is a constant.
+// Only the SIMD microkernels have tiles of several heights (none on other targets yet).
+#[cfg_attr(not(target_arch = "x86_64"), allow(unused_macros))]
 macro_rules! by_rows {
     ($rows:expr, $go:ident, [$($r:literal)*]) => {
         match $rows {
@@ -166,6 +168,7 @@ macro_rules! by_rows {
         }
     };
 }
+#[cfg_attr(not(target_arch = "x86_64"), allow(unused_imports))]
 pub(super) use by_rows;
 
 /// Panels `q..q + span` of a tile: `span` if they all lie in full groups and `q` starts a
