@@ -89,11 +89,12 @@ mod tests {
         let sign = if h & 0x8000 != 0 { -1.0 } else { 1.0 };
         let exp = i32::from((h >> 10) & 0x1F);
         let man = f64::from(h & 0x3FF);
+        // Powers of two as exact divisions (no `powi`, which Miri computes inexactly).
         match exp {
-            0 => sign * man * 2f64.powi(-24),
+            0 => sign * man / 16_777_216.0,
             0x1F if man == 0.0 => sign * f64::INFINITY,
             0x1F => f64::NAN,
-            e => sign * (1.0 + man / 1024.0) * 2f64.powi(e - 15),
+            e => sign * (1.0 + man / 1024.0) * (1u64 << e) as f64 / 32_768.0,
         }
     }
 

@@ -2,7 +2,7 @@
 
 use core::arch::x86_64::*;
 
-use super::driver::{self, Microkernel, Problem, Tile, elem};
+use super::driver::{self, Microkernel, Problem, Tile, by_rows, elem};
 use super::tile::{self, Lanes};
 use super::{NR, WeightStorage};
 
@@ -165,12 +165,7 @@ impl Microkernel for Avx2 {
                 unsafe { tile::<S, $r, 1, 2>(t) }
             };
         }
-        match rows {
-            3 => go!(3),
-            2 => go!(2),
-            1 => go!(1),
-            _ => unreachable!("AVX2 one-panel tiles have 1 to 3 rows"),
-        }
+        by_rows!(rows, go, [3 2 1])
     }
 }
 

@@ -3,7 +3,7 @@
 use core::arch::x86_64::*;
 
 use super::WeightStorage;
-use super::driver::{self, Microkernel, Problem, Tile, elem};
+use super::driver::{self, Microkernel, Problem, Tile, by_rows, elem};
 use super::tile::{self, Lanes};
 
 /// One zmm: the 16 columns of a panel row.
@@ -112,28 +112,9 @@ impl Microkernel for Avx512 {
                 unsafe { tile::<S, $r, $p, 1>(t) }
             };
         }
-        macro_rules! rows {
-            ($p:literal) => {
-                match rows {
-                    12 => go!(12, $p),
-                    1 => go!(1, $p),
-                    2 => go!(2, $p),
-                    3 => go!(3, $p),
-                    4 => go!(4, $p),
-                    5 => go!(5, $p),
-                    6 => go!(6, $p),
-                    7 => go!(7, $p),
-                    8 => go!(8, $p),
-                    9 => go!(9, $p),
-                    10 => go!(10, $p),
-                    11 => go!(11, $p),
-                    _ => unreachable!("AVX-512 tiles have 1 to 12 rows"),
-                }
-            };
-        }
         match (rows, panels) {
-            (_, 1) => rows!(1),
-            (_, 2) => rows!(2),
+            (_, 1) => by_rows!(rows, go(1), [12 1 2 3 4 5 6 7 8 9 10 11]),
+            (_, 2) => by_rows!(rows, go(2), [12 1 2 3 4 5 6 7 8 9 10 11]),
             (1, 8) => go!(1, 8),
             (2, 6) => go!(2, 6),
             (3, 4) => go!(3, 4),
@@ -152,21 +133,7 @@ impl Microkernel for Avx512 {
                 unsafe { tile::<S, $r, 1, 2>(t) }
             };
         }
-        match rows {
-            12 => go!(12),
-            1 => go!(1),
-            2 => go!(2),
-            3 => go!(3),
-            4 => go!(4),
-            5 => go!(5),
-            6 => go!(6),
-            7 => go!(7),
-            8 => go!(8),
-            9 => go!(9),
-            10 => go!(10),
-            11 => go!(11),
-            _ => unreachable!("AVX-512 tiles have 1 to 12 rows"),
-        }
+        by_rows!(rows, go, [12 1 2 3 4 5 6 7 8 9 10 11])
     }
 }
 

@@ -1,11 +1,13 @@
 //! The GEMM's loops, written once for every instruction set: how a product is cut into tiles,
 //! in which order the tiles run, and where each tile's operands are.
 //!
-//! The per-ISA part is a [`Microkernel`]: the tiles themselves (`R` rows × `P` panels,
-//! accumulating k-steps in the contract's order through [`k_steps`], see the parent module)
-//! and the tiling parameters that suit its registers and caches. Adding an instruction set is
-//! writing a microkernel and an entry point that runs [`gemm`] with its target features
-//! enabled (so that the driver, inlined into it, inlines the tiles).
+//! The per-ISA part is a [`Microkernel`]: the tiling parameters that suit its registers and
+//! caches, and which tiles (`R` rows × `P` panels) it has. The tiles themselves are written
+//! once too (`tile.rs`), over the instruction set's `Lanes`, accumulating the k-steps in the
+//! contract's order (see the parent module). Adding an instruction set is
+//! writing its `Lanes`, its `Microkernel` and an entry point that runs [`gemm`] with its
+//! target features enabled (so that the driver, inlined into it, inlines the tiles), plus an
+//! arm in the parent module's dispatch.
 //!
 //! Three paths, chosen by the shape alone:
 //! * a one-panel weight (`n ≤ NR`): tiles of [`Microkernel::ONE_PANEL_ROWS`] rows over all of
@@ -148,41 +150,26 @@ const fn small_m_panels(table: &[usize], m: usize) -> usize {
 /// f32 budget of one row block of C plus its A block (rows × (n + KC)), to stay in L2.
 const L2_BLOCK: usize = 96 * 1024;
 
-/// The k-steps `0..kc` of a tile in the contract's order (see the parent module): with
-/// `SPLIT == 1` each onto `even`, in k order; with `SPLIT == 2` the even ones onto `even` and
-/// the odd ones onto `odd`, each in k order (the kernel adds `odd` to `even` afterwards). Every
-/// microkernel runs its k-loop through this, so the order is written once.
-#[inline(always)]
-pub(crate) fn k_steps<A, const SPLIT: usize>(
-    kc: usize,
-    even: &mut A,
-    odd: &mut A,
-    mut step: impl FnMut(&mut A, usize),
-) {
-    if SPLIT == 1 {
-        // Two k-steps an iteration (the same order): the loop's own instructions then cost
-        // half as much, which the portable kernel's narrow steps feel.
-        let mut kk = 0;
-        while kk + 2 <= kc {
-            step(even, kk);
-            step(even, kk + 1);
-            kk += 2;
+/// `$go!(R)` or `$go!(R, arg)` for `R = $rows`, one of the literals listed: the microkernels' dispatch
+/// of a run-time row count to their tiles, whose row count is a constant.
+// Only the SIMD microkernels have tiles of several heights (none on other targets yet).
+#[cfg_attr(not(target_arch = "x86_64"), allow(unused_macros))]
+macro_rules! by_rows {
+    ($rows:expr, $go:ident, [$($r:literal)*]) => {
+        match $rows {
+            $($r => $go!($r),)*
+            rows => unreachable!("no tile of {rows} rows"),
         }
-        if kk < kc {
-            step(even, kk);
+    };
+    ($rows:expr, $go:ident($arg:tt), [$($r:literal)*]) => {
+        match $rows {
+            $($r => $go!($r, $arg),)*
+            rows => unreachable!("no tile of {rows} rows"),
         }
-        return;
-    }
-    let mut kk = 0;
-    while kk + 2 <= kc {
-        step(even, kk);
-        step(odd, kk + 1);
-        kk += 2;
-    }
-    if kk < kc {
-        step(even, kk);
-    }
+    };
 }
+#[cfg_attr(not(target_arch = "x86_64"), allow(unused_imports))]
+pub(super) use by_rows;
 
 /// Panels `q..q + span` of a tile: `span` if they all lie in full groups and `q` starts a
 /// group (so panel `q + i` is at `(i / GROUP)·GROUP·NR·k + (i % GROUP)·NR` from panel `q`,

@@ -4,10 +4,10 @@
 //! An instruction set supplies its [`Lanes`] (the NR f32 of one panel row in registers, and
 //! the half-dozen operations a tile does on them) and instantiates [`tile`] under its target
 //! features; the reproducibility contract (the parent module) is kept here, by the k-step
-//! order of [`super::driver::k_steps`] and one `mul_add` per k-step and element.
+//! order of [`tile`] and one `mul_add` per k-step and element.
 
 use super::NR;
-use super::driver::{Init, Tile, k_steps};
+use super::driver::{Init, Tile};
 
 /// NR f32 in registers: a panel's packed k-row, or a tile row's values over one panel. Every
 /// method may use its instruction set's instructions, so each is called only where that set
@@ -91,9 +91,6 @@ pub(crate) unsafe fn tile<
 ) {
     let Tile {
         kc,
-        a,
-        lda,
-        b,
         init,
         c,
         ldc,
@@ -130,23 +127,33 @@ pub(crate) unsafe fn tile<
             }
         }
     }
-    // Even k-steps onto the init, odd ones (SPLIT = 2) from zero, added at the end.
+    // The contract's order: with SPLIT == 1 every k-step onto `acc`, in k order; with
+    // SPLIT == 2 the even ones onto `acc` (the init) and the odd ones onto `odd` (from zero),
+    // each in k order, `odd` added at the end. One k-step an iteration for one chain: taking
+    // two made the AVX-512 12×2 tile spill (half its speed). A loop, not a closure: a
+    // closure here would not inherit the target features of the wrapper this is inlined
+    // into, and could not inline the `Lanes` methods (AVX-512 ran 20× slower).
     let mut odd = [[zero; P]; R];
-    k_steps::<_, SPLIT>(kc, &mut acc, &mut odd, |chain: &mut [[V; P]; R], kk| {
-        let mut bv = [zero; P];
-        for q in 0..P {
-            // SAFETY: as above (panel q's k-row kk).
-            bv[q] = unsafe { V::load_packed::<S>(b, t.panel_elem(q, kk)) };
+    if SPLIT == 1 {
+        for kk in 0..kc {
+            // SAFETY: k-step kk < kc (caller contract, as above).
+            unsafe { k_step::<V, S, R, P>(&mut acc, &t, kk) };
         }
-        for r in 0..R {
-            // SAFETY: as above (A row r, k-step kk).
-            let av = unsafe { V::splat(*a.add(r * lda + kk)) };
-            for q in 0..P {
-                // SAFETY: the instruction set is available (caller contract).
-                chain[r][q] = unsafe { chain[r][q].mul_add(av, bv[q]) };
+    } else {
+        let mut kk = 0;
+        while kk + 2 <= kc {
+            // SAFETY: k-steps kk and kk + 1 < kc (caller contract, as above).
+            unsafe {
+                k_step::<V, S, R, P>(&mut acc, &t, kk);
+                k_step::<V, S, R, P>(&mut odd, &t, kk + 1);
             }
+            kk += 2;
         }
-    });
+        if kk < kc {
+            // SAFETY: k-step kk < kc (caller contract, as above).
+            unsafe { k_step::<V, S, R, P>(&mut acc, &t, kk) };
+        }
+    }
     for r in 0..R {
         for q in 0..P {
             // SAFETY: the instruction set is available (caller contract).
@@ -159,6 +166,34 @@ pub(crate) unsafe fn tile<
                 }
                 acc[r][q].store(c.add(r * ldc + q * NR), cols(q));
             }
+        }
+    }
+}
+
+/// One k-step `kk` of the tile `t` onto `chain`: the panels' packed k-row times each row's
+/// A value, added lane by lane.
+///
+/// # Safety
+/// As for [`tile`], with `kk < t.kc`.
+#[inline(always)]
+#[allow(clippy::needless_range_loop)]
+unsafe fn k_step<V: Lanes, const S: u8, const R: usize, const P: usize>(
+    chain: &mut [[V; P]; R],
+    t: &Tile,
+    kk: usize,
+) {
+    // SAFETY: the instruction set is available (caller contract).
+    let mut bv = [unsafe { V::zero() }; P];
+    for q in 0..P {
+        // SAFETY: panel q's k-row kk is packed there (`Tile::panel_elem`, caller contract).
+        bv[q] = unsafe { V::load_packed::<S>(t.b, t.panel_elem(q, kk)) };
+    }
+    for r in 0..R {
+        // SAFETY: A row r has k-step kk (caller contract).
+        let av = unsafe { V::splat(*t.a.add(r * t.lda + kk)) };
+        for q in 0..P {
+            // SAFETY: the instruction set is available (caller contract).
+            chain[r][q] = unsafe { chain[r][q].mul_add(av, bv[q]) };
         }
     }
 }
