@@ -47,6 +47,7 @@ mod tile;
 
 use crate::error::{Error, Result};
 use driver::{Init, Problem};
+pub(crate) use packed::packed_bytes;
 pub use packed::{GROUP, GROUP_ROWS, PackedWeight, WeightPacker, WeightStorage, packed_len};
 
 /// Width of one packed column panel. Weights are packed in panels of NR output columns, k-major, zero-padded.
