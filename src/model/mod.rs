@@ -216,9 +216,9 @@ impl Model {
             v => return Err(src.bad_meta("innfer.freia", format!("`{v}` is not `0.2` or `head`"))),
         };
         // Widths and counts are checked against what the file can back before anything is
-        // sized by them: every block holds a tensor at least `dim` elements long (a subnet
-        // that takes the condition, one at least `cond_dim` wide), every element takes a byte
-        // at least, and every block needs a metadata key (its type).
+        // sized by them: the tensors of every block hold at least `dim` elements in all (a
+        // subnet that takes the condition, a weight at least `cond_dim` wide), every element
+        // takes a byte at least, and every block needs a metadata key (its type).
         let backed = src.data_len();
         let dim = src.meta_usize_required("innfer.dim")?;
         if dim == 0 {

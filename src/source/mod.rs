@@ -111,9 +111,9 @@ impl<'a> Source<'a> {
         Ok(Source::new(metadata, Data::File(file), budget))
     }
 
-    /// Bytes of the data section (every tensor's bytes): what the file can back. Every
-    /// block holds a tensor at least `innfer.dim` elements long, and every element takes a
-    /// byte at least, so no width the file describes can be larger.
+    /// Bytes of the data section (every tensor's bytes): what the file can back. The
+    /// tensors of every block hold at least `innfer.dim` elements in all, and every element
+    /// takes a byte at least, so no width the file describes can be larger.
     pub(crate) fn data_len(&self) -> usize {
         self.header.data_len()
     }
