@@ -38,6 +38,7 @@ module innfer
   integer(c_int32_t), parameter :: INNFER_STATUS_NO_LAYOUT = 13
   integer(c_int32_t), parameter :: INNFER_STATUS_ISA_UNAVAILABLE = 14
   integer(c_int32_t), parameter :: INNFER_STATUS_INTERNAL = 15
+  integer(c_int32_t), parameter :: INNFER_STATUS_OUT_OF_MEMORY = 16
 
   ! Layouts (innfer_model_dims' layout).
   integer(c_int32_t), parameter :: INNFER_LAYOUT_NONE = 0

@@ -70,6 +70,7 @@ STATUS = {
     "NO_LAYOUT": 13,
     "ISA_UNAVAILABLE": 14,
     "INTERNAL": 15,
+    "OUT_OF_MEMORY": 16,
 }
 for _name, _code in STATUS.items():
     globals()["STATUS_" + _name] = _code
