@@ -500,6 +500,22 @@ fn an_unknown_metadata_key_is_refused_naming_it() {
 }
 
 #[test]
+fn only_a_checkpoints_own_prefix_goes_unread() {
+    // A training checkpoint's state (src/train/checkpoint.rs) rides along in the model file.
+    let mut f = none_layout();
+    f.set("innfer_train.epoch", 3)
+        .f32("innfer_train.adam_m", &[2], &[0.5, 0.25]);
+    innfer::Model::from_bytes(&f.to_bytes()).expect("a checkpoint's keys and tensors load");
+    // A prefix that only looks like it does not.
+    let mut f = none_layout();
+    f.set("innfer_training.epoch", 3);
+    refused(&f, "innfer_training.epoch");
+    let mut f = none_layout();
+    f.f32("innfer_trainer.adam_m", &[1], &[0.5]);
+    refused(&f, "innfer_trainer.adam_m");
+}
+
+#[test]
 fn a_key_of_another_block_type_is_refused() {
     // NICE has no clamp; a layout key without that layout names nothing.
     let mut f = none_layout();

@@ -23,6 +23,10 @@ use safetensors::tensor::{Dtype, Metadata, TensorInfo};
 use crate::error::{Error, Result};
 use crate::kernels::gemm::{self, WeightPacker, WeightStorage, memory::WeightMemory};
 use crate::kernels::half;
+
+/// The prefix of the metadata keys and tensors a training checkpoint adds to a model file
+/// (src/train/checkpoint.rs writes them); the reader skips them and nothing else.
+pub(crate) const CHECKPOINT_PREFIX: &str = "innfer_train.";
 use budget::Budget;
 
 /// Where the tensors' bytes are.
@@ -136,10 +140,16 @@ impl<'a> Source<'a> {
 
     /// Refuses the first metadata key (in byte order), then the first tensor, that no block
     /// read: nothing in a file may go unread.
+    ///
+    /// Keys and tensors under [`CHECKPOINT_PREFIX`] are a training checkpoint's own state (the
+    /// optimiser's moments, the epoch): a checkpoint stays a loadable model (docs/format.md §8).
     pub(crate) fn check_all_read(&self) -> Result<()> {
         let used = self.used_keys.borrow();
         let mut keys: Vec<&String> = match self.header.metadata() {
-            Some(m) => m.keys().filter(|k| !used.contains(k.as_str())).collect(),
+            Some(m) => m
+                .keys()
+                .filter(|k| !used.contains(k.as_str()) && !k.starts_with(CHECKPOINT_PREFIX))
+                .collect(),
             None => Vec::new(),
         };
         keys.sort();
@@ -154,7 +164,7 @@ impl<'a> Source<'a> {
         let tensors = self.header.tensors();
         let mut names: Vec<&String> = tensors
             .keys()
-            .filter(|k| !used.contains(k.as_str()))
+            .filter(|k| !used.contains(k.as_str()) && !k.starts_with(CHECKPOINT_PREFIX))
             .collect();
         names.sort();
         if let Some(name) = names.first() {
