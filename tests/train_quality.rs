@@ -340,14 +340,14 @@ fn gmm8_some_reaches_the_quality_bar() {
 #[ignore]
 fn kinematics_reaches_the_quality_bar() {
     let task = Task::Kinematics;
-    let data = task.simulate(env_or("INNFER_N", 1usize << 19), 1, 0);
+    // The README's recipe for models/kinematics.safetensors, with the CLI's data stream.
+    let data = task.simulate(env_or("INNFER_N", 1usize << 19), 0, 0);
     let config = TrainConfig {
-        blocks: env_or("INNFER_BLOCKS", 10),
+        blocks: env_or("INNFER_BLOCKS", 16),
         subnet: subnet(env_or("INNFER_HIDDEN", 96), env_or("INNFER_LAYERS", 2)),
-        epochs: env_or("INNFER_EPOCHS", 14),
-        batch: env_or("INNFER_BATCH", 1024),
+        epochs: env_or("INNFER_EPOCHS", 56),
+        batch: env_or("INNFER_BATCH", 512),
         lr: env_or("INNFER_LR", 2e-3),
-        validation_fraction: 0.01,
         threads: env_or("INNFER_THREADS", 2),
         seed: env_or("INNFER_SEED", 0),
         store_activations: true,
@@ -389,7 +389,8 @@ fn kinematics_reaches_the_quality_bar() {
 #[ignore]
 fn gaussian_linear_reaches_the_quality_bar() {
     let task = Task::GaussianLinear;
-    let data = task.simulate(env_or("INNFER_N", 10_000), 1, 0);
+    // The CLI's data stream (seed 0, stream 0), as in the README's command.
+    let data = task.simulate(env_or("INNFER_N", 10_000), 0, 0);
     let block = match std::env::var("INNFER_BLOCK").as_deref() {
         Ok("condaffine") => BlockKind::ConditionalAffine {
             clamp: 2.0,
