@@ -300,12 +300,26 @@ fn a_row_of_nan_stays_nan_in_every_entry_through_every_block() {
         }
         let model = Model::from_file(&path).unwrap();
         let (d, cc) = (model.dim(), model.cond_dim());
-        let mut input = vec![f32::NAN; 3 * d];
-        input[d..2 * d].fill(0.5); // a valid row between two invalid ones
-        let c = vec![1.0f32; 3 * cc];
+        let bytes = std::fs::read(dir.path().join("reference.safetensors")).unwrap();
+        let refs = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        let row = |name: &str| -> Vec<f32> {
+            let t = refs.tensor(name).unwrap();
+            t.data()
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+                .collect()
+        };
+        let c = if cc > 0 {
+            row("c_b1").repeat(3)
+        } else {
+            Vec::new()
+        };
         let cond = (cc > 0).then_some(&c[..]);
         let mut s = Session::new(&model, 3).unwrap();
-        for rev in [false, true] {
+        for (rev, valid) in [(false, row("x_b1")), (true, row("inv_in_b1"))] {
+            // A valid row between two rows of NaN.
+            let mut input = vec![f32::NAN; 3 * d];
+            input[d..2 * d].copy_from_slice(&valid);
             let mut out = vec![0.0; 3 * d];
             if rev {
                 s.inverse(&input, cond, &mut out, None).unwrap();
@@ -325,7 +339,7 @@ fn a_row_of_nan_stays_nan_in_every_entry_through_every_block() {
         }
         checked += 1;
     }
-    assert!(checked >= 18, "{checked} fixtures");
+    assert!(checked >= 19, "{checked} fixtures");
 }
 
 #[test]
@@ -348,6 +362,38 @@ fn extreme_latents_give_samples_inside_the_box() {
         .unwrap()
         .inverse(&z, Some(&raw), &mut x, None)
         .unwrap();
+    assert!(in_box(&x), "{x:?}");
+}
+
+/// The FrEIA-exported fixture (tests/fixtures/make_transform_fixture.py; tests/freia_parity.rs
+/// checks its numbers): its samples lie inside its box for real observations and for latents
+/// far beyond any normal draw.
+#[test]
+fn the_freia_fixture_stays_inside_its_box_even_for_extreme_latents() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/pypi_cinn_bounded_clr");
+    let model = Model::from_file(dir.join("model.safetensors")).unwrap();
+    assert_eq!(model.x_transform(), &transforms()[..]);
+    assert_eq!(model.y_transform(), YTransform::Clr);
+    let bytes = std::fs::read(dir.join("reference.safetensors")).unwrap();
+    let refs = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let c: Vec<f32> = refs
+        .tensor("c_b257")
+        .unwrap()
+        .data()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    let mut s = Session::new(&model, 256).unwrap();
+    let mut x = vec![0.0; 20 * 500 * X_DIM];
+    s.sample_batch(&c[..20 * BANDS], 500, &mut x).unwrap();
+    assert!(in_box(&x));
+    // Every corner of [−40, 40]⁴, each with several observations.
+    let z: Vec<f32> = (0..64)
+        .flat_map(|r| (0..X_DIM).map(move |k| if (r % 16) >> k & 1 == 1 { 40.0 } else { -40.0 }))
+        .collect();
+    let mut x = vec![0.0; 64 * X_DIM];
+    s.inverse(&z, Some(&c[..64 * BANDS]), &mut x, None).unwrap();
     assert!(in_box(&x), "{x:?}");
 }
 
