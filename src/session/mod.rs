@@ -858,6 +858,7 @@ impl<'m, 'a> Session<'m, 'a> {
         let mut bufs = Self::buffers(&plan, self.isa, &mut self.arena, chunk);
         while done < total {
             let m = chunk.min(total - done);
+            let mut observation_valid = true;
             for r in 0..m {
                 let global = done + r;
                 let obs = global / n;
@@ -872,9 +873,17 @@ impl<'m, 'a> Session<'m, 'a> {
                         }
                     }
                     Layout::Cinn { .. } => {
-                        let c = &mut bufs.cond[r * cc..(r + 1) * cc];
-                        ys.read_row(obs, c);
-                        if !model.prepare_condition(c) {
+                        // An observation's condition is prepared (transformed, standardised)
+                        // once per chunk; its other rows copy it.
+                        let (before, c) = bufs.cond.split_at_mut(r * cc);
+                        let c = &mut c[..cc];
+                        if r > 0 && (global - 1) / n == obs {
+                            c.copy_from_slice(&before[(r - 1) * cc..]);
+                        } else {
+                            ys.read_row(obs, c);
+                            observation_valid = model.prepare_condition(c);
+                        }
+                        if !observation_valid {
                             invalidate(row);
                         }
                     }
