@@ -447,113 +447,84 @@ fn without(key: &str) -> ModelFile {
     f
 }
 
+/// Each `(key, value, says)`: the bounded model with `key` set to `value` is refused naming
+/// `key`, saying `says`.
+fn refused_with_each(cases: &[(&str, &str, &str)]) {
+    for &(key, value, says) in cases {
+        refused(&with(key, value), key, says);
+    }
+}
+
 #[test]
 fn the_x_transform_has_one_known_kind_per_x_dimension() {
-    refused(
-        &with("innfer.x_transform", "logit,logit,log"),
-        "innfer.x_transform",
-        "has 3 entries, expected 4",
-    );
-    refused(
-        &with("innfer.x_transform", "logit,logit,log,identity,log"),
-        "innfer.x_transform",
-        "has 5 entries",
-    );
-    refused(
-        &with("innfer.x_transform", "logit,logit,sqrt,identity"),
-        "innfer.x_transform",
-        "`sqrt`, not identity, log or logit",
-    );
-    refused(
-        &with("innfer.x_transform", "logit,Logit,log,identity"),
-        "innfer.x_transform",
-        "`Logit`",
-    );
+    let key = "innfer.x_transform";
+    refused_with_each(&[
+        (key, "logit,logit,log", "has 3 entries, expected 4"),
+        (key, "logit,logit,log,identity,log", "has 5 entries"),
+        (
+            key,
+            "logit,logit,sqrt,identity",
+            "`sqrt`, not identity, log or logit",
+        ),
+        (key, "logit,Logit,log,identity", "`Logit`"),
+    ]);
 }
 
 #[test]
 fn bounds_have_one_entry_per_dimension_and_exactly_the_ones_its_kind_has() {
-    refused(
-        &with("innfer.x_lower", "0,0.005,5"),
-        "innfer.x_lower",
-        "has 3 entries, expected 4",
-    );
-    refused(
-        &with("innfer.x_upper", "1,0.1,,,"),
-        "innfer.x_upper",
-        "has 5 entries",
-    );
-    // A bound the dimension's kind does not have would be read by nothing.
-    refused(
-        &with("innfer.x_lower", "0,0.005,5,-3"),
-        "innfer.x_lower",
-        "entry 3 is `-3`, but dimension 3 is identity",
-    );
-    refused(
-        &with("innfer.x_upper", "1,0.1,50,"),
-        "innfer.x_upper",
-        "dimension 2 is log",
-    );
-    // And a bound it has must be there.
-    refused(
-        &with("innfer.x_lower", "0,,5,"),
-        "innfer.x_lower",
-        "entry 1 (dimension 1 is logit) is ``",
-    );
-    refused(
-        &without("innfer.x_lower"),
-        "innfer.x_lower",
-        "is missing, but dimension 0 is logit",
-    );
-    refused(
-        &without("innfer.x_upper"),
-        "innfer.x_upper",
-        "is missing, but dimension 0 is logit",
-    );
-    let mut unbounded = bounded();
-    unbounded.set("innfer.x_transform", "identity,identity,identity,identity");
-    unbounded.meta.remove("innfer.x_lower");
-    unbounded.set("innfer.x_upper", ",,,");
+    let (lower, upper) = ("innfer.x_lower", "innfer.x_upper");
+    refused_with_each(&[
+        (lower, "0,0.005,5", "has 3 entries, expected 4"),
+        (upper, "1,0.1,,,", "has 5 entries"),
+        // A bound the dimension's kind does not have would be read by nothing…
+        (
+            lower,
+            "0,0.005,5,-3",
+            "entry 3 is `-3`, but dimension 3 is identity",
+        ),
+        (upper, "1,0.1,50,", "dimension 2 is log"),
+        // …and a bound it has must be there.
+        (lower, "0,,5,", "entry 1 (dimension 1 is logit) is ``"),
+    ]);
+    for key in [lower, upper] {
+        refused(&without(key), key, "is missing, but dimension 0 is logit");
+    }
+    let mut unbounded = without(lower);
+    unbounded
+        .set("innfer.x_transform", "identity,identity,identity,identity")
+        .set(upper, ",,,");
     refused(
         &unbounded,
-        "innfer.x_upper",
+        upper,
         "no dimension of `innfer.x_transform` has that bound",
     );
     refused(
         &without("innfer.x_transform"),
-        "innfer.x_lower",
+        lower,
         "is given but `innfer.x_transform` is not",
     );
 }
 
 #[test]
 fn bounds_are_finite_and_a_logit_interval_is_not_empty() {
+    let (lower, upper) = ("innfer.x_lower", "innfer.x_upper");
     for bad in ["nan", "inf", "-inf", "1e39", "x", "0x1"] {
-        refused(
-            &with("innfer.x_lower", &format!("0,{bad},5,")),
-            "innfer.x_lower",
-            "not a finite number",
-        );
-        refused(
-            &with("innfer.x_upper", &format!("{bad},0.1,,")),
-            "innfer.x_upper",
-            "not a finite number",
-        );
+        refused_with_each(&[
+            (lower, &format!("0,{bad},5,"), "not a finite number"),
+            (upper, &format!("{bad},0.1,,"), "not a finite number"),
+        ]);
     }
-    refused(
-        &with("innfer.x_upper", "1,0.005,,"),
-        "innfer.x_upper",
-        "entry 1 is 0.005 with lower bound 0.005",
-    );
-    refused(
-        &with("innfer.x_upper", "-1,0.1,,"),
-        "innfer.x_upper",
-        "must be below its upper bound",
-    );
-    let mut wide = bounded();
-    wide.set("innfer.x_lower", "-3e38,0.005,5,")
-        .set("innfer.x_upper", "3e38,0.1,,");
-    refused(&wide, "innfer.x_upper", "upper − lower must be finite");
+    refused_with_each(&[
+        (
+            upper,
+            "1,0.005,,",
+            "entry 1 is 0.005 with lower bound 0.005",
+        ),
+        (upper, "-1,0.1,,", "must be below its upper bound"),
+    ]);
+    let mut wide = with(lower, "-3e38,0.005,5,");
+    wide.set(upper, "3e38,0.1,,");
+    refused(&wide, upper, "upper − lower must be finite");
 }
 
 #[test]

@@ -231,17 +231,28 @@ impl XTransform {
     }
 }
 
+/// Replaces the first `transforms.len()` values of `row` by the first half of `map`'s result
+/// and returns the sum of the second halves (the log-Jacobians).
+#[inline]
+fn map_row(
+    transforms: &[XTransform],
+    row: &mut [f32],
+    map: impl Fn(&XTransform, f32) -> (f32, f32),
+) -> f32 {
+    let mut log_jacobian = 0.0f32;
+    for (v, t) in row.iter_mut().zip(transforms) {
+        let (mapped, lj) = map(t, *v);
+        *v = mapped;
+        log_jacobian += lj;
+    }
+    log_jacobian
+}
+
 /// Maps the first `transforms.len()` values of `row` from x to u in place; returns
 /// `Σ log|du/dx|`.
 #[inline]
 pub(crate) fn unbound_row(transforms: &[XTransform], row: &mut [f32]) -> f32 {
-    let mut log_jacobian = 0.0f32;
-    for (v, t) in row.iter_mut().zip(transforms) {
-        let (u, lj) = t.to_unbounded(*v);
-        *v = u;
-        log_jacobian += lj;
-    }
-    log_jacobian
+    map_row(transforms, row, XTransform::to_unbounded)
 }
 
 /// Maps the first `transforms.len()` values of `row` from u to x in place.
@@ -255,13 +266,7 @@ pub(crate) fn bound_row(transforms: &[XTransform], row: &mut [f32]) {
 /// [`bound_row`], returning `Σ log|dx/du|`.
 #[inline]
 pub(crate) fn bound_row_with_log_jacobian(transforms: &[XTransform], row: &mut [f32]) -> f32 {
-    let mut log_jacobian = 0.0f32;
-    for (v, t) in row.iter_mut().zip(transforms) {
-        let (x, lj) = t.to_bounded_with_log_jacobian(*v);
-        *v = x;
-        log_jacobian += lj;
-    }
-    log_jacobian
+    map_row(transforms, row, XTransform::to_bounded_with_log_jacobian)
 }
 
 /// The map of a raw condition row to the one the network (behind its standardisation) reads.
