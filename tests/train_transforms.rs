@@ -6,8 +6,7 @@
 use innfer::metrics::PosteriorSampler;
 use innfer::model::{XTransform, YTransform};
 use innfer::rng::Rng;
-use innfer::train::trainer::prepare_y;
-use innfer::train::{Dataset, SubnetSpec, TrainConfig, TrainedModel, train};
+use innfer::train::{Dataset, SubnetSpec, TrainConfig, TrainedModel, prepare_y, train};
 use innfer::{Error, Model, Session};
 
 const BANDS: usize = 5;
