@@ -2,6 +2,7 @@
 //! the trainer computes: forward, inverse and log-determinants, standardisation included;
 //! and sampling through `innfer::Session` works.
 
+use innfer::model::YTransform;
 use innfer::rng::Rng;
 use innfer::train::export::{self, ExportOptions, Standardization};
 use innfer::train::{
@@ -91,6 +92,8 @@ fn a_conditional_chain_with_standardisation_round_trips_through_the_engine() {
         layout: Layout::Cinn { x: d, y: cc },
         x_norm: Some(x_norm.clone()),
         y_norm: Some(y_norm.clone()),
+        x_transform: Vec::new(),
+        y_transform: YTransform::None,
         producer: "innfer train test".into(),
     };
     let model = Model::from_bytes(&export::to_safetensors(&chain, &options).unwrap()).unwrap();
@@ -144,6 +147,8 @@ fn an_unconditional_chain_matches_the_engine_in_both_directions() {
             layout: Layout::None,
             x_norm: None,
             y_norm: None,
+            x_transform: Vec::new(),
+            y_transform: YTransform::None,
             producer: "test".into(),
         };
         let model = Model::from_bytes(&export::to_safetensors(&chain, &options).unwrap()).unwrap();
@@ -178,6 +183,8 @@ fn the_same_chain_exports_to_the_same_bytes_with_sorted_header_keys() {
         layout: Layout::Cinn { x: 4, y: 2 },
         x_norm: None,
         y_norm: None,
+        x_transform: Vec::new(),
+        y_transform: YTransform::None,
         producer: "innfer train test".into(),
     };
     let first = export::to_safetensors(&chain, &options).unwrap();

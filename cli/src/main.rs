@@ -508,6 +508,23 @@ fn info(path: &Path, batch: usize) -> CliResult<()> {
         "standardised",
         &format!("x {}, y {}", yes_no(x_norm), yes_no(y_norm)),
     );
+    // Bounds in the kinds' own notation: logit(lower, upper), log(lower).
+    let x_transform = if model.x_transform().is_empty() {
+        "none".to_string()
+    } else {
+        model
+            .x_transform()
+            .iter()
+            .map(|t| match (t.lower(), t.upper()) {
+                (Some(lo), Some(hi)) => format!("{}({lo}, {hi})", t.kind().name()),
+                (Some(lo), None) => format!("{}({lo})", t.kind().name()),
+                _ => t.kind().name().to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    line("x transform", &x_transform);
+    line("y transform", model.y_transform().name());
     line(
         "session memory",
         &format!("{bytes} bytes at --batch {batch}"),

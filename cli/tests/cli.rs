@@ -212,6 +212,25 @@ fn info_describes_a_conditional_model() {
 }
 
 #[test]
+fn info_names_the_transforms() {
+    let model_path = fixture("pypi_cinn_bounded_clr").join("model.safetensors");
+    let out = innfer(&[&"info", &model_path]);
+    assert_ok(&out);
+    let text = stdout(&out);
+    assert!(
+        text.contains("x transform     logit(0, 1), logit(0.005, 0.1), log(5), identity\n"),
+        "{text}"
+    );
+    assert!(text.contains("y transform     clr\n"), "{text}");
+    let plain = stdout(&innfer(&[
+        &"info",
+        &fixture("pypi_cinn_stats").join("model.safetensors"),
+    ]));
+    assert!(plain.contains("x transform     none\n"), "{plain}");
+    assert!(plain.contains("y transform     none\n"), "{plain}");
+}
+
+#[test]
 fn info_describes_an_inn_layout_and_defaults_to_batch_1() {
     let model_path = fixture("head_toy_inn").join("model.safetensors");
     let out = innfer(&[&"info", &model_path]);

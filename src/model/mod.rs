@@ -11,6 +11,10 @@ use crate::blocks::{Block, BlockSpec, Plan};
 use crate::error::{Error, Result};
 use crate::source::Source;
 
+pub mod transform;
+
+pub use transform::{XTransform, XTransformKind, YTransform};
+
 /// The format version this build reads and writes.
 pub const FORMAT_VERSION: u32 = 1;
 
@@ -129,6 +133,9 @@ pub struct Model {
     pub(crate) plan: Plan,
     pub(crate) x_norm: Option<Standardize>,
     pub(crate) y_norm: Option<Standardize>,
+    /// One per x dimension, or empty (docs/format.md §3.1).
+    pub(crate) x_transform: Vec<XTransform>,
+    pub(crate) y_transform: YTransform,
     producer: Option<String>,
     /// The memory of the blocks' packed weights (declared after `blocks`: dropped after them).
     /// Never read: it is here to own that memory.
@@ -300,17 +307,28 @@ impl Model {
             ));
         }
         if layout == Layout::None
-            && ["x_mean", "x_std", "y_mean", "y_std"]
-                .iter()
-                .any(|k| src.meta(&format!("innfer.{k}")).is_some())
+            && [
+                "x_mean",
+                "x_std",
+                "y_mean",
+                "y_std",
+                "x_transform",
+                "x_lower",
+                "x_upper",
+                "y_transform",
+            ]
+            .iter()
+            .any(|k| src.meta(&format!("innfer.{k}")).is_some())
         {
             return Err(src.bad_meta(
                 "innfer.layout",
-                "standardisation needs a layout naming x and y",
+                "standardisation and transforms need a layout naming x and y",
             ));
         }
         let x_norm = stats(&src, "x", layout.x_dim())?;
         let y_norm = stats(&src, "y", layout.y_dim())?;
+        let x_transform = transform::read_x_transform(&src, layout.x_dim())?;
+        let y_transform = transform::read_y_transform(&src, layout)?;
         let producer = src.meta("innfer.producer").map(|s| s.to_string());
         src.check_all_read()?;
         Ok(Model {
@@ -323,6 +341,8 @@ impl Model {
             plan,
             x_norm,
             y_norm,
+            x_transform,
+            y_transform,
             producer,
             weights: src.into_weight_memory(),
         })
@@ -431,6 +451,30 @@ impl Model {
     /// Whether x and y are standardised inside the model.
     pub fn has_standardization(&self) -> (bool, bool) {
         (self.x_norm.is_some(), self.y_norm.is_some())
+    }
+
+    /// The transform of each x dimension between the caller's units and the network's
+    /// (docs/format.md §3.1); empty if the file has none (every dimension the identity).
+    pub fn x_transform(&self) -> &[XTransform] {
+        &self.x_transform
+    }
+
+    /// The transform of the raw condition (docs/format.md §3.1).
+    pub fn y_transform(&self) -> YTransform {
+        self.y_transform
+    }
+
+    /// Turns a raw observation row (`y_dim` values, as `sample` and the `cond` of `forward`
+    /// and `inverse` take it) into what the network reads, in place: the y transform, then
+    /// the y standardisation. Returns whether the row is valid: every value finite. An invalid
+    /// row (for `clr`, a band that is not positive and finite: a dead or saturated pixel) is
+    /// not refused by the calls; its samples and outputs are NaN.
+    pub fn prepare_condition(&self, row: &mut [f32]) -> bool {
+        self.y_transform.apply(row);
+        if let Some(norm) = &self.y_norm {
+            norm.forward(row);
+        }
+        row.iter().all(|v| v.is_finite())
     }
 
     /// How the subnets' weights are stored (see [`LoadOptions`]).

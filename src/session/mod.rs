@@ -15,7 +15,7 @@ use crate::blocks::Work;
 use crate::error::{Error, Result};
 use crate::kernels::gemm::{Available, Isa};
 use crate::kernels::normal;
-use crate::model::{Layout, Model};
+use crate::model::{Layout, Model, transform};
 use matrix::{MatMut, MatRef};
 
 /// Alignment (bytes) that caller-provided session memory must have.
@@ -34,6 +34,19 @@ impl MemoryPlan {
     fn worker_floats(&self) -> usize {
         2 * self.hidden + 2 * self.coeffs
     }
+}
+
+fn all_finite(values: &[f32]) -> bool {
+    values.iter().all(|v| v.is_finite())
+}
+
+/// Makes an invalid row's outputs NaN (a condition that is not finite after its transform, an
+/// x outside its transform's bounds): NaN in every entry of the chain's state stays NaN in
+/// every entry through every block (each output entry is arithmetic on some input entry;
+/// only a subnet, e.g. a ReLU, could turn NaN into a number), whereas a single non-finite
+/// value could come out as finite, meaningless numbers.
+fn invalidate(row: &mut [f32]) {
+    row.fill(f32::NAN);
 }
 
 /// Rows of the AVX-512 micro-tile: the threaded path gives each thread a multiple of this.
@@ -546,20 +559,23 @@ impl<'m, 'a> Session<'m, 'a> {
         }
     }
 
-    /// Copies condition rows in, standardised (cINN layout).
+    /// Copies condition rows in, transformed and standardised (cINN layout).
     fn load_cond(model: &Model, cond_buf: &mut [f32], cond: &MatRef<'_>, m: usize) {
         let cc = model.cond_dim();
         for r in 0..m {
             let row = &mut cond_buf[r * cc..(r + 1) * cc];
             cond.read_row(r, row);
-            if let Some(norm) = &model.y_norm {
-                norm.forward(row);
-            }
+            model.prepare_condition(row);
         }
     }
 
     /// The forward pass `out = f(x; cond)` with per-row log|det J| (raw units, docs/format.md §3).
     /// All matrices have the same number of rows, at most [`Session::max_batch`].
+    ///
+    /// With an x transform (docs/format.md §3.1) x is mapped to the network's u first and
+    /// log|det J| includes that map's log-Jacobian; with a y transform `cond` holds raw
+    /// values. An invalid row (an x on or outside its bounds, a condition that is not finite
+    /// after its transform) gets NaN in its outputs and log|det J|; the call does not fail.
     pub fn forward_strided(
         &mut self,
         x: MatRef<'_>,
@@ -570,7 +586,8 @@ impl<'m, 'a> Session<'m, 'a> {
         self.pass(x, cond, &mut out, logdet, false)
     }
 
-    /// The inverse pass `x = f⁻¹(out; cond)` with per-row log|det J| of the inverse map.
+    /// The inverse pass `x = f⁻¹(out; cond)` with per-row log|det J| of the inverse map,
+    /// x mapped into its bounds by the x transform (whose log-Jacobian log|det J| includes).
     pub fn inverse_strided(
         &mut self,
         input: MatRef<'_>,
@@ -586,7 +603,7 @@ impl<'m, 'a> Session<'m, 'a> {
         input: MatRef<'_>,
         cond: Option<MatRef<'_>>,
         out: &mut MatMut<'_>,
-        logdet: Option<&mut [f32]>,
+        mut logdet: Option<&mut [f32]>,
         rev: bool,
     ) -> Result<()> {
         let model = self.model;
@@ -623,20 +640,37 @@ impl<'m, 'a> Session<'m, 'a> {
         let layout = model.layout();
         let plan = self.plan;
         let mut bufs = Self::buffers(&plan, self.isa, &mut self.arena, m);
+        if let Some(c) = &cond {
+            Self::load_cond(model, bufs.cond, c, m);
+        }
+        let cc = model.cond_dim();
+        let transformed = !model.x_transform.is_empty();
         for r in 0..m {
             let row = &mut bufs.state[r * d..(r + 1) * d];
             input.read_row(r, row);
-            // Standardise what enters the chain.
+            let mut valid = cond.is_none() || all_finite(&bufs.cond[r * cc..(r + 1) * cc]);
+            let mut log_jacobian = 0.0;
+            // Transform and standardise what enters the chain.
             if rev {
                 if let (Layout::Inn { y, .. }, Some(norm)) = (layout, &model.y_norm) {
                     norm.forward(&mut row[d - y..]);
                 }
-            } else if let Some(norm) = &model.x_norm {
-                norm.forward(&mut row[..layout.x_dim()]);
+            } else {
+                let x = &mut row[..layout.x_dim()];
+                log_jacobian = transform::unbound_row(&model.x_transform, x);
+                valid &= !transformed || all_finite(x);
+                if let Some(norm) = &model.x_norm {
+                    norm.forward(x);
+                }
             }
-        }
-        if let Some(c) = &cond {
-            Self::load_cond(model, bufs.cond, c, m);
+            if !valid {
+                invalidate(row);
+            }
+            // Until the chain has run, the caller's logdet holds the x transform's
+            // log-Jacobian (forward), or NaN for an invalid row.
+            if let Some(ld) = logdet.as_deref_mut() {
+                ld[r] = if valid { log_jacobian } else { f32::NAN };
+            }
         }
         Self::run_chain(
             model,
@@ -671,8 +705,15 @@ impl<'m, 'a> Session<'m, 'a> {
         for r in 0..m {
             let row = &mut bufs.state[r * d..(r + 1) * d];
             if rev {
+                let x = &mut row[..layout.x_dim()];
                 if let Some(norm) = &model.x_norm {
-                    norm.inverse(&mut row[..layout.x_dim()]);
+                    norm.inverse(x);
+                }
+                match logdet.as_deref_mut() {
+                    Some(ld) if !ld[r].is_nan() => {
+                        ld[r] = transform::bound_row_with_log_jacobian(&model.x_transform, x)
+                    }
+                    _ => transform::bound_row(&model.x_transform, x),
                 }
             } else if let Some((y, norm)) = inn_y {
                 norm.inverse(&mut row[d - y..]);
@@ -681,7 +722,14 @@ impl<'m, 'a> Session<'m, 'a> {
         }
         if let Some(ld) = logdet {
             for (dst, src) in ld.iter_mut().zip(bufs.logdet.iter()) {
-                *dst = *src + extra;
+                // `dst` holds the x transform's log-Jacobian (set above), or NaN.
+                *dst = if dst.is_nan() {
+                    f32::NAN
+                } else if transformed {
+                    *src + extra + *dst
+                } else {
+                    *src + extra
+                };
             }
         }
         Ok(())
@@ -733,6 +781,10 @@ impl<'m, 'a> Session<'m, 'a> {
     /// `n` posterior samples of x for one observation `y` (raw units), written as `[n][x_dim]`
     /// row-major into `x`. Any `n`: it runs in chunks of [`Session::max_batch`]. Sample `i` uses
     /// row `next_row + i` of the random stream, so splitting `n` over calls changes nothing.
+    ///
+    /// `y` is what the model's y transform takes (the raw band values for `clr`), and the
+    /// samples lie inside the bounds of its x transform (docs/format.md §3.1). An invalid `y`
+    /// (see [`Model::prepare_condition`]) gives NaN samples, not an error.
     pub fn sample(&mut self, y: &[f32], n: usize, x: &mut [f32]) -> Result<()> {
         let layout = self.model.layout();
         if layout == Layout::None {
@@ -806,6 +858,7 @@ impl<'m, 'a> Session<'m, 'a> {
         let mut bufs = Self::buffers(&plan, self.isa, &mut self.arena, chunk);
         while done < total {
             let m = chunk.min(total - done);
+            let mut observation_valid = true;
             for r in 0..m {
                 let global = done + r;
                 let obs = global / n;
@@ -815,15 +868,23 @@ impl<'m, 'a> Session<'m, 'a> {
                     Layout::Inn { y, .. } => {
                         row[zd..d - y].fill(0.0);
                         ys.read_row(obs, &mut row[d - y..]);
-                        if let Some(norm) = &model.y_norm {
-                            norm.forward(&mut row[d - y..]);
+                        if !model.prepare_condition(&mut row[d - y..]) {
+                            invalidate(row);
                         }
                     }
                     Layout::Cinn { .. } => {
-                        let c = &mut bufs.cond[r * cc..(r + 1) * cc];
-                        ys.read_row(obs, c);
-                        if let Some(norm) = &model.y_norm {
-                            norm.forward(c);
+                        // An observation's condition is prepared (transformed, standardised)
+                        // once per chunk; its other rows copy it.
+                        let (before, c) = bufs.cond.split_at_mut(r * cc);
+                        let c = &mut c[..cc];
+                        if r > 0 && (global - 1) / n == obs {
+                            c.copy_from_slice(&before[(r - 1) * cc..]);
+                        } else {
+                            ys.read_row(obs, c);
+                            observation_valid = model.prepare_condition(c);
+                        }
+                        if !observation_valid {
+                            invalidate(row);
                         }
                     }
                     Layout::None => {}
@@ -844,6 +905,7 @@ impl<'m, 'a> Session<'m, 'a> {
                 if let Some(norm) = &model.x_norm {
                     norm.inverse(row);
                 }
+                transform::bound_row(&model.x_transform, row);
                 x.write_row(done + r, row);
             }
             done += m;

@@ -13,7 +13,7 @@ use super::blocks::TensorSource;
 use super::chain::Chain;
 use super::float::Float;
 use crate::error::{Error, Result};
-use crate::model::{FORMAT_VERSION, Layout};
+use crate::model::{FORMAT_VERSION, Layout, XTransform, YTransform};
 
 /// Per-dimension `(v − mean)/std`, as f32 (what the engine reads).
 #[derive(Clone, Debug, PartialEq)]
@@ -88,10 +88,41 @@ impl Standardization {
 #[derive(Clone, Debug)]
 pub struct ExportOptions {
     pub layout: Layout,
+    /// Statistics of the transformed x (u) and y (docs/format.md §3.1).
     pub x_norm: Option<Standardization>,
     pub y_norm: Option<Standardization>,
+    /// `innfer.x_transform` and its bounds: empty, or one per x dimension.
+    pub x_transform: Vec<XTransform>,
+    /// `innfer.y_transform` (written unless `None`).
+    pub y_transform: YTransform,
     /// `innfer.producer`.
     pub producer: String,
+}
+
+/// The metadata of the x transforms (docs/format.md §2): kinds, and each bound list where
+/// some dimension has that bound, with empty entries for the dimensions that have not.
+fn x_transform_meta(transforms: &[XTransform]) -> Vec<(&'static str, String)> {
+    let list = |entry: &dyn Fn(&XTransform) -> Option<String>| {
+        let entries: Vec<Option<String>> = transforms.iter().map(entry).collect();
+        entries.iter().any(Option::is_some).then(|| {
+            entries
+                .into_iter()
+                .map(Option::unwrap_or_default)
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+    };
+    let mut meta = vec![(
+        "innfer.x_transform",
+        list(&|t| Some(t.kind().name().to_string())).unwrap_or_default(),
+    )];
+    if let Some(lower) = list(&|t| t.lower().map(|v| format!("{v:?}"))) {
+        meta.push(("innfer.x_lower", lower));
+    }
+    if let Some(upper) = list(&|t| t.upper().map(|v| format!("{v:?}"))) {
+        meta.push(("innfer.x_upper", upper));
+    }
+    meta
 }
 
 fn join(values: &[f32]) -> String {
@@ -161,6 +192,25 @@ pub fn to_safetensors<F: Float>(chain: &Chain<F>, options: &ExportOptions) -> Re
             put(format!("innfer.{which}_mean"), join(&n.mean));
             put(format!("innfer.{which}_std"), join(&n.std));
         }
+    }
+
+    if !options.x_transform.is_empty() {
+        let len = options.layout.x_dim();
+        if options.x_transform.len() != len {
+            return Err(Error::Dims(format!(
+                "{} x transforms, the layout's x is {len} wide",
+                options.x_transform.len()
+            )));
+        }
+        for (key, value) in x_transform_meta(&options.x_transform) {
+            put(key.into(), value);
+        }
+    }
+    if options.y_transform != YTransform::None {
+        put(
+            "innfer.y_transform".into(),
+            options.y_transform.name().into(),
+        );
     }
 
     let params = chain.params();

@@ -34,4 +34,4 @@ pub use ops::half::ClampActivation;
 pub use spec::{BlockKind, BlockSpec, ChainSpec, SubnetSpec};
 // The trainer's data and simulators: `crate::tasks`, usable without this feature.
 pub use crate::tasks::{Dataset, Labelling, Task};
-pub use trainer::{EpochReport, Objective, TrainConfig, TrainedModel, train};
+pub use trainer::{EpochReport, Objective, TrainConfig, TrainedModel, prepare_y, train};

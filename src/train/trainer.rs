@@ -16,7 +16,8 @@ use super::optim::{Adam, AdamConfig, Clip, Schedule};
 use super::spec::{BlockKind, BlockSpec, ChainSpec, SubnetSpec};
 use crate::error::{Error, Result};
 use crate::metrics::PosteriorSampler;
-use crate::model::Layout;
+use crate::model::transform::{bound_row, unbound_row};
+use crate::model::{Layout, XTransform, YTransform};
 use crate::rng::Rng;
 use crate::tasks::Dataset;
 
@@ -61,6 +62,11 @@ pub struct TrainConfig {
     pub checkpoint: Option<PathBuf>,
     /// Continue from `checkpoint` if it exists.
     pub resume: bool,
+    /// The transform of each x dimension (docs/format.md §3.1): empty (none), or one per x
+    /// dimension. The chain models u = T(x); every training x must lie inside its bounds.
+    pub x_transform: Vec<XTransform>,
+    /// The transform of the raw condition (cINN only); every training y must come out finite.
+    pub y_transform: YTransform,
 }
 
 impl Default for TrainConfig {
@@ -87,6 +93,8 @@ impl Default for TrainConfig {
             store_activations: false,
             checkpoint: None,
             resume: false,
+            x_transform: Vec::new(),
+            y_transform: YTransform::None,
         }
     }
 }
@@ -137,14 +145,17 @@ pub struct EpochReport {
     pub seconds: f64,
 }
 
-/// A trained cINN with the standardisation it was trained behind.
+/// A trained cINN with the transforms and standardisation it was trained behind.
 #[derive(Clone, Debug)]
 pub struct TrainedModel {
     pub chain: Chain<f32>,
     /// `Cinn` (maximum likelihood) or `Inn` (the paper's objective).
     pub layout: Layout,
+    /// Statistics of the transformed x (u) and y.
     pub x_norm: Standardization,
     pub y_norm: Standardization,
+    pub x_transform: Vec<XTransform>,
+    pub y_transform: YTransform,
     pub history: Vec<EpochReport>,
     /// The epoch whose parameters these are (1-based; 0 before any epoch).
     pub best_epoch: usize,
@@ -156,6 +167,8 @@ impl TrainedModel {
             layout: self.layout,
             x_norm: Some(self.x_norm.clone()),
             y_norm: Some(self.y_norm.clone()),
+            x_transform: self.x_transform.clone(),
+            y_transform: self.y_transform,
             producer: format!("innfer {} train", env!("CARGO_PKG_VERSION")),
         }
     }
@@ -169,9 +182,19 @@ impl TrainedModel {
         export::save(&self.chain, &self.export_options(), path)
     }
 
-    /// Per-row NLL −log q(x|y) in nats, raw units (cINN only).
+    /// Per-row NLL −log q(x|y) in nats, raw units (cINN only); NaN for a row outside the x
+    /// bounds or with an invalid y.
     pub fn nll_rows(&self, data: &Dataset) -> Vec<f64> {
-        nll_raw(&self.chain, &self.x_norm, &self.y_norm, data, 1)
+        nll_raw(&self.chain, &self.prep(), data, 1)
+    }
+
+    fn prep(&self) -> Prep<'_> {
+        Prep {
+            x_transform: &self.x_transform,
+            x_norm: &self.x_norm,
+            y_transform: self.y_transform,
+            y_norm: &self.y_norm,
+        }
     }
 
     /// Mean NLL in nats, raw units.
@@ -195,7 +218,12 @@ impl PosteriorSampler for TrainedModel {
         let n = out.len() / xd.max(1);
         let mut rng = Rng::new(seed, stream);
         let mut cond_row = y.to_vec();
-        self.y_norm.apply(&mut cond_row);
+        prepare_y(self.y_transform, &self.y_norm, &mut cond_row);
+        if cond_row.iter().any(|v| !v.is_finite()) {
+            // An invalid observation, as the session has it (docs/format.md §3.1).
+            out[..n * xd].fill(f32::NAN);
+            return Ok(());
+        }
         let mut logdet = vec![0.0f32; n];
         let mut x = match self.layout {
             Layout::Inn { x, z, pad_zy, .. } => {
@@ -222,6 +250,9 @@ impl PosteriorSampler for TrainedModel {
             }
         };
         self.x_norm.undo(&mut x);
+        for row in x.chunks_exact_mut(xd.max(1)) {
+            bound_row(&self.x_transform, row);
+        }
         out[..n * xd].copy_from_slice(&x);
         Ok(())
     }
@@ -236,25 +267,62 @@ impl PosteriorSampler for TrainedModel {
     }
 }
 
+/// What training puts between the data and the chain: the transforms and the statistics of
+/// what they give.
+#[derive(Clone, Copy)]
+struct Prep<'a> {
+    x_transform: &'a [XTransform],
+    x_norm: &'a Standardization,
+    y_transform: YTransform,
+    y_norm: &'a Standardization,
+}
+
+/// The condition the chain reads, from raw observations (`rows` of `norm`'s width): each row
+/// through the y transform, then the standardisation, in place. This is the one place
+/// training prepares y (the training and validation sets, sampling, observations drawn
+/// anew), and it computes what the exported model's session computes
+/// ([`Model::prepare_condition`](crate::Model::prepare_condition), docs/format.md §3.1).
+pub fn prepare_y(transform: YTransform, norm: &Standardization, rows: &mut [f32]) {
+    let dim = norm.mean.len();
+    if dim == 0 {
+        return;
+    }
+    for row in rows.chunks_exact_mut(dim) {
+        transform.apply(row);
+    }
+    norm.apply(rows);
+}
+
+/// Maps raw x rows (`x_dim` wide) to u in place; returns each row's `Σ log|du/dx|`.
+fn unbound_rows(transforms: &[XTransform], rows: &mut [f32], x_dim: usize) -> Vec<f64> {
+    rows.chunks_exact_mut(x_dim.max(1))
+        .map(|row| f64::from(unbound_row(transforms, row)))
+        .collect()
+}
+
 /// Per-row NLL in raw units, chunks of rows on `threads` threads. Each row's value does not
 /// depend on the chunking (the kernels' reproducibility contract), so neither does the result.
-fn nll_raw(
-    chain: &Chain<f32>,
-    xn: &Standardization,
-    yn: &Standardization,
-    data: &Dataset,
-    threads: usize,
-) -> Vec<f64> {
+fn nll_raw(chain: &Chain<f32>, prep: &Prep<'_>, data: &Dataset, threads: usize) -> Vec<f64> {
     // Chunks keep memory bounded on large validation sets.
     let chunk = 8192;
     let chunk_nll = |start: usize| {
         let rows: Vec<usize> = (start..(start + chunk).min(data.len())).collect();
         let mut part = data.select(&rows);
-        xn.apply(&mut part.x);
-        yn.apply(&mut part.y);
+        // −log q(x) = −log q(u) − log|du/dx|.
+        let log_jacobians = unbound_rows(prep.x_transform, &mut part.x, part.x_dim);
+        prep.x_norm.apply(&mut part.x);
+        prepare_y(prep.y_transform, prep.y_norm, &mut part.y);
         let cond = (part.y_dim > 0).then_some(part.y.as_slice());
         let mut nll = objective::nll_rows(chain, &part.x, cond);
-        nll.iter_mut().for_each(|v| *v += xn.log_std_sum());
+        for (r, (v, lj)) in nll.iter_mut().zip(log_jacobians).enumerate() {
+            // An invalid row, as the session has it (docs/format.md §3.1): NaN.
+            let y_row = &part.y[r * part.y_dim..(r + 1) * part.y_dim];
+            *v = if lj.is_finite() && y_row.iter().all(|c| c.is_finite()) {
+                *v + prep.x_norm.log_std_sum() - lj
+            } else {
+                f64::NAN
+            };
+        }
         nll
     };
     let starts: Vec<usize> = (0..data.len()).step_by(chunk).collect();
@@ -271,6 +339,49 @@ fn nll_raw(
             .collect()
     });
     parts.concat()
+}
+
+/// Refuses transforms that do not fit the data, and data the transforms cannot take: an x
+/// outside its bounds, a y that is not finite after the y transform (docs/format.md §3.1).
+fn check_transforms(config: &TrainConfig, data: &Dataset) -> Result<()> {
+    let (xd, yd) = (data.x_dim, data.y_dim);
+    if !config.x_transform.is_empty() && config.x_transform.len() != xd {
+        return Err(Error::Dims(format!(
+            "{} x transforms for x of width {xd}",
+            config.x_transform.len()
+        )));
+    }
+    if config.y_transform != YTransform::None {
+        if matches!(config.objective, Objective::Inn(_)) {
+            return Err(Error::Argument(
+                "a y transform needs the cINN objective: in the INN y is an output of the chain",
+            ));
+        }
+        if yd < 2 {
+            return Err(Error::Argument(
+                "the clr y transform needs observations of at least 2 values",
+            ));
+        }
+    }
+    if !config.x_transform.is_empty() {
+        let mut u = data.x.clone();
+        unbound_rows(&config.x_transform, &mut u, xd);
+        if u.iter().any(|v| !v.is_finite()) {
+            return Err(Error::Argument(
+                "training data: an x lies on or outside the bounds of its x transform",
+            ));
+        }
+    }
+    if config.y_transform != YTransform::None {
+        let mut y = data.y.clone();
+        prepare_y(config.y_transform, &Standardization::identity(yd), &mut y);
+        if y.iter().any(|v| !v.is_finite()) {
+            return Err(Error::Argument(
+                "training data: a y is not finite after the y transform (clr needs positive, finite values)",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The chain `config` describes for data of these widths.
@@ -311,6 +422,7 @@ pub fn train(
             "training needs at least 2 rows, a batch ≥ 1 and epochs ≥ 1",
         ));
     }
+    check_transforms(config, data)?;
     // Validation split after a seeded shuffle.
     let mut order = Rng::new(config.seed, 3).permutation(data.len());
     let n_val = ((data.len() as f64 * config.validation_fraction) as usize).min(data.len() - 1);
@@ -318,16 +430,24 @@ pub fn train(
     let train_set = data.select(&order);
     let val_set = (n_val > 0).then(|| data.select(&val_rows));
 
-    let x_norm = Standardization::of_rows(&train_set.x, data.x_dim);
+    // The statistics are those of what the transforms give (docs/format.md §3.1).
+    let mut xs = train_set.x.clone();
+    unbound_rows(&config.x_transform, &mut xs, data.x_dim);
+    let x_norm = Standardization::of_rows(&xs, data.x_dim);
+    x_norm.apply(&mut xs);
     let y_norm = if data.y_dim > 0 {
-        Standardization::of_rows(&train_set.y, data.y_dim)
+        let mut transformed = train_set.y.clone();
+        prepare_y(
+            config.y_transform,
+            &Standardization::identity(data.y_dim),
+            &mut transformed,
+        );
+        Standardization::of_rows(&transformed, data.y_dim)
     } else {
         Standardization::identity(0)
     };
-    let mut xs = train_set.x.clone();
     let mut ys = train_set.y.clone();
-    x_norm.apply(&mut xs);
-    y_norm.apply(&mut ys);
+    prepare_y(config.y_transform, &y_norm, &mut ys);
     let (xd, yd) = (data.x_dim, data.y_dim);
     let n = train_set.len();
     let inn_config = match &config.objective {
@@ -460,8 +580,14 @@ pub fn train(
             loss_sum += loss;
         }
         let seconds = started.elapsed().as_secs_f64();
+        let prep = Prep {
+            x_transform: &config.x_transform,
+            x_norm: &x_norm,
+            y_transform: config.y_transform,
+            y_norm: &y_norm,
+        };
         let validation_nll = val_set.as_ref().filter(|_| inn_config.is_none()).map(|v| {
-            let rows = nll_raw(&chain, &x_norm, &y_norm, v, config.threads);
+            let rows = nll_raw(&chain, &prep, v, config.threads);
             rows.iter().sum::<f64>() / rows.len() as f64
         });
         let report = EpochReport {
@@ -499,6 +625,8 @@ pub fn train(
                 layout,
                 x_norm: x_norm.clone(),
                 y_norm: y_norm.clone(),
+                x_transform: config.x_transform.clone(),
+                y_transform: config.y_transform,
                 history: Vec::new(),
                 best_epoch: epoch + 1,
             }
@@ -523,6 +651,8 @@ pub fn train(
         layout,
         x_norm,
         y_norm,
+        x_transform: config.x_transform.clone(),
+        y_transform: config.y_transform,
         history,
         best_epoch,
     })

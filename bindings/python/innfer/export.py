@@ -5,6 +5,11 @@
                         x_stats=(x_mean, x_std), y_stats=(y_mean, y_std))
     innfer.load_into_freia(inn2, "model.safetensors")    # strict inn2.load_state_dict(...)
 
+A network trained on transformed data says so: ``x_bounds=[(0, 1), (5, None), (None, None)]``
+(logit on a box, log above a lower bound, identity; docs/format.md §3.1) and
+``y_transform="clr"`` (the condition is raw positive values, the network reads their centred
+log-ratio); x_stats and y_stats are then those of the transformed data.
+
 The tensors written are exactly ``inn.state_dict()`` (FrEIA's names and dtypes); the
 architecture goes into the safetensors ``__metadata__`` as the flat ``innfer.*`` keys of
 docs/format.md. The file is byte-for-byte reproducible (sorted header keys).
@@ -19,7 +24,7 @@ second half also re-states an existing file's layout or statistics
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, Mapping, NamedTuple, Optional, Tuple
+from typing import Any, Dict, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -41,6 +46,7 @@ __all__ = [
 EXPORTER_VERSION = "0.1"
 
 Stats = Tuple[Any, Any]
+Bounds = Sequence[Tuple[Optional[float], Optional[float]]]
 
 
 def _torch_half():
@@ -150,6 +156,70 @@ def _stats_meta(stats, n, which):
             f"innfer.{which}_std": ",".join(_fmt_f32(v) for v in s32)}
 
 
+def _fmt_bound(v) -> str:
+    """An f32 bound as the shortest decimal that parses back to it (``0.005``, not
+    ``0.004999999888241291``)."""
+    return str(np.float32(v))
+
+
+def _bound_f32(v, what):
+    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+        raise ValueError(f"x_bounds: {what} is {v!r}, not a number")
+    with np.errstate(over="ignore"):
+        b = np.float32(v)
+    if not np.isfinite(b):
+        raise ValueError(f"x_bounds: {what} is {v!r}, not a finite float32")
+    return b
+
+
+def _transform_meta(x_bounds, nx, y_transform, layout):
+    """innfer.x_transform, x_lower, x_upper and y_transform (docs/format.md §2, §3.1)."""
+    meta = {}
+    if x_bounds is not None:
+        if nx is None:
+            raise ValueError("x_bounds need a layout 'inn' or 'cinn' (it says which entries are x)")
+        x_bounds = list(x_bounds)
+        if len(x_bounds) != nx:
+            raise ValueError(f"x_bounds: need {nx} (lower, upper) pairs, one per x dimension, got {len(x_bounds)}")
+        kinds, lowers, uppers = [], [], []
+        for i, pair in enumerate(x_bounds):
+            try:
+                lo, hi = pair
+            except (TypeError, ValueError):
+                raise ValueError(f"x_bounds[{i}] must be a (lower, upper) pair, None for an open side") from None
+            if lo is None and hi is not None:
+                raise ValueError(f"x_bounds[{i}] = {pair!r}: an upper bound alone has no transform (give a lower bound)")
+            lo32 = None if lo is None else _bound_f32(lo, f"[{i}] lower")
+            hi32 = None if hi is None else _bound_f32(hi, f"[{i}] upper")
+            if hi32 is not None:
+                with np.errstate(over="ignore"):
+                    width = np.float32(hi32 - lo32)
+                if not lo32 < hi32:
+                    raise ValueError(f"x_bounds[{i}] = {pair!r}: the lower bound must be below the upper")
+                if not np.isfinite(width):
+                    raise ValueError(f"x_bounds[{i}] = {pair!r}: upper - lower overflows float32")
+            kinds.append("identity" if lo32 is None else "log" if hi32 is None else "logit")
+            lowers.append("" if lo32 is None else _fmt_bound(lo32))
+            uppers.append("" if hi32 is None else _fmt_bound(hi32))
+        meta["innfer.x_transform"] = ",".join(kinds)
+        if any(lowers):
+            meta["innfer.x_lower"] = ",".join(lowers)
+        if any(uppers):
+            meta["innfer.x_upper"] = ",".join(uppers)
+    if y_transform is not None:
+        if y_transform not in ("none", "clr"):
+            raise ValueError(f"y_transform must be None, 'none' or 'clr', got {y_transform!r}")
+        if y_transform == "clr":
+            kind = layout.get("kind") if isinstance(layout, dict) else None
+            if kind != "cinn":
+                raise ValueError("y_transform 'clr' needs the layout 'cinn' (it transforms the condition; "
+                                 "in the 'inn' layout y is an output of the network)")
+            if int(layout["y"]) < 2:
+                raise ValueError(f"y_transform 'clr' needs a condition of at least 2 values, y = {layout['y']}")
+        meta["innfer.y_transform"] = y_transform
+    return meta
+
+
 # --------------------------------------------------------------------------------------------
 # the NumPy half
 # --------------------------------------------------------------------------------------------
@@ -158,15 +228,21 @@ _LAYOUT_AND_STATS = ("innfer.format", "innfer.layout", "innfer.x_", "innfer.y_")
 
 
 def model_metadata(architecture: Mapping[str, str], layout: Optional[dict] = None,
-                   x_stats: Optional[Stats] = None, y_stats: Optional[Stats] = None) -> Dict[str, str]:
+                   x_stats: Optional[Stats] = None, y_stats: Optional[Stats] = None,
+                   x_bounds: Optional[Bounds] = None, y_transform: Optional[str] = None) -> Dict[str, str]:
     """The complete ``__metadata__`` of a model file: the ``architecture`` keys (as
     :func:`innfer._freia.freia_architecture` reads them off a network: ``innfer.freia``,
     ``innfer.dim``, ``innfer.cond_dim``, ``innfer.blocks``, ``innfer.block.*``, optionally
-    ``innfer.producer``) with the format version, the layout and the statistics.
+    ``innfer.producer``) with the format version, the layout, the statistics and the
+    transforms.
 
     layout: None, ``{"kind": "none"}``, ``{"kind": "inn", "x", "pad_x", "z", "pad_zy", "y"}``
-    or ``{"kind": "cinn", "x", "y"}``; x_stats, y_stats: ``(mean, std)`` array-likes in raw
-    units (they need a layout). Raises ``ValueError`` naming what does not fit.
+    or ``{"kind": "cinn", "x", "y"}``; x_stats, y_stats: ``(mean, std)`` array-likes (they
+    need a layout), of the transformed data if there are transforms; x_bounds: one
+    ``(lower, upper)`` per x dimension, None for an open side: ``(None, None)`` identity,
+    ``(lower, None)`` log, ``(lower, upper)`` logit (docs/format.md §3.1; needs a layout);
+    y_transform: None, ``"none"`` or ``"clr"`` (cinn layout). Raises ``ValueError`` naming
+    what does not fit.
     """
     arch = dict(architecture)
     clash = sorted(k for k in arch if k.startswith(_LAYOUT_AND_STATS))
@@ -185,6 +261,7 @@ def model_metadata(architecture: Mapping[str, str], layout: Optional[dict] = Non
     meta.update(lmeta)
     meta.update(_stats_meta(x_stats, nx, "x"))
     meta.update(_stats_meta(y_stats, ny, "y"))
+    meta.update(_transform_meta(x_bounds, nx, y_transform, layout))
     return meta
 
 
@@ -209,12 +286,14 @@ def _check_tensors(tensors: Mapping[str, Any]) -> Dict[str, Any]:
 
 def export_state_dict(state_dict: Mapping[str, Any], architecture: Mapping[str, str], path,
                       layout: Optional[dict] = None, x_stats: Optional[Stats] = None,
-                      y_stats: Optional[Stats] = None) -> Dict[str, str]:
+                      y_stats: Optional[Stats] = None, x_bounds: Optional[Bounds] = None,
+                      y_transform: Optional[str] = None) -> Dict[str, str]:
     """Writes a model file from a FrEIA ``state_dict`` (name → NumPy array, torch tensor or
-    :class:`innfer._safetensors.RawTensor`) and its ``architecture`` keys, with the layout and
-    statistics of :func:`model_metadata`. Needs no PyTorch for NumPy arrays. Returns the
-    metadata written."""
-    meta = model_metadata(architecture, layout=layout, x_stats=x_stats, y_stats=y_stats)
+    :class:`innfer._safetensors.RawTensor`) and its ``architecture`` keys, with the layout,
+    statistics and transforms of :func:`model_metadata`. Needs no PyTorch for NumPy arrays.
+    Returns the metadata written."""
+    meta = model_metadata(architecture, layout=layout, x_stats=x_stats, y_stats=y_stats,
+                          x_bounds=x_bounds, y_transform=y_transform)
     _safetensors.write(str(path), _check_tensors(state_dict), meta)
     return meta
 
@@ -227,6 +306,8 @@ class ModelFile(NamedTuple):
     layout: Optional[dict]
     x_stats: Optional[Tuple[np.ndarray, np.ndarray]]
     y_stats: Optional[Tuple[np.ndarray, np.ndarray]]
+    x_bounds: Optional[list] = None
+    y_transform: Optional[str] = None
 
 
 def read_model(path) -> ModelFile:
@@ -246,7 +327,16 @@ def read_model(path) -> ModelFile:
         return tuple(np.array([float(v) for v in meta[f"innfer.{which}_{part}"].split(",")], dtype=np.float32)
                      for part in ("mean", "std"))
 
-    return ModelFile(tensors, arch, layout, stats("x"), stats("y"))
+    x_bounds = None
+    if "innfer.x_transform" in meta:
+        n = len(meta["innfer.x_transform"].split(","))
+
+        def bounds(key):
+            entries = meta[key].split(",") if key in meta else [""] * n
+            return [float(v) if v.strip() else None for v in entries]
+
+        x_bounds = list(zip(bounds("innfer.x_lower"), bounds("innfer.x_upper")))
+    return ModelFile(tensors, arch, layout, stats("x"), stats("y"), x_bounds, meta.get("innfer.y_transform"))
 
 
 def save_safetensors(tensors: Mapping[str, Any], path, metadata: Optional[Mapping[str, str]] = None) -> None:
@@ -260,20 +350,26 @@ def save_safetensors(tensors: Mapping[str, Any], path, metadata: Optional[Mappin
 # --------------------------------------------------------------------------------------------
 
 def build_metadata(inn, layout: Optional[dict] = None, x_stats: Optional[Stats] = None,
-                   y_stats: Optional[Stats] = None) -> Dict[str, str]:
+                   y_stats: Optional[Stats] = None, x_bounds: Optional[Bounds] = None,
+                   y_transform: Optional[str] = None) -> Dict[str, str]:
     """The ``__metadata__`` :func:`export_freia` would write for ``inn`` (validates alike)."""
     return model_metadata(_torch_half().freia_architecture(inn), layout=layout, x_stats=x_stats,
-                          y_stats=y_stats)
+                          y_stats=y_stats, x_bounds=x_bounds, y_transform=y_transform)
 
 
 def export_freia(inn, path, layout: Optional[dict] = None, x_stats: Optional[Stats] = None,
-                 y_stats: Optional[Stats] = None) -> Dict[str, str]:
+                 y_stats: Optional[Stats] = None, x_bounds: Optional[Bounds] = None,
+                 y_transform: Optional[str] = None) -> Dict[str, str]:
     """Writes ``inn`` (a FrEIA ``SequenceINN``) to ``path`` in the innfer format.
 
     layout: None, ``{"kind": "none"}``, ``{"kind": "inn", "x", "pad_x", "z", "pad_zy", "y"}``
     (the INN paper's ``[x, pad_x] ↔ [z, pad_zy, y]``) or ``{"kind": "cinn", "x", "y"}``
     (conditional INN: x ↔ z given y). x_stats, y_stats: ``(mean, std)`` array-likes (NumPy or
     torch) in raw units, so that the model takes and returns raw units; they need a layout.
+    x_bounds, y_transform: the transforms the network was trained behind (docs/format.md
+    §3.1): per x dimension ``(lower, upper)`` with None for an open side (``(None, None)``
+    identity, ``(lower, None)`` log, ``(lower, upper)`` logit), and ``"clr"`` for a condition
+    of raw positive values; x_stats, y_stats are then those of the transformed data.
 
     Needs PyTorch (imported here, not by ``import innfer``); FrEIA is reached only through
     ``inn``. Raises ``ValueError`` naming the module for anything the format cannot
@@ -281,7 +377,8 @@ def export_freia(inn, path, layout: Optional[dict] = None, x_stats: Optional[Sta
     """
     freia = _torch_half()
     return export_state_dict(freia.numpy_state_dict(inn), freia.freia_architecture(inn), path,
-                             layout=layout, x_stats=x_stats, y_stats=y_stats)
+                             layout=layout, x_stats=x_stats, y_stats=y_stats, x_bounds=x_bounds,
+                             y_transform=y_transform)
 
 
 def load_into_freia(inn, path):

@@ -32,7 +32,8 @@ def test_export_freia_without_torch_says_what_is_missing(tmp_path):
 def test_the_readme_call_signature():
     import inspect
 
-    assert list(inspect.signature(innfer.export_freia).parameters) == ["inn", "path", "layout", "x_stats", "y_stats"]
+    assert list(inspect.signature(innfer.export_freia).parameters) == [
+        "inn", "path", "layout", "x_stats", "y_stats", "x_bounds", "y_transform"]
     assert innfer.export_freia is export.export_freia
 
 
@@ -42,7 +43,8 @@ def test_every_fixture_written_again_from_its_state_dict_is_the_same_file(name, 
     m = export.read_model(written)
     out = tmp_path / "model.safetensors"
     meta = export.export_state_dict(m.tensors, m.architecture, out, layout=m.layout,
-                                    x_stats=m.x_stats, y_stats=m.y_stats)
+                                    x_stats=m.x_stats, y_stats=m.y_stats, x_bounds=m.x_bounds,
+                                    y_transform=m.y_transform)
     assert out.read_bytes() == written.read_bytes()
     assert meta["innfer.format"] == "1" and meta["innfer.blocks"] == m.architecture["innfer.blocks"]
     # ...and loads, computing what FrEIA computed.
@@ -101,6 +103,77 @@ def test_layouts_and_statistics_that_do_not_fit_are_refused(tmp_path):
         dict(arch, **{"innfer.layout": "none"})))
     refuses("without innfer.blocks", lambda: export.model_metadata(
         {k: v for k, v in arch.items() if k != "innfer.blocks"}))
+
+
+# The bounds of docs/format.md §3.1's example: a fraction, a volume fraction, an amplitude
+# above 5, a free parameter.
+BOUNDS = [(0, 1), (0.005, 0.1), (5, None), (None, None)]
+
+
+def test_x_bounds_and_clr_are_written_as_the_format_says(tmp_path):
+    m = export.read_model(fixture_model("pypi_cinn_stats"))  # x 4, y 2
+    out = tmp_path / "bounded.safetensors"
+    meta = export.export_state_dict(m.tensors, m.architecture, out, layout=m.layout, x_stats=m.x_stats,
+                                    y_stats=m.y_stats, x_bounds=BOUNDS, y_transform="clr")
+    assert meta["innfer.x_transform"] == "logit,logit,log,identity"
+    assert meta["innfer.x_lower"] == "0.0,0.005,5.0,"
+    assert meta["innfer.x_upper"] == "1.0,0.1,,"
+    assert meta["innfer.y_transform"] == "clr"
+    # Read back as written, and written again byte for byte.
+    back = export.read_model(out)
+    assert back.x_bounds == [(0.0, 1.0), (0.005, 0.1), (5.0, None), (None, None)]
+    assert back.y_transform == "clr"
+    again = tmp_path / "again.safetensors"
+    export.export_state_dict(*back[:2], again, *back[2:])
+    assert again.read_bytes() == out.read_bytes()
+    # Bounds alone, no lower or upper where no dimension has one.
+    only = export.model_metadata(m.architecture, layout=m.layout, x_bounds=[(None, None), (2, None)] + [(None, None)] * 2)
+    assert only["innfer.x_transform"] == "identity,log,identity,identity"
+    assert only["innfer.x_lower"] == ",2.0,," and "innfer.x_upper" not in only
+
+
+def test_a_bounded_clr_model_samples_inside_its_box_from_raw_band_values(tmp_path):
+    m = export.read_model(fixture_model("pypi_cinn_stats"))
+    out = tmp_path / "bounded.safetensors"
+    export.export_state_dict(m.tensors, m.architecture, out, layout=m.layout, x_stats=m.x_stats,
+                             y_stats=m.y_stats, x_bounds=BOUNDS, y_transform="clr")
+    bands = np.array([0.23, 0.41], dtype=np.float32)
+    session = innfer.Model(out).session(256, seed=5)
+    x = session.sample(bands, 2000)
+    assert np.all((x[:, 0] >= 0) & (x[:, 0] <= 1))
+    assert np.all((x[:, 1] >= np.float32(0.005)) & (x[:, 1] <= np.float32(0.1)))
+    assert np.all(x[:, 2] >= 5)
+    # The same network without the transforms, given clr(bands), samples u = T(x).
+    plain = innfer.Model(fixture_model("pypi_cinn_stats")).session(256, seed=5)
+    lb = np.log(bands.astype(np.float64))
+    u = plain.sample((lb - lb.mean()).astype(np.float32), 2000)
+    want = np.column_stack([1 / (1 + np.exp(-u[:, 0])), 0.005 + 0.095 / (1 + np.exp(-u[:, 1])),
+                            5 + np.exp(u[:, 2]), u[:, 3]])
+    assert np.allclose(x, want, rtol=1e-4, atol=1e-5)
+
+
+def test_transforms_that_do_not_fit_are_refused():
+    m = export.read_model(fixture_model("pypi_cinn_stats"))  # dim 4, cond_dim 2
+
+    def meta(x_bounds=None, y_transform=None, layout=m.layout):
+        return export.model_metadata(m.architecture, layout=layout, x_bounds=x_bounds, y_transform=y_transform)
+
+    refuses("need 4 (lower, upper) pairs", lambda: meta(BOUNDS[:3]))
+    refuses("x_bounds[1] must be a (lower, upper) pair", lambda: meta([(0, 1), 3, (None, None), (None, None)]))
+    refuses("an upper bound alone", lambda: meta([(None, 1)] + BOUNDS[1:]))
+    refuses("lower bound must be below the upper", lambda: meta([(1, 1)] + BOUNDS[1:]))
+    refuses("lower bound must be below the upper", lambda: meta([(0.1, 0.005)] + BOUNDS[1:]))
+    refuses("not a finite float32", lambda: meta([(0, float("nan"))] + BOUNDS[1:]))
+    refuses("not a finite float32", lambda: meta([(-float("inf"), 1)] + BOUNDS[1:]))
+    refuses("not a finite float32", lambda: meta([(0, 1e39)] + BOUNDS[1:]))
+    refuses("not a number", lambda: meta([("0", 1)] + BOUNDS[1:]))
+    refuses("upper - lower overflows float32", lambda: meta([(-3e38, 3e38)] + BOUNDS[1:]))
+    refuses("x_bounds need a layout", lambda: meta(BOUNDS, layout=None))
+    refuses("must be None, 'none' or 'clr'", lambda: meta(y_transform="alr"))
+    refuses("needs the layout 'cinn'", lambda: meta(y_transform="clr", layout=None))
+    arch1 = dict(m.architecture, **{"innfer.cond_dim": "1"})
+    refuses("at least 2 values", lambda: export.model_metadata(
+        arch1, layout={"kind": "cinn", "x": 4, "y": 1}, y_transform="clr"))
 
 
 def test_tensors_that_cannot_be_written_are_refused(tmp_path):
