@@ -94,6 +94,8 @@ fn a_conditional_chain_with_standardisation_round_trips_through_the_engine() {
         y_norm: Some(y_norm.clone()),
         x_transform: Vec::new(),
         y_transform: YTransform::None,
+        x_names: Vec::new(),
+        x_units: Vec::new(),
         producer: "innfer train test".into(),
     };
     let model = Model::from_bytes(&export::to_safetensors(&chain, &options).unwrap()).unwrap();
@@ -149,6 +151,8 @@ fn an_unconditional_chain_matches_the_engine_in_both_directions() {
             y_norm: None,
             x_transform: Vec::new(),
             y_transform: YTransform::None,
+            x_names: Vec::new(),
+            x_units: Vec::new(),
             producer: "test".into(),
         };
         let model = Model::from_bytes(&export::to_safetensors(&chain, &options).unwrap()).unwrap();
@@ -185,6 +189,8 @@ fn the_same_chain_exports_to_the_same_bytes_with_sorted_header_keys() {
         y_norm: None,
         x_transform: Vec::new(),
         y_transform: YTransform::None,
+        x_names: Vec::new(),
+        x_units: Vec::new(),
         producer: "innfer train test".into(),
     };
     let first = export::to_safetensors(&chain, &options).unwrap();

@@ -570,3 +570,37 @@ fn transforms_need_a_layout() {
         refused(&f, "innfer.layout", "need a layout");
     }
 }
+
+#[test]
+fn parameters_may_carry_names_and_units_that_change_no_number() {
+    let mut f = bounded();
+    f.set("innfer.x_names", "sO2,vhb,a_mie,b_mie")
+        .set("innfer.x_units", ",,1/cm,");
+    let labelled = load(&f);
+    assert_eq!(labelled.x_name(0), Some("sO2"));
+    assert_eq!(labelled.x_name(2), Some("a_mie"));
+    assert_eq!(labelled.x_unit(2), Some("1/cm"));
+    assert_eq!(labelled.x_unit(0), Some(""));
+    assert_eq!(labelled.x_name(4), None);
+    let plain = load(&bounded());
+    assert_eq!((plain.x_name(0), plain.x_unit(0)), (None, None));
+
+    let draw = |m: &Model| {
+        let mut s = Session::new(m, 64).unwrap();
+        s.reseed(3, 0);
+        let mut x = vec![0.0; 50 * X_DIM];
+        s.sample(&bands(1), 50, &mut x).unwrap();
+        bits(&x)
+    };
+    assert_eq!(draw(&labelled), draw(&plain));
+}
+
+#[test]
+fn names_and_units_have_one_entry_per_x_dimension_and_names_are_not_empty() {
+    refused_with_each(&[
+        ("innfer.x_names", "sO2,vhb,a_mie", "3 entries, expected 4"),
+        ("innfer.x_names", "sO2,,a_mie,b_mie", "entry 1 is empty"),
+        ("innfer.x_units", ",,1/cm", "3 entries, expected 4"),
+        ("innfer.x_units", ",\u{7},,", "control characters"),
+    ]);
+}

@@ -11,6 +11,7 @@ use crate::blocks::{Block, BlockSpec, Plan};
 use crate::error::{Error, Result};
 use crate::source::Source;
 
+mod labels;
 pub mod transform;
 
 pub use transform::{XTransform, XTransformKind, YTransform};
@@ -135,6 +136,7 @@ pub struct Model {
     pub(crate) y_norm: Option<Standardize>,
     /// One per x dimension, or empty (docs/format.md §3.1).
     pub(crate) x_transform: Vec<XTransform>,
+    x_labels: labels::XLabels,
     pub(crate) y_transform: YTransform,
     producer: Option<String>,
     /// The memory of the blocks' packed weights (declared after `blocks`: dropped after them).
@@ -316,6 +318,8 @@ impl Model {
                 "x_lower",
                 "x_upper",
                 "y_transform",
+                "x_names",
+                "x_units",
             ]
             .iter()
             .any(|k| src.meta(&format!("innfer.{k}")).is_some())
@@ -329,6 +333,7 @@ impl Model {
         let y_norm = stats(&src, "y", layout.y_dim())?;
         let x_transform = transform::read_x_transform(&src, layout.x_dim())?;
         let y_transform = transform::read_y_transform(&src, layout)?;
+        let x_labels = labels::read_x_labels(&src, layout.x_dim())?;
         let producer = src.meta("innfer.producer").map(|s| s.to_string());
         src.check_all_read()?;
         Ok(Model {
@@ -342,6 +347,7 @@ impl Model {
             x_norm,
             y_norm,
             x_transform,
+            x_labels,
             y_transform,
             producer,
             weights: src.into_weight_memory(),
@@ -457,6 +463,17 @@ impl Model {
     /// (docs/format.md §3.1); empty if the file has none (every dimension the identity).
     pub fn x_transform(&self) -> &[XTransform] {
         &self.x_transform
+    }
+
+    /// The name of parameter `j` (`innfer.x_names`, docs/format.md §2), if the file gives
+    /// names.
+    pub fn x_name(&self, j: usize) -> Option<&str> {
+        self.x_labels.names.get(j).map(String::as_str)
+    }
+
+    /// The units of parameter `j` (`innfer.x_units`; may be empty), if the file gives units.
+    pub fn x_unit(&self, j: usize) -> Option<&str> {
+        self.x_labels.units.get(j).map(String::as_str)
     }
 
     /// The transform of the raw condition (docs/format.md §3.1).

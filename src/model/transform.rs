@@ -312,7 +312,7 @@ impl YTransform {
 
 /// Splits a comma-separated metadata list, refusing a count other than `len` before anything
 /// is reserved (`len` comes from the file too).
-fn entries<'v>(
+pub(crate) fn entries<'v>(
     src: &Source<'_>,
     key: &str,
     value: &'v str,

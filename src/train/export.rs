@@ -95,6 +95,9 @@ pub struct ExportOptions {
     pub x_transform: Vec<XTransform>,
     /// `innfer.y_transform` (written unless `None`).
     pub y_transform: YTransform,
+    /// `innfer.x_names` and `innfer.x_units`: empty, or one per x dimension.
+    pub x_names: Vec<String>,
+    pub x_units: Vec<String>,
     /// `innfer.producer`.
     pub producer: String,
 }
@@ -205,6 +208,22 @@ pub fn to_safetensors<F: Float>(chain: &Chain<F>, options: &ExportOptions) -> Re
         for (key, value) in x_transform_meta(&options.x_transform) {
             put(key.into(), value);
         }
+    }
+    for (key, labels) in [
+        ("innfer.x_names", &options.x_names),
+        ("innfer.x_units", &options.x_units),
+    ] {
+        if labels.is_empty() {
+            continue;
+        }
+        let len = options.layout.x_dim();
+        if labels.len() != len || labels.iter().any(|l| l.contains(',')) {
+            return Err(Error::Dims(format!(
+                "`{key}`: {} entries, the layout's x is {len} wide (and no entry may hold a comma)",
+                labels.len()
+            )));
+        }
+        put(key.into(), labels.join(","));
     }
     if options.y_transform != YTransform::None {
         put(

@@ -67,6 +67,10 @@ pub struct TrainConfig {
     pub x_transform: Vec<XTransform>,
     /// The transform of the raw condition (cINN only); every training y must come out finite.
     pub y_transform: YTransform,
+    /// Names and units of the x dimensions, written to the model file (`innfer.x_names`,
+    /// `innfer.x_units`): empty, or one per x dimension.
+    pub x_names: Vec<String>,
+    pub x_units: Vec<String>,
 }
 
 impl Default for TrainConfig {
@@ -95,6 +99,8 @@ impl Default for TrainConfig {
             resume: false,
             x_transform: Vec::new(),
             y_transform: YTransform::None,
+            x_names: Vec::new(),
+            x_units: Vec::new(),
         }
     }
 }
@@ -156,6 +162,8 @@ pub struct TrainedModel {
     pub y_norm: Standardization,
     pub x_transform: Vec<XTransform>,
     pub y_transform: YTransform,
+    pub x_names: Vec<String>,
+    pub x_units: Vec<String>,
     pub history: Vec<EpochReport>,
     /// The epoch whose parameters these are (1-based; 0 before any epoch).
     pub best_epoch: usize,
@@ -169,6 +177,8 @@ impl TrainedModel {
             y_norm: Some(self.y_norm.clone()),
             x_transform: self.x_transform.clone(),
             y_transform: self.y_transform,
+            x_names: self.x_names.clone(),
+            x_units: self.x_units.clone(),
             producer: format!("innfer {} train", env!("CARGO_PKG_VERSION")),
         }
     }
@@ -627,6 +637,8 @@ pub fn train(
                 y_norm: y_norm.clone(),
                 x_transform: config.x_transform.clone(),
                 y_transform: config.y_transform,
+                x_names: config.x_names.clone(),
+                x_units: config.x_units.clone(),
                 history: Vec::new(),
                 best_epoch: epoch + 1,
             }
@@ -653,6 +665,8 @@ pub fn train(
         y_norm,
         x_transform: config.x_transform.clone(),
         y_transform: config.y_transform,
+        x_names: config.x_names.clone(),
+        x_units: config.x_units.clone(),
         history,
         best_epoch,
     })
