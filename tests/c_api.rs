@@ -8,7 +8,8 @@
 //!    4 serial runs (and of the Rust API);
 //! 4. nothing allocates after session creation (tests/c/noalloc.c interposes the C allocator);
 //!    a session seeked to an observation's first row, on one thread or two, draws the samples
-//!    one call draws for it (tests/c/streams.c);
+//!    one call draws for it (tests/c/streams.c), and summarizes them as one call does
+//!    (tests/c/summary.c), with the Rust API's summaries;
 //! 5. the programs run clean under valgrind;
 //! 6. scripts/install.sh installs a prefix that pkg-config, the compiler and CMake can use.
 //!
@@ -354,6 +355,50 @@ fn seeked_and_threaded_sessions_draw_the_samples_of_one_call() {
     }
 }
 
+/// tests/c/summary.c: `innfer_session_summarize` from C gives the Rust API's summaries bit
+/// for bit, and (checked in C) the same numbers from seeked blocks on heap and static sessions
+/// with one thread or two, and from a session too small to hold `n` samples.
+#[test]
+fn summaries_match_the_rust_api_bit_for_bit() {
+    const QUANTILES: [f32; 5] = [0.0, 0.1, 0.5, 0.9, 1.0];
+    for (link, name) in [
+        (Link::Static, "pypi_cinn_stats"),
+        (Link::Shared, "pypi_toy_inn"),
+    ] {
+        let path = fixture(name);
+        let model = Model::from_file(&path).unwrap();
+        let (xd, yd) = (model.layout().x_dim(), model.layout().y_dim());
+        // Enough observations for chain calls of whole observations on two threads.
+        let n = 40;
+        let threaded = Session::min_threaded_rows(&model).div_ceil(n);
+        let (m, max_batch, seed, stream) = (threaded + 3, (threaded + 1) * n, 12, 5);
+        let out = work_dir().join(format!("summary-{link:?}-{name}.f32"));
+        let stdout = run_ok(
+            Command::new(compile("summary", link))
+                .arg(&path)
+                .arg(&out)
+                .args([seed, stream, m, n, max_batch].map(|v| v.to_string())),
+        )
+        .stdout;
+        assert!(String::from_utf8_lossy(&stdout).contains("summary: ok"));
+        let mut ys: Vec<f32> = (0..m).flat_map(|j| stream_observation(j, yd)).collect();
+        ys[2 * yd] = f32::NAN;
+        let mut s = Session::new(&model, 64).unwrap();
+        s.reseed(seed as u64, stream as u64);
+        let (mut mean, mut std) = (vec![0.0; m * xd], vec![0.0; m * xd]);
+        let mut values = vec![0.0; m * QUANTILES.len() * xd];
+        let buffers = innfer::SummaryBuffers {
+            mean: &mut mean,
+            std: &mut std,
+            quantile_values: &mut values,
+        };
+        let report = s.summarize(&ys, n, &QUANTILES, buffers).unwrap();
+        assert_eq!(report.invalid_rows, 1);
+        let want = [mean, std, values].concat();
+        assert_bits_eq(&read_f32(&out), &want, &format!("summary, {name}"));
+    }
+}
+
 #[test]
 fn nothing_allocates_after_session_creation() {
     let models = [
@@ -414,6 +459,18 @@ fn valgrind_is_clean() {
                 "5".into(),
                 "4".into(),
                 "6".into(),
+            ],
+        );
+        valgrind(
+            &compile("summary", link),
+            &[
+                toy.clone(),
+                work_dir().join(format!("vg-summary-{link:?}.f32")),
+                "3".into(),
+                "1".into(),
+                "4".into(),
+                "6".into(),
+                "8".into(),
             ],
         );
         valgrind(
