@@ -318,7 +318,28 @@ fn threads_sharing_a_model_match_serial_runs() {
     }
 }
 
-/// Observation `j` of tests/c/streams.c.
+/// Runs tests/c/`program`.c as `program MODEL OUT SEED STREAM M N MAX_BATCH` on fixture
+/// `fixture`, checks that it says `program: ok` (its own checks passed) and returns the floats
+/// it wrote to OUT.
+fn run_observations_program(
+    program: &str,
+    link: Link,
+    fixture_name: &str,
+    args: [usize; 5],
+) -> Vec<f32> {
+    let out = work_dir().join(format!("{program}-{link:?}-{fixture_name}.f32"));
+    let stdout = run_ok(
+        Command::new(compile(program, link))
+            .arg(fixture(fixture_name))
+            .arg(&out)
+            .args(args.map(|v| v.to_string())),
+    )
+    .stdout;
+    assert!(String::from_utf8_lossy(&stdout).contains(&format!("{program}: ok")));
+    read_f32(&out)
+}
+
+/// Observation `j` of tests/c/streams.c and tests/c/summary.c.
 fn stream_observation(j: usize, yd: usize) -> Vec<f32> {
     (0..yd)
         .map(|i| obs_value(j % 2, i) + 0.25 * j as f32)
@@ -337,21 +358,13 @@ fn seeked_and_threaded_sessions_draw_the_samples_of_one_call() {
         // Blocks of two or more observations make calls long enough for two threads.
         let max_batch = Session::min_threaded_rows(&model) + 5;
         let (m, n, seed, stream) = (7, max_batch / 2 + 1, 40_000, 2);
-        let out = work_dir().join(format!("streams-{link:?}-{name}.f32"));
-        let stdout = run_ok(
-            Command::new(compile("streams", link))
-                .arg(&path)
-                .arg(&out)
-                .args([seed, stream, m, n, max_batch].map(|v| v.to_string())),
-        )
-        .stdout;
-        assert!(String::from_utf8_lossy(&stdout).contains("streams: ok"));
+        let got = run_observations_program("streams", link, name, [seed, stream, m, n, max_batch]);
         let ys: Vec<f32> = (0..m).flat_map(|j| stream_observation(j, yd)).collect();
         let mut s = Session::new(&model, 64).unwrap();
         s.reseed(seed as u64, stream as u64);
         let mut want = vec![0.0; m * n * xd];
         s.sample_batch(&ys, n, &mut want).unwrap();
-        assert_bits_eq(&read_f32(&out), &want, &format!("streams, {name}"));
+        assert_bits_eq(&got, &want, &format!("streams, {name}"));
     }
 }
 
@@ -372,15 +385,7 @@ fn summaries_match_the_rust_api_bit_for_bit() {
         let n = 40;
         let threaded = Session::min_threaded_rows(&model).div_ceil(n);
         let (m, max_batch, seed, stream) = (threaded + 3, (threaded + 1) * n, 12, 5);
-        let out = work_dir().join(format!("summary-{link:?}-{name}.f32"));
-        let stdout = run_ok(
-            Command::new(compile("summary", link))
-                .arg(&path)
-                .arg(&out)
-                .args([seed, stream, m, n, max_batch].map(|v| v.to_string())),
-        )
-        .stdout;
-        assert!(String::from_utf8_lossy(&stdout).contains("summary: ok"));
+        let got = run_observations_program("summary", link, name, [seed, stream, m, n, max_batch]);
         let mut ys: Vec<f32> = (0..m).flat_map(|j| stream_observation(j, yd)).collect();
         ys[2 * yd] = f32::NAN;
         let mut s = Session::new(&model, 64).unwrap();
@@ -395,7 +400,7 @@ fn summaries_match_the_rust_api_bit_for_bit() {
         let report = s.summarize(&ys, n, &QUANTILES, buffers).unwrap();
         assert_eq!(report.invalid_rows, 1);
         let want = [mean, std, values].concat();
-        assert_bits_eq(&read_f32(&out), &want, &format!("summary, {name}"));
+        assert_bits_eq(&got, &want, &format!("summary, {name}"));
     }
 }
 
@@ -449,30 +454,15 @@ fn valgrind_is_clean() {
                 ],
             );
         }
-        valgrind(
-            &compile("streams", link),
-            &[
+        // SEED STREAM M N MAX_BATCH
+        for (program, args) in [("streams", [3, 1, 5, 4, 6]), ("summary", [3, 1, 4, 6, 8])] {
+            let mut all = vec![
                 toy.clone(),
-                work_dir().join(format!("vg-streams-{link:?}.f32")),
-                "3".into(),
-                "1".into(),
-                "5".into(),
-                "4".into(),
-                "6".into(),
-            ],
-        );
-        valgrind(
-            &compile("summary", link),
-            &[
-                toy.clone(),
-                work_dir().join(format!("vg-summary-{link:?}.f32")),
-                "3".into(),
-                "1".into(),
-                "4".into(),
-                "6".into(),
-                "8".into(),
-            ],
-        );
+                work_dir().join(format!("vg-{program}-{link:?}.f32")),
+            ];
+            all.extend(args.map(|v: usize| PathBuf::from(v.to_string())));
+            valgrind(&compile(program, link), &all);
+        }
         valgrind(
             &compile("threads", link),
             &[

@@ -1,4 +1,5 @@
-//! Sessions: the scratch memory, the random stream and the calls (forward, inverse, sample).
+//! Sessions: the scratch memory, the random stream and the calls (forward, inverse, sample,
+//! summarize).
 //!
 //! A session is created once for a model and a maximum batch. Its memory is one arena, on the
 //! heap ([`Session::new`]) or in caller memory ([`Session::in_memory`], after asking

@@ -45,24 +45,8 @@ static int same(summaries a, summaries b, size_t m, size_t xd) {
            memcmp(a.q, b.q, sizeof(float) * m * NQ * xd) == 0;
 }
 
-/* A session on m of max_batch rows: on the heap, or in *memory (freed by the caller). */
-static innfer_session *open_session(const innfer_model *m, size_t max_batch, int on_heap,
-                                    void **memory) {
-    innfer_session *s = NULL;
-    *memory = NULL;
-    if (on_heap) {
-        CHECK_OK(innfer_session_create(m, max_batch, &s));
-    } else {
-        size_t bytes;
-        CHECK_OK(innfer_session_size(m, max_batch, &bytes));
-        *memory = aligned_alloc(INNFER_ARENA_ALIGN, (bytes + 63) / 64 * 64);
-        CHECK(*memory != NULL);
-        CHECK_OK(innfer_session_init_static(m, max_batch, *memory, bytes, &s));
-    }
-    return s;
-}
-
 int main(int argc, char **argv) {
+    observations_run run;
     innfer_model *m;
     innfer_session *s;
     void *memory;
@@ -72,13 +56,13 @@ int main(int argc, char **argv) {
     summaries whole, split;
     FILE *out;
 
-    CHECK(argc == 8);
-    m = load(argv[1]);
-    seed = strtoull(argv[3], NULL, 10);
-    stream = strtoull(argv[4], NULL, 10);
-    n_obs = (size_t)strtoull(argv[5], NULL, 10);
-    n = (size_t)strtoull(argv[6], NULL, 10);
-    max_batch = (size_t)strtoull(argv[7], NULL, 10);
+    run = parse_observations_run(argc, argv);
+    m = run.model;
+    seed = run.seed;
+    stream = run.stream;
+    n_obs = run.n_obs;
+    n = run.n;
+    max_batch = run.max_batch;
     CHECK(n_obs > 2 && n > 3);
     CHECK_OK(innfer_model_dims(m, NULL, NULL, &xd, &yd, NULL, NULL));
     y = (float *)malloc(sizeof(float) * n_obs * yd);
@@ -107,7 +91,7 @@ int main(int argc, char **argv) {
         }
     }
     innfer_session_free(s);
-    out = fopen(argv[2], "wb");
+    out = fopen(run.out, "wb");
     CHECK(out != NULL);
     CHECK(fwrite(whole.mean, sizeof(float), n_obs * xd, out) == n_obs * xd);
     CHECK(fwrite(whole.std, sizeof(float), n_obs * xd, out) == n_obs * xd);
