@@ -318,6 +318,12 @@ fn threads_sharing_a_model_match_serial_runs() {
     }
 }
 
+/// The fixtures tests/c/streams.c and tests/c/summary.c run on, and how each is linked.
+const OBSERVATION_RUNS: [(Link, &str); 2] = [
+    (Link::Static, "pypi_cinn_stats"),
+    (Link::Shared, "pypi_toy_inn"),
+];
+
 /// Runs tests/c/`program`.c as `program MODEL OUT SEED STREAM M N MAX_BATCH` on fixture
 /// `fixture`, checks that it says `program: ok` (its own checks passed) and returns the floats
 /// it wrote to OUT.
@@ -348,12 +354,8 @@ fn stream_observation(j: usize, yd: usize) -> Vec<f32> {
 
 #[test]
 fn seeked_and_threaded_sessions_draw_the_samples_of_one_call() {
-    for (link, name) in [
-        (Link::Static, "pypi_cinn_stats"),
-        (Link::Shared, "pypi_toy_inn"),
-    ] {
-        let path = fixture(name);
-        let model = Model::from_file(&path).unwrap();
+    for (link, name) in OBSERVATION_RUNS {
+        let model = Model::from_file(fixture(name)).unwrap();
         let (xd, yd) = (model.layout().x_dim(), model.layout().y_dim());
         // Blocks of two or more observations make calls long enough for two threads.
         let max_batch = Session::min_threaded_rows(&model) + 5;
@@ -374,12 +376,8 @@ fn seeked_and_threaded_sessions_draw_the_samples_of_one_call() {
 #[test]
 fn summaries_match_the_rust_api_bit_for_bit() {
     const QUANTILES: [f32; 5] = [0.0, 0.1, 0.5, 0.9, 1.0];
-    for (link, name) in [
-        (Link::Static, "pypi_cinn_stats"),
-        (Link::Shared, "pypi_toy_inn"),
-    ] {
-        let path = fixture(name);
-        let model = Model::from_file(&path).unwrap();
+    for (link, name) in OBSERVATION_RUNS {
+        let model = Model::from_file(fixture(name)).unwrap();
         let (xd, yd) = (model.layout().x_dim(), model.layout().y_dim());
         // Enough observations for chain calls of whole observations on two threads.
         let n = 40;

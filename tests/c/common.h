@@ -76,26 +76,18 @@ static inline innfer_session *open_session(const innfer_model *m, size_t max_bat
     return s;
 }
 
-/* The arguments MODEL OUT SEED STREAM M N MAX_BATCH of streams.c and summary.c: a run of N
- * samples for each of M observations. */
-typedef struct {
-    innfer_model *model;
-    const char *out;
-    uint64_t seed, stream;
-    size_t n_obs, n, max_batch;
-} observations_run;
-
-static inline observations_run parse_observations_run(int argc, char **argv) {
-    observations_run run;
+/* The arguments MODEL OUT SEED STREAM M N MAX_BATCH of streams.c and summary.c (a run of N
+ * samples for each of M observations): the model loaded, the numbers in the out-pointers. */
+static inline innfer_model *load_observations_run(int argc, char **argv, uint64_t *seed,
+                                                  uint64_t *stream, size_t *n_obs, size_t *n,
+                                                  size_t *max_batch) {
     CHECK(argc == 8);
-    run.model = load(argv[1]);
-    run.out = argv[2];
-    run.seed = strtoull(argv[3], NULL, 10);
-    run.stream = strtoull(argv[4], NULL, 10);
-    run.n_obs = (size_t)strtoull(argv[5], NULL, 10);
-    run.n = (size_t)strtoull(argv[6], NULL, 10);
-    run.max_batch = (size_t)strtoull(argv[7], NULL, 10);
-    return run;
+    *seed = strtoull(argv[3], NULL, 10);
+    *stream = strtoull(argv[4], NULL, 10);
+    *n_obs = (size_t)strtoull(argv[5], NULL, 10);
+    *n = (size_t)strtoull(argv[6], NULL, 10);
+    *max_batch = (size_t)strtoull(argv[7], NULL, 10);
+    return load(argv[1]);
 }
 
 /* The deterministic inputs the Rust side recomputes (tests/c_api.rs). */

@@ -23,7 +23,6 @@ static void check_position(const innfer_session *s, uint64_t seed, uint64_t stre
 }
 
 int main(int argc, char **argv) {
-    observations_run run;
     innfer_model *m;
     innfer_session *s;
     void *memory;
@@ -32,13 +31,7 @@ int main(int argc, char **argv) {
     float *y, *whole, *split;
     FILE *out;
 
-    run = parse_observations_run(argc, argv);
-    m = run.model;
-    seed = run.seed;
-    stream = run.stream;
-    n_obs = run.n_obs;
-    n = run.n;
-    max_batch = run.max_batch;
+    m = load_observations_run(argc, argv, &seed, &stream, &n_obs, &n, &max_batch);
     CHECK_OK(innfer_model_dims(m, NULL, NULL, &xd, &yd, NULL, NULL));
     y = (float *)malloc(sizeof(float) * n_obs * yd);
     whole = (float *)malloc(sizeof(float) * n_obs * n * xd);
@@ -55,7 +48,7 @@ int main(int argc, char **argv) {
     CHECK_OK(innfer_sample_batch(s, y, n_obs, n, whole));
     check_position(s, seed, stream, (uint64_t)(n_obs * n));
     innfer_session_free(s);
-    out = fopen(run.out, "wb");
+    out = fopen(argv[2], "wb");
     CHECK(out != NULL);
     CHECK(fwrite(whole, sizeof(float), n_obs * n * xd, out) == n_obs * n * xd);
     CHECK(fclose(out) == 0);

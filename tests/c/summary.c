@@ -46,7 +46,6 @@ static int same(summaries a, summaries b, size_t m, size_t xd) {
 }
 
 int main(int argc, char **argv) {
-    observations_run run;
     innfer_model *m;
     innfer_session *s;
     void *memory;
@@ -56,13 +55,7 @@ int main(int argc, char **argv) {
     summaries whole, split;
     FILE *out;
 
-    run = parse_observations_run(argc, argv);
-    m = run.model;
-    seed = run.seed;
-    stream = run.stream;
-    n_obs = run.n_obs;
-    n = run.n;
-    max_batch = run.max_batch;
+    m = load_observations_run(argc, argv, &seed, &stream, &n_obs, &n, &max_batch);
     CHECK(n_obs > 2 && n > 3);
     CHECK_OK(innfer_model_dims(m, NULL, NULL, &xd, &yd, NULL, NULL));
     y = (float *)malloc(sizeof(float) * n_obs * yd);
@@ -91,7 +84,7 @@ int main(int argc, char **argv) {
         }
     }
     innfer_session_free(s);
-    out = fopen(run.out, "wb");
+    out = fopen(argv[2], "wb");
     CHECK(out != NULL);
     CHECK(fwrite(whole.mean, sizeof(float), n_obs * xd, out) == n_obs * xd);
     CHECK(fwrite(whole.std, sizeof(float), n_obs * xd, out) == n_obs * xd);
