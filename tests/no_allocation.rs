@@ -111,8 +111,7 @@ fn forward_inverse_and_sample_allocate_nothing() {
             let y = vec![0.1f32; 3 * layout.y_dim()];
             let n = max_batch * 2 + 22; // more than max_batch: sampling runs in chunks
             let mut xs = vec![0.0f32; 3 * n * layout.x_dim()];
-            // Summaries of 3 observations, one of them invalid, in one pass (5 samples) and in
-            // passes (n samples).
+            // Summaries with an invalid observation, in one pass and in passes.
             let mut ys_bad = y.clone();
             if let Some(v) = ys_bad.first_mut() {
                 *v = f32::NAN;
@@ -147,16 +146,20 @@ fn forward_inverse_and_sample_allocate_nothing() {
                         .sample(&y[..layout.y_dim()], n, &mut xs[..n * layout.x_dim()])
                         .unwrap();
                     session.sample_batch(&y, n, &mut xs).unwrap();
-                    for samples in [5, n] {
+                    // Two observations (the invalid one and one more) in passes, with just
+                    // more samples than the session holds.
+                    let yd = layout.y_dim();
+                    for (rows, samples) in [(3, 5), (2, max_batch + 1)] {
                         let out = SummaryBuffers {
-                            mean: &mut mean,
-                            std: &mut std,
-                            quantile_values: &mut q,
+                            mean: &mut mean[..rows * xd],
+                            std: &mut std[..rows * xd],
+                            quantile_values: &mut q[..rows * quantiles.len() * xd],
                         };
                         let report = session
-                            .summarize(&ys_bad, samples, &quantiles, out)
+                            .summarize(&ys_bad[..rows * yd], samples, &quantiles, out)
                             .unwrap();
                         assert_eq!(report.invalid_rows, 1);
+                        assert_eq!(report.passes > 1, samples > max_batch);
                     }
                     let out = SummaryBuffers {
                         mean: &mut mean,
