@@ -253,8 +253,9 @@ impl<'m, 'a> Session<'m, 'a> {
     }
 
     /// Bytes of session memory for `model` at `max_batch` rows per call (for
-    /// [`Session::in_memory`]); the memory must be aligned to [`ARENA_ALIGN`]. It includes the
-    /// few kilobytes of [`Session::summarize`]'s scratch (src/session/summary.rs).
+    /// [`Session::in_memory`]); the memory must be aligned to [`ARENA_ALIGN`]. It includes
+    /// [`Session::summarize`]'s scratch: 24 bytes per parameter of x and 8 per row up to 8 KB
+    /// (at least 512 bytes; one bit per row beyond 65,536 rows), src/session/summary.rs.
     pub fn arena_bytes(model: &Model, max_batch: usize) -> Result<usize> {
         Ok(Self::plan_for(model, max_batch)?.bytes)
     }
