@@ -703,6 +703,65 @@ innfer_status innfer_sample_strided(innfer_session *s,
                                     ptrdiff_t x_cs);
 
 /**
+ * Draws `n` posterior samples for each of `rows` observations and writes only their summaries:
+ * per observation and parameter the mean, the standard deviation and the requested quantiles.
+ *
+ * - `y`: `[rows][y_dim]` floats, the observations in raw units;
+ * - `quantiles`: `[n_quantiles]` levels q, each in [0, 1] (may be NULL if `n_quantiles` is 0);
+ * - `mean`, `std`: `[rows][x_dim]` floats, written;
+ * - `quantile_values`: `[rows][n_quantiles][x_dim]` floats, written (may be NULL if
+ *   `n_quantiles` is 0);
+ * - `invalid_rows`: receives the number of invalid observations (see below), or NULL.
+ *
+ * **Definitions.** For the samples x_1 ... x_n of one parameter of one observation: mean =
+ * (1/n) sum_k x_k, summed in double precision in the order the samples are drawn; std = the
+ * sample standard deviation with divisor n - 1 (0 for n = 1), from a second sum in double
+ * precision of the squared deviations from that mean; quantile q = the order statistic
+ * x_(k), k = max(1, ceil(q*n)) (q*n in double precision; a product within q's float rounding
+ * above a whole number counts as that number, so q = 0.1 of 10 samples is x_(1)): always one
+ * of the samples, q = 0 the least, q = 1 the greatest; samples ordered by IEEE 754
+ * totalOrder (-0 before +0).
+ *
+ * **Samples.** Sample `k` of observation `j` is row `next + j*n + k` of the random stream and
+ * the stream is left at `next + rows*n`, as with `innfer_sample_batch()`: the summaries are
+ * those of the samples `innfer_sample_batch()` draws from the same position, bit for bit,
+ * for any thread count (`innfer_session_set_threads()`), any `max_batch`, and any split of the
+ * observations over calls or processes (`innfer_session_seek()` to `j0*n`).
+ *
+ * **Invalid rows.** An observation whose condition, as the network takes it, is not finite
+ * (a NaN or infinite value in `y`, or one that the model's own transformation of y turns into
+ * one) gets NaN in all its outputs and is counted in `*invalid_rows`; the call still returns
+ * `INNFER_STATUS_OK` and the other observations are unaffected.
+ *
+ * **Cost.** Nothing is allocated and the memory used does not depend on `n` (the session's
+ * memory includes a few KB for this call). With `n <= max_batch` the samples are drawn once,
+ * many observations per pass through the network; with a larger `n` each observation's
+ * samples are drawn again in several passes (2 without quantiles, typically 3 to 5 with),
+ * which costs that many times the sampling.
+ *
+ * Returns `INNFER_STATUS_OK`; `_NULL_ARGUMENT` (`s` NULL, or a buffer NULL that has elements
+ * to hold); `_INVALID_ARGUMENT` (`n` is 0, a quantile outside [0, 1] or NaN, an output
+ * overlapping another buffer, a pointer not aligned to `float`, sizes that overflow, a call
+ * that would carry the stream's next-row counter past 2^64 - 1, or a freed static session);
+ * `_NO_LAYOUT` (a model without a sampling layout); or `_INTERNAL`. On failure nothing is
+ * written or drawn and the session's last error names the argument.
+ *
+ * # Safety
+ * `s` is NULL or a live session not in use by another thread; each buffer holds the stated
+ * number of floats; `invalid_rows` is NULL or writable.
+ */
+innfer_status innfer_session_summarize(innfer_session *s,
+                                       const float *y,
+                                       size_t rows,
+                                       size_t n,
+                                       const float *quantiles,
+                                       size_t n_quantiles,
+                                       float *mean,
+                                       float *std,
+                                       float *quantile_values,
+                                       size_t *invalid_rows);
+
+/**
  * The forward pass `out = f(x; cond)` on `rows` rows, with the per-row log|det J| of the map
  * in raw units.
  *

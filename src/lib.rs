@@ -51,4 +51,4 @@ pub use error::{Error, Result};
 pub use kernels::gemm::Isa;
 pub use model::{FORMAT_VERSION, FreiaVariant, Layout, LoadOptions, Model, WeightStorage};
 pub use session::matrix::{MatMut, MatRef};
-pub use session::{ARENA_ALIGN, Session};
+pub use session::{ARENA_ALIGN, Session, SummaryBuffers, SummaryReport};

@@ -8,7 +8,8 @@
 //!    4 serial runs (and of the Rust API);
 //! 4. nothing allocates after session creation (tests/c/noalloc.c interposes the C allocator);
 //!    a session seeked to an observation's first row, on one thread or two, draws the samples
-//!    one call draws for it (tests/c/streams.c);
+//!    one call draws for it (tests/c/streams.c), and summarizes them as one call does
+//!    (tests/c/summary.c), with the Rust API's summaries;
 //! 5. the programs run clean under valgrind;
 //! 6. scripts/install.sh installs a prefix that pkg-config, the compiler and CMake can use.
 //!
@@ -317,7 +318,34 @@ fn threads_sharing_a_model_match_serial_runs() {
     }
 }
 
-/// Observation `j` of tests/c/streams.c.
+/// The fixtures tests/c/streams.c and tests/c/summary.c run on, and how each is linked.
+const OBSERVATION_RUNS: [(Link, &str); 2] = [
+    (Link::Static, "pypi_cinn_stats"),
+    (Link::Shared, "pypi_toy_inn"),
+];
+
+/// Runs tests/c/`program`.c as `program MODEL OUT SEED STREAM M N MAX_BATCH` on fixture
+/// `fixture`, checks that it says `program: ok` (its own checks passed) and returns the floats
+/// it wrote to OUT.
+fn run_observations_program(
+    program: &str,
+    link: Link,
+    fixture_name: &str,
+    args: [usize; 5],
+) -> Vec<f32> {
+    let out = work_dir().join(format!("{program}-{link:?}-{fixture_name}.f32"));
+    let stdout = run_ok(
+        Command::new(compile(program, link))
+            .arg(fixture(fixture_name))
+            .arg(&out)
+            .args(args.map(|v| v.to_string())),
+    )
+    .stdout;
+    assert!(String::from_utf8_lossy(&stdout).contains(&format!("{program}: ok")));
+    read_f32(&out)
+}
+
+/// Observation `j` of tests/c/streams.c and tests/c/summary.c.
 fn stream_observation(j: usize, yd: usize) -> Vec<f32> {
     (0..yd)
         .map(|i| obs_value(j % 2, i) + 0.25 * j as f32)
@@ -326,31 +354,51 @@ fn stream_observation(j: usize, yd: usize) -> Vec<f32> {
 
 #[test]
 fn seeked_and_threaded_sessions_draw_the_samples_of_one_call() {
-    for (link, name) in [
-        (Link::Static, "pypi_cinn_stats"),
-        (Link::Shared, "pypi_toy_inn"),
-    ] {
-        let path = fixture(name);
-        let model = Model::from_file(&path).unwrap();
+    for (link, name) in OBSERVATION_RUNS {
+        let model = Model::from_file(fixture(name)).unwrap();
         let (xd, yd) = (model.layout().x_dim(), model.layout().y_dim());
         // Blocks of two or more observations make calls long enough for two threads.
         let max_batch = Session::min_threaded_rows(&model) + 5;
         let (m, n, seed, stream) = (7, max_batch / 2 + 1, 40_000, 2);
-        let out = work_dir().join(format!("streams-{link:?}-{name}.f32"));
-        let stdout = run_ok(
-            Command::new(compile("streams", link))
-                .arg(&path)
-                .arg(&out)
-                .args([seed, stream, m, n, max_batch].map(|v| v.to_string())),
-        )
-        .stdout;
-        assert!(String::from_utf8_lossy(&stdout).contains("streams: ok"));
+        let got = run_observations_program("streams", link, name, [seed, stream, m, n, max_batch]);
         let ys: Vec<f32> = (0..m).flat_map(|j| stream_observation(j, yd)).collect();
         let mut s = Session::new(&model, 64).unwrap();
         s.reseed(seed as u64, stream as u64);
         let mut want = vec![0.0; m * n * xd];
         s.sample_batch(&ys, n, &mut want).unwrap();
-        assert_bits_eq(&read_f32(&out), &want, &format!("streams, {name}"));
+        assert_bits_eq(&got, &want, &format!("streams, {name}"));
+    }
+}
+
+/// tests/c/summary.c: `innfer_session_summarize` from C gives the Rust API's summaries bit
+/// for bit, and (checked in C) the same numbers from seeked blocks on heap and static sessions
+/// with one thread or two, and from a session too small to hold `n` samples.
+#[test]
+fn summaries_match_the_rust_api_bit_for_bit() {
+    const QUANTILES: [f32; 5] = [0.0, 0.1, 0.5, 0.9, 1.0];
+    for (link, name) in OBSERVATION_RUNS {
+        let model = Model::from_file(fixture(name)).unwrap();
+        let (xd, yd) = (model.layout().x_dim(), model.layout().y_dim());
+        // Enough observations for chain calls of whole observations on two threads.
+        let n = 40;
+        let threaded = Session::min_threaded_rows(&model).div_ceil(n);
+        let (m, max_batch, seed, stream) = (threaded + 3, (threaded + 1) * n, 12, 5);
+        let got = run_observations_program("summary", link, name, [seed, stream, m, n, max_batch]);
+        let mut ys: Vec<f32> = (0..m).flat_map(|j| stream_observation(j, yd)).collect();
+        ys[2 * yd] = f32::NAN;
+        let mut s = Session::new(&model, 64).unwrap();
+        s.reseed(seed as u64, stream as u64);
+        let (mut mean, mut std) = (vec![0.0; m * xd], vec![0.0; m * xd]);
+        let mut values = vec![0.0; m * QUANTILES.len() * xd];
+        let buffers = innfer::SummaryBuffers {
+            mean: &mut mean,
+            std: &mut std,
+            quantile_values: &mut values,
+        };
+        let report = s.summarize(&ys, n, &QUANTILES, buffers).unwrap();
+        assert_eq!(report.invalid_rows, 1);
+        let want = [mean, std, values].concat();
+        assert_bits_eq(&got, &want, &format!("summary, {name}"));
     }
 }
 
@@ -404,18 +452,15 @@ fn valgrind_is_clean() {
                 ],
             );
         }
-        valgrind(
-            &compile("streams", link),
-            &[
+        // SEED STREAM M N MAX_BATCH
+        for (program, args) in [("streams", [3, 1, 5, 4, 6]), ("summary", [3, 1, 4, 6, 8])] {
+            let mut all = vec![
                 toy.clone(),
-                work_dir().join(format!("vg-streams-{link:?}.f32")),
-                "3".into(),
-                "1".into(),
-                "5".into(),
-                "4".into(),
-                "6".into(),
-            ],
-        );
+                work_dir().join(format!("vg-{program}-{link:?}.f32")),
+            ];
+            all.extend(args.map(|v: usize| PathBuf::from(v.to_string())));
+            valgrind(&compile(program, link), &all);
+        }
         valgrind(
             &compile("threads", link),
             &[

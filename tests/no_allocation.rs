@@ -1,4 +1,4 @@
-//! After a session exists, forward, inverse and sampling allocate nothing: a counting global
+//! After a session exists, forward, inverse, sampling and summaries allocate nothing: a counting global
 //! allocator wraps the system one and the calls below must leave its count unchanged — with
 //! one thread and with a 2-thread session (`set_threads(2)`: the worker pool is created there,
 //! and the calls, which then run on both threads, must still allocate nothing on any thread).
@@ -13,7 +13,7 @@ mod common;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use innfer::{Isa, Model, Session};
+use innfer::{Isa, Model, Session, SummaryBuffers};
 
 struct Counting;
 
@@ -111,6 +111,15 @@ fn forward_inverse_and_sample_allocate_nothing() {
             let y = vec![0.1f32; 3 * layout.y_dim()];
             let n = max_batch * 2 + 22; // more than max_batch: sampling runs in chunks
             let mut xs = vec![0.0f32; 3 * n * layout.x_dim()];
+            // Summaries with an invalid observation, in one pass and in passes.
+            let mut ys_bad = y.clone();
+            if let Some(v) = ys_bad.first_mut() {
+                *v = f32::NAN;
+            }
+            let quantiles = [0.05f32, 0.5, 0.95];
+            let xd = layout.x_dim();
+            let (mut mean, mut std) = (vec![0.0f32; 3 * xd], vec![0.0f32; 3 * xd]);
+            let mut q = vec![0.0f32; 3 * quantiles.len() * xd];
 
             let count = allocations_during(|| {
                 for rows in [1, 7, max_batch] {
@@ -137,6 +146,27 @@ fn forward_inverse_and_sample_allocate_nothing() {
                         .sample(&y[..layout.y_dim()], n, &mut xs[..n * layout.x_dim()])
                         .unwrap();
                     session.sample_batch(&y, n, &mut xs).unwrap();
+                    // Two observations (the invalid one and one more) in passes, with just
+                    // more samples than the session holds.
+                    let yd = layout.y_dim();
+                    for (rows, samples) in [(3, 5), (2, max_batch + 1)] {
+                        let out = SummaryBuffers {
+                            mean: &mut mean[..rows * xd],
+                            std: &mut std[..rows * xd],
+                            quantile_values: &mut q[..rows * quantiles.len() * xd],
+                        };
+                        let report = session
+                            .summarize(&ys_bad[..rows * yd], samples, &quantiles, out)
+                            .unwrap();
+                        assert_eq!(report.invalid_rows, 1);
+                        assert_eq!(report.passes > 1, samples > max_batch);
+                    }
+                    let out = SummaryBuffers {
+                        mean: &mut mean,
+                        std: &mut std,
+                        quantile_values: &mut q,
+                    };
+                    assert!(session.summarize(&y, 0, &quantiles, out).is_err());
                 }
                 // Errors on the hot path allocate nothing either.
                 assert!(

@@ -604,3 +604,43 @@ fn names_and_units_have_one_entry_per_x_dimension_and_names_are_not_empty() {
         ("innfer.x_units", ",\u{7},,", "control characters"),
     ]);
 }
+
+#[test]
+fn summaries_of_a_camera_frame_mark_dead_and_saturated_pixels_and_stay_in_the_box() {
+    let model = load(&bounded());
+    let mut frame = bands(5);
+    frame[BANDS] = 0.0; // pixel 1: a dead band
+    frame[3 * BANDS + 2] = f32::INFINITY; // pixel 3: a saturated one
+    frame[4 * BANDS + 7] = f32::NAN; // pixel 4: no value
+    let q = [0.05f32, 0.5, 0.95];
+    let (mut mean, mut std, mut qv) = (
+        vec![0.0; 5 * X_DIM],
+        vec![0.0; 5 * X_DIM],
+        vec![0.0; 5 * q.len() * X_DIM],
+    );
+    let mut s = Session::new(&model, 256).unwrap();
+    s.reseed(9, 0);
+    let report = s
+        .summarize(
+            &frame,
+            64,
+            &q,
+            innfer::SummaryBuffers {
+                mean: &mut mean,
+                std: &mut std,
+                quantile_values: &mut qv,
+            },
+        )
+        .unwrap();
+    assert_eq!(report.invalid_rows, 3);
+    for p in 0..5 {
+        let invalid = [1, 3, 4].contains(&p);
+        let m = &mean[p * X_DIM..(p + 1) * X_DIM];
+        let qs = &qv[p * q.len() * X_DIM..(p + 1) * q.len() * X_DIM];
+        if invalid {
+            assert!(m.iter().chain(qs).all(|v| v.is_nan()), "pixel {p}");
+        } else {
+            assert!(in_box(m) && in_box(qs), "pixel {p}: {m:?} {qs:?}");
+        }
+    }
+}

@@ -188,6 +188,16 @@ struct PassResult {
     std::vector<float> logdet;
 };
 
+/// Summaries of n posterior samples per observation (Session::summarize), row-major: mean and
+/// stddev are [rows][x_dim], quantile_values [rows][n_quantiles][x_dim]. An invalid row (a
+/// condition that is not finite) is NaN everywhere and counted in invalid_rows.
+struct Summaries {
+    std::vector<float> mean;
+    std::vector<float> stddev;
+    std::vector<float> quantile_values;
+    std::size_t invalid_rows = 0;
+};
+
 /// Scratch memory and a random stream for passes of at most max_batch rows. Move-only.
 /// After construction no call allocates (except the std::vector convenience overloads).
 class Session {
@@ -276,6 +286,22 @@ public:
         check(innfer_sample_batch(s_, y, n_obs, n, x));
     }
 
+    /// The mean, standard deviation (divisor n - 1) and order statistics at `quantiles`
+    /// [n_quantiles] (each in [0, 1]) of n samples for each of rows observations y
+    /// [rows][y_dim], without the samples: mean and stddev [rows][x_dim], quantile_values
+    /// [rows][n_quantiles][x_dim] (nullptr if n_quantiles is 0). Exactly the summaries of the
+    /// samples sample_batch() draws from the same stream position (definitions in
+    /// innfer_session_summarize(), innfer.h). Returns the number of invalid rows (NaN in all
+    /// their outputs).
+    std::size_t summarize(const float* y, std::size_t rows, std::size_t n,
+                          const float* quantiles, std::size_t n_quantiles, float* mean,
+                          float* stddev, float* quantile_values) {
+        std::size_t invalid = 0;
+        check(innfer_session_summarize(s_, y, rows, n, quantiles, n_quantiles, mean, stddev,
+                                       quantile_values, &invalid));
+        return invalid;
+    }
+
     /// out = f(x; cond), x and out [rows][dim], cond [rows][cond_dim] (nullptr without a
     /// condition), logdet [rows] or nullptr.
     void forward(const float* x, const float* cond, std::size_t rows, float* out,
@@ -330,16 +356,23 @@ public:
 
     /// n samples for each observation in ys ([n_obs][y_dim] row-major): [n_obs*n][x_dim].
     std::vector<float> sample_batch(const std::vector<float>& ys, std::size_t n) {
-        const std::size_t yd = model_->y_dim();
-        if (yd == 0 || ys.size() % yd != 0) {
-            throw Error(INNFER_STATUS_BUFFER_SIZE,
-                        "sample_batch: ys.size() is not a multiple of y_dim = " +
-                            std::to_string(yd));
-        }
-        const std::size_t n_obs = ys.size() / yd;
+        const std::size_t n_obs = observations(ys, "sample_batch");
         std::vector<float> x(n_obs * n * model_->x_dim());
         sample_batch(ys.data(), n_obs, n, x.data());
         return x;
+    }
+
+    /// Summaries of n samples for each observation in ys ([rows][y_dim] row-major) at the
+    /// given quantiles (see the pointer overload).
+    Summaries summarize(const std::vector<float>& ys, std::size_t n,
+                        const std::vector<float>& quantiles = {}) {
+        const std::size_t rows = observations(ys, "summarize");
+        const std::size_t xd = model_->x_dim(), nq = quantiles.size();
+        Summaries r{std::vector<float>(rows * xd), std::vector<float>(rows * xd),
+                    std::vector<float>(rows * nq * xd), 0};
+        r.invalid_rows = summarize(ys.data(), rows, n, quantiles.data(), nq, r.mean.data(),
+                                   r.stddev.data(), r.quantile_values.data());
+        return r;
     }
 
     /// Forward pass over any number of rows (x.size() a multiple of dim; cond empty or
@@ -359,6 +392,21 @@ private:
         if (st != INNFER_STATUS_OK) {
             throw Error(st, detail::with_status(st, innfer_session_last_error(s_)));
         }
+    }
+
+    /// The number of observations in ys ([rows][y_dim] row-major).
+    std::size_t observations(const std::vector<float>& ys, const char* what) const {
+        const std::size_t yd = model_->y_dim();
+        if (model_->layout() == Layout::None) {
+            throw Error(INNFER_STATUS_NO_LAYOUT, std::string(what) + ": " +
+                                                     innfer_status_string(INNFER_STATUS_NO_LAYOUT));
+        }
+        if (yd == 0 || ys.size() % yd != 0) {
+            throw Error(INNFER_STATUS_BUFFER_SIZE, std::string(what) +
+                                                       ": ys.size() is not a multiple of y_dim = " +
+                                                       std::to_string(yd));
+        }
+        return ys.size() / yd;
     }
 
     static void check_cols(const char* what, std::size_t got, std::size_t want) {

@@ -225,6 +225,22 @@ module innfer
       integer(innfer_ptrdiff_t), value :: x_rs, x_cs
     end function
 
+    ! y(y_dim, rows), quantiles = c_loc(q(n_quantiles)) or c_null_ptr, mean(x_dim, rows),
+    ! std(x_dim, rows), quantile_values = c_loc(v(x_dim, n_quantiles, rows)) or c_null_ptr,
+    ! invalid_rows = c_loc(count) (integer(c_size_t)) or c_null_ptr
+    integer(c_int32_t) function innfer_session_summarize(s, y, rows, n, quantiles, &
+        n_quantiles, mean, std, quantile_values, invalid_rows) &
+        bind(C, name="innfer_session_summarize")
+      import :: c_int32_t, c_ptr, c_size_t, c_float
+      type(c_ptr), value :: s
+      real(c_float), dimension(*), intent(in) :: y
+      integer(c_size_t), value :: rows, n
+      type(c_ptr), value :: quantiles
+      integer(c_size_t), value :: n_quantiles
+      real(c_float), dimension(*), intent(inout) :: mean, std
+      type(c_ptr), value :: quantile_values, invalid_rows
+    end function
+
     ! x(dim, rows), cond = c_loc(c(cond_dim, rows)) or c_null_ptr, out(dim, rows),
     ! logdet = c_loc(ld(rows)) or c_null_ptr
     integer(c_int32_t) function innfer_forward(s, x, cond, rows, out, logdet) &
@@ -466,6 +482,65 @@ contains
       return
     end if
     status = innfer_sample_batch(session, y, int(size(y, 2), c_size_t), int(n, c_size_t), x)
+  end subroutine
+
+  ! Summaries of n posterior samples for each column of y(y_dim, rows), without the samples:
+  ! mean(x_dim, rows) and std(x_dim, rows) (divisor n - 1) and, with quantiles(n_quantiles)
+  ! (each in [0, 1]), the order statistics quantile_values(x_dim, n_quantiles, rows): exactly
+  ! the summaries of the samples innfer_sample_batch_f draws from the same stream position
+  ! (definitions: innfer_session_summarize() in innfer.h). A column of y whose condition is not
+  ! finite gets NaN in all its outputs and is counted in invalid_rows. The extents are checked
+  ! against the model's x_dim and y_dim (INNFER_STATUS_BUFFER_SIZE); quantile_values is needed
+  ! when quantiles has elements.
+  subroutine innfer_summarize_f(session, y, n, mean, std, status, quantiles, quantile_values, &
+                                invalid_rows)
+    type(c_ptr), intent(in) :: session
+    real(c_float), intent(in), contiguous :: y(:, :)
+    integer, intent(in) :: n
+    real(c_float), intent(inout), contiguous :: mean(:, :), std(:, :)
+    integer(c_int32_t), intent(out) :: status
+    real(c_float), intent(in), contiguous, target, optional :: quantiles(:)
+    real(c_float), intent(inout), contiguous, target, optional :: quantile_values(:, :, :)
+    integer, intent(out), optional :: invalid_rows
+    integer(c_size_t), target :: count
+    integer(c_size_t) :: nq
+    type(c_ptr) :: pq, pv
+    integer :: x_dim, y_dim, layout, rows
+    if (n < 0) then
+      status = INNFER_STATUS_INVALID_ARGUMENT
+      return
+    end if
+    call innfer_dims_f(innfer_session_model(session), status, x_dim=x_dim, y_dim=y_dim, &
+                       layout=layout)
+    if (status /= INNFER_STATUS_OK) return
+    if (layout == INNFER_LAYOUT_NONE) then
+      status = INNFER_STATUS_NO_LAYOUT
+      return
+    end if
+    rows = size(y, 2)
+    nq = 0
+    pq = c_null_ptr
+    pv = c_null_ptr
+    status = INNFER_STATUS_BUFFER_SIZE
+    if (size(y, 1) /= y_dim .or. any(shape(mean) /= [x_dim, rows]) .or. &
+        any(shape(std) /= [x_dim, rows])) return
+    if (present(quantiles)) then
+      nq = size(quantiles, kind=c_size_t)
+      if (nq > 0) then
+        if (.not. present(quantile_values)) return
+        pq = c_loc(quantiles)
+      end if
+    end if
+    if (present(quantile_values)) then
+      if (any(shape(quantile_values) /= [x_dim, int(nq), rows])) return
+      if (size(quantile_values) > 0) pv = c_loc(quantile_values)
+    end if
+    status = innfer_session_summarize(session, y, int(rows, c_size_t), int(n, c_size_t), pq, &
+                                      nq, mean, std, pv, c_loc(count))
+    if (present(invalid_rows)) then
+      invalid_rows = 0
+      if (status == INNFER_STATUS_OK) invalid_rows = int(count)
+    end if
   end subroutine
 
   ! out(dim, rows) = f(x(dim, rows); cond(cond_dim, rows)); logdet(rows). rows = size(x, 2),

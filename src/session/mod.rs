@@ -1,4 +1,5 @@
-//! Sessions: the scratch memory, the random stream and the calls (forward, inverse, sample).
+//! Sessions: the scratch memory, the random stream and the calls (forward, inverse, sample,
+//! summarize).
 //!
 //! A session is created once for a model and a maximum batch. Its memory is one arena, on the
 //! heap ([`Session::new`]) or in caller memory ([`Session::in_memory`], after asking
@@ -8,6 +9,7 @@
 pub mod matrix;
 #[cfg(feature = "std")]
 mod pool;
+mod summary;
 
 use alloc::vec::Vec;
 
@@ -17,6 +19,7 @@ use crate::kernels::gemm::{Available, Isa};
 use crate::kernels::normal;
 use crate::model::{Layout, Model, transform};
 use matrix::{MatMut, MatRef};
+pub use summary::{SummaryBuffers, SummaryReport};
 
 /// Alignment (bytes) that caller-provided session memory must have.
 pub const ARENA_ALIGN: usize = 64;
@@ -81,6 +84,10 @@ struct MemoryPlan {
     coeffs: usize,
     rows: usize,
     total: usize,
+    /// 64-bit words of the summary scratch (src/session/summary.rs), kept apart from the floats.
+    summary_words: usize,
+    /// Bytes of the whole arena: `total` floats, then `summary_words` words.
+    bytes: usize,
     /// [`Session::min_threaded_rows`] of the model, worked out once here (threads need std).
     #[cfg_attr(not(feature = "std"), allow(dead_code))]
     threaded_rows: usize,
@@ -102,8 +109,12 @@ impl MemoryPlan {
             .checked_add(hidden.checked_mul(2)?)?
             .checked_add(coeffs.checked_mul(2)?)?
             .checked_add(rows.checked_mul(2)?)?;
+        let summary_words = summary::scratch_words(model, max_batch)?;
         // In bytes, the arena must be a valid allocation (at most isize::MAX).
-        if total.checked_mul(4)? > isize::MAX as usize {
+        let bytes = total
+            .checked_mul(4)?
+            .checked_add(summary_words.checked_mul(8)?)?;
+        if bytes > isize::MAX as usize {
             return None;
         }
         Some(MemoryPlan {
@@ -116,18 +127,20 @@ impl MemoryPlan {
             coeffs,
             rows,
             total,
+            summary_words,
+            bytes,
             threaded_rows: Session::min_threaded_rows(model),
         })
     }
 }
 
-enum Arena<'a> {
-    Borrowed(&'a mut [f32]),
-    Owned(Vec<f32>),
+enum Arena<'a, T = f32> {
+    Borrowed(&'a mut [T]),
+    Owned(Vec<T>),
 }
 
-impl Arena<'_> {
-    fn floats(&mut self) -> &mut [f32] {
+impl<T> Arena<'_, T> {
+    fn elements(&mut self) -> &mut [T] {
         match self {
             Arena::Borrowed(s) => s,
             Arena::Owned(v) => v,
@@ -148,6 +161,8 @@ pub struct Session<'m, 'a> {
     model: &'m Model,
     plan: MemoryPlan,
     arena: Arena<'a>,
+    /// The summary scratch (src/session/summary.rs), in the same caller memory as `arena`.
+    summary: Arena<'a, u64>,
     isa: Available,
     seed: u64,
     stream: u64,
@@ -165,7 +180,17 @@ impl<'m> Session<'m, 'static> {
     pub fn new(model: &'m Model, max_batch: usize) -> Result<Self> {
         let plan = Self::plan_for(model, max_batch)?;
         let arena = crate::source::budget::try_zeroed_f32("the session's memory", plan.total)?;
-        Ok(Self::with_arena(model, plan, Arena::Owned(arena)))
+        let summary = crate::source::budget::try_vec(
+            "the session's summary scratch",
+            plan.summary_words,
+            0u64,
+        )?;
+        Ok(Self::with_arena(
+            model,
+            plan,
+            Arena::Owned(arena),
+            Arena::Owned(summary),
+        ))
     }
 }
 
@@ -181,11 +206,17 @@ impl<'m, 'a> Session<'m, 'a> {
             .ok_or(Error::Argument("max_batch is too large to address"))
     }
 
-    fn with_arena(model: &'m Model, plan: MemoryPlan, arena: Arena<'a>) -> Self {
+    fn with_arena(
+        model: &'m Model,
+        plan: MemoryPlan,
+        arena: Arena<'a>,
+        summary: Arena<'a, u64>,
+    ) -> Self {
         Session {
             model,
             plan,
             arena,
+            summary,
             isa: Isa::detect_available(),
             seed: 0,
             stream: 0,
@@ -235,9 +266,11 @@ impl<'m, 'a> Session<'m, 'a> {
     }
 
     /// Bytes of session memory for `model` at `max_batch` rows per call (for
-    /// [`Session::in_memory`]); the memory must be aligned to [`ARENA_ALIGN`].
+    /// [`Session::in_memory`]); the memory must be aligned to [`ARENA_ALIGN`]. It includes
+    /// [`Session::summarize`]'s scratch: 24 bytes per parameter of x and 8 per row up to 8 KB
+    /// (at least 512 bytes; one bit per row beyond 65,536 rows), src/session/summary.rs.
     pub fn arena_bytes(model: &Model, max_batch: usize) -> Result<usize> {
-        Ok(Self::plan_for(model, max_batch)?.total * 4)
+        Ok(Self::plan_for(model, max_batch)?.bytes)
     }
 
     /// A session whose scratch lives in caller memory (at least
@@ -251,19 +284,34 @@ impl<'m, 'a> Session<'m, 'a> {
                 address,
             });
         }
-        if memory.len() < plan.total * 4 {
+        if memory.len() < plan.bytes {
             return Err(Error::ArenaTooSmall {
-                needed: plan.total * 4,
+                needed: plan.bytes,
                 found: memory.len(),
             });
         }
+        let (float_bytes, word_bytes) = memory.split_at_mut(plan.total * 4);
         // SAFETY: the pointer is 64-byte aligned (checked above), so aligned for f32; the
         // length in floats stays within the byte slice; every bit pattern is a valid f32; and
-        // the new slice takes over the unique borrow of `memory` for 'a.
+        // the new slice takes over the unique borrow of `float_bytes` for 'a.
         let floats = unsafe {
-            core::slice::from_raw_parts_mut(memory.as_mut_ptr().cast::<f32>(), plan.total)
+            core::slice::from_raw_parts_mut(float_bytes.as_mut_ptr().cast::<f32>(), plan.total)
         };
-        Ok(Self::with_arena(model, plan, Arena::Borrowed(floats)))
+        // SAFETY: `total` is a whole number of 64-byte granules, so the words start 64-byte
+        // aligned; `summary_words` words fit in the rest (`bytes` counts them); every bit
+        // pattern is a valid u64; the slice takes over the unique borrow of `word_bytes`.
+        let words = unsafe {
+            core::slice::from_raw_parts_mut(
+                word_bytes.as_mut_ptr().cast::<u64>(),
+                plan.summary_words,
+            )
+        };
+        Ok(Self::with_arena(
+            model,
+            plan,
+            Arena::Borrowed(floats),
+            Arena::Borrowed(words),
+        ))
     }
 
     /// The model this session runs.
@@ -335,6 +383,17 @@ impl<'m, 'a> Session<'m, 'a> {
         (self.seed, self.stream, self.next_row)
     }
 
+    /// The next row after a call that draws `rows` rows, or the error if the counter would
+    /// pass 2⁶⁴ − 1 (then the call draws nothing).
+    fn stream_end(&self, rows: usize) -> Result<u64> {
+        u64::try_from(rows)
+            .ok()
+            .and_then(|t| self.next_row.checked_add(t))
+            .ok_or(Error::Argument(
+                "the random stream's next-row counter would pass 2^64 - 1",
+            ))
+    }
+
     fn buffers<'b>(
         plan: &MemoryPlan,
         isa: Available,
@@ -342,7 +401,7 @@ impl<'m, 'a> Session<'m, 'a> {
         m: usize,
     ) -> Buffers<'b> {
         let plan = *plan;
-        let floats = arena.floats();
+        let floats = arena.elements();
         let (state, rest) = floats.split_at_mut(plan.state);
         let (tmp, rest) = rest.split_at_mut(plan.tmp);
         let (cond, rest) = rest.split_at_mut(plan.cond);
@@ -821,7 +880,7 @@ impl<'m, 'a> Session<'m, 'a> {
     pub fn sample_strided(&mut self, ys: MatRef<'_>, n: usize, mut x: MatMut<'_>) -> Result<()> {
         let model = self.model;
         let layout = model.layout();
-        let (xd, yd, zd) = (layout.x_dim(), layout.y_dim(), layout.z_dim());
+        let (xd, yd) = (layout.x_dim(), layout.y_dim());
         if layout == Layout::None {
             return Err(Error::NoLayout);
         }
@@ -844,52 +903,15 @@ impl<'m, 'a> Session<'m, 'a> {
             });
         }
         let d = model.dim();
-        let cc = model.cond_dim();
         let (seed, stream, first_row) = (self.seed, self.stream, self.next_row);
-        let end_row = u64::try_from(total)
-            .ok()
-            .and_then(|t| first_row.checked_add(t))
-            .ok_or(Error::Argument(
-                "the random stream's next-row counter would pass 2^64 - 1",
-            ))?;
+        let end_row = self.stream_end(total)?;
         let chunk = self.plan.max_batch;
         let mut done = 0usize;
         let plan = self.plan;
         let mut bufs = Self::buffers(&plan, self.isa, &mut self.arena, chunk);
         while done < total {
             let m = chunk.min(total - done);
-            let mut observation_valid = true;
-            for r in 0..m {
-                let global = done + r;
-                let obs = global / n;
-                let row = &mut bufs.state[r * d..(r + 1) * d];
-                normal::fill_row(seed, stream, first_row + global as u64, &mut row[..zd]);
-                match layout {
-                    Layout::Inn { y, .. } => {
-                        row[zd..d - y].fill(0.0);
-                        ys.read_row(obs, &mut row[d - y..]);
-                        if !model.prepare_condition(&mut row[d - y..]) {
-                            invalidate(row);
-                        }
-                    }
-                    Layout::Cinn { .. } => {
-                        // An observation's condition is prepared (transformed, standardised)
-                        // once per chunk; its other rows copy it.
-                        let (before, c) = bufs.cond.split_at_mut(r * cc);
-                        let c = &mut c[..cc];
-                        if r > 0 && (global - 1) / n == obs {
-                            c.copy_from_slice(&before[(r - 1) * cc..]);
-                        } else {
-                            ys.read_row(obs, c);
-                            observation_valid = model.prepare_condition(c);
-                        }
-                        if !observation_valid {
-                            invalidate(row);
-                        }
-                    }
-                    Layout::None => {}
-                }
-            }
+            Self::load_sample_rows(model, &mut bufs, &ys, n, (seed, stream, first_row), done, m);
             Self::run_chain(
                 model,
                 &mut bufs,
@@ -900,18 +922,79 @@ impl<'m, 'a> Session<'m, 'a> {
                 #[cfg(feature = "std")]
                 self.pool.as_ref(),
             );
+            Self::finish_sample_rows(model, bufs.state, m);
             for r in 0..m {
-                let row = &mut bufs.state[r * d..r * d + xd];
-                if let Some(norm) = &model.x_norm {
-                    norm.inverse(row);
-                }
-                transform::bound_row(&model.x_transform, row);
-                x.write_row(done + r, row);
+                x.write_row(done + r, &bufs.state[r * d..r * d + xd]);
             }
             done += m;
         }
         self.next_row = end_row;
         Ok(())
+    }
+
+    /// Fills rows `0..m` of the chain's buffers with rows `start..start + m` of a sampling call
+    /// that draws `n` samples for each row of `ys`: call row `g` is sample `g % n` of
+    /// observation `g / n`, its latent vector drawn from stream row `first_row + g` (the stream
+    /// contract of [`Session::reseed`]), its condition the observation as the network takes it.
+    /// Every sampling call ([`Session::sample_strided`], [`Session::summarize`]) loads its rows
+    /// here.
+    fn load_sample_rows(
+        model: &Model,
+        bufs: &mut Buffers<'_>,
+        ys: &MatRef<'_>,
+        n: usize,
+        (seed, stream, first_row): (u64, u64, u64),
+        start: usize,
+        m: usize,
+    ) {
+        let layout = model.layout();
+        let (d, cc, zd) = (model.dim(), model.cond_dim(), layout.z_dim());
+        let mut observation_valid = true;
+        for r in 0..m {
+            let global = start + r;
+            let obs = global / n;
+            let row = &mut bufs.state[r * d..(r + 1) * d];
+            normal::fill_row(seed, stream, first_row + global as u64, &mut row[..zd]);
+            match layout {
+                Layout::Inn { y, .. } => {
+                    row[zd..d - y].fill(0.0);
+                    ys.read_row(obs, &mut row[d - y..]);
+                    if !model.prepare_condition(&mut row[d - y..]) {
+                        invalidate(row);
+                    }
+                }
+                Layout::Cinn { .. } => {
+                    // An observation's condition is prepared (transformed, standardised)
+                    // once per chunk; its other rows copy it.
+                    let (before, c) = bufs.cond.split_at_mut(r * cc);
+                    let c = &mut c[..cc];
+                    if r > 0 && (global - 1) / n == obs {
+                        c.copy_from_slice(&before[(r - 1) * cc..]);
+                    } else {
+                        ys.read_row(obs, c);
+                        observation_valid = model.prepare_condition(c);
+                    }
+                    if !observation_valid {
+                        invalidate(row);
+                    }
+                }
+                Layout::None => {}
+            }
+        }
+    }
+
+    /// Turns rows `0..m` of `state` (row stride `dim`), as the inverse chain left them, into
+    /// samples of x in raw units, in place in the first `x_dim` floats of each row: what every
+    /// sampling call hands out.
+    fn finish_sample_rows(model: &Model, state: &mut [f32], m: usize) {
+        let (d, xd) = (model.dim(), model.layout().x_dim());
+        for r in 0..m {
+            let row = &mut state[r * d..r * d + xd];
+            if let Some(norm) = &model.x_norm {
+                norm.inverse(row);
+            }
+            transform::bound_row(&model.x_transform, row);
+        }
     }
 }
 

@@ -1,7 +1,9 @@
 // Checks of bindings/cpp/innfer.hpp beyond what examples/cpp/sample.cpp uses; run by
 // tests/bindings_examples.rs (cpp_header_api) as `cpp_api FIXTURES_DIR`.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
@@ -12,6 +14,43 @@
 #include "innfer.hpp"
 
 static int failures = 0;
+
+// The summaries' definitions (innfer_session_summarize() in innfer.h) applied to samples
+// [rows*n][xd] as sample_batch() draws them.
+static innfer::Summaries reduce(const std::vector<float>& x, std::size_t rows, std::size_t n,
+                                std::size_t xd, const std::vector<float>& quantiles) {
+    const std::size_t nq = quantiles.size();
+    innfer::Summaries s{std::vector<float>(rows * xd), std::vector<float>(rows * xd),
+                        std::vector<float>(rows * nq * xd), 0};
+    for (std::size_t j = 0; j < rows; j++) {
+        for (std::size_t c = 0; c < xd; c++) {
+            std::vector<float> col(n);
+            for (std::size_t k = 0; k < n; k++) col[k] = x[(j * n + k) * xd + c];
+            double sum = 0, squares = 0;
+            for (float v : col) sum += v;
+            const double mean = sum / static_cast<double>(n);
+            for (float v : col) squares += (v - mean) * (v - mean);
+            s.mean[j * xd + c] = static_cast<float>(mean);
+            s.stddev[j * xd + c] =
+                n > 1 ? static_cast<float>(std::sqrt(squares / static_cast<double>(n - 1))) : 0.0f;
+            std::sort(col.begin(), col.end());
+            for (std::size_t qi = 0; qi < nq; qi++) {
+                // k = max(1, ceil(q n)), a product within q's float rounding above a whole
+                // number counting as that number.
+                const double t = static_cast<double>(quantiles[qi]) * static_cast<double>(n);
+                double k = t - std::floor(t) <= t * std::ldexp(1.0, -24) ? std::floor(t)
+                                                                           : std::ceil(t);
+                k = k < 1 ? 1 : (k > static_cast<double>(n) ? static_cast<double>(n) : k);
+                s.quantile_values[(j * nq + qi) * xd + c] = col[static_cast<std::size_t>(k) - 1];
+            }
+        }
+    }
+    return s;
+}
+
+static bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
 #define CHECK(cond)                                                      \
     do {                                                                 \
         if (!(cond)) {                                                   \
@@ -136,6 +175,35 @@ int main(int argc, char** argv) {
         CHECK(std::vector<float>(all.begin() + 2 * per * 4, all.end()) == tail);
         CHECK(status_of([&] { part.set_threads(0); }) == INNFER_STATUS_INVALID_ARGUMENT);
     }
+    // summarize: the definitions applied to sample_batch's samples, bit for bit; in one pass
+    // and in passes (n > max_batch); raw pointers; an invalid row; errors.
+    {
+        const std::vector<float> ys = {1.5f, -0.25f, 0.0f, 2.0f, -1.0f, 0.5f};
+        const std::vector<float> qs = {0.0f, 0.1f, 0.5f, 0.9f, 1.0f};
+        const std::size_t per = 300;
+        innfer::Session a(model, 1024), b(model, 64);
+        a.reseed(3, 1);
+        const innfer::Summaries want = reduce(a.sample_batch(ys, per), 3, per, 4, qs);
+        for (innfer::Session* s : {&a, &b}) {
+            s->reseed(3, 1);
+            innfer::Summaries got = s->summarize(ys, per, qs);
+            CHECK(got.invalid_rows == 0);
+            CHECK(same_bits(got.mean, want.mean) && same_bits(got.stddev, want.stddev) &&
+                  same_bits(got.quantile_values, want.quantile_values));
+        }
+        std::vector<float> bad = ys, mean(12), sd(12);
+        bad[3] = std::nanf("");
+        b.reseed(3, 1);
+        CHECK(b.summarize(bad.data(), 3, per, nullptr, 0, mean.data(), sd.data(), nullptr) == 1);
+        CHECK(std::isnan(mean[4]) && std::isnan(sd[7]) && mean[0] == want.mean[0] &&
+              sd[8] == want.stddev[8]);
+        CHECK(b.summarize(ys, per).quantile_values.empty());
+        CHECK(status_of([&] { b.summarize(ys, 0, qs); }) == INNFER_STATUS_INVALID_ARGUMENT);
+        CHECK(status_of([&] { b.summarize(ys, 5, {0.5f, 1.5f}); }) ==
+              INNFER_STATUS_INVALID_ARGUMENT);
+        CHECK(status_of([&] { b.summarize(std::vector<float>(3), 5); }) ==
+              INNFER_STATUS_BUFFER_SIZE);
+    }
     // forward/inverse: vectors (chunked), views, raw pointers agree; inverse undoes forward.
     {
         innfer::Session s(model, 32);
@@ -208,6 +276,8 @@ int main(int argc, char** argv) {
             CHECK(e.status() == INNFER_STATUS_NO_LAYOUT);
             std::printf("sample error as expected: %s\n", e.what());
         }
+        CHECK(status_of([&] { s.summarize(std::vector<float>{}, 1); }) ==
+              INNFER_STATUS_NO_LAYOUT);
     }
 
     if (failures != 0) {

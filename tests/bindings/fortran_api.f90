@@ -2,6 +2,7 @@
 ! tests/bindings_examples.rs (fortran_module_api) as `fortran_api FIXTURES_DIR`.
 program fortran_api
   use, intrinsic :: iso_c_binding
+  use, intrinsic :: ieee_arithmetic, only: ieee_value, ieee_quiet_nan, ieee_is_nan
   use innfer
   implicit none
   character(len=4096) :: fixtures
@@ -144,12 +145,16 @@ program fortran_api
   print '(a)', 'load error as expected: '//trim(errmsg)
   call innfer_session_free(whole)
 
+  call summaries(model)
+
   ! a model without a layout
   call innfer_load(trim(fixtures)//'/pypi_rnvp_tanh/model.safetensors', plain, st)
   call innfer_session_create_f(plain, 4, psession, st)
   call innfer_sample_f(psession, ys(:, 1), 1, xs, st)
   call check(st == INNFER_STATUS_NO_LAYOUT, 'no layout')
   print '(a)', 'sample error as expected: '//innfer_status_message(st)
+  call innfer_summarize_f(psession, ys, 1, xs(:, 1:2), xs(:, 3:4), st)
+  call check(st == INNFER_STATUS_NO_LAYOUT, 'summaries without a layout')
 
   call innfer_session_free(psession)
   call innfer_model_free(plain)
@@ -162,6 +167,100 @@ program fortran_api
   print '(a)', 'fortran_api: all checks passed'
 
 contains
+
+  ! innfer_summarize_f: mean and std are the definitions (f64 sums in sample order, divisor
+  ! n - 1) applied to innfer_sample_batch_f's samples, bit for bit, and each quantile value the
+  ! order statistic of rank max(1, ceiling(q n)); a session holding fewer rows than n (the
+  ! passes) gives the same bits; a NaN observation is NaN and counted; extents are checked.
+  subroutine summaries(model)
+    type(c_ptr), intent(in) :: model
+    integer, parameter :: n = 250, nq = 5
+    real(c_float), parameter :: q(nq) = [0.0, 0.1, 0.5, 0.9, 1.0]
+    type(c_ptr) :: big, small
+    real(c_float) :: ys3(2, 3), x3(4, 3 * n), col(n), v
+    real(c_float) :: mean(4, 3), sd(4, 3), qv(4, nq, 3), mean2(4, 3), sd2(4, 3), qv2(4, nq, 3)
+    real(c_float) :: narrow(3, 3), one(4, 1, 3)
+    real(c_double) :: acc, mu, t
+    integer :: j, c, k, qi, rank, bad
+    integer(c_int32_t) :: st
+    logical :: exact, ordered
+    ys3 = reshape([1.5, -0.25, 0.0, 2.0, -1.0, 0.5], [2, 3])
+    call innfer_session_create_f(model, 1024, big, st)
+    call innfer_session_create_f(model, 64, small, st)
+    st = innfer_session_reseed(big, 5_c_int64_t, 0_c_int64_t)
+    call innfer_sample_batch_f(big, ys3, n, x3, st)
+    st = innfer_session_reseed(big, 5_c_int64_t, 0_c_int64_t)
+    call innfer_summarize_f(big, ys3, n, mean, sd, st, quantiles=q, quantile_values=qv, &
+                            invalid_rows=bad)
+    call check(st == INNFER_STATUS_OK .and. bad == 0, 'summaries')
+    exact = .true.
+    ordered = .true.
+    do j = 1, 3
+      do c = 1, 4
+        col = x3(c, (j - 1) * n + 1:j * n)
+        acc = 0
+        do k = 1, n
+          acc = acc + real(col(k), c_double)
+        end do
+        mu = acc / n
+        acc = 0
+        do k = 1, n
+          acc = acc + (real(col(k), c_double) - mu)**2
+        end do
+        exact = exact .and. transfer(mean(c, j), 0_c_int32_t) == &
+                transfer(real(mu, c_float), 0_c_int32_t)
+        exact = exact .and. transfer(sd(c, j), 0_c_int32_t) == &
+                transfer(real(sqrt(acc / (n - 1)), c_float), 0_c_int32_t)
+        do qi = 1, nq
+          t = real(q(qi), c_double) * n
+          if (t - floor(t) <= t * 2.0_c_double**(-24)) then
+            rank = floor(t)
+          else
+            rank = ceiling(t)
+          end if
+          rank = max(1, min(n, rank))
+          v = qv(c, qi, j)
+          ordered = ordered .and. count(col < v) < rank .and. count(col <= v) >= rank
+        end do
+      end do
+    end do
+    call check(exact, 'summaries: mean and std of the samples')
+    call check(ordered, 'summaries: quantiles are the order statistics')
+    ! In passes: the same bits.
+    st = innfer_session_reseed(small, 5_c_int64_t, 0_c_int64_t)
+    call innfer_summarize_f(small, ys3, n, mean2, sd2, st, quantiles=q, quantile_values=qv2)
+    call check(st == INNFER_STATUS_OK, 'summaries in passes')
+    call check(same_bits(mean2, mean) .and. same_bits(sd2, sd) .and. &
+               same_bits(reshape(qv2, [4, nq * 3]), reshape(qv, [4, nq * 3])), &
+               'summaries in passes = in one pass')
+    ! An observation with a NaN: NaN and counted; the others unchanged.
+    ys3(2, 2) = ieee_value(ys3(2, 2), ieee_quiet_nan)
+    st = innfer_session_reseed(small, 5_c_int64_t, 0_c_int64_t)
+    call innfer_summarize_f(small, ys3, n, mean2, sd2, st, invalid_rows=bad)
+    call check(st == INNFER_STATUS_OK .and. bad == 1, 'summaries: one invalid observation')
+    call check(all(ieee_is_nan(mean2(:, 2))) .and. all(ieee_is_nan(sd2(:, 2))), &
+               'summaries: NaN for the invalid observation')
+    call check(same_bits(mean2(:, 1:1), mean(:, 1:1)) .and. same_bits(mean2(:, 3:3), mean(:, 3:3)), &
+               'summaries: the others unchanged')
+    ! Extents and arguments.
+    call innfer_summarize_f(small, ys3, n, narrow, sd2, st)
+    call check(st == INNFER_STATUS_BUFFER_SIZE, 'summaries: mean(3, rows)')
+    call innfer_summarize_f(small, ys3(:, 1:2), n, mean2, sd2, st)
+    call check(st == INNFER_STATUS_BUFFER_SIZE, 'summaries: fewer observations than columns')
+    call innfer_summarize_f(small, ys3, n, mean2, sd2, st, quantiles=q)
+    call check(st == INNFER_STATUS_BUFFER_SIZE, 'summaries: quantiles without their values')
+    call innfer_summarize_f(small, ys3, n, mean2, sd2, st, quantiles=q(1:2), quantile_values=qv2)
+    call check(st == INNFER_STATUS_BUFFER_SIZE, 'summaries: values for other quantiles')
+    call innfer_summarize_f(small, ys3, 0, mean2, sd2, st)
+    call check(st == INNFER_STATUS_INVALID_ARGUMENT, 'summaries: n = 0')
+    call check(index(innfer_session_message(small), 'n:') > 0, 'summaries: n named')
+    call innfer_summarize_f(small, ys3, n, mean2, sd2, st, quantiles=[1.5_c_float], &
+                            quantile_values=one)
+    call check(st == INNFER_STATUS_INVALID_ARGUMENT, 'summaries: quantile 1.5')
+    print '(a)', 'summaries error as expected: '//innfer_session_message(small)
+    call innfer_session_free(small)
+    call innfer_session_free(big)
+  end subroutine
 
   logical function same_bits(a, b)
     real(c_float), intent(in) :: a(:, :), b(:, :)

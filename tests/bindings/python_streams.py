@@ -35,6 +35,22 @@ s = model.session(max_batch=256, seed=9, stream=4)
 s.seek(3 * PER)
 assert s.sample(ys[3], PER).tobytes() == whole[3 * PER :].tobytes()
 
+# Summaries of the same samples: the medians are the samples of rank PER / 2, and blocks of
+# seeked sessions on one thread or two give the same bits.
+full = model.session(max_batch=8192, seed=9, stream=4).summarize(ys, PER, [0.5])
+median = np.sort(whole.reshape(4, PER, -1), axis=1)[:, PER // 2 - 1]
+assert full.quantiles[:, 0].tobytes() == median.tobytes(), "summarize: medians"
+assert np.allclose(full.mean, whole.reshape(4, PER, -1).mean(axis=1), rtol=1e-5, atol=1e-6)
+for threads in (1, 2):
+    parts = []
+    for j0, j1 in ((0, 1), (1, 4)):
+        s = model.session(max_batch=8192, seed=9, stream=4)
+        s.set_threads(threads)
+        s.seek(j0 * PER)
+        parts.append(s.summarize(ys[j0:j1], PER, [0.5]))
+    for i in range(3):
+        assert np.concatenate([p[i] for p in parts]).tobytes() == full[i].tobytes(), (i, threads)
+
 for bad in (lambda: s.set_threads(0), lambda: s.seek(-1), lambda: s.set_threads(5000)):
     try:
         bad()

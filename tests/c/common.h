@@ -2,6 +2,7 @@
 #ifndef INNFER_TEST_COMMON_H
 #define INNFER_TEST_COMMON_H
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +57,37 @@ static inline innfer_model *load(const char *path) {
         exit(1);
     }
     return m;
+}
+
+/* A session on m of max_batch rows: on the heap, or in *memory (freed by the caller). */
+static inline innfer_session *open_session(const innfer_model *m, size_t max_batch, int on_heap,
+                                           void **memory) {
+    innfer_session *s = NULL;
+    *memory = NULL;
+    if (on_heap) {
+        CHECK_OK(innfer_session_create(m, max_batch, &s));
+    } else {
+        size_t bytes;
+        CHECK_OK(innfer_session_size(m, max_batch, &bytes));
+        *memory = aligned_alloc(INNFER_ARENA_ALIGN, (bytes + 63) / 64 * 64);
+        CHECK(*memory != NULL);
+        CHECK_OK(innfer_session_init_static(m, max_batch, *memory, bytes, &s));
+    }
+    return s;
+}
+
+/* The arguments MODEL OUT SEED STREAM M N MAX_BATCH of streams.c and summary.c (a run of N
+ * samples for each of M observations): the model loaded, the numbers in the out-pointers. */
+static inline innfer_model *load_observations_run(int argc, char **argv, uint64_t *seed,
+                                                  uint64_t *stream, size_t *n_obs, size_t *n,
+                                                  size_t *max_batch) {
+    CHECK(argc == 8);
+    *seed = strtoull(argv[3], NULL, 10);
+    *stream = strtoull(argv[4], NULL, 10);
+    *n_obs = (size_t)strtoull(argv[5], NULL, 10);
+    *n = (size_t)strtoull(argv[6], NULL, 10);
+    *max_batch = (size_t)strtoull(argv[7], NULL, 10);
+    return load(argv[1]);
 }
 
 /* The deterministic inputs the Rust side recomputes (tests/c_api.rs). */

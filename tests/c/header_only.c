@@ -41,6 +41,9 @@ int innfer_header_check(void) {
     innfer_status (*sample_strided)(innfer_session *, const float *, ptrdiff_t, ptrdiff_t,
                                     size_t, size_t, float *, ptrdiff_t, ptrdiff_t) =
         innfer_sample_strided;
+    innfer_status (*summarize)(innfer_session *, const float *, size_t, size_t, const float *,
+                               size_t, float *, float *, float *, size_t *) =
+        innfer_session_summarize;
     innfer_status (*forward)(innfer_session *, const float *, const float *, size_t, float *,
                              float *) = innfer_forward;
     innfer_status (*inverse)(innfer_session *, const float *, const float *, size_t, float *,
@@ -64,6 +67,7 @@ int innfer_header_check(void) {
     (void)load_bytes; (void)model_free; (void)model_dims; (void)block_count;
     (void)session_size; (void)init_static; (void)create; (void)session_free; (void)reseed;
     (void)max_batch; (void)session_model; (void)last_error; (void)sample; (void)sample_batch; (void)sample_strided;
+    (void)summarize;
     (void)forward; (void)inverse; (void)forward_strided; (void)inverse_strided;
     return n;
 }

@@ -1,5 +1,6 @@
 /* Misuse of every call gets its documented status, never a crash.
  * usage: misuse CINN_MODEL LAYOUTLESS_MODEL TRUNCATED_FILE MISSING_FILE */
+#include <math.h>
 #include <stdint.h>
 
 #include "common.h"
@@ -133,6 +134,8 @@ static void sessions(innfer_model *m) {
     CHECK(innfer_session_model(s) == NULL);
     CHECK_STATUS(innfer_session_reseed(s, 1, 2), INNFER_STATUS_INVALID_ARGUMENT);
     CHECK_STATUS(innfer_sample(s, NULL, 0, NULL), INNFER_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(innfer_session_summarize(s, NULL, 0, 1, NULL, 0, NULL, NULL, NULL, NULL),
+                 INNFER_STATUS_INVALID_ARGUMENT);
     innfer_session_free(s); /* a second free of a static session is a no-op */
     free(raw);
 
@@ -142,6 +145,75 @@ static void sessions(innfer_model *m) {
     CHECK(innfer_session_last_error(NULL) != NULL);
     innfer_session_free(NULL);
     innfer_model_free(NULL);
+}
+
+/* innfer_session_summarize: every status but _INTERNAL, and the argument named in the
+ * message. A session of a conditional model with max_batch MB, x_dim and y_dim at most 8. */
+static void summarize(innfer_session *s) {
+    float y[16], qs[3] = {0.1f, 0.5f, 0.9f}, mean[2 * 8], sd[2 * 8], qv[2 * 3 * 8];
+    float bad[3] = {-0.5f, 1.5f, NAN};
+    float *odd = (float *)((char *)sd + 2);
+    size_t i, invalid = 7;
+    uint64_t row;
+    for (i = 0; i < 16; i++) y[i] = obs_value(0, i);
+    /* n within and beyond max_batch; no quantiles (NULL); no observations (NULL buffers). */
+    CHECK_OK(innfer_session_summarize(s, y, 2, MB, qs, 3, mean, sd, qv, &invalid));
+    CHECK(invalid == 0);
+    CHECK_OK(innfer_session_summarize(s, y, 2, 3 * MB + 1, qs, 3, mean, sd, qv, NULL));
+    CHECK_OK(innfer_session_summarize(s, y, 2, 5, NULL, 0, mean, sd, NULL, NULL));
+    CHECK_OK(innfer_session_summarize(s, NULL, 0, 5, qs, 3, NULL, NULL, NULL, NULL));
+
+    invalid = 7;
+    CHECK_STATUS(innfer_session_summarize(NULL, y, 2, 5, qs, 3, mean, sd, qv, &invalid),
+                 INNFER_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(innfer_session_summarize(s, NULL, 2, 5, qs, 3, mean, sd, qv, &invalid),
+                 INNFER_STATUS_NULL_ARGUMENT);
+    CHECK(contains(innfer_session_last_error(s), "innfer_session_summarize") &&
+          contains(innfer_session_last_error(s), "`y`"));
+    CHECK_STATUS(innfer_session_summarize(s, y, 2, 5, NULL, 3, mean, sd, qv, &invalid),
+                 INNFER_STATUS_NULL_ARGUMENT);
+    CHECK(contains(innfer_session_last_error(s), "`quantiles`"));
+    CHECK_STATUS(innfer_session_summarize(s, y, 2, 5, qs, 3, NULL, sd, qv, &invalid),
+                 INNFER_STATUS_NULL_ARGUMENT);
+    CHECK(contains(innfer_session_last_error(s), "`mean`"));
+    CHECK_STATUS(innfer_session_summarize(s, y, 2, 5, qs, 3, mean, NULL, qv, &invalid),
+                 INNFER_STATUS_NULL_ARGUMENT);
+    CHECK(contains(innfer_session_last_error(s), "`std`"));
+    CHECK_STATUS(innfer_session_summarize(s, y, 2, 5, qs, 3, mean, sd, NULL, &invalid),
+                 INNFER_STATUS_NULL_ARGUMENT);
+    CHECK(contains(innfer_session_last_error(s), "`quantile_values`"));
+    CHECK_STATUS(innfer_session_summarize(s, y, 2, 0, qs, 3, mean, sd, qv, &invalid),
+                 INNFER_STATUS_INVALID_ARGUMENT);
+    CHECK(contains(innfer_session_last_error(s), "n: "));
+    for (i = 0; i < 3; i++) {
+        CHECK_STATUS(innfer_session_summarize(s, y, 2, 5, &bad[i], 1, mean, sd, qv, &invalid),
+                     INNFER_STATUS_INVALID_ARGUMENT);
+        CHECK(contains(innfer_session_last_error(s), "quantiles: "));
+    }
+    CHECK_STATUS(innfer_session_summarize(s, y, 2, 5, qs, 3, mean, mean, qv, &invalid),
+                 INNFER_STATUS_INVALID_ARGUMENT);
+    CHECK(contains(innfer_session_last_error(s), "overlaps"));
+    CHECK_STATUS(innfer_session_summarize(s, qv + 4, 2, 5, qs, 3, mean, sd, qv, &invalid),
+                 INNFER_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(innfer_session_summarize(s, y, 2, 5, qs, 3, mean, odd, qv, &invalid),
+                 INNFER_STATUS_INVALID_ARGUMENT);
+    CHECK(contains(innfer_session_last_error(s), "aligned"));
+    CHECK_STATUS(innfer_session_summarize(s, y, SIZE_MAX, 5, qs, 3, mean, sd, qv, &invalid),
+                 INNFER_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(innfer_session_summarize(s, y, 2, 5, qs, SIZE_MAX, mean, sd, qv, &invalid),
+                 INNFER_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(innfer_session_summarize(s, y, 2, SIZE_MAX, qs, 3, mean, sd, qv, &invalid),
+                 INNFER_STATUS_INVALID_ARGUMENT);
+    CHECK(contains(innfer_session_last_error(s), "too many samples"));
+    /* The last rows of the stream: refused, nothing drawn. */
+    CHECK_OK(innfer_session_seek(s, UINT64_MAX - 9));
+    CHECK_STATUS(innfer_session_summarize(s, y, 2, 5, qs, 3, mean, sd, qv, &invalid),
+                 INNFER_STATUS_INVALID_ARGUMENT);
+    CHECK(contains(innfer_session_last_error(s), "next-row counter"));
+    CHECK_OK(innfer_session_rng_position(s, NULL, NULL, &row));
+    CHECK(row == UINT64_MAX - 9);
+    /* A failed call leaves the count alone. */
+    CHECK(invalid == 7);
 }
 
 static void calls(innfer_model *m) {
@@ -198,6 +270,8 @@ static void calls(innfer_model *m) {
                  INNFER_STATUS_NULL_ARGUMENT);
     CHECK_OK(innfer_sample_strided(s, y, 0, 1, 2, 2, x, (ptrdiff_t)xd, 1));
     CHECK_OK(innfer_sample_strided(s, y, 0, 1, 2, 2, x, 1, 4));
+
+    summarize(s);
 
     /* forward / inverse */
     CHECK_STATUS(innfer_forward(NULL, in, cond, 2, out, ld), INNFER_STATUS_NULL_ARGUMENT);
@@ -257,6 +331,9 @@ static void layoutless(innfer_model *m) {
     CHECK_STATUS(innfer_sample(s, NULL, 4, NULL), INNFER_STATUS_NO_LAYOUT);
     CHECK_STATUS(innfer_sample_batch(s, y, 2, 4, x), INNFER_STATUS_NO_LAYOUT);
     CHECK_STATUS(innfer_sample_strided(s, y, 0, 1, 2, 4, x, 1, 8), INNFER_STATUS_NO_LAYOUT);
+    CHECK_STATUS(innfer_session_summarize(s, y, 2, 4, NULL, 0, x, x + 64, NULL, NULL),
+                 INNFER_STATUS_NO_LAYOUT);
+    CHECK(contains(innfer_session_last_error(s), "layout"));
     /* A condition for a model that takes none. */
     CHECK_STATUS(innfer_forward(s, in, y, 2, out, NULL), INNFER_STATUS_INVALID_ARGUMENT);
     CHECK(contains(innfer_session_last_error(s), "cond"));

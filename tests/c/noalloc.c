@@ -1,7 +1,8 @@
 /* Counts heap allocations by interposing the C allocator (this program's malloc & co. take
  * precedence over libc's for the whole process, including libinnfer) and checks that no call
- * after session creation allocates: sampling, forward, inverse (contiguous and strided),
- * reseeding, seeking, failing calls (their messages) and last_error, on heap and static sessions.
+ * after session creation allocates: sampling, summaries, forward, inverse (contiguous and
+ * strided), reseeding, seeking, failing calls (their messages) and last_error, on heap and
+ * static sessions.
  * usage: noalloc SAMPLING_MODEL OTHER_MODEL */
 #include <errno.h>
 #include <stddef.h>
@@ -53,7 +54,7 @@ static size_t exercise(innfer_session *s, const innfer_model *m) {
     size_t dim, cd, xd, yd, before;
     int32_t layout;
     float y[64], x[64 * 40], in[MAX_BATCH * 64], cond[MAX_BATCH * 64], o[MAX_BATCH * 64],
-        ld[64];
+        ld[64], qs[3] = {0.05f, 0.5f, 0.95f}, mean[2 * 64], sd[2 * 64], qv[2 * 3 * 64];
     size_t i;
     CHECK_OK(innfer_model_dims(m, &dim, &cd, &xd, &yd, NULL, &layout));
     CHECK(dim <= 64 && cd <= 64 && yd <= 32);
@@ -70,6 +71,11 @@ static size_t exercise(innfer_session *s, const innfer_model *m) {
         CHECK_OK(innfer_sample(s, y, 20, x)); /* several chunks of max_batch */
         CHECK_OK(innfer_sample_batch(s, y, 2, 10, x));
         CHECK_OK(innfer_sample_strided(s, y, 0, 1, 2, 10, x, 1, 20));
+        /* Summaries in one pass (n = 3) and in passes (n = 20 > MAX_BATCH). */
+        CHECK_OK(innfer_session_summarize(s, y, 2, 3, qs, 3, mean, sd, qv, NULL));
+        CHECK_OK(innfer_session_summarize(s, y, 2, 20, qs, 3, mean, sd, qv, NULL));
+        CHECK_STATUS(innfer_session_summarize(s, y, 2, 0, qs, 3, mean, sd, qv, NULL),
+                     INNFER_STATUS_INVALID_ARGUMENT);
     } else {
         CHECK_STATUS(innfer_sample(s, y, 20, x), INNFER_STATUS_NO_LAYOUT);
     }

@@ -15,23 +15,6 @@
 
 static float observation(size_t j, size_t i) { return obs_value(j % 2, i) + 0.25f * (float)j; }
 
-/* A session on m of max_batch rows: on the heap, or in *memory (freed by the caller). */
-static innfer_session *open_session(const innfer_model *m, size_t max_batch, int on_heap,
-                                    void **memory) {
-    innfer_session *s = NULL;
-    *memory = NULL;
-    if (on_heap) {
-        CHECK_OK(innfer_session_create(m, max_batch, &s));
-    } else {
-        size_t bytes;
-        CHECK_OK(innfer_session_size(m, max_batch, &bytes));
-        *memory = aligned_alloc(INNFER_ARENA_ALIGN, (bytes + 63) / 64 * 64);
-        CHECK(*memory != NULL);
-        CHECK_OK(innfer_session_init_static(m, max_batch, *memory, bytes, &s));
-    }
-    return s;
-}
-
 static void check_position(const innfer_session *s, uint64_t seed, uint64_t stream,
                            uint64_t row) {
     uint64_t a = 1, b = 1, c = 1;
@@ -48,13 +31,7 @@ int main(int argc, char **argv) {
     float *y, *whole, *split;
     FILE *out;
 
-    CHECK(argc == 8);
-    m = load(argv[1]);
-    seed = strtoull(argv[3], NULL, 10);
-    stream = strtoull(argv[4], NULL, 10);
-    n_obs = (size_t)strtoull(argv[5], NULL, 10);
-    n = (size_t)strtoull(argv[6], NULL, 10);
-    max_batch = (size_t)strtoull(argv[7], NULL, 10);
+    m = load_observations_run(argc, argv, &seed, &stream, &n_obs, &n, &max_batch);
     CHECK_OK(innfer_model_dims(m, NULL, NULL, &xd, &yd, NULL, NULL));
     y = (float *)malloc(sizeof(float) * n_obs * yd);
     whole = (float *)malloc(sizeof(float) * n_obs * n * xd);

@@ -5,6 +5,7 @@
     session = model.session(max_batch=256, seed=42)
     x = session.sample([1.5, 0.0], 1000)                # float32 [1000, x_dim]
     z, logdet = session.forward(x, cond=[1.5, 0.0])     # cond only for conditional models
+    s = session.summarize(ys, 32, quantiles=[0.05, 0.5, 0.95])  # s.mean [rows, x_dim], ...
 
 This file needs only the standard library and NumPy. Installed with the package
 (``pip install ./bindings/python``), it finds the library the wheel carries next to it. Copied
@@ -35,7 +36,7 @@ import os
 import sys
 import threading
 from pathlib import Path
-from typing import Iterator, Optional, Tuple, Union
+from typing import Iterator, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
 
@@ -43,6 +44,7 @@ __all__ = [
     "Error",
     "Model",
     "Session",
+    "Summaries",
     "STATUS",
     "LAYOUT_NONE",
     "LAYOUT_INN",
@@ -183,6 +185,7 @@ def _declare(lib: ctypes.CDLL) -> None:
     fn("innfer_session_max_batch", _size_t, vp)
     fn("innfer_session_last_error", ctypes.c_char_p, vp)
     fn("innfer_sample_strided", _status, vp, fp, d, d, _size_t, _size_t, fp, d, d)
+    fn("innfer_session_summarize", _status, vp, fp, _size_t, _size_t, fp, _size_t, fp, fp, fp, sp)
     fn("innfer_forward_strided", _status, vp, fp, d, d, fp, d, d, _size_t, fp, d, d, fp)
     fn("innfer_inverse_strided", _status, vp, fp, d, d, fp, d, d, _size_t, fp, d, d, fp)
 
@@ -379,6 +382,18 @@ class Model:
         )
 
 
+class Summaries(NamedTuple):
+    """What :meth:`Session.summarize` returns: float32 arrays of the samples' ``mean`` and
+    ``std`` (``[rows, x_dim]``) and ``quantiles`` (``[rows, len(q), x_dim]``; without the
+    ``rows`` axis for one observation given as ``[y_dim]``), and ``invalid_rows``, the number of
+    observations whose condition was not finite (NaN in all their outputs)."""
+
+    mean: np.ndarray
+    std: np.ndarray
+    quantiles: np.ndarray
+    invalid_rows: int
+
+
 class Session:
     """Scratch memory and a random stream for one model (the session keeps the model alive).
 
@@ -468,6 +483,45 @@ class Session:
             self._check(self._lib.innfer_sample_strided(
                 self._h, _fptr(y), y_rs, y_cs, rows, n, _fptr(x), m.x_dim, 1))
         return x
+
+    def summarize(self, y: ArrayLike, n: int, quantiles: ArrayLike = ()) -> Summaries:
+        """The mean, standard deviation and ``quantiles`` of ``n`` posterior samples of x for
+        each observation, without the samples (``innfer_session_summarize``): for one
+        parameter's samples of one observation, the mean in float64 in sample order, the
+        standard deviation with divisor ``n - 1`` (0 for ``n = 1``), and for each ``q`` in
+        [0, 1] the order statistic of rank ``max(1, ceil(q * n))`` (one of the samples: 0 the
+        least, 1 the greatest). Exactly the summaries of the samples :meth:`sample` draws from
+        the same stream position, and the stream moves on as far; any ``n``, in the memory the
+        session already has. ``y`` is ``[y_dim]`` or ``[rows, y_dim]``; an observation whose
+        condition is not finite (a NaN, say) gets NaN and is counted in ``invalid_rows``.
+        """
+        m = self.model
+        n = _rows_arg(n, "n", minimum=1)
+        y = _real_f32(y, "y")
+        q = _real_f32(quantiles, "quantiles")
+        if m.layout == LAYOUT_NONE:
+            raise Error(STATUS["NO_LAYOUT"], "the model has no sampling layout (innfer.layout = none); "
+                        "use forward/inverse")
+        single = y.ndim == 1
+        if single:
+            y = y[None, :]
+        if y.ndim != 2 or y.shape[1] != m.y_dim:
+            raise Error(STATUS["BUFFER_SIZE"], f"y must be [{m.y_dim}] or [rows, {m.y_dim}], got shape {y.shape}")
+        if q.ndim > 1:
+            raise Error(STATUS["BUFFER_SIZE"], f"quantiles must be a sequence of levels, got shape {q.shape}")
+        y, q = np.ascontiguousarray(y), np.ascontiguousarray(q.reshape(-1))
+        rows, nq = y.shape[0], q.shape[0]
+        mean = np.empty((rows, m.x_dim), dtype=np.float32)
+        std = np.empty((rows, m.x_dim), dtype=np.float32)
+        values = np.empty((rows, nq, m.x_dim), dtype=np.float32)
+        invalid = _size_t(0)
+        with self._lock:
+            self._check(self._lib.innfer_session_summarize(
+                self._h, _fptr(y), rows, n, _fptr(q) if nq else None, nq, _fptr(mean), _fptr(std),
+                _fptr(values) if nq else None, ctypes.byref(invalid)))
+        if single:
+            return Summaries(mean[0], std[0], values[0], invalid.value)
+        return Summaries(mean, std, values, invalid.value)
 
     def forward(self, x: ArrayLike, cond: Optional[ArrayLike] = None) -> Tuple[np.ndarray, np.ndarray]:
         """``(out, logdet)``: the forward pass on ``x`` (``[rows, dim]``, or one row ``[dim]``)
