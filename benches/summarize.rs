@@ -39,6 +39,10 @@ fn model() -> Model {
         layout: Layout::Cinn { x: X, y: Y },
         x_norm: None,
         y_norm: None,
+        x_transform: Vec::new(),
+        y_transform: innfer::model::YTransform::None,
+        x_names: Vec::new(),
+        x_units: Vec::new(),
         producer: "benches/summarize.rs".into(),
     };
     Model::from_bytes(&to_safetensors(&chain, &options).unwrap()).unwrap()

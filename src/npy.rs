@@ -17,8 +17,10 @@ const MAGIC: &[u8; 6] = b"\x93NUMPY";
 
 /// Headers (magic through the terminating newline) are padded to a multiple of this.
 const HEADER_ALIGN: usize = 64;
+/// Most axes an array may have: a spectral cube's summaries are (height, width, quantile, x).
+const MAX_DIMENSIONS: usize = 4;
 
-/// A 1-D or 2-D array of f32 in C (row-major) order.
+/// An array of f32 of 1 to 4 axes in C (row-major) order.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Array {
     pub shape: Vec<usize>,
@@ -30,9 +32,9 @@ impl Array {
     pub fn as_matrix(&self) -> (usize, usize) {
         match self.shape.as_slice() {
             [n] => (1, *n),
-            [r, c] => (*r, *c),
-            // `parse` only produces 1-D and 2-D arrays.
-            _ => (0, 0),
+            // An image of vectors, (height, width, depth) or more axes: rows of the last axis.
+            [lead @ .., c] => (lead.iter().product(), *c),
+            [] => (0, 0),
         }
     }
 }
@@ -218,9 +220,9 @@ fn parse_header(header: &str) -> Result<(Dtype, Vec<usize>), NpyError> {
         Value::Tuple(s) => s.clone(),
         v => return Err(NpyError::Header(format!("'shape' is {v:?}, not a tuple"))),
     };
-    if shape.is_empty() || shape.len() > 2 {
+    if shape.is_empty() || shape.len() > MAX_DIMENSIONS {
         return Err(NpyError::Shape(format!(
-            "shape {shape:?} has {} dimensions; only 1-D and 2-D arrays are supported",
+            "shape {shape:?} has {} dimensions; 1 to {MAX_DIMENSIONS} are supported",
             shape.len()
         )));
     }
@@ -591,12 +593,22 @@ mod tests {
     }
 
     #[test]
-    fn rejects_0d_and_3d_shapes() {
-        for shape in ["()", "(2, 2, 2)"] {
+    fn rejects_0d_and_5d_shapes() {
+        for shape in ["()", "(1, 1, 1, 2, 2)"] {
             let dict = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}");
             let bytes = with_header((1, 0), &dict, &[0u8; 32]);
             assert!(matches!(parse(&bytes), Err(NpyError::Shape(_))), "{shape}");
         }
+    }
+
+    #[test]
+    fn reads_a_cube_as_rows_of_its_last_axis() {
+        let dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3, 4), }";
+        let data: Vec<u8> = (0..24).flat_map(|i| (i as f32).to_le_bytes()).collect();
+        let a = parse(&with_header((1, 0), dict, &data)).unwrap();
+        assert_eq!(a.shape, [2, 3, 4]);
+        assert_eq!(a.as_matrix(), (6, 4));
+        assert_eq!(a.data[23], 23.0);
     }
 
     #[test]
