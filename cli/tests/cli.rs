@@ -734,9 +734,10 @@ fn malformed_npy_is_named() {
     std::fs::write(&fortran, &bytes).unwrap();
     assert_fails_with(&run(&fortran), &["fortran.npy", "Fortran"]);
 
-    let cube = tmp.path("cube.npy");
-    std::fs::write(&cube, npy_bytes("<f4", &[1, 2, 7], &body)).unwrap();
-    assert_fails_with(&run(&cube), &["cube.npy", "2-D"]);
+    // A cube is rows of its last axis (a camera frame's pixels); five axes are too many.
+    let five = tmp.path("five.npy");
+    std::fs::write(&five, npy_bytes("<f4", &[1, 1, 1, 2, 7], &body)).unwrap();
+    assert_fails_with(&run(&five), &["five.npy", "5 dimensions", "1 to 4"]);
 }
 
 #[test]
