@@ -145,8 +145,9 @@ enum Command {
         innfer train --task kinematics --out arm.safetensors --epochs 40 --resume\n\n\
         Tasks: gmm8-all, gmm8-some, gmm8-none (the 8-mode Gaussian mixture with one label per\n\
         mode, labels [0,0,0,0,1,1,2,3], or one label for all), kinematics (the 4-D arm on a\n\
-        rail, y its 2-D end point), gaussian-linear (10-D). --n-train simulations are drawn\n\
-        from --seed. User data: --x [rows, x_dim] and --y [rows, y_dim] (.npy or .csv; a 1-D\n\
+        rail, y its 2-D end point), gaussian-linear (10-D), msi-oximetry and msi-oximetry-2l\n\
+        (tissue parameters, 4-D or 6-D, from the 8 raw band values of a multispectral\n\
+        camera). --n-train simulations are drawn from --seed. User data: --x [rows, x_dim] and --y [rows, y_dim] (.npy or .csv; a 1-D\n\
         array is one column), row i of both files is one pair. x and y are standardised with\n\
         the training data's mean and std, stored in the model, so the model takes raw units.\n\
         10 % of the rows are held out for the validation NLL; the model written is the epoch\n\
@@ -170,7 +171,8 @@ enum Command {
 
 #[derive(Args, Debug)]
 struct TrainArgs {
-    /// A built-in simulator: gmm8-all, gmm8-some, gmm8-none, kinematics, gaussian-linear.
+    /// A built-in simulator: gmm8-all, gmm8-some, gmm8-none, kinematics, gaussian-linear,
+    /// msi-oximetry, msi-oximetry-2l.
     #[arg(long, value_name = "NAME", value_parser = train::parse_task,
           conflicts_with_all = ["x", "y"], required_unless_present_any = ["x", "y"])]
     task: Option<innfer::tasks::Task>,

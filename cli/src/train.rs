@@ -15,12 +15,14 @@ use innfer::train::{Chain, EpochReport, SubnetSpec, TrainConfig};
 use crate::data::{self, CliResult};
 
 /// The built-in tasks by their command-line names.
-pub const TASKS: [(&str, Task); 5] = [
+pub const TASKS: [(&str, Task); 7] = [
     ("gmm8-all", Task::Gmm8(Labelling::All)),
     ("gmm8-some", Task::Gmm8(Labelling::Some)),
     ("gmm8-none", Task::Gmm8(Labelling::None)),
     ("kinematics", Task::Kinematics),
     ("gaussian-linear", Task::GaussianLinear),
+    ("msi-oximetry", Task::MsiOximetry),
+    ("msi-oximetry-2l", Task::MsiOximetryTwoLayer),
 ];
 
 /// Parses a task name (clap value parser): the message lists the names there are.
