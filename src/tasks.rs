@@ -273,11 +273,17 @@ impl Task {
         matches!(self, Task::MsiOximetry | Task::MsiOximetryTwoLayer)
     }
 
+    /// Whether y is a noisy image of x alone, which [`Task::observe`] can draw afresh for
+    /// given x: the msi tasks (a mixture's label depends on the hidden mode, not on x; the
+    /// arm has no noise).
+    pub fn reobserves(self) -> bool {
+        self.observes_bands()
+    }
+
     /// Fresh observations y (`rows × y_dim`) of the parameters `x` (`rows × x_dim`) from
-    /// `rng`, for a task whose y is a noisy image of x alone (the msi tasks); `None` for the
-    /// others (a mixture's label depends on the hidden mode, not on x).
+    /// `rng`; `None` for a task that does not [re-observe](Task::reobserves).
     pub fn observe(self, x: &[f32], rng: &mut Rng) -> Option<Vec<f32>> {
-        if !self.observes_bands() {
+        if !self.reobserves() {
             return None;
         }
         let xd = self.x_dim();

@@ -147,7 +147,8 @@ enum Command {
         mode, labels [0,0,0,0,1,1,2,3], or one label for all), kinematics (the 4-D arm on a\n\
         rail, y its 2-D end point), gaussian-linear (10-D), msi-oximetry and msi-oximetry-2l\n\
         (tissue parameters, 4-D or 6-D, from the 8 raw band values of a multispectral\n\
-        camera). --n-train simulations are drawn from --seed. User data: --x [rows, x_dim] and --y [rows, y_dim] (.npy or .csv; a 1-D\n\
+        camera; every epoch after the first re-observes the training parameters with fresh\n\
+        camera noise). --n-train simulations are drawn from --seed. User data: --x [rows, x_dim] and --y [rows, y_dim] (.npy or .csv; a 1-D\n\
         array is one column), row i of both files is one pair. x and y are standardised with\n\
         the training data's mean and std, stored in the model, so the model takes raw units.\n\
         10 % of the rows are held out for the validation NLL; the model written is the epoch\n\

@@ -229,9 +229,14 @@ pub fn run(o: &TrainOptions) -> CliResult<()> {
                 ));
             }
             // Stream 0 of the seed: the evaluation draws its test data from other streams.
+            let noise = if task.reobserves() {
+                ", fresh noise every epoch"
+            } else {
+                ""
+            };
             (
                 task.simulate(n, o.seed, 0),
-                format!("task {} ({n} simulations)", task_name(task)),
+                format!("task {} ({n} simulations{noise})", task_name(task)),
             )
         }
         (None, Some(x), Some(y)) => {
@@ -265,6 +270,8 @@ pub fn run(o: &TrainOptions) -> CliResult<()> {
         seed: o.seed,
         checkpoint: Some(checkpoint.clone()),
         resume: o.resume,
+        // A simulator with camera noise shows every epoch fresh noise on the same x.
+        fresh_noise: o.task.filter(|t| t.reobserves()),
         ..TrainConfig::default()
     };
     let config = match o.objective {

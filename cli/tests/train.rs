@@ -216,6 +216,18 @@ fn trains_every_builtin_task_into_a_normal_model() {
         ("gmm8-none", 2, 8, "1,0,0,0,0,0,0,0"),
         ("kinematics", 4, 2, "1.5,0"),
         ("gaussian-linear", 10, 10, "0.1,0,0,0,0,0,0,0,0,-0.2"),
+        (
+            "msi-oximetry",
+            4,
+            8,
+            "0.23,0.26,0.28,0.2,0.18,0.46,0.75,0.76",
+        ),
+        (
+            "msi-oximetry-2l",
+            6,
+            8,
+            "0.23,0.26,0.28,0.2,0.18,0.46,0.75,0.76",
+        ),
     ] {
         let model = dir.path(&format!("{task}.safetensors"));
         let out = train(&model, &["--task", task, "--n-train", "600"], "1", &[]);
@@ -223,6 +235,12 @@ fn trains_every_builtin_task_into_a_normal_model() {
         // Not a terminal: one line per epoch on stderr, the summary on stdout.
         let err = stderr(&out);
         assert!(err.contains("epoch 1/1  loss "), "{task}: {err}");
+        // Camera noise is drawn afresh every epoch.
+        assert_eq!(
+            err.contains("simulations, fresh noise every epoch)"),
+            task.starts_with("msi"),
+            "{err}"
+        );
         assert!(err.contains(" it/s"), "{err}");
         assert!(stdout(&out).starts_with("wrote "), "{}", stdout(&out));
         assert!(dir.path(&format!("{task}.safetensors.ckpt")).is_file());
