@@ -397,3 +397,63 @@ mod reference {
         }
     }
 }
+
+/// The evaluation of an msi model (docs/metrics.md §reference) passes the exact posterior
+/// and fails a widened and a shifted one.
+#[test]
+fn eval_passes_the_exact_posterior_and_fails_perturbed_ones() {
+    use innfer::metrics::stats::mean;
+    use innfer::metrics::{EvalSettings, Report, evaluate};
+    use innfer::tasks::ExactPosterior;
+    let task = Task::MsiOximetry;
+    let settings = EvalSettings {
+        task,
+        n_obs: 12,
+        n_samples: 500,
+        n_test: 10,
+        seed: 8,
+        n_reference: 12,
+    };
+    let run =
+        |mut p: ExactPosterior| -> Report { evaluate(&mut p, &settings, &mut |_| {}).unwrap() };
+    let exact = run(ExactPosterior::new(task));
+    // No density of x given y in closed form; no raw-unit MMD² for a box prior.
+    assert!(exact.held_out.is_none() && exact.checks.mmd.is_empty());
+    assert_eq!(exact.checks.outside_box, Some(0));
+    let r = exact.reference.unwrap();
+    assert_eq!(r.per_observation.len(), 12);
+    assert!(r.ess().iter().all(|&e| e >= 2000.0));
+    assert!(
+        r.median_mean_errors().iter().all(|&e| e < 0.1),
+        "{:?}",
+        r.median_mean_errors()
+    );
+    assert!(
+        r.median_std_ratios()
+            .iter()
+            .all(|&q| (q - 1.0).abs() < 0.06),
+        "{:?}",
+        r.median_std_ratios()
+    );
+    assert!(mean(&r.mmd()) < 0.002, "{:?}", r.mmd());
+
+    let wide = run(ExactPosterior::widened(task, 1.25));
+    assert!(wide.checks.outside_box.unwrap() > 0);
+    let r = wide.reference.unwrap();
+    assert!(
+        r.median_std_ratios().iter().all(|&q| q > 1.15),
+        "{:?}",
+        r.median_std_ratios()
+    );
+    assert!(mean(&r.mmd()) > 0.005);
+
+    // 0.01 in every parameter: about 0.6 of sO2's posterior std, nothing for a_mie.
+    let shifted = run(ExactPosterior::shifted(task, 0.01));
+    let r = shifted.reference.unwrap();
+    assert!(
+        r.median_mean_errors()[0] > 0.3,
+        "{:?}",
+        r.median_mean_errors()
+    );
+    assert!(mean(&r.mmd()) > 0.005);
+}

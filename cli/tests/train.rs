@@ -348,6 +348,44 @@ fn eval_reports_every_metric_and_draws_png_figures() {
     }
 }
 
+/// An msi model is judged by the prior box and by importance-sampled reference posteriors
+/// instead of a raw-unit MMD².
+#[test]
+fn eval_of_an_msi_model_reports_the_box_and_the_reference_comparison() {
+    let dir = TempDir::new("eval-msi");
+    let model = dir.path("msi.safetensors");
+    assert_ok(&train(
+        &model,
+        &["--task", "msi-oximetry", "--n-train", "500"],
+        "1",
+        &[],
+    ));
+    let out = small_eval(
+        &model,
+        "msi-oximetry",
+        ("4", "30", "100"),
+        &[&"--n-reference", &"2"],
+    );
+    assert_ok(&out);
+    let text = stdout(&out);
+    for needle in [
+        "held-out NLL",
+        "samples outside the prior box",
+        " of 120 ",
+        "SBC KS p-value",
+        "mean calib. error",
+        "against reference posteriors (importance sampling, effective sample size min",
+        "for 2 observations:",
+        "MMD² unbiased, IMQ, box-scaled to [0, 1]: mean",
+        "median |mean − ref.|/ref. std",
+        "x0 sO2",
+        "x3 b_mie",
+    ] {
+        assert!(text.contains(needle), "no {needle:?} in\n{text}");
+    }
+    assert!(!text.contains("IMQ h ∈"), "{text}");
+}
+
 /// `--c2st` adds sbibm's classifier two-sample test (here with few samples, to stay quick).
 #[test]
 fn eval_runs_the_c2st_on_request() {

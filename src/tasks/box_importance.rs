@@ -37,8 +37,9 @@ const FIRST_ROUND_DRAWS: usize = 20_000;
 const MAX_ROUND_DRAWS: usize = 400_000;
 const MAX_DRAWS: usize = 2_000_000;
 
-/// Rounds keep [`FIRST_ROUND_DRAWS`] draws until one reaches this effective sample size:
-/// below it the proposal is still being found, and its efficiency says little.
+/// Rounds keep [`FIRST_ROUND_DRAWS`] draws until the proposal is fitted to a round of this
+/// effective sample size: before, it is still being found, and its efficiency says little
+/// about the next one's.
 const REFIT_ESS: f64 = 200.0;
 
 /// Below this effective sample size a round's weights describe too few points for a
@@ -228,6 +229,8 @@ pub fn sample_box_posterior(
     let ln_prior = -(0..dim).map(|i| (upper[i] - lower[i]).ln()).sum::<f64>();
     let mut proposal: Option<Gaussian> = None;
     let mut round_draws = FIRST_ROUND_DRAWS;
+    // The effective sample size of the round the proposal was fitted to.
+    let mut fitted_from_ess = 0.0;
     let (mut rounds, mut draws) = (0, 0);
     let (round, ess) = loop {
         let mut round = Round {
@@ -268,15 +271,17 @@ pub fn sample_box_posterior(
         if ess >= ess_target || ess == 0.0 || draws >= MAX_DRAWS {
             break (round, ess);
         }
-        // Once the proposal is good enough to be sized from, enough draws for the target at
-        // this round's efficiency, with a margin (the next proposal is at least as good).
-        if ess >= REFIT_ESS {
+        // This round's proposal came from a round with enough weight to fit it, and the next
+        // one will be as good: enough draws for the target at this round's efficiency, with
+        // a margin.
+        if fitted_from_ess >= REFIT_ESS {
             let efficiency = ess / round_draws as f64;
             round_draws = ((1.25 * ess_target / efficiency) as usize)
                 .clamp(FIRST_ROUND_DRAWS, MAX_ROUND_DRAWS);
         }
         round_draws = round_draws.min(MAX_DRAWS - draws);
         proposal = Some(round.proposal(dim));
+        fitted_from_ess = ess;
     };
     let (w, _) = round.weights();
     if ess == 0.0 {
