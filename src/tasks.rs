@@ -15,6 +15,7 @@ use crate::rng::Rng;
 mod box_importance;
 mod exact;
 pub mod msi;
+pub mod phantom;
 
 pub use box_importance::{BoxPosterior, MSI_REFERENCE_ESS, msi_reference, sample_box_posterior};
 pub use exact::{ARM_MODES, ArmReference, ExactPosterior, arm_mode, arm_reference};

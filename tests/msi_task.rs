@@ -457,3 +457,191 @@ fn eval_passes_the_exact_posterior_and_fails_perturbed_ones() {
     );
     assert!(mean(&r.mmd()) > 0.005);
 }
+
+mod phantom {
+    use super::*;
+    use innfer::tasks::phantom::{
+        PHANTOM_PARAMETERS, PHANTOM_SIZE, RatioBaseline, Region, background, log_ratio_560_660,
+        phantom_truth, render_phantom,
+    };
+
+    fn median(mut v: Vec<f64>) -> f64 {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    }
+
+    /// Per region: the median of `f` over its pixels.
+    fn region_median(regions: &[Region], region: Region, f: impl Fn(usize) -> f64) -> f64 {
+        median(
+            (0..regions.len())
+                .filter(|&i| regions[i] == region)
+                .map(f)
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn the_scene_is_fixed_and_the_noise_follows_the_seed() {
+        let a = render_phantom(0);
+        let n = PHANTOM_SIZE * PHANTOM_SIZE;
+        assert_eq!(a.truth.len(), n * PHANTOM_PARAMETERS);
+        assert_eq!(a.cube.len(), n * MSI_BANDS);
+        let again = render_phantom(0);
+        assert_eq!((&a.truth, &a.cube), (&again.truth, &again.cube));
+        let other = render_phantom(1);
+        assert_eq!(a.truth, other.truth);
+        assert_ne!(a.cube, other.cube);
+        assert_eq!(phantom_truth().0, a.truth);
+        // Every pixel's parameters inside the prior box, every band positive.
+        for x in a.truth.chunks_exact(4) {
+            assert!(
+                (0..4).all(|i| MSI_LOWER[i] < x[i] as f64 && (x[i] as f64) < MSI_UPPER[i]),
+                "{x:?}"
+            );
+        }
+        assert!(a.cube.iter().all(|&b| b > 0.0 && b.is_finite()));
+    }
+
+    #[test]
+    fn the_regions_have_their_stated_sizes_and_parameters() {
+        let (truth, regions) = phantom_truth();
+        let count = |r: Region| regions.iter().filter(|&&g| g == r).count();
+        // The disc: π·31² ≈ 3019 pixels, less where a vein crosses its edge.
+        let disc = count(Region::Ischemia) as f64;
+        assert!(
+            (disc / (std::f64::consts::PI * 31.0 * 31.0) - 1.0).abs() < 0.05,
+            "{disc}"
+        );
+        // Vessels: about length × width (two arteries 8 and 5 px, two veins 7 and 4 px wide).
+        let (arteries, veins) = (count(Region::Artery), count(Region::Vein));
+        assert!(
+            (3000..5000).contains(&arteries) && (2500..4500).contains(&veins),
+            "{arteries} {veins}"
+        );
+        let p = |r: Region, k: usize| region_median(&regions, r, |i| truth[i * 4 + k] as f64);
+        assert!((p(Region::Background, 0) - 0.75).abs() < 0.03);
+        assert!((p(Region::Background, 1) - 0.02).abs() < 0.004);
+        assert!((p(Region::Ischemia, 0) - 0.30).abs() < 0.01);
+        assert!(
+            (p(Region::Artery, 0) - 0.97).abs() < 0.03
+                && (0.055..0.085).contains(&p(Region::Artery, 1))
+        );
+        assert!(
+            (0.5..0.65).contains(&p(Region::Vein, 0))
+                && (0.065..0.095).contains(&p(Region::Vein, 1))
+        );
+        // The background field spans sO2 0.75 ± 0.08, vhb 0.02 ± 0.008, a_mie 18.9 ± 25 %,
+        // b_mie 1.286 ± 0.15, and is nominal tissue at the disc's centre (150, 130).
+        let field: Vec<[f64; 4]> = (0..PHANTOM_SIZE * PHANTOM_SIZE)
+            .map(|i| background(i % PHANTOM_SIZE, i / PHANTOM_SIZE))
+            .collect();
+        let ranges = [(0.75, 0.08), (0.02, 0.008), (18.9, 4.725), (1.286, 0.15)];
+        for (k, (centre, amplitude)) in ranges.into_iter().enumerate() {
+            let (min, max) = field
+                .iter()
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
+                    (a.min(p[k]), b.max(p[k]))
+                });
+            assert!(
+                min >= centre - amplitude && max <= centre + amplitude,
+                "x{k}: [{min}, {max}]"
+            );
+            assert!(
+                max - min > amplitude,
+                "x{k} varies too little: [{min}, {max}]"
+            );
+        }
+        let at_disc = background(150, 130);
+        for (k, want) in [(1, 0.02), (2, 18.9), (3, 1.286)] {
+            assert!(
+                (at_disc[k] / want - 1.0).abs() < 0.02,
+                "x{k} = {}",
+                at_disc[k]
+            );
+        }
+    }
+
+    #[test]
+    fn blood_content_dominates_the_band_ratio() {
+        // ln(b560/b660) of the noisy cube by region: about −1.24 (background), −1.17 (disc),
+        // −2.00 (arteries), −1.80 (veins). Arteries are the most oxygenated, yet look the
+        // least: their blood volume darkens 560 nm more than oxygen brightens 660 nm.
+        let ph = render_phantom(0);
+        let r = |g: Region| {
+            region_median(&ph.regions, g, |i| {
+                log_ratio_560_660(&ph.cube[i * 8..(i + 1) * 8])
+            })
+        };
+        assert!(
+            (r(Region::Background) + 1.24).abs() < 0.05,
+            "{}",
+            r(Region::Background)
+        );
+        assert!(
+            (r(Region::Ischemia) + 1.17).abs() < 0.05,
+            "{}",
+            r(Region::Ischemia)
+        );
+        // Partial volume at the vessels' edges puts their medians a little closer to the
+        // background's.
+        assert!(
+            (r(Region::Artery) + 2.00).abs() < 0.15,
+            "{}",
+            r(Region::Artery)
+        );
+        assert!((r(Region::Vein) + 1.80).abs() < 0.12, "{}", r(Region::Vein));
+    }
+
+    #[test]
+    fn the_ratio_baseline_is_a_least_squares_line() {
+        // On data that lie on a line it recovers the line.
+        let mut data = Task::MsiOximetry.simulate(500, 3, 0);
+        for (x, b) in data.x.chunks_exact_mut(4).zip(data.y.chunks_exact(8)) {
+            x[0] = (0.3 - 0.8 * log_ratio_560_660(b)) as f32;
+        }
+        let line = RatioBaseline::fit(&data);
+        assert!(
+            (line.alpha - 0.3).abs() < 1e-5 && (line.beta + 0.8).abs() < 1e-5,
+            "{line:?}"
+        );
+        // Residuals of a least-squares fit are orthogonal to the regressor and sum to 0.
+        let data = Task::MsiOximetry.simulate(20_000, 4, 0);
+        let fit = RatioBaseline::fit(&data);
+        let (mut sum, mut dot) = (0.0, 0.0);
+        for (x, b) in data.x.chunks_exact(4).zip(data.y.chunks_exact(8)) {
+            let e = x[0] as f64 - fit.predict(b);
+            sum += e;
+            dot += e * log_ratio_560_660(b);
+        }
+        assert!(
+            sum.abs() < 1e-6 * 20_000.0 && dot.abs() < 1e-6 * 20_000.0,
+            "{sum} {dot}"
+        );
+        // More oxygen, lower ratio: β < 0.
+        assert!(fit.beta < 0.0, "{fit:?}");
+    }
+
+    #[test]
+    fn the_ratio_baseline_reads_nominal_tissue_and_fails_on_the_vessels() {
+        let ph = render_phantom(0);
+        let error = |fit: &RatioBaseline, g: Region| {
+            let map = fit.map(&ph.cube);
+            assert_eq!(map.len(), PHANTOM_SIZE * PHANTOM_SIZE);
+            region_median(&ph.regions, g, |i| map[i] as f64 - ph.truth[i * 4] as f64)
+        };
+        // Calibrated on nominal tissue: right on the background and the disc; the vessels'
+        // blood lowers the ratio as oxygen would, and they read far above sO2 = 1.
+        let nominal = RatioBaseline::nominal_tissue(100_000, 5);
+        assert!(error(&nominal, Region::Background).abs() < 0.05);
+        assert!(error(&nominal, Region::Ischemia).abs() < 0.05);
+        assert!(error(&nominal, Region::Artery) > 1.5 && error(&nominal, Region::Vein) > 1.5);
+        // Fitted over the prior predictive, where blood volume and scattering vary, the ratio
+        // says little about sO2: a flat line, wrong by 0.3 on the background.
+        let prior = RatioBaseline::fit(&Task::MsiOximetry.simulate(100_000, 5, 0));
+        assert!(
+            prior.beta.abs() < 0.1 * nominal.beta.abs(),
+            "{prior:?} vs {nominal:?}"
+        );
+        assert!(error(&prior, Region::Background) < -0.2);
+    }
+}

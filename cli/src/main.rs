@@ -9,6 +9,7 @@ mod demo;
 mod eval;
 mod evalfig;
 mod gmm8fig;
+mod phantom;
 mod plot;
 mod progress;
 mod train;
@@ -28,8 +29,8 @@ use progress::Progress;
 const DEFAULT_BATCH: usize = 1024;
 
 /// The subcommands, for pointing usage errors at the right `--help`.
-const COMMANDS: [&str; 9] = [
-    "info", "forward", "inverse", "sample", "bench", "demo", "train", "eval", "help",
+const COMMANDS: [&str; 10] = [
+    "info", "forward", "inverse", "sample", "bench", "demo", "train", "eval", "phantom", "help",
 ];
 
 #[derive(Parser, Debug)]
@@ -44,7 +45,8 @@ const COMMANDS: [&str; 9] = [
         innfer sample model.safetensors --y 1.5,0 -n 1000 --seed 7 --output x.npy\n  \
         innfer bench model.safetensors --batch 1,64,1024 --threads 1,2\n  \
         innfer train --task gmm8-some --out gmm8.safetensors --epochs 20\n  \
-        innfer eval gmm8.safetensors --task gmm8-some --plot figures\n\n\
+        innfer eval gmm8.safetensors --task gmm8-some --plot figures\n  \
+        innfer phantom --out cube.npy --truth truth.npy\n\n\
         Arrays are .npy files (float32 or float64, C order) of shape [rows, width] or [width], or\n\
         .csv files (one row per line, comma-separated numbers, no header; # lines are skipped).\n\
         Outputs are written as .npy (float32) or .csv by the file's extension; - is CSV on stdout."
@@ -172,6 +174,30 @@ enum Command {
         --n-obs/--n-samples make them noisy. --plot writes sbc_ranks.png and calibration.png\n\
         into DIR.")]
     Eval(EvalArgs),
+    /// Write the 256×256 multispectral tissue phantom of the msi-oximetry task and its truth.
+    #[command(after_help = "Example:\n  \
+        innfer phantom --out cube.npy --truth truth.npy --seed 1 --ratio-map ratio.npy\n\n\
+        The scene (docs/tasks.md §phantom): a smooth background of nominal tissue, two arteries\n\
+        and two veins with soft edges, and an ischemic disc (radius 31 px, sO2 0.30). Every\n\
+        pixel is observed as the msi-oximetry task observes: --out gets float32 [256, 256, 8]\n\
+        raw band values (470, 480, 511, 560, 580, 600, 660, 700 nm; multiplicative noise,\n\
+        SNR 100), --truth float32 [256, 256, 4] (sO2, vhb, a_mie, b_mie). The scene is fixed;\n\
+        --seed draws the camera noise. --ratio-map adds [256, 256], the classical baseline's\n\
+        sO2 = α + β·ln(b560/b660) fitted by least squares on simulated nominal tissue.")]
+    Phantom {
+        /// The band cube to write (.npy, float32 [256, 256, 8]).
+        #[arg(long, value_name = "CUBE.npy")]
+        out: PathBuf,
+        /// The true parameters to write (.npy, float32 [256, 256, 4]).
+        #[arg(long, value_name = "TRUTH.npy")]
+        truth: PathBuf,
+        /// Also write the ratio-map baseline's sO2 (.npy, float32 [256, 256]).
+        #[arg(long, value_name = "MAP.npy")]
+        ratio_map: Option<PathBuf>,
+        /// Seed of the camera noise.
+        #[arg(long, default_value_t = innfer::tasks::phantom::PHANTOM_DEFAULT_SEED)]
+        seed: u64,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -448,6 +474,17 @@ fn run(cli: Cli) -> CliResult<()> {
             n_train: a.n_train,
             inn_dim: a.inn_dim,
             resume: a.resume,
+        }),
+        Command::Phantom {
+            out,
+            truth,
+            ratio_map,
+            seed,
+        } => phantom::run(&phantom::PhantomOptions {
+            out,
+            truth,
+            ratio_map,
+            seed,
         }),
         Command::Eval(a) => eval::run(
             &load_model(&a.model)?,
