@@ -8,6 +8,7 @@ use innfer::tasks::msi::{MSI_BANDS, MSI_SNR};
 use innfer::tasks::phantom::{PHANTOM_PARAMETERS, PHANTOM_SIZE, RatioBaseline, render_phantom};
 
 use crate::data::{self, CliResult, Format, Sink};
+use crate::train::check_directory;
 
 /// Simulations the ratio baseline is calibrated on.
 const BASELINE_SIMULATIONS: usize = 100_000;
@@ -29,16 +30,7 @@ fn npy_sink<'p>(path: &'p Path, flag: &str) -> CliResult<Sink<'p>> {
             path.display()
         ));
     }
-    if let Some(parent) = path.parent()
-        && !parent.as_os_str().is_empty()
-        && !parent.is_dir()
-    {
-        return Err(format!(
-            "{flag} {}: the directory {} does not exist",
-            path.display(),
-            parent.display()
-        ));
-    }
+    check_directory(path, flag)?;
     Ok(Sink::File(path, Format::Npy))
 }
 

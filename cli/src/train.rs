@@ -145,13 +145,18 @@ fn check_out(out: &Path) -> CliResult<()> {
             out.display()
         ));
     }
-    if let Some(parent) = out.parent()
+    check_directory(out, "--out")
+}
+
+/// Checks that the directory `path` (given by `flag`) is to be written in exists.
+pub fn check_directory(path: &Path, flag: &str) -> CliResult<()> {
+    if let Some(parent) = path.parent()
         && !parent.as_os_str().is_empty()
         && !parent.is_dir()
     {
         return Err(format!(
-            "--out {}: the directory {} does not exist",
-            out.display(),
+            "{flag} {}: the directory {} does not exist",
+            path.display(),
             parent.display()
         ));
     }
