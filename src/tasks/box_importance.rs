@@ -84,24 +84,31 @@ struct Gaussian {
     log_norm: f64,
 }
 
+/// The weighted mean and covariance (lower triangle, row-major `dim × dim`) of the rows of
+/// `x`, `w` summing to 1.
+fn weighted_moments(x: &[f64], w: &[f64], dim: usize) -> (Vec<f64>, Vec<f64>) {
+    let mut mean = vec![0.0; dim];
+    for (row, &wi) in x.chunks_exact(dim).zip(w) {
+        for (m, &v) in mean.iter_mut().zip(row) {
+            *m += wi * v;
+        }
+    }
+    let mut cov = vec![0.0; dim * dim];
+    for (row, &wi) in x.chunks_exact(dim).zip(w) {
+        for i in 0..dim {
+            for j in 0..=i {
+                cov[i * dim + j] += wi * (row[i] - mean[i]) * (row[j] - mean[j]);
+            }
+        }
+    }
+    (mean, cov)
+}
+
 impl Gaussian {
     /// The weighted mean and covariance (times `inflation`) of the rows of `x` (`w` sums to
     /// 1), with a jitter on the diagonal if the covariance is not positive definite.
     fn fit(x: &[f64], w: &[f64], dim: usize, inflation: f64) -> Gaussian {
-        let mut mean = vec![0.0; dim];
-        for (row, &wi) in x.chunks_exact(dim).zip(w) {
-            for (m, &v) in mean.iter_mut().zip(row) {
-                *m += wi * v;
-            }
-        }
-        let mut cov = vec![0.0; dim * dim];
-        for (row, &wi) in x.chunks_exact(dim).zip(w) {
-            for i in 0..dim {
-                for j in 0..=i {
-                    cov[i * dim + j] += wi * (row[i] - mean[i]) * (row[j] - mean[j]);
-                }
-            }
-        }
+        let (mean, cov) = weighted_moments(x, w, dim);
         // Relative to each variance, so that parameters of any scale are treated alike.
         let mut jitter = 1e-12;
         loop {
@@ -295,18 +302,7 @@ pub fn sample_box_posterior(
         };
     }
     let xs = round.x;
-    let mut mean = vec![0.0; dim];
-    for (row, &wi) in xs.chunks_exact(dim).zip(&w) {
-        for (m, &v) in mean.iter_mut().zip(row) {
-            *m += wi * v;
-        }
-    }
-    let mut var = vec![0.0; dim];
-    for (row, &wi) in xs.chunks_exact(dim).zip(&w) {
-        for i in 0..dim {
-            var[i] += wi * (row[i] - mean[i]).powi(2);
-        }
-    }
+    let (mean, cov) = weighted_moments(&xs, &w, dim);
     // Systematic resampling (fewer duplicates than multinomial), then a shuffle.
     let mut picked = Vec::with_capacity(n);
     let step = 1.0 / n as f64;
@@ -332,7 +328,7 @@ pub fn sample_box_posterior(
     BoxPosterior {
         samples,
         mean,
-        std: var.iter().map(|v| v.sqrt()).collect(),
+        std: (0..dim).map(|i| cov[i * dim + i].sqrt()).collect(),
         ess,
         rounds,
         draws,
