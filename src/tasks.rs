@@ -1,6 +1,7 @@
 //! Built-in simulators and their exact posteriors: the 8-mode Gaussian mixture of the ICLR
-//! 2019 toy (labellings `all`, `some`, `none`), the inverse-kinematics arm (Kruse et al.) and
-//! sbibm's Gaussian linear 10-D; and [`Dataset`], paired rows from a simulator or from files.
+//! 2019 toy (labellings `all`, `some`, `none`), the inverse-kinematics arm (Kruse et al.),
+//! sbibm's Gaussian linear 10-D and the multispectral tissue-oximetry camera ([`msi`], one
+//! and two layers); and [`Dataset`], paired rows from a simulator or from files.
 //!
 //! Every task draws pairs (x, y) with x the parameters (what the cINN samples) and y the
 //! observation (its condition). [`ExactPosterior`] samples (and, where it has a closed form,
@@ -11,8 +12,12 @@ use crate::prelude::*;
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 
+mod box_importance;
 mod exact;
+pub mod msi;
+pub mod phantom;
 
+pub use box_importance::{BoxPosterior, MSI_REFERENCE_ESS, msi_reference, sample_box_posterior};
 pub use exact::{ARM_MODES, ArmReference, ExactPosterior, arm_mode, arm_reference};
 
 fn io_error(path: &std::path::Path, e: impl ToString) -> Error {
@@ -118,6 +123,11 @@ pub enum Task {
     Kinematics,
     /// θ ~ N(0, 0.1·I₁₀), y = θ + N(0, 0.1·I₁₀).
     GaussianLinear,
+    /// x ∈ R⁴ (sO2, vhb, a_mie, b_mie) uniform in a box, y ∈ R⁸ the raw band values of a
+    /// multispectral camera with multiplicative noise ([`msi`]).
+    MsiOximetry,
+    /// [`Task::MsiOximetry`] under an absorbing top layer: x ∈ R⁶ adds d_top and f_mel.
+    MsiOximetryTwoLayer,
 }
 
 /// Paired rows: `x` is `n × x_dim`, `y` is `n × y_dim`.
@@ -233,6 +243,8 @@ impl Task {
             Task::Gmm8(_) => 2,
             Task::Kinematics => 4,
             Task::GaussianLinear => 10,
+            Task::MsiOximetry => 4,
+            Task::MsiOximetryTwoLayer => 6,
         }
     }
 
@@ -241,7 +253,58 @@ impl Task {
             Task::Gmm8(_) => 8,
             Task::Kinematics => 2,
             Task::GaussianLinear => 10,
+            Task::MsiOximetry | Task::MsiOximetryTwoLayer => msi::MSI_BANDS,
         }
+    }
+
+    /// The (lower, upper) corners of the uniform prior box of x, for a task whose prior is one.
+    pub fn prior_box(self) -> Option<(&'static [f64], &'static [f64])> {
+        match self {
+            Task::MsiOximetry | Task::MsiOximetryTwoLayer => {
+                let d = self.x_dim();
+                Some((&msi::MSI_LOWER[..d], &msi::MSI_UPPER[..d]))
+            }
+            _ => None,
+        }
+    }
+
+    /// Names and units of the parameters, where the task gives them (the msi tasks:
+    /// docs/tasks.md §msi-oximetry); written into a trained model's file.
+    pub fn parameter_labels(self) -> Option<(&'static [&'static str], &'static [&'static str])> {
+        match self {
+            Task::MsiOximetry | Task::MsiOximetryTwoLayer => {
+                let d = self.x_dim();
+                Some((&msi::MSI_PARAMETERS[..d], &msi::MSI_UNITS[..d]))
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether y holds raw camera band values, which a model conditions on through their
+    /// centred log-ratio (the `clr` y transform, docs/tasks.md §msi-oximetry).
+    pub fn observes_bands(self) -> bool {
+        matches!(self, Task::MsiOximetry | Task::MsiOximetryTwoLayer)
+    }
+
+    /// Whether y is a noisy image of x alone, which [`Task::observe`] can draw afresh for
+    /// given x: the msi tasks (a mixture's label depends on the hidden mode, not on x; the
+    /// arm has no noise).
+    pub fn reobserves(self) -> bool {
+        self.observes_bands()
+    }
+
+    /// Fresh observations y (`rows × y_dim`) of the parameters `x` (`rows × x_dim`) from
+    /// `rng`; `None` for a task that does not [re-observe](Task::reobserves).
+    pub fn observe(self, x: &[f32], rng: &mut Rng) -> Option<Vec<f32>> {
+        if !self.reobserves() {
+            return None;
+        }
+        let xd = self.x_dim();
+        let mut y = Vec::with_capacity(x.len() / xd * msi::MSI_BANDS);
+        for row in x.chunks_exact(xd) {
+            y.extend(msi::msi_observe_f32(row, rng));
+        }
+        Some(y)
     }
 
     /// `n` simulated pairs from stream `(seed, stream)`.
@@ -273,6 +336,13 @@ impl Task {
                     x.extend(theta.iter().map(|&v| v as f32));
                     y.extend(theta.iter().map(|&t| (t + sd * rng.normal()) as f32));
                 }
+                // y from the f32 parameters as stored, as `observe` re-observes them.
+                Task::MsiOximetry | Task::MsiOximetryTwoLayer => {
+                    let mut row = [0.0f32; 6];
+                    msi::msi_prior_draw(xd, &mut rng, &mut row);
+                    x.extend_from_slice(&row[..xd]);
+                    y.extend(msi::msi_observe_f32(&row[..xd], &mut rng));
+                }
             }
         }
         Dataset {
@@ -300,7 +370,7 @@ impl Task {
                         .sum::<f64>(),
             ),
             Task::GaussianLinear => Some(5.0 * (1.0 + (2.0 * core::f64::consts::PI * 0.05).ln())),
-            Task::Kinematics => None,
+            Task::Kinematics | Task::MsiOximetry | Task::MsiOximetryTwoLayer => None,
         }
     }
 }

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use innfer::model::{XTransform, YTransform};
 use innfer::tasks::{Dataset, Labelling, Task};
 use innfer::train::checkpoint;
 use innfer::train::trainer::chain_spec;
@@ -15,12 +16,14 @@ use innfer::train::{Chain, EpochReport, SubnetSpec, TrainConfig};
 use crate::data::{self, CliResult};
 
 /// The built-in tasks by their command-line names.
-pub const TASKS: [(&str, Task); 5] = [
+pub const TASKS: [(&str, Task); 7] = [
     ("gmm8-all", Task::Gmm8(Labelling::All)),
     ("gmm8-some", Task::Gmm8(Labelling::Some)),
     ("gmm8-none", Task::Gmm8(Labelling::None)),
     ("kinematics", Task::Kinematics),
     ("gaussian-linear", Task::GaussianLinear),
+    ("msi-oximetry", Task::MsiOximetry),
+    ("msi-oximetry-2l", Task::MsiOximetryTwoLayer),
 ];
 
 /// Parses a task name (clap value parser): the message lists the names there are.
@@ -143,13 +146,18 @@ fn check_out(out: &Path) -> CliResult<()> {
             out.display()
         ));
     }
-    if let Some(parent) = out.parent()
+    check_directory(out, "--out")
+}
+
+/// Checks that the directory `path` (given by `flag`) is to be written in exists.
+pub fn check_directory(path: &Path, flag: &str) -> CliResult<()> {
+    if let Some(parent) = path.parent()
         && !parent.as_os_str().is_empty()
         && !parent.is_dir()
     {
         return Err(format!(
-            "--out {}: the directory {} does not exist",
-            out.display(),
+            "{flag} {}: the directory {} does not exist",
+            path.display(),
             parent.display()
         ));
     }
@@ -227,9 +235,14 @@ pub fn run(o: &TrainOptions) -> CliResult<()> {
                 ));
             }
             // Stream 0 of the seed: the evaluation draws its test data from other streams.
+            let noise = if task.reobserves() {
+                ", fresh noise every epoch"
+            } else {
+                ""
+            };
             (
                 task.simulate(n, o.seed, 0),
-                format!("task {} ({n} simulations)", task_name(task)),
+                format!("task {} ({n} simulations{noise})", task_name(task)),
             )
         }
         (None, Some(x), Some(y)) => {
@@ -263,6 +276,30 @@ pub fn run(o: &TrainOptions) -> CliResult<()> {
         seed: o.seed,
         checkpoint: Some(checkpoint.clone()),
         resume: o.resume,
+        // A simulator with camera noise shows every epoch fresh noise on the same x.
+        fresh_noise: o.task.filter(|t| t.reobserves()),
+        // A prior box: the chain models the logit of each parameter in its box, so samples
+        // never leave it; raw camera bands enter through their centred log-ratio
+        // (docs/format.md §3.1).
+        x_transform: o
+            .task
+            .and_then(|t| t.prior_box())
+            .map(|(lo, hi)| {
+                lo.iter()
+                    .zip(hi)
+                    .map(|(&l, &h)| XTransform::logit(l as f32, h as f32))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()
+            .map_err(|e| format!("the task's prior box: {e}"))?
+            .unwrap_or_default(),
+        y_transform: if o.task.is_some_and(|t| t.observes_bands()) {
+            YTransform::Clr
+        } else {
+            YTransform::None
+        },
+        x_names: labels(o.task, 0),
+        x_units: labels(o.task, 1),
         ..TrainConfig::default()
     };
     let config = match o.objective {
@@ -342,4 +379,14 @@ fn resume_epoch(config: &TrainConfig, data: &Dataset, path: &Path) -> CliResult<
         )),
         Err(e) => Err(format!("--resume: {}: {e}", path.display())),
     }
+}
+
+/// The task's parameter names (`which` 0) or units (1), if it gives them.
+fn labels(task: Option<Task>, which: usize) -> Vec<String> {
+    task.and_then(Task::parameter_labels)
+        .map(|l| {
+            let list = if which == 0 { l.0 } else { l.1 };
+            list.iter().map(|s| s.to_string()).collect()
+        })
+        .unwrap_or_default()
 }

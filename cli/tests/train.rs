@@ -216,6 +216,18 @@ fn trains_every_builtin_task_into_a_normal_model() {
         ("gmm8-none", 2, 8, "1,0,0,0,0,0,0,0"),
         ("kinematics", 4, 2, "1.5,0"),
         ("gaussian-linear", 10, 10, "0.1,0,0,0,0,0,0,0,0,-0.2"),
+        (
+            "msi-oximetry",
+            4,
+            8,
+            "0.23,0.26,0.28,0.2,0.18,0.46,0.75,0.76",
+        ),
+        (
+            "msi-oximetry-2l",
+            6,
+            8,
+            "0.23,0.26,0.28,0.2,0.18,0.46,0.75,0.76",
+        ),
     ] {
         let model = dir.path(&format!("{task}.safetensors"));
         let out = train(&model, &["--task", task, "--n-train", "600"], "1", &[]);
@@ -223,6 +235,12 @@ fn trains_every_builtin_task_into_a_normal_model() {
         // Not a terminal: one line per epoch on stderr, the summary on stdout.
         let err = stderr(&out);
         assert!(err.contains("epoch 1/1  loss "), "{task}: {err}");
+        // Camera noise is drawn afresh every epoch.
+        assert_eq!(
+            err.contains("simulations, fresh noise every epoch)"),
+            task.starts_with("msi"),
+            "{err}"
+        );
         assert!(err.contains(" it/s"), "{err}");
         assert!(stdout(&out).starts_with("wrote "), "{}", stdout(&out));
         assert!(dir.path(&format!("{task}.safetensors.ckpt")).is_file());
@@ -328,6 +346,44 @@ fn eval_reports_every_metric_and_draws_png_figures() {
         assert_png(&figs.join("sbc_ranks.png"));
         assert_png(&figs.join("calibration.png"));
     }
+}
+
+/// An msi model is judged by the prior box and by importance-sampled reference posteriors
+/// instead of a raw-unit MMD².
+#[test]
+fn eval_of_an_msi_model_reports_the_box_and_the_reference_comparison() {
+    let dir = TempDir::new("eval-msi");
+    let model = dir.path("msi.safetensors");
+    assert_ok(&train(
+        &model,
+        &["--task", "msi-oximetry", "--n-train", "500"],
+        "1",
+        &[],
+    ));
+    let out = small_eval(
+        &model,
+        "msi-oximetry",
+        ("4", "30", "100"),
+        &[&"--n-reference", &"2"],
+    );
+    assert_ok(&out);
+    let text = stdout(&out);
+    for needle in [
+        "held-out NLL",
+        "samples outside the prior box",
+        " of 120 ",
+        "SBC KS p-value",
+        "mean calib. error",
+        "against reference posteriors (importance sampling, effective sample size min",
+        "for 2 observations:",
+        "MMD² unbiased, IMQ, box-scaled to [0, 1]: mean",
+        "median |mean − ref.|/ref. std",
+        "x0 sO2",
+        "x3 b_mie",
+    ] {
+        assert!(text.contains(needle), "no {needle:?} in\n{text}");
+    }
+    assert!(!text.contains("IMQ h ∈"), "{text}");
 }
 
 /// `--c2st` adds sbibm's classifier two-sample test (here with few samples, to stay quick).

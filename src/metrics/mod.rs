@@ -6,8 +6,9 @@
 //!   [`resimulation_error`], and with the `train` feature `c2st`): the definitions, each
 //!   pinned by unit tests on small hand-computed inputs.
 //! - The evaluation protocol ([`evaluate`] and its parts [`held_out`], [`observation_checks`]
-//!   (or [`sbc_ranks`] alone), [`gmm8_mode_masses`], [`arm_modes`], and with `train`
-//!   `c2st_vs_exact`): which observations, how many samples, which random streams. It drives
+//!   (or [`sbc_ranks`] alone), [`gmm8_mode_masses`], [`arm_modes`], [`reference_checks`], and
+//!   with `train` `c2st_vs_exact`): which observations, how many samples, which random
+//!   streams. It drives
 //!   any [`PosteriorSampler`]: a [`Session`] running a model file, a trained model
 //!   (`innfer::train`), or an [`ExactPosterior`] (the references, and the perturbed negative
 //!   controls the tests run).
@@ -30,6 +31,7 @@ mod c2st;
 mod mmd;
 mod modes;
 mod protocol;
+mod reference;
 mod sbc;
 pub mod stats;
 
@@ -42,7 +44,12 @@ pub use modes::{ModeMasses, OFF_MODE_RADIUS, mode_masses};
 pub use protocol::c2st_vs_exact;
 pub use protocol::{
     Comparison, EvalSettings, HeldOut, MODE_MASS_SAMPLES, ObservationChecks, Report, arm_modes,
-    compare_with_exact, evaluate, gmm8_mode_masses, held_out, observation_checks, sbc_ranks,
+    compare_with_exact, evaluate, gmm8_mode_masses, held_out, observation_checks, reference_checks,
+    sbc_ranks,
+};
+pub use reference::{
+    ReferenceChecks, ReferenceComparison, box_scaled, compare_with_reference, count_outside_box,
+    inside_box,
 };
 pub use sbc::{CALIBRATION_LEVELS, Ranks, SBC_ALPHA, calibration_level, calibration_noise_floor};
 

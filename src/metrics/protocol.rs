@@ -10,12 +10,13 @@ use crate::prelude::*;
 use super::arm::{ArmModes, arm_mode_masses, resimulation_error};
 use super::mmd::mmd2_unbiased;
 use super::modes::{ModeMasses, mode_masses};
+use super::reference::{ReferenceChecks, compare_with_reference, count_outside_box};
 use super::sbc::Ranks;
 use super::stats::{mean, mean_and_standard_error};
 use super::{PosteriorSampler, draw, par_map};
 use crate::error::Result;
 use crate::rng::Rng;
-use crate::tasks::{ExactPosterior, Labelling, Task, arm_reference};
+use crate::tasks::{ExactPosterior, Labelling, Task, arm_reference, msi_reference};
 
 /// Stream of the held-out test pairs.
 const TEST_PAIRS: u64 = 4242;
@@ -124,6 +125,8 @@ pub struct ObservationChecks {
     pub mmd: Vec<f64>,
     /// Kinematics, per observation: mean ‖f(x̂) − y*‖² and mean ‖f(x̂) − y*‖.
     pub resim: Option<(Vec<f64>, Vec<f64>)>,
+    /// A task with a box prior: the samples, of all observations, outside the box (or NaN).
+    pub outside_box: Option<usize>,
 }
 
 /// Observations per batch of [`observation_checks`]: the model samples them one after the
@@ -131,8 +134,11 @@ pub struct ObservationChecks {
 const OBSERVATION_BATCH: usize = 32;
 
 /// For `n_obs` observations (x*, y) from the prior predictive: `n_samples` model samples each,
-/// their SBC ranks, MMD² against the exact posterior and (kinematics) re-simulation errors.
-/// `progress` gets the number of observations done after each batch.
+/// their SBC ranks, MMD² against the exact posterior, (kinematics) re-simulation errors and
+/// (box priors) the samples outside the box. A task whose exact posterior is itself an
+/// expensive importance sampler (the msi tasks) gets no MMD² here: [`reference_checks`]
+/// compares some of its observations instead. `progress` gets the number of observations
+/// done after each batch.
 pub fn observation_checks<P: PosteriorSampler + ?Sized>(
     sampler: &mut P,
     task: Task,
@@ -168,6 +174,9 @@ fn checks<P: PosteriorSampler + ?Sized>(
 ) -> Result<ObservationChecks> {
     let (xd, yd) = (task.x_dim(), task.y_dim());
     let obs = task.simulate(n_obs, seed, OBSERVATIONS);
+    let prior_box = task.prior_box();
+    let compare = compare && prior_box.is_none();
+    let mut outside = 0;
     let mut ranks = Ranks::new(xd, n_samples);
     let mut comparisons = Vec::with_capacity(n_obs);
     for start in (0..n_obs).step_by(OBSERVATION_BATCH) {
@@ -177,6 +186,9 @@ fn checks<P: PosteriorSampler + ?Sized>(
             let y = &obs.y[i * yd..(i + 1) * yd];
             let x = draw(sampler, y, n_samples, seed, MODEL_SAMPLES + i as u64)?;
             ranks.push(&x, &obs.x[i * xd..(i + 1) * xd]);
+            if let Some((lo, hi)) = prior_box {
+                outside += count_outside_box(&x, lo, hi);
+            }
             samples.push(x);
         }
         if compare {
@@ -191,11 +203,12 @@ fn checks<P: PosteriorSampler + ?Sized>(
     }
     Ok(ObservationChecks {
         ranks,
-        mmd: if n_samples >= 2 {
+        mmd: if n_samples >= 2 && compare {
             comparisons.iter().map(|c| c.mmd).collect()
         } else {
             Vec::new()
         },
+        outside_box: prior_box.map(|_| outside),
         resim: (task == Task::Kinematics).then(|| {
             comparisons
                 .iter()
@@ -203,6 +216,44 @@ fn checks<P: PosteriorSampler + ?Sized>(
                 .unzip::<f64, f64, Vec<f64>, Vec<f64>>()
         }),
     })
+}
+
+/// For the first `n_ref` observations of [`observation_checks`] (the same observations and
+/// model samples) of a task with a box prior: the model's samples against the reference
+/// posterior of importance sampling ([`msi_reference`], as many resampled draws), compared
+/// by [`compare_with_reference`]. `progress` gets the number of observations done; the
+/// references run on all cores.
+pub fn reference_checks<P: PosteriorSampler + ?Sized>(
+    sampler: &mut P,
+    task: Task,
+    n_ref: usize,
+    n_samples: usize,
+    seed: u64,
+    progress: &mut dyn FnMut(usize),
+) -> Result<Option<ReferenceChecks>> {
+    let Some((lo, hi)) = task.prior_box() else {
+        return Ok(None);
+    };
+    let yd = task.y_dim();
+    let obs = task.simulate(n_ref, seed, OBSERVATIONS);
+    let mut per_observation = Vec::with_capacity(n_ref);
+    for start in (0..n_ref).step_by(OBSERVATION_BATCH) {
+        let end = (start + OBSERVATION_BATCH).min(n_ref);
+        let mut samples = Vec::with_capacity(end - start);
+        for i in start..end {
+            let y = &obs.y[i * yd..(i + 1) * yd];
+            samples.push(draw(sampler, y, n_samples, seed, MODEL_SAMPLES + i as u64)?);
+        }
+        per_observation.extend(par_map(end - start, |j| {
+            let i = start + j;
+            let y = &obs.y[i * yd..(i + 1) * yd];
+            let mut rng = Rng::new(seed, REFERENCE_SAMPLES + i as u64);
+            let reference = msi_reference(task, y, n_samples, &mut rng);
+            compare_with_reference(&samples[j], &reference, lo, hi)
+        }));
+        progress(end);
+    }
+    Ok(Some(ReferenceChecks { per_observation }))
 }
 
 /// The mode masses of `n` samples for each label of the mixture.
@@ -252,6 +303,20 @@ pub struct EvalSettings {
     /// Held-out pairs for the NLL and the KL gap.
     pub n_test: usize,
     pub seed: u64,
+    /// A task with a box prior (the msi tasks): the first this many of the observations are
+    /// compared with an importance-sampled reference posterior ([`reference_checks`]).
+    pub n_reference: usize,
+}
+
+impl EvalSettings {
+    /// The observations [`evaluate`] compares with a reference posterior: `n_reference`, at
+    /// most `n_obs`, for a task with a box prior; 0 for the others.
+    pub fn reference_observations(&self) -> usize {
+        match self.task.prior_box() {
+            Some(_) => self.n_reference.min(self.n_obs),
+            None => 0,
+        }
+    }
 }
 
 /// Everything [`evaluate`] measures.
@@ -262,10 +327,14 @@ pub struct Report {
     pub checks: ObservationChecks,
     /// The mixtures: [`MODE_MASS_SAMPLES`] samples per label.
     pub masses: Vec<ModeMasses>,
+    /// A task with a box prior: the comparisons with reference posteriors.
+    pub reference: Option<ReferenceChecks>,
 }
 
-/// The whole evaluation of `innfer eval`: [`held_out`], [`observation_checks`] and, for the
-/// mixtures, [`gmm8_mode_masses`].
+/// The whole evaluation of `innfer eval`: [`held_out`], [`observation_checks`], for the
+/// mixtures [`gmm8_mode_masses`], and for a box prior [`reference_checks`]. `progress` gets
+/// the number of observations done, the reference comparisons counting on after the
+/// `n_obs` of the observation checks (to [`EvalSettings::reference_observations`] more).
 pub fn evaluate<P: PosteriorSampler + ?Sized>(
     sampler: &mut P,
     settings: &EvalSettings,
@@ -287,10 +356,19 @@ pub fn evaluate<P: PosteriorSampler + ?Sized>(
         }
         _ => Vec::new(),
     };
+    let reference = reference_checks(
+        sampler,
+        task,
+        settings.reference_observations(),
+        settings.n_samples,
+        settings.seed,
+        &mut |done| progress(settings.n_obs + done),
+    )?;
     Ok(Report {
         held_out,
         checks,
         masses,
+        reference,
     })
 }
 
@@ -347,9 +425,11 @@ mod tests {
             n_samples: 30,
             n_test: 2000,
             seed: 1,
+            n_reference: 0,
         };
         let r = evaluate(&mut p, &settings, &mut |_| {}).unwrap();
         assert!(r.masses.is_empty() && r.checks.resim.is_none());
+        assert!(r.reference.is_none() && r.checks.outside_box.is_none());
         let gap = r.held_out.unwrap().kl_gap().unwrap();
         let min_p = r.checks.ranks.ks_pvalues().into_iter().fold(1.0, f64::min);
         let cal = r

@@ -12,7 +12,7 @@
 
 use crate::prelude::*;
 
-use super::stats::{ks_uniform_pvalue, median};
+use super::stats::{ks_uniform_pvalue, mean, median};
 use crate::rng::Rng;
 
 /// Number of confidence levels of the calibration error: q = 0.01, 0.02, …, 0.99.
@@ -138,20 +138,30 @@ impl Ranks {
             .collect()
     }
 
-    /// Per dimension: the median calibration error, the median over the 99 levels q of
-    /// |coverage − q|.
-    pub fn median_calibration_errors(&self) -> Vec<f64> {
+    /// Per dimension: |coverage − q| at each of the 99 levels q.
+    fn calibration_gaps(&self) -> Vec<Vec<f64>> {
         self.coverage()
             .iter()
             .map(|c| {
-                let errs: Vec<f64> = c
-                    .iter()
+                c.iter()
                     .enumerate()
                     .map(|(i, v)| (v - calibration_level(i)).abs())
-                    .collect();
-                median(&errs)
+                    .collect()
             })
             .collect()
+    }
+
+    /// Per dimension: the median calibration error, the median over the 99 levels q of
+    /// |coverage − q|.
+    pub fn median_calibration_errors(&self) -> Vec<f64> {
+        self.calibration_gaps().iter().map(|g| median(g)).collect()
+    }
+
+    /// Per dimension: the mean calibration error, the mean over the 99 levels q of
+    /// |coverage − q| (the ICLR 2019 paper's calibration error, docs/metrics.md
+    /// §calibration).
+    pub fn mean_calibration_errors(&self) -> Vec<f64> {
+        self.calibration_gaps().iter().map(|g| mean(g)).collect()
     }
 
     /// Per dimension: coverage − q at q = 0.68 (positive: the posterior is too wide there).
@@ -225,6 +235,8 @@ mod tests {
         // those 99 values is the 50th smallest, 1 − 0.59 = 0.41.
         let r = Ranks::from_ranks(vec![vec![5]], 9);
         assert!((r.median_calibration_errors()[0] - 0.41).abs() < 1e-12);
+        // Their mean: (Σ_{q<0.1} q + Σ_{q≥0.1} (1 − q))/99 = (0.45 + 40.95)/99.
+        assert!((r.mean_calibration_errors()[0] - 41.4 / 99.0).abs() < 1e-12);
         // At q = 0.68 the coverage is 1: error +0.32.
         assert!((r.calibration_errors_at_68()[0] - 0.32).abs() < 1e-12);
     }

@@ -5,11 +5,12 @@
 //!
 //! The mixture and the Gaussian-linear posteriors are sampled directly. The arm's posterior
 //! lives on the curve f(x) = y* and is sampled by importance resampling on that manifold
-//! ([`arm_reference`]).
+//! ([`arm_reference`]); the msi tasks' by adaptive importance sampling
+//! ([`msi_reference`](super::msi_reference)).
 
 use crate::prelude::*;
 
-use super::{ARM_LENGTHS, ARM_PRIOR_STD, GMM8_CENTRES, GMM8_STD, Labelling, Task};
+use super::{ARM_LENGTHS, ARM_PRIOR_STD, GMM8_CENTRES, GMM8_STD, Labelling, Task, msi_reference};
 use crate::rng::Rng;
 
 /// The exact posterior of a built-in task, optionally perturbed (the negative controls).
@@ -17,7 +18,7 @@ use crate::rng::Rng;
 pub struct ExactPosterior {
     pub task: Task,
     /// Multiplies the posterior's spread: the component std (mixture, Gaussian linear) or the
-    /// spread around the sample mean (kinematics).
+    /// spread around the sample mean (kinematics, msi).
     pub scale: f64,
     /// Added to every coordinate of every sample.
     pub shift: f64,
@@ -74,7 +75,7 @@ impl ExactPosterior {
     }
 
     /// log q(x | y) in nats (raw units), where the density has a closed form (mixture,
-    /// Gaussian linear); `None` for the arm.
+    /// Gaussian linear); `None` for the arm and the msi tasks.
     pub fn log_density(&self, x: &[f64], y: &[f64]) -> Option<f64> {
         match self.task {
             Task::Gmm8(l) => {
@@ -103,12 +104,12 @@ impl ExactPosterior {
                     .sum();
                 Some(-5.0 * (2.0 * core::f64::consts::PI * var).ln() - 0.5 * q / var)
             }
-            Task::Kinematics => None,
+            Task::Kinematics | Task::MsiOximetry | Task::MsiOximetryTwoLayer => None,
         }
     }
 
     /// −log q(x | y) of each row pair (`x` is `rows × x_dim`, `y` `rows × y_dim`), or `None`
-    /// for the arm.
+    /// where there is no closed form.
     pub fn neg_log_density_rows(&self, x: &[f32], y: &[f32]) -> Option<Vec<f64>> {
         let (xd, yd) = (self.task.x_dim(), self.task.y_dim());
         x.chunks_exact(xd)
@@ -155,37 +156,46 @@ impl ExactPosterior {
                 if self.is_exact() {
                     return r.samples;
                 }
-                out = self.perturb_arm(&r, n);
+                let keep = self.one_mode.then(|| {
+                    (0..ARM_MODES)
+                        .max_by(|&a, &b| r.mode_mass[a].total_cmp(&r.mode_mass[b]))
+                        .unwrap_or(0)
+                });
+                let rows: Vec<&[f32]> = r
+                    .samples
+                    .chunks_exact(4)
+                    .zip(&r.modes)
+                    .filter(|(_, m)| keep.is_none_or(|k| **m == k))
+                    .map(|(s, _)| s)
+                    .collect();
+                out = self.spread_and_shift(&rows, n);
+            }
+            Task::MsiOximetry | Task::MsiOximetryTwoLayer => {
+                let r = msi_reference(self.task, y, n, rng);
+                if self.is_exact() {
+                    return r.samples;
+                }
+                let rows: Vec<&[f32]> = r.samples.chunks_exact(self.task.x_dim()).collect();
+                out = self.spread_and_shift(&rows, n);
             }
         }
         out
     }
 
-    /// `n` rows from the arm reference `r`: only its heaviest mode if `one_mode`, spread
-    /// around their mean by `scale`, moved by `shift`.
-    fn perturb_arm(&self, r: &ArmReference, n: usize) -> Vec<f32> {
-        let keep = self.one_mode.then(|| {
-            (0..ARM_MODES)
-                .max_by(|&a, &b| r.mode_mass[a].total_cmp(&r.mode_mass[b]))
-                .unwrap_or(0)
-        });
-        let rows: Vec<&[f32]> = r
-            .samples
-            .chunks_exact(4)
-            .zip(&r.modes)
-            .filter(|(_, m)| keep.is_none_or(|k| **m == k))
-            .map(|(s, _)| s)
-            .collect();
-        let mut mean = [0.0f64; 4];
-        for s in &rows {
+    /// `n` rows cycling through `rows`, spread around their mean by `scale` and moved by
+    /// `shift`.
+    fn spread_and_shift(&self, rows: &[&[f32]], n: usize) -> Vec<f32> {
+        let dim = self.task.x_dim();
+        let mut mean = vec![0.0f64; dim];
+        for s in rows {
             for (m, &v) in mean.iter_mut().zip(s.iter()) {
                 *m += v as f64 / rows.len() as f64;
             }
         }
-        let mut out = Vec::with_capacity(n * 4);
+        let mut out = Vec::with_capacity(n * dim);
         for i in 0..n {
             let s = rows[i % rows.len()];
-            for c in 0..4 {
+            for c in 0..dim {
                 out.push((mean[c] + self.scale * (s[c] as f64 - mean[c]) + self.shift) as f32);
             }
         }

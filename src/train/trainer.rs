@@ -1,6 +1,7 @@
 //! The training loop: standardise, split off a validation set, initialise, then epochs of
 //! shuffled minibatches (gradient on all threads, clipping, Adam, schedule), a validation
-//! NLL per epoch, early stopping on it, a checkpoint per epoch, and resuming from one.
+//! NLL per epoch, early stopping on it, a checkpoint per epoch, and resuming from one. For a
+//! simulator with observation noise, every epoch can see fresh noise on the same x.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -19,7 +20,7 @@ use crate::metrics::PosteriorSampler;
 use crate::model::transform::{bound_row, unbound_row};
 use crate::model::{Layout, XTransform, YTransform};
 use crate::rng::Rng;
-use crate::tasks::Dataset;
+use crate::tasks::{Dataset, Task};
 
 /// What the chain is trained for.
 #[derive(Clone, Debug, PartialEq, Default)]
@@ -71,6 +72,11 @@ pub struct TrainConfig {
     /// `innfer.x_units`): empty, or one per x dimension.
     pub x_names: Vec<String>,
     pub x_units: Vec<String>,
+    /// A simulator whose y is a noisy image of x alone ([`Task::reobserves`], the msi tasks):
+    /// from the second epoch on, the training rows keep their x and get y re-observed with
+    /// noise keyed by (seed, epoch), standardised as the first epoch's. The validation rows
+    /// keep theirs. `None`: the data's y in every epoch.
+    pub fresh_noise: Option<Task>,
 }
 
 impl Default for TrainConfig {
@@ -101,6 +107,7 @@ impl Default for TrainConfig {
             y_transform: YTransform::None,
             x_names: Vec::new(),
             x_units: Vec::new(),
+            fresh_noise: None,
         }
     }
 }
@@ -335,20 +342,49 @@ fn nll_raw(chain: &Chain<f32>, prep: &Prep<'_>, data: &Dataset, threads: usize) 
         }
         nll
     };
-    let starts: Vec<usize> = (0..data.len()).step_by(chunk).collect();
+    map_chunks(data.len(), chunk, threads, chunk_nll)
+}
+
+/// `f(start)` for the chunks of rows starting at 0, `chunk`, 2·`chunk`, … below `rows`, on up
+/// to `threads` threads, concatenated in chunk order.
+fn map_chunks<T: Send>(
+    rows: usize,
+    chunk: usize,
+    threads: usize,
+    f: impl Fn(usize) -> Vec<T> + Sync,
+) -> Vec<T> {
+    let starts: Vec<usize> = (0..rows).step_by(chunk).collect();
     let threads = threads.clamp(1, starts.len().max(1));
     let per_thread = starts.len().div_ceil(threads).max(1);
-    let parts: Vec<Vec<f64>> = std::thread::scope(|s| {
+    let f = &f;
+    let parts: Vec<Vec<T>> = std::thread::scope(|s| {
         let handles: Vec<_> = starts
             .chunks(per_thread)
-            .map(|mine| s.spawn(|| mine.iter().flat_map(|&st| chunk_nll(st)).collect()))
+            .map(|mine| s.spawn(move || mine.iter().flat_map(|&st| f(st)).collect()))
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().expect("validation thread panicked"))
+            .map(|h| h.join().expect("training worker thread panicked"))
             .collect()
     });
-    parts.concat()
+    parts.into_iter().flatten().collect()
+}
+
+/// First random stream of the re-observed y; epoch e, chunk c of [`REOBSERVE_CHUNK`] rows use
+/// stream `REOBSERVE_STREAM + (e << 24) + c`, so the noise depends on (seed, epoch) and not
+/// on the number of threads.
+const REOBSERVE_STREAM: u64 = 1 << 40;
+const REOBSERVE_CHUNK: usize = 4096;
+
+/// Fresh observations of the training parameters `x` from `task` for `epoch`.
+fn reobserve(task: Task, x: &[f32], seed: u64, epoch: usize, threads: usize) -> Vec<f32> {
+    let xd = task.x_dim();
+    map_chunks(x.len() / xd, REOBSERVE_CHUNK, threads, |start| {
+        let stream = REOBSERVE_STREAM + ((epoch as u64) << 24) + (start / REOBSERVE_CHUNK) as u64;
+        let rows = &x[start * xd..((start + REOBSERVE_CHUNK) * xd).min(x.len())];
+        task.observe(rows, &mut Rng::new(seed, stream))
+            .expect("checked before training: the task re-observes x")
+    })
 }
 
 /// Refuses transforms that do not fit the data, and data the transforms cannot take: an x
@@ -459,6 +495,13 @@ pub fn train(
     let mut ys = train_set.y.clone();
     prepare_y(config.y_transform, &y_norm, &mut ys);
     let (xd, yd) = (data.x_dim, data.y_dim);
+    if let Some(task) = config.fresh_noise
+        && (!task.reobserves() || (task.x_dim(), task.y_dim()) != (xd, yd))
+    {
+        return Err(Error::Argument(
+            "fresh noise needs a task that re-observes x (the msi tasks) and data of its widths",
+        ));
+    }
     let n = train_set.len();
     let inn_config = match &config.objective {
         Objective::Inn(c) => Some(c),
@@ -535,6 +578,13 @@ pub fn train(
     for epoch in first_epoch..config.epochs {
         let started = Instant::now();
         let lr = config.schedule.lr(config.lr, epoch, config.epochs);
+        // The first epoch trains on the data's own y, every later one on fresh noise.
+        if let Some(task) = config.fresh_noise
+            && epoch > 0
+        {
+            ys = reobserve(task, &train_set.x, config.seed, epoch, config.threads);
+            prepare_y(config.y_transform, &y_norm, &mut ys);
+        }
         // A fresh, epoch-keyed shuffle: resuming replays the same batches.
         let mut rng = Rng::new(config.seed, 1000 + epoch as u64);
         let mut noise_rng = Rng::new(config.seed, 500_000 + epoch as u64);
@@ -670,4 +720,83 @@ pub fn train(
         history,
         best_epoch,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tasks::Labelling;
+    use crate::tasks::msi::{MSI_BANDS, MSI_SNR, msi_bands};
+
+    #[test]
+    fn reobserved_noise_is_keyed_by_seed_and_epoch_not_by_threads() {
+        let task = Task::MsiOximetry;
+        let data = task.simulate(3 * REOBSERVE_CHUNK + 5, 1, 0);
+        let y = reobserve(task, &data.x, 1, 3, 1);
+        assert_eq!(y, reobserve(task, &data.x, 1, 3, 2));
+        assert_ne!(y, reobserve(task, &data.x, 1, 4, 1));
+        assert_ne!(y, reobserve(task, &data.x, 2, 3, 1));
+        // The same x under new noise: ln(b̃/b)·SNR is standard normal again.
+        let eps: Vec<f64> = data
+            .x
+            .chunks_exact(4)
+            .zip(y.chunks_exact(MSI_BANDS))
+            .flat_map(|(x, b)| {
+                let clean = msi_bands(&x.iter().map(|&v| v as f64).collect::<Vec<_>>());
+                (0..MSI_BANDS)
+                    .map(|k| MSI_SNR * (b[k] as f64 / clean[k]).ln())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let m = eps.iter().sum::<f64>() / eps.len() as f64;
+        let v = eps.iter().map(|e| (e - m).powi(2)).sum::<f64>() / eps.len() as f64;
+        assert!(
+            m.abs() < 0.02 && (v.sqrt() - 1.0).abs() < 0.02,
+            "{m} ± {}",
+            v.sqrt()
+        );
+    }
+
+    #[test]
+    fn fresh_noise_changes_the_epochs_after_the_first() {
+        let config = TrainConfig {
+            blocks: 2,
+            subnet: SubnetSpec {
+                hidden: vec![16],
+                ..SubnetSpec::default()
+            },
+            epochs: 2,
+            batch: 200,
+            threads: 1,
+            seed: 5,
+            ..TrainConfig::default()
+        };
+        let data = Task::MsiOximetry.simulate(2000, 5, 0);
+        let fixed = train(&config, &data, |_| {}).unwrap();
+        let fresh = TrainConfig {
+            fresh_noise: Some(Task::MsiOximetry),
+            ..config.clone()
+        };
+        let a = train(&fresh, &data, |_| {}).unwrap();
+        let b = train(&fresh, &data, |_| {}).unwrap();
+        // The first epoch sees the data's y; the second new noise, the same on every run.
+        let losses =
+            |m: &TrainedModel, e: usize| (m.history[e].train_loss, m.history[e].validation_nll);
+        assert_eq!(losses(&a, 0), losses(&fixed, 0));
+        assert_ne!(a.history[1].train_loss, fixed.history[1].train_loss);
+        assert_eq!(a.history[1].train_loss, b.history[1].train_loss);
+        // Standardised as the first epoch: the model's y statistics are the data's.
+        assert_eq!(a.y_norm, fixed.y_norm);
+        // Only a task that re-observes x, with the data's widths.
+        for task in [Task::Gmm8(Labelling::Some), Task::MsiOximetryTwoLayer] {
+            let wrong = TrainConfig {
+                fresh_noise: Some(task),
+                ..config.clone()
+            };
+            assert!(matches!(
+                train(&wrong, &data, |_| {}),
+                Err(Error::Argument(_))
+            ));
+        }
+    }
 }
