@@ -16,6 +16,9 @@
 //! target points, each the end point of a known arm x_true, and drawn the same way (see
 //! `armfig`): the sampled arms reaching each target with the true arm, and the marginal
 //! posteriors of its four parameters over the prior with the true values marked.
+//!
+//! The third, the multispectral tissue-oximetry model, turns every pixel of a simulated
+//! 256×256 camera frame into a posterior (see `camera`).
 
 use std::path::Path;
 use std::time::Instant;
@@ -25,7 +28,7 @@ use innfer::tasks::{GMM8_CENTRES, GMM8_STD, Labelling};
 use innfer::{Model, Session};
 
 use crate::gmm8fig::{self, LabelPanel};
-use crate::{arm, armfig};
+use crate::{arm, armfig, camera};
 
 /// The default model, embedded.
 pub const GMM8_SOME: &[u8] = include_bytes!("../../models/gmm8_some.safetensors");
@@ -182,12 +185,24 @@ pub fn run(n: usize, seed: u64, out: &Path, label: usize, arm_n: usize) -> Resul
     armfig::marginals(&arm_marginals, &arm_panels[0], &arm_prior)?;
 
     println!();
-    for path in [&posteriors, &marginals, &arm_figure, &arm_marginals] {
+    let camera_figure = camera::scene(CAMERA_SAMPLES, seed, out)?;
+
+    println!();
+    for path in [
+        &posteriors,
+        &marginals,
+        &arm_figure,
+        &arm_marginals,
+        &camera_figure,
+    ] {
         println!("wrote {}", path.display());
     }
     println!("({:.2} s in all)", start.elapsed().as_secs_f64());
     Ok(())
 }
+
+/// Posterior samples per pixel of the camera scene.
+const CAMERA_SAMPLES: usize = 32;
 
 /// At most this many arms per panel of kinematics_arms.png (more only darken the picture).
 const ARM_DRAWN: usize = 1000;

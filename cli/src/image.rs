@@ -142,6 +142,25 @@ pub fn summarize_frame(
     })
 }
 
+/// A session for summarising a frame with `n` samples per pixel: whole pixels per chain call
+/// (a few thousand rows in all), on `threads` threads (default: all cores).
+pub fn frame_session(
+    model: &Model,
+    n: usize,
+    threads: Option<usize>,
+) -> CliResult<Session<'_, 'static>> {
+    let max_batch = if n <= 8192 { (8192 / n) * n } else { 8192 };
+    let mut session = Session::new(model, max_batch)
+        .map_err(|e| format!("creating a session of {max_batch} rows: {e}"))?;
+    let threads = threads.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
+    session
+        .set_threads(threads)
+        .map_err(|e| format!("--threads {threads}: {e}"))?;
+    Ok(session)
+}
+
 /// Parameter `j`'s values of a `[pixels][d]` array.
 fn channel(values: &[f32], d: usize, j: usize) -> Vec<f32> {
     values.iter().skip(j).step_by(d).copied().collect()
@@ -260,20 +279,7 @@ pub fn run(model: &Model, o: &ImageOptions<'_>) -> CliResult<()> {
     };
     std::fs::create_dir_all(o.out).map_err(|e| format!("creating {}: {e}", o.out.display()))?;
 
-    // Whole observations per chain call: n samples each, a few thousand rows in all.
-    let max_batch = if o.n <= 8192 {
-        (8192 / o.n) * o.n
-    } else {
-        8192
-    };
-    let mut session = Session::new(model, max_batch)
-        .map_err(|e| format!("creating a session of {max_batch} rows: {e}"))?;
-    let threads = o.threads.unwrap_or_else(|| {
-        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
-    });
-    session
-        .set_threads(threads)
-        .map_err(|e| format!("--threads {threads}: {e}"))?;
+    let mut session = frame_session(model, o.n, o.threads)?;
     let levels = quantile_list(truth.is_some());
     let s = summarize_frame(&mut session, &cube.data, o.n, o.seed, &levels)?;
     let pixels = h * w;

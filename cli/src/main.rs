@@ -4,6 +4,7 @@
 mod arm;
 mod armfig;
 mod bench;
+mod camera;
 mod data;
 mod demo;
 mod eval;

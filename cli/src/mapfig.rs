@@ -143,9 +143,9 @@ pub fn map_figure(
             ));
         }
     }
-    let panel_w = 400u32;
+    let panel_w = 350u32;
     let w = panel_w * panels.len().max(1) as u32;
-    let h = 430u32;
+    let h = 330u32;
     png_figure(path, (w, h), |root| {
         let root = root
             .titled(title, (FONT, 18).into_font().style(FontStyle::Bold))

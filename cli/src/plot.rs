@@ -56,6 +56,7 @@ pub fn png_figure(
     let mut encoder = png::Encoder::new(BufWriter::new(file), w, h);
     encoder.set_color(png::ColorType::Rgb);
     encoder.set_depth(png::BitDepth::Eight);
+    encoder.set_compression(png::Compression::High);
     let mut writer = encoder.write_header().map_err(|e| fail(&e))?;
     writer.write_image_data(&rgb).map_err(|e| fail(&e))?;
     writer.finish().map_err(|e| fail(&e))

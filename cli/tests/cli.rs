@@ -1440,6 +1440,7 @@ fn demo_prints_a_summary_and_writes_its_figures() {
         "gmm8_marginals.png",
         "kinematics_arms.png",
         "kinematics_marginals.png",
+        "msi_oximetry.png",
     ] {
         assert!(other.join(name).is_file(), "{name}");
     }
@@ -1472,12 +1473,14 @@ fn readme_figures_exist_and_are_small() {
             "docs/figures/gmm8_posteriors.png",
             "docs/figures/kinematics_arms.png",
             "docs/figures/kinematics_marginals.png",
+            "docs/figures/msi_oximetry.png",
         ]
     );
     for figure in linked {
         let path = root.join(figure);
         check_figure(&path);
         let bytes = std::fs::metadata(&path).unwrap().len();
-        assert!(bytes < 600_000, "{figure}: {bytes} bytes");
+        // The camera maps are noise-like pixels, which PNG barely compresses.
+        assert!(bytes < 700_000, "{figure}: {bytes} bytes");
     }
 }

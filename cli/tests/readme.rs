@@ -4,8 +4,8 @@
 //! `model.safetensors` (a copy of the shipped arm model: a cINN with x_dim 4 and y_dim 2, the
 //! layout of the README's export example), `y_obs.npy` and `y.npy` (the observation
 //! (1.5, 0)), `x.npy`/`y.csv` (400 simulated arms and their end points, for
-//! `train --x … --y …`) and an empty `models/` (for the commands that remake the shipped
-//! models). The commands run in the order shown, so later ones read what earlier
+//! `train --x … --y …`) and a `models/` holding only the shipped oximetry model (for
+//! `innfer image`; the commands that remake the shipped models write beside it). The commands run in the order shown, so later ones read what earlier
 //! ones wrote. Inference commands run exactly as written. Training and evaluation run with the
 //! README's arguments but smaller sizes, so that the test takes seconds instead of the
 //! minutes the README's settings take: `train` gets `--epochs 1` (replacing the README's
@@ -13,7 +13,7 @@
 //! the same command without `--resume` (which writes the checkpoint it resumes from) and
 //! resumes to epoch 2; `eval` gets `--n-obs 12 --n-samples 40 --n-test 300` (replacing the README's values, and
 //! `--c2st-samples 20` with `--c2st`); `bench` gets
-//! `--reps 1 --min-time 0.01`. A README command this test does not know how to run fails it.
+//! `--reps 1 --min-time 0.01`; `image` gets `--n 2`. A README command this test does not know how to run fails it.
 
 mod common;
 use common::TempDir;
@@ -104,6 +104,11 @@ fn read_npy(path: &Path) -> Vec<f32> {
 /// shipped models write).
 fn prepare(dir: &Path) {
     std::fs::create_dir_all(dir.join("models")).unwrap();
+    std::fs::copy(
+        root().join("models/msi_oximetry.safetensors"),
+        dir.join("models/msi_oximetry.safetensors"),
+    )
+    .unwrap();
     std::fs::copy(
         root().join("models/kinematics.safetensors"),
         dir.join("model.safetensors"),
@@ -274,6 +279,20 @@ fn every_readme_innfer_command_runs() {
                         for f in ["sbc_ranks.png", "calibration.png"] {
                             assert!(dir.join(figs).join(f).is_file(), "`innfer {shown}`: {f}");
                         }
+                    }
+                }
+                "phantom" => {
+                    innfer(dir, &shown, args);
+                    let out = value(args, "--out").expect("phantom --out");
+                    assert!(dir.join(out).is_file(), "`innfer {shown}` wrote no {out}");
+                }
+                "image" => {
+                    let run = set(args, "--n", "2");
+                    let (stdout, _) = innfer(dir, &shown, &run);
+                    assert!(stdout.contains("frames/s"), "`innfer {shown}`:\n{stdout}");
+                    let maps = dir.join(value(args, "--out").expect("image --out"));
+                    for f in ["mean.npy", "std.npy", "quantiles.npy", "sO2.png"] {
+                        assert!(maps.join(f).is_file(), "`innfer {shown}`: {f}");
                     }
                 }
                 "bench" => {

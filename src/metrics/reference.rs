@@ -9,11 +9,14 @@ use super::mmd::mmd2_unbiased;
 use super::stats::median;
 use crate::tasks::BoxPosterior;
 
-/// Whether `x` lies in the box (every coordinate finite and within its bounds, inclusive).
+/// Whether `x` lies in the box (every coordinate finite and within its bounds rounded to f32,
+/// inclusive).
 pub fn inside_box(x: &[f32], lower: &[f64], upper: &[f64]) -> bool {
     x.iter()
         .zip(lower.iter().zip(upper))
-        .all(|(&v, (&lo, &hi))| v.is_finite() && lo <= v as f64 && v as f64 <= hi)
+        // The box as f32 samples can hold it: a bound such as 0.005 is not an f32, and a
+        // sample on it (an f32 model's bound, docs/format.md §3.1) lies on the box's edge.
+        .all(|(&v, (&lo, &hi))| v.is_finite() && lo as f32 <= v && v <= hi as f32)
 }
 
 /// Rows of `samples` (`n × dim`) outside the box; a sample with a NaN coordinate is outside.
