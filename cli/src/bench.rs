@@ -53,6 +53,17 @@ fn filler(len: usize, salt: u64) -> Vec<f32> {
         .collect()
 }
 
+/// Filler for the condition of `model`: in [-1, 1), or in [0.25, 0.75) for a model whose y
+/// transform takes logarithms (clr needs positive values; a row of invalid conditions would
+/// time NaN rows).
+fn condition_filler(model: &Model, len: usize, salt: u64) -> Vec<f32> {
+    let mut v = filler(len, salt);
+    if model.y_transform() != innfer::model::YTransform::None {
+        v.iter_mut().for_each(|c| *c = 0.5 + 0.25 * *c);
+    }
+    v
+}
+
 /// One thread's session and buffers for one (op, batch).
 struct Worker<'m> {
     session: Session<'m, 'static>,
@@ -80,8 +91,8 @@ impl<'m> Worker<'m> {
             op,
             batch,
             input,
-            cond: (cc > 0).then(|| filler(batch * cc, 2)),
-            y: filler(layout.y_dim(), 3),
+            cond: (cc > 0).then(|| condition_filler(model, batch * cc, 2)),
+            y: condition_filler(model, layout.y_dim(), 3),
             out,
         })
     }

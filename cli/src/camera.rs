@@ -25,8 +25,8 @@ fn so2(values: &[f32], d: usize) -> Vec<f32> {
 /// Renders the phantom with camera noise from `seed`, summarises every pixel with `n` samples
 /// on all cores, prints the errors against the truth and writes `out/msi_oximetry.png`.
 pub fn scene(n: usize, seed: u64, out: &Path) -> Result<PathBuf, String> {
-    let model = Model::from_bytes(MSI_OXIMETRY)
-        .map_err(|e| format!("embedded oximetry model: {e}"))?;
+    let model =
+        Model::from_bytes(MSI_OXIMETRY).map_err(|e| format!("embedded oximetry model: {e}"))?;
     let d = model.layout().x_dim();
     let phantom = render_phantom(seed);
     let mut session = frame_session(&model, n, None)?;
@@ -36,7 +36,11 @@ pub fn scene(n: usize, seed: u64, out: &Path) -> Result<PathBuf, String> {
     let truth = so2(&phantom.truth, d);
     let mean = so2(&s.mean, d);
     let std = so2(&s.std, d);
-    let error: Vec<f32> = mean.iter().zip(&truth).map(|(m, t)| (m - t).abs()).collect();
+    let error: Vec<f32> = mean
+        .iter()
+        .zip(&truth)
+        .map(|(m, t)| (m - t).abs())
+        .collect();
     let baseline = RatioBaseline::nominal_tissue(BASELINE_SIMULATIONS, seed);
     // Clipped to [0, 1], as anyone reading a saturation off the ratio would.
     let ratio_map: Vec<f32> = baseline
