@@ -13,7 +13,7 @@ mod summary;
 
 use alloc::vec::Vec;
 
-use crate::blocks::Work;
+use crate::blocks::{CondRows, Work};
 use crate::error::{Error, Result};
 use crate::kernels::gemm::{Available, Isa};
 use crate::kernels::normal;
@@ -151,7 +151,12 @@ impl<T> Arena<'_, T> {
 /// The buffers of one call, carved from the arena.
 struct Buffers<'s> {
     state: &'s mut [f32],
+    /// Condition rows, as the network takes them: row `(cond_first + i) / cond_repeat` is
+    /// row `i`'s (see [`CondRows`]): one per row in a forward or inverse pass, one per
+    /// observation when sampling.
     cond: &'s mut [f32],
+    cond_first: usize,
+    cond_repeat: usize,
     logdet: &'s mut [f32],
     work: Work<'s>,
 }
@@ -414,6 +419,8 @@ impl<'m, 'a> Session<'m, 'a> {
         Buffers {
             state,
             cond,
+            cond_first: 0,
+            cond_repeat: 1,
             logdet,
             work: Work {
                 isa,
@@ -486,7 +493,12 @@ impl<'m, 'a> Session<'m, 'a> {
         let state = &mut bufs.state[..m * d];
         let logdet = &mut bufs.logdet[..m];
         logdet.fill(0.0);
-        let cond: &[f32] = &bufs.cond[..m * cc];
+        let cond = (cc > 0).then_some(CondRows {
+            data: bufs.cond,
+            width: cc,
+            first: bufs.cond_first,
+            repeat: bufs.cond_repeat,
+        });
         #[cfg(feature = "std")]
         if let Some(pool) = pool
             && m >= plan.threaded_rows
@@ -497,7 +509,7 @@ impl<'m, 'a> Session<'m, 'a> {
         let mut work = Work {
             isa: bufs.work.isa,
             m,
-            cond: (cc > 0).then_some(cond),
+            cond,
             tile: bufs.work.tile,
             hidden: (&mut *bufs.work.hidden.0, &mut *bufs.work.hidden.1),
             coeffs: &mut *bufs.work.coeffs,
@@ -526,7 +538,6 @@ impl<'m, 'a> Session<'m, 'a> {
             logdet: *mut f32,
             tmp: *mut f32,
             jac: *mut f32,
-            cond: *const f32,
             main: [(*mut f32, usize); 4],
             workers: *mut Vec<f32>,
         }
@@ -542,7 +553,6 @@ impl<'m, 'a> Session<'m, 'a> {
             logdet: bufs.logdet.as_mut_ptr(),
             tmp: bufs.work.tmp.as_mut_ptr(),
             jac: bufs.work.jac.as_mut_ptr(),
-            cond: bufs.cond.as_ptr(),
             main: [
                 raw(bufs.work.hidden.0),
                 raw(bufs.work.hidden.1),
@@ -555,6 +565,12 @@ impl<'m, 'a> Session<'m, 'a> {
         bufs.logdet[..m].fill(0.0);
         let isa = bufs.work.isa;
         let tile = bufs.work.tile;
+        let cond = (cc > 0).then_some(CondRows {
+            data: &*bufs.cond,
+            width: cc,
+            first: bufs.cond_first,
+            repeat: bufs.cond_repeat,
+        });
         let job = |t: usize| {
             let r0 = t * per;
             if r0 >= m {
@@ -571,7 +587,6 @@ impl<'m, 'a> Session<'m, 'a> {
                 let ld = part(ctx.logdet.add(r0), rows);
                 let tm = part(ctx.tmp.add(r0 * d), rows * d);
                 let jc = part(ctx.jac.add(r0), rows);
-                let cd = core::slice::from_raw_parts(ctx.cond.add(r0 * cc), rows * cc);
                 let (h0, h1, coeffs, sbuf) = if t == 0 {
                     let [a, b, c, e] = ctx.main;
                     (
@@ -586,7 +601,7 @@ impl<'m, 'a> Session<'m, 'a> {
                 let mut work = Work {
                     isa,
                     m: rows,
-                    cond: (cc > 0).then_some(cd),
+                    cond: cond.map(|c| c.skip_rows(r0)),
                     tile,
                     hidden: (h0, h1),
                     coeffs,
@@ -700,6 +715,7 @@ impl<'m, 'a> Session<'m, 'a> {
         let plan = self.plan;
         let mut bufs = Self::buffers(&plan, self.isa, &mut self.arena, m);
         if let Some(c) = &cond {
+            // A condition per row (see `Buffers::cond`).
             Self::load_cond(model, bufs.cond, c, m);
         }
         let cc = model.cond_dim();
@@ -949,6 +965,10 @@ impl<'m, 'a> Session<'m, 'a> {
     ) {
         let layout = model.layout();
         let (d, cc, zd) = (model.dim(), model.cond_dim(), layout.z_dim());
+        // One condition row per observation, shared by its samples (see `Buffers::cond`).
+        let first_obs = start / n;
+        bufs.cond_first = start - first_obs * n;
+        bufs.cond_repeat = n;
         let mut observation_valid = true;
         for r in 0..m {
             let global = start + r;
@@ -965,12 +985,9 @@ impl<'m, 'a> Session<'m, 'a> {
                 }
                 Layout::Cinn { .. } => {
                     // An observation's condition is prepared (transformed, standardised)
-                    // once per chunk; its other rows copy it.
-                    let (before, c) = bufs.cond.split_at_mut(r * cc);
-                    let c = &mut c[..cc];
-                    if r > 0 && (global - 1) / n == obs {
-                        c.copy_from_slice(&before[(r - 1) * cc..]);
-                    } else {
+                    // once per call, at its first row.
+                    if r == 0 || global.is_multiple_of(n) {
+                        let c = &mut bufs.cond[(obs - first_obs) * cc..][..cc];
                         ys.read_row(obs, c);
                         observation_valid = model.prepare_condition(c);
                     }
@@ -1001,6 +1018,54 @@ impl<'m, 'a> Session<'m, 'a> {
 #[cfg(all(test, feature = "std"))]
 mod tests {
     use super::*;
+
+    /// A sample is the inverse pass of its latent vector with its observation's condition, bit
+    /// for bit: sampling computes each subnet's condition part once per observation
+    /// (src/blocks/subnet.rs), a pass with a condition per row once per row. On every ISA, on
+    /// one thread and two, with calls that end inside an observation's run of samples.
+    #[test]
+    fn a_sample_is_the_inverse_of_its_latent_vector_with_its_condition() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/pypi_cinn_bounded_clr/model.safetensors"
+        );
+        let model = Model::from_file(path).unwrap();
+        let (d, xd, yd) = (model.dim(), model.layout().x_dim(), model.layout().y_dim());
+        let (m, n) = (5, 23);
+        let ys: Vec<f32> = (0..m * yd).map(|i| 0.5 + (i % 7) as f32 * 0.25).collect();
+        let z: Vec<f32> = (0..m * n)
+            .flat_map(|r| {
+                let mut row = alloc::vec![0.0f32; d];
+                normal::fill_row(3, 1, r as u64, &mut row);
+                row
+            })
+            .collect();
+        let cond: Vec<f32> = (0..m * n)
+            .flat_map(|r| ys[r / n * yd..(r / n + 1) * yd].to_vec())
+            .collect();
+        for isa in Isa::ALL.into_iter().filter(|i| i.is_available()) {
+            for threads in [1, 2] {
+                // 40 rows a call: calls end inside observations.
+                let mut s = Session::new(&model, 40).unwrap();
+                s.set_isa(isa).unwrap();
+                s.set_threads(threads).unwrap();
+                s.reseed(3, 1);
+                let mut sampled = alloc::vec![0.0f32; m * n * xd];
+                s.sample_batch(&ys, n, &mut sampled).unwrap();
+                let mut big = Session::new(&model, m * n).unwrap();
+                big.set_isa(isa).unwrap();
+                let mut inverted = alloc::vec![0.0f32; m * n * d];
+                big.inverse(&z, Some(&cond), &mut inverted, None).unwrap();
+                for r in 0..m * n {
+                    let (a, b) = (&sampled[r * xd..][..xd], &inverted[r * d..][..xd]);
+                    assert!(
+                        a.iter().zip(b).all(|(a, b)| a.to_bits() == b.to_bits()),
+                        "{isa:?}, {threads} threads, row {r}: {a:?} sampled, {b:?} inverted"
+                    );
+                }
+            }
+        }
+    }
 
     /// Samples and inverse passes are bit-identical for 1, 2 and 3 threads on every ISA.
     #[test]

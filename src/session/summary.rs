@@ -265,7 +265,8 @@ impl Draw<'_, '_> {
             }
             Layout::Cinn { .. } => {
                 let cc = model.cond_dim();
-                &self.bufs.cond[r * cc..(r + 1) * cc]
+                let row = (self.bufs.cond_first + r) / self.bufs.cond_repeat;
+                &self.bufs.cond[row * cc..(row + 1) * cc]
             }
             Layout::None => &[],
         };
