@@ -52,6 +52,18 @@ fn invalidate(row: &mut [f32]) {
     row.fill(f32::NAN);
 }
 
+/// What a sampling call draws: `n` samples for each row of `ys`, its rows from the stream
+/// position `(seed, stream, first row)` on.
+#[derive(Clone, Copy)]
+struct Draws<'y> {
+    ys: MatRef<'y>,
+    n: usize,
+    position: (u64, u64, u64),
+}
+
+/// What [`Session::run_parts`] runs on each part of a call: `job(part, r0, rows)`.
+type PartJob<'j> = dyn Fn(&mut Buffers<'_>, usize, usize) + Sync + 'j;
+
 /// Rows of the AVX-512 micro-tile: the threaded path gives each thread a multiple of this.
 const THREAD_ROWS: usize = 12;
 /// Multiply-adds a call needs (rows × the model's parameters) before it is split across
@@ -477,7 +489,8 @@ impl<'m, 'a> Session<'m, 'a> {
         }
     }
 
-    /// Runs the chain on `m` rows already in the state buffer, on the session's threads.
+    /// Runs the chain on `m` rows already in the state buffer (their conditions one per row,
+    /// see `Buffers::cond`), on the session's threads.
     fn run_chain(
         model: &Model,
         bufs: &mut Buffers<'_>,
@@ -487,29 +500,36 @@ impl<'m, 'a> Session<'m, 'a> {
         workers: &mut [Vec<f32>],
         #[cfg(feature = "std")] pool: Option<&pool::Pool>,
     ) {
-        let _ = (plan, &workers);
-        let d = model.dim();
-        let cc = model.cond_dim();
-        let state = &mut bufs.state[..m * d];
+        let job = |part: &mut Buffers<'_>, _: usize, rows: usize| {
+            Self::chain(model, part, rows, rev);
+        };
+        Self::run_parts(
+            model,
+            bufs,
+            m,
+            THREAD_ROWS,
+            plan,
+            workers,
+            #[cfg(feature = "std")]
+            pool,
+            &job,
+        );
+    }
+
+    /// The chain on rows `0..m` of `bufs`, on the calling thread.
+    fn chain(model: &Model, bufs: &mut Buffers<'_>, m: usize, rev: bool) {
+        let (d, cc) = (model.dim(), model.cond_dim());
         let logdet = &mut bufs.logdet[..m];
         logdet.fill(0.0);
-        let cond = (cc > 0).then_some(CondRows {
-            data: bufs.cond,
-            width: cc,
-            first: bufs.cond_first,
-            repeat: bufs.cond_repeat,
-        });
-        #[cfg(feature = "std")]
-        if let Some(pool) = pool
-            && m >= plan.threaded_rows
-        {
-            Self::run_chain_threaded(model, bufs, m, rev, plan, workers, pool);
-            return;
-        }
         let mut work = Work {
             isa: bufs.work.isa,
             m,
-            cond,
+            cond: (cc > 0).then_some(CondRows {
+                data: bufs.cond,
+                width: cc,
+                first: bufs.cond_first,
+                repeat: bufs.cond_repeat,
+            }),
             tile: bufs.work.tile,
             hidden: (&mut *bufs.work.hidden.0, &mut *bufs.work.hidden.1),
             coeffs: &mut *bufs.work.coeffs,
@@ -517,24 +537,55 @@ impl<'m, 'a> Session<'m, 'a> {
             tmp: &mut *bufs.work.tmp,
             jac: &mut *bufs.work.jac,
         };
-        Self::run_blocks(model, &mut work, state, logdet, rev);
+        Self::run_blocks(model, &mut work, &mut bufs.state[..m * d], logdet, rev);
     }
 
-    /// [`Session::run_chain`] on the pool: contiguous row ranges (multiples of 12 rows, the
-    /// AVX-512 micro-tile), one per thread, each with its own tile scratch.
-    #[cfg(feature = "std")]
-    fn run_chain_threaded(
+    /// Runs `job(part, r0, rows)` on parts of a call's `m` rows: on the calling thread alone
+    /// (`part` is then `bufs`, `r0` 0, `rows` m), or, for at least `threaded_rows` rows on a
+    /// session with threads, on contiguous parts of a multiple of `align` rows, one per
+    /// thread. A part is the call's buffers for its rows (state, logdet, tmp and jac rows
+    /// `r0..r0 + rows`, condition rows `r0..` with one condition per row) and scratch of its
+    /// thread's own; the job loads what it needs in them, or uses conditions loaded one per
+    /// row. Rows are independent, so the results do not depend on the split.
+    #[allow(clippy::too_many_arguments)]
+    fn run_parts(
         model: &Model,
         bufs: &mut Buffers<'_>,
         m: usize,
-        rev: bool,
+        align: usize,
+        plan: &MemoryPlan,
+        workers: &mut [Vec<f32>],
+        #[cfg(feature = "std")] pool: Option<&pool::Pool>,
+        job: &PartJob<'_>,
+    ) {
+        #[cfg(feature = "std")]
+        if let Some(pool) = pool
+            && m >= plan.threaded_rows
+        {
+            Self::run_parts_threaded(model, bufs, m, align, plan, workers, pool, job);
+            return;
+        }
+        let _ = (model, align, plan, &workers);
+        job(bufs, 0, m);
+    }
+
+    /// [`Session::run_parts`] on the pool.
+    #[cfg(feature = "std")]
+    #[allow(clippy::too_many_arguments)]
+    fn run_parts_threaded(
+        model: &Model,
+        bufs: &mut Buffers<'_>,
+        m: usize,
+        align: usize,
         plan: &MemoryPlan,
         workers: &mut [Vec<f32>],
         pool: &pool::Pool,
+        job: &PartJob<'_>,
     ) {
         /// Raw views of the call's buffers; each thread touches only its own rows and scratch.
         struct Ctx {
             state: *mut f32,
+            cond: *mut f32,
             logdet: *mut f32,
             tmp: *mut f32,
             jac: *mut f32,
@@ -546,10 +597,11 @@ impl<'m, 'a> Session<'m, 'a> {
         let d = model.dim();
         let cc = model.cond_dim();
         let threads = pool.threads();
-        let per = m.div_ceil(threads).div_ceil(THREAD_ROWS) * THREAD_ROWS;
+        let per = m.div_ceil(threads).next_multiple_of(align);
         let raw = |s: &mut [f32]| (s.as_mut_ptr(), s.len());
         let ctx = Ctx {
             state: bufs.state.as_mut_ptr(),
+            cond: bufs.cond.as_mut_ptr(),
             logdet: bufs.logdet.as_mut_ptr(),
             tmp: bufs.work.tmp.as_mut_ptr(),
             jac: bufs.work.jac.as_mut_ptr(),
@@ -562,16 +614,8 @@ impl<'m, 'a> Session<'m, 'a> {
             workers: workers.as_mut_ptr(),
         };
         assert!(workers.len() + 1 >= threads);
-        bufs.logdet[..m].fill(0.0);
-        let isa = bufs.work.isa;
-        let tile = bufs.work.tile;
-        let cond = (cc > 0).then_some(CondRows {
-            data: &*bufs.cond,
-            width: cc,
-            first: bufs.cond_first,
-            repeat: bufs.cond_repeat,
-        });
-        let job = |t: usize| {
+        let (isa, tile) = (bufs.work.isa, bufs.work.tile);
+        let part_of = |t: usize| {
             let r0 = t * per;
             if r0 >= m {
                 return;
@@ -579,14 +623,11 @@ impl<'m, 'a> Session<'m, 'a> {
             let rows = per.min(m - r0);
             let ctx = &ctx;
             // SAFETY: row ranges [r0, r0 + rows) are disjoint between threads and inside the
-            // buffers (m rows of each); thread 0 alone uses the main scratch, thread t > 0 alone
-            // worker t - 1's; all outlive `pool.run`, which returns only when every thread is done.
+            // buffers (m rows of each; condition rows too: there is room for one per row);
+            // thread 0 alone uses the main scratch, thread t > 0 alone worker t - 1's; all
+            // outlive `pool.run`, which returns only when every thread is done.
             unsafe {
                 use core::slice::from_raw_parts_mut as part;
-                let st = part(ctx.state.add(r0 * d), rows * d);
-                let ld = part(ctx.logdet.add(r0), rows);
-                let tm = part(ctx.tmp.add(r0 * d), rows * d);
-                let jc = part(ctx.jac.add(r0), rows);
                 let (h0, h1, coeffs, sbuf) = if t == 0 {
                     let [a, b, c, e] = ctx.main;
                     (
@@ -598,21 +639,28 @@ impl<'m, 'a> Session<'m, 'a> {
                 } else {
                     tile_scratch(plan, &mut *ctx.workers.add(t - 1))
                 };
-                let mut work = Work {
-                    isa,
-                    m: rows,
-                    cond: cond.map(|c| c.skip_rows(r0)),
-                    tile,
-                    hidden: (h0, h1),
-                    coeffs,
-                    sbuf,
-                    tmp: tm,
-                    jac: jc,
+                let mut bufs = Buffers {
+                    state: part(ctx.state.add(r0 * d), rows * d),
+                    cond: part(ctx.cond.add(r0 * cc), rows * cc),
+                    cond_first: 0,
+                    cond_repeat: 1,
+                    logdet: part(ctx.logdet.add(r0), rows),
+                    work: Work {
+                        isa,
+                        m: rows,
+                        cond: None,
+                        tile,
+                        hidden: (h0, h1),
+                        coeffs,
+                        sbuf,
+                        tmp: part(ctx.tmp.add(r0 * d), rows * d),
+                        jac: part(ctx.jac.add(r0), rows),
+                    },
                 };
-                Self::run_blocks(model, &mut work, st, ld, rev);
+                job(&mut bufs, r0, rows);
             }
         };
-        pool.run(&job);
+        pool.run(&part_of);
     }
 
     fn run_blocks(
@@ -925,20 +973,25 @@ impl<'m, 'a> Session<'m, 'a> {
         let mut done = 0usize;
         let plan = self.plan;
         let mut bufs = Self::buffers(&plan, self.isa, &mut self.arena, chunk);
+        let draws = Draws {
+            ys,
+            n,
+            position: (seed, stream, first_row),
+        };
         while done < total {
             let m = chunk.min(total - done);
-            Self::load_sample_rows(model, &mut bufs, &ys, n, (seed, stream, first_row), done, m);
-            Self::run_chain(
+            Self::draw_rows(
                 model,
                 &mut bufs,
-                m,
-                true,
+                &draws,
+                (done, m),
+                THREAD_ROWS,
                 &plan,
                 &mut self.workers,
                 #[cfg(feature = "std")]
                 self.pool.as_ref(),
+                &|_, _, _| {},
             );
-            Self::finish_sample_rows(model, bufs.state, m);
             for r in 0..m {
                 x.write_row(done + r, &bufs.state[r * d..r * d + xd]);
             }
@@ -948,12 +1001,48 @@ impl<'m, 'a> Session<'m, 'a> {
         Ok(())
     }
 
+    /// Draws rows `start..start + m` of a sampling call (`rows` = `(start, m)`) into rows
+    /// `0..m` of `bufs`, on the session's threads ([`Session::run_parts`], parts a multiple of
+    /// `align` rows): each part loads its rows ([`Session::load_sample_rows`]), runs the
+    /// inverse chain on them and turns them into samples ([`Session::finish_sample_rows`]),
+    /// then runs `after(part, r0, rows)` on them, while they are in its cache. Every sampling
+    /// call draws its rows here.
+    #[allow(clippy::too_many_arguments)]
+    fn draw_rows(
+        model: &Model,
+        bufs: &mut Buffers<'_>,
+        draws: &Draws<'_>,
+        (start, m): (usize, usize),
+        align: usize,
+        plan: &MemoryPlan,
+        workers: &mut [Vec<f32>],
+        #[cfg(feature = "std")] pool: Option<&pool::Pool>,
+        after: &PartJob<'_>,
+    ) {
+        let job = |part: &mut Buffers<'_>, r0: usize, rows: usize| {
+            let (ys, n, position) = (&draws.ys, draws.n, draws.position);
+            Self::load_sample_rows(model, part, ys, n, position, start + r0, rows);
+            Self::chain(model, part, rows, true);
+            Self::finish_sample_rows(model, part.state, rows);
+            after(part, r0, rows);
+        };
+        Self::run_parts(
+            model,
+            bufs,
+            m,
+            align,
+            plan,
+            workers,
+            #[cfg(feature = "std")]
+            pool,
+            &job,
+        );
+    }
+
     /// Fills rows `0..m` of the chain's buffers with rows `start..start + m` of a sampling call
     /// that draws `n` samples for each row of `ys`: call row `g` is sample `g % n` of
     /// observation `g / n`, its latent vector drawn from stream row `first_row + g` (the stream
     /// contract of [`Session::reseed`]), its condition the observation as the network takes it.
-    /// Every sampling call ([`Session::sample_strided`], [`Session::summarize`]) loads its rows
-    /// here.
     fn load_sample_rows(
         model: &Model,
         bufs: &mut Buffers<'_>,
