@@ -443,12 +443,23 @@ fn reduce(
         mean[c] = mu as f32;
         std[c] = std_of(squares, n);
         if !quantiles.is_empty() {
-            column.sort_unstable_by(f32::total_cmp);
+            // Sorted as their totalOrder keys: an integer sort, several times faster than one
+            // calling `f32::total_cmp`, in the same order.
+            let keys = as_keys(column);
+            keys.iter_mut().for_each(|k| *k = key(f32::from_bits(*k)));
+            keys.sort_unstable();
             for (qi, &q) in quantiles.iter().enumerate() {
-                values[qi * xd + c] = column[rank(q, n) - 1];
+                values[qi * xd + c] = from_key(keys[rank(q, n) - 1]);
             }
         }
     }
+}
+
+/// The floats of `column` as their bits, in place.
+fn as_keys(column: &mut [f32]) -> &mut [u32] {
+    // SAFETY: f32 and u32 have the same size and alignment, and every bit pattern is valid for
+    // both; the new slice takes over the unique borrow of `column`.
+    unsafe { core::slice::from_raw_parts_mut(column.as_mut_ptr().cast::<u32>(), column.len()) }
 }
 
 /// The caller's outputs as raw rows, for the threads of a call to write, each its own
