@@ -1058,12 +1058,13 @@ impl<'m, 'a> Session<'m, 'a> {
         let first_obs = start / n;
         bufs.cond_first = start - first_obs * n;
         bufs.cond_repeat = n;
+        let position = (seed, stream, first_row + start as u64);
+        normal::fill_rows(bufs.work.isa, position, m, bufs.state, d, zd);
         let mut observation_valid = true;
         for r in 0..m {
             let global = start + r;
             let obs = global / n;
             let row = &mut bufs.state[r * d..(r + 1) * d];
-            normal::fill_row(seed, stream, first_row + global as u64, &mut row[..zd]);
             match layout {
                 Layout::Inn { y, .. } => {
                     row[zd..d - y].fill(0.0);
