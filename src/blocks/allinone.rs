@@ -526,11 +526,10 @@ impl AllInOne {
         }
 
         let width = 2 * l2;
-        let cc = work.cond.map_or(0, |c| c.len() / m.max(1));
         let mut r0 = 0;
         while r0 < m {
             let rows = work.tile.min(m - r0);
-            let cond = work.cond.map(|c| &c[r0 * cc..]);
+            let cond = work.cond.map(|c| c.skip_rows(r0));
             let (h0, h1) = (&mut *work.hidden.0, &mut *work.hidden.1);
             let coeffs = &mut work.coeffs[..rows * width];
             let st = &mut state[r0 * d..(r0 + rows) * d];

@@ -273,7 +273,7 @@ impl Coupling {
         let width = 2 * l;
         let passive = &state[r0 * d + half.passive.0..];
         let (isa, cond) = (work.isa, work.cond);
-        let cond = cond.map(|c| &c[r0 * (c.len() / work.m.max(1))..]);
+        let cond = cond.map(|c| c.skip_rows(r0));
         let (h0, h1) = (&mut *work.hidden.0, &mut *work.hidden.1);
         let coeffs = &mut work.coeffs[..m * width];
         match &half.conditioner {

@@ -26,13 +26,43 @@ pub(crate) fn mix(isa: Available, w: &PackedWeight, rows: &[f32], out: &mut [f32
     gemm::gemm(isa, Product::new(a, w), out).expect(CHECKED_AT_LOAD);
 }
 
+/// The condition rows of a call: call row `i` reads row `(first + i) / repeat` of `data`
+/// (rows of `width`). A forward or inverse pass has a row per call row (`repeat` 1); a
+/// sampling call has one per observation, shared by its `repeat` samples, so that each
+/// subnet computes its first layer's condition part once per observation
+/// (src/blocks/subnet.rs).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct CondRows<'s> {
+    pub(crate) data: &'s [f32],
+    pub(crate) width: usize,
+    pub(crate) first: usize,
+    pub(crate) repeat: usize,
+}
+
+impl<'s> CondRows<'s> {
+    /// The condition rows of call rows `start..`, as call rows `0..`.
+    #[inline]
+    pub(crate) fn skip_rows(self, start: usize) -> CondRows<'s> {
+        CondRows {
+            first: self.first + start,
+            ..self
+        }
+    }
+
+    /// The rows of `data` that call rows `0..m` read (`m` > 0).
+    #[inline]
+    pub(crate) fn span(&self, m: usize) -> core::ops::Range<usize> {
+        self.first / self.repeat..(self.first + m - 1) / self.repeat + 1
+    }
+}
+
 /// Scratch for one block call; sizes come from [`Plan`].
 pub(crate) struct Work<'s> {
     pub(crate) isa: Available,
     /// Rows in this call.
     pub(crate) m: usize,
-    /// Condition rows (`m × cond_dim`), if the model takes one.
-    pub(crate) cond: Option<&'s [f32]>,
+    /// Condition rows of the `m` call rows, if the model takes one.
+    pub(crate) cond: Option<CondRows<'s>>,
     /// Rows per tile: subnets and coupling updates run `tile` rows at a time, so hidden
     /// activations and coefficients stay in cache (results do not depend on it).
     pub(crate) tile: usize,

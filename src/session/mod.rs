@@ -13,7 +13,7 @@ mod summary;
 
 use alloc::vec::Vec;
 
-use crate::blocks::Work;
+use crate::blocks::{CondRows, Work};
 use crate::error::{Error, Result};
 use crate::kernels::gemm::{Available, Isa};
 use crate::kernels::normal;
@@ -51,6 +51,18 @@ fn all_finite(values: &[f32]) -> bool {
 fn invalidate(row: &mut [f32]) {
     row.fill(f32::NAN);
 }
+
+/// What a sampling call draws: `n` samples for each row of `ys`, its rows from the stream
+/// position `(seed, stream, first row)` on.
+#[derive(Clone, Copy)]
+struct Draws<'y> {
+    ys: MatRef<'y>,
+    n: usize,
+    position: (u64, u64, u64),
+}
+
+/// What [`Session::run_parts`] runs on each part of a call: `job(part, r0, rows)`.
+type PartJob<'j> = dyn Fn(&mut Buffers<'_>, usize, usize) + Sync + 'j;
 
 /// Rows of the AVX-512 micro-tile: the threaded path gives each thread a multiple of this.
 const THREAD_ROWS: usize = 12;
@@ -151,7 +163,12 @@ impl<T> Arena<'_, T> {
 /// The buffers of one call, carved from the arena.
 struct Buffers<'s> {
     state: &'s mut [f32],
+    /// Condition rows, as the network takes them: row `(cond_first + i) / cond_repeat` is
+    /// row `i`'s (see [`CondRows`]): one per row in a forward or inverse pass, one per
+    /// observation when sampling.
     cond: &'s mut [f32],
+    cond_first: usize,
+    cond_repeat: usize,
     logdet: &'s mut [f32],
     work: Work<'s>,
 }
@@ -414,6 +431,8 @@ impl<'m, 'a> Session<'m, 'a> {
         Buffers {
             state,
             cond,
+            cond_first: 0,
+            cond_repeat: 1,
             logdet,
             work: Work {
                 isa,
@@ -470,7 +489,8 @@ impl<'m, 'a> Session<'m, 'a> {
         }
     }
 
-    /// Runs the chain on `m` rows already in the state buffer, on the session's threads.
+    /// Runs the chain on `m` rows already in the state buffer (their conditions one per row,
+    /// see `Buffers::cond`), on the session's threads.
     fn run_chain(
         model: &Model,
         bufs: &mut Buffers<'_>,
@@ -480,24 +500,36 @@ impl<'m, 'a> Session<'m, 'a> {
         workers: &mut [Vec<f32>],
         #[cfg(feature = "std")] pool: Option<&pool::Pool>,
     ) {
-        let _ = (plan, &workers);
-        let d = model.dim();
-        let cc = model.cond_dim();
-        let state = &mut bufs.state[..m * d];
+        let job = |part: &mut Buffers<'_>, _: usize, rows: usize| {
+            Self::chain(model, part, rows, rev);
+        };
+        Self::run_parts(
+            model,
+            bufs,
+            m,
+            THREAD_ROWS,
+            plan,
+            workers,
+            #[cfg(feature = "std")]
+            pool,
+            &job,
+        );
+    }
+
+    /// The chain on rows `0..m` of `bufs`, on the calling thread.
+    fn chain(model: &Model, bufs: &mut Buffers<'_>, m: usize, rev: bool) {
+        let (d, cc) = (model.dim(), model.cond_dim());
         let logdet = &mut bufs.logdet[..m];
         logdet.fill(0.0);
-        let cond: &[f32] = &bufs.cond[..m * cc];
-        #[cfg(feature = "std")]
-        if let Some(pool) = pool
-            && m >= plan.threaded_rows
-        {
-            Self::run_chain_threaded(model, bufs, m, rev, plan, workers, pool);
-            return;
-        }
         let mut work = Work {
             isa: bufs.work.isa,
             m,
-            cond: (cc > 0).then_some(cond),
+            cond: (cc > 0).then_some(CondRows {
+                data: bufs.cond,
+                width: cc,
+                first: bufs.cond_first,
+                repeat: bufs.cond_repeat,
+            }),
             tile: bufs.work.tile,
             hidden: (&mut *bufs.work.hidden.0, &mut *bufs.work.hidden.1),
             coeffs: &mut *bufs.work.coeffs,
@@ -505,28 +537,58 @@ impl<'m, 'a> Session<'m, 'a> {
             tmp: &mut *bufs.work.tmp,
             jac: &mut *bufs.work.jac,
         };
-        Self::run_blocks(model, &mut work, state, logdet, rev);
+        Self::run_blocks(model, &mut work, &mut bufs.state[..m * d], logdet, rev);
     }
 
-    /// [`Session::run_chain`] on the pool: contiguous row ranges (multiples of 12 rows, the
-    /// AVX-512 micro-tile), one per thread, each with its own tile scratch.
-    #[cfg(feature = "std")]
-    fn run_chain_threaded(
+    /// Runs `job(part, r0, rows)` on parts of a call's `m` rows: on the calling thread alone
+    /// (`part` is then `bufs`, `r0` 0, `rows` m), or, for at least `threaded_rows` rows on a
+    /// session with threads, on contiguous parts of a multiple of `align` rows, one per
+    /// thread. A part is the call's buffers for its rows (state, logdet, tmp and jac rows
+    /// `r0..r0 + rows`, condition rows `r0..` with one condition per row) and scratch of its
+    /// thread's own; the job loads what it needs in them, or uses conditions loaded one per
+    /// row. Rows are independent, so the results do not depend on the split.
+    #[allow(clippy::too_many_arguments)]
+    fn run_parts(
         model: &Model,
         bufs: &mut Buffers<'_>,
         m: usize,
-        rev: bool,
+        align: usize,
+        plan: &MemoryPlan,
+        workers: &mut [Vec<f32>],
+        #[cfg(feature = "std")] pool: Option<&pool::Pool>,
+        job: &PartJob<'_>,
+    ) {
+        #[cfg(feature = "std")]
+        if let Some(pool) = pool
+            && m >= plan.threaded_rows
+        {
+            Self::run_parts_threaded(model, bufs, m, align, plan, workers, pool, job);
+            return;
+        }
+        let _ = (model, align, plan, &workers);
+        job(bufs, 0, m);
+    }
+
+    /// [`Session::run_parts`] on the pool.
+    #[cfg(feature = "std")]
+    #[allow(clippy::too_many_arguments)]
+    fn run_parts_threaded(
+        model: &Model,
+        bufs: &mut Buffers<'_>,
+        m: usize,
+        align: usize,
         plan: &MemoryPlan,
         workers: &mut [Vec<f32>],
         pool: &pool::Pool,
+        job: &PartJob<'_>,
     ) {
         /// Raw views of the call's buffers; each thread touches only its own rows and scratch.
         struct Ctx {
             state: *mut f32,
+            cond: *mut f32,
             logdet: *mut f32,
             tmp: *mut f32,
             jac: *mut f32,
-            cond: *const f32,
             main: [(*mut f32, usize); 4],
             workers: *mut Vec<f32>,
         }
@@ -535,14 +597,14 @@ impl<'m, 'a> Session<'m, 'a> {
         let d = model.dim();
         let cc = model.cond_dim();
         let threads = pool.threads();
-        let per = m.div_ceil(threads).div_ceil(THREAD_ROWS) * THREAD_ROWS;
+        let per = m.div_ceil(threads).next_multiple_of(align);
         let raw = |s: &mut [f32]| (s.as_mut_ptr(), s.len());
         let ctx = Ctx {
             state: bufs.state.as_mut_ptr(),
+            cond: bufs.cond.as_mut_ptr(),
             logdet: bufs.logdet.as_mut_ptr(),
             tmp: bufs.work.tmp.as_mut_ptr(),
             jac: bufs.work.jac.as_mut_ptr(),
-            cond: bufs.cond.as_ptr(),
             main: [
                 raw(bufs.work.hidden.0),
                 raw(bufs.work.hidden.1),
@@ -552,10 +614,8 @@ impl<'m, 'a> Session<'m, 'a> {
             workers: workers.as_mut_ptr(),
         };
         assert!(workers.len() + 1 >= threads);
-        bufs.logdet[..m].fill(0.0);
-        let isa = bufs.work.isa;
-        let tile = bufs.work.tile;
-        let job = |t: usize| {
+        let (isa, tile) = (bufs.work.isa, bufs.work.tile);
+        let part_of = |t: usize| {
             let r0 = t * per;
             if r0 >= m {
                 return;
@@ -563,15 +623,11 @@ impl<'m, 'a> Session<'m, 'a> {
             let rows = per.min(m - r0);
             let ctx = &ctx;
             // SAFETY: row ranges [r0, r0 + rows) are disjoint between threads and inside the
-            // buffers (m rows of each); thread 0 alone uses the main scratch, thread t > 0 alone
-            // worker t - 1's; all outlive `pool.run`, which returns only when every thread is done.
+            // buffers (m rows of each; condition rows too: there is room for one per row);
+            // thread 0 alone uses the main scratch, thread t > 0 alone worker t - 1's; all
+            // outlive `pool.run`, which returns only when every thread is done.
             unsafe {
                 use core::slice::from_raw_parts_mut as part;
-                let st = part(ctx.state.add(r0 * d), rows * d);
-                let ld = part(ctx.logdet.add(r0), rows);
-                let tm = part(ctx.tmp.add(r0 * d), rows * d);
-                let jc = part(ctx.jac.add(r0), rows);
-                let cd = core::slice::from_raw_parts(ctx.cond.add(r0 * cc), rows * cc);
                 let (h0, h1, coeffs, sbuf) = if t == 0 {
                     let [a, b, c, e] = ctx.main;
                     (
@@ -583,21 +639,28 @@ impl<'m, 'a> Session<'m, 'a> {
                 } else {
                     tile_scratch(plan, &mut *ctx.workers.add(t - 1))
                 };
-                let mut work = Work {
-                    isa,
-                    m: rows,
-                    cond: (cc > 0).then_some(cd),
-                    tile,
-                    hidden: (h0, h1),
-                    coeffs,
-                    sbuf,
-                    tmp: tm,
-                    jac: jc,
+                let mut bufs = Buffers {
+                    state: part(ctx.state.add(r0 * d), rows * d),
+                    cond: part(ctx.cond.add(r0 * cc), rows * cc),
+                    cond_first: 0,
+                    cond_repeat: 1,
+                    logdet: part(ctx.logdet.add(r0), rows),
+                    work: Work {
+                        isa,
+                        m: rows,
+                        cond: None,
+                        tile,
+                        hidden: (h0, h1),
+                        coeffs,
+                        sbuf,
+                        tmp: part(ctx.tmp.add(r0 * d), rows * d),
+                        jac: part(ctx.jac.add(r0), rows),
+                    },
                 };
-                Self::run_blocks(model, &mut work, st, ld, rev);
+                job(&mut bufs, r0, rows);
             }
         };
-        pool.run(&job);
+        pool.run(&part_of);
     }
 
     fn run_blocks(
@@ -700,6 +763,7 @@ impl<'m, 'a> Session<'m, 'a> {
         let plan = self.plan;
         let mut bufs = Self::buffers(&plan, self.isa, &mut self.arena, m);
         if let Some(c) = &cond {
+            // A condition per row (see `Buffers::cond`).
             Self::load_cond(model, bufs.cond, c, m);
         }
         let cc = model.cond_dim();
@@ -909,20 +973,25 @@ impl<'m, 'a> Session<'m, 'a> {
         let mut done = 0usize;
         let plan = self.plan;
         let mut bufs = Self::buffers(&plan, self.isa, &mut self.arena, chunk);
+        let draws = Draws {
+            ys,
+            n,
+            position: (seed, stream, first_row),
+        };
         while done < total {
             let m = chunk.min(total - done);
-            Self::load_sample_rows(model, &mut bufs, &ys, n, (seed, stream, first_row), done, m);
-            Self::run_chain(
+            Self::draw_rows(
                 model,
                 &mut bufs,
-                m,
-                true,
+                &draws,
+                (done, m),
+                THREAD_ROWS,
                 &plan,
                 &mut self.workers,
                 #[cfg(feature = "std")]
                 self.pool.as_ref(),
+                &|_, _, _| {},
             );
-            Self::finish_sample_rows(model, bufs.state, m);
             for r in 0..m {
                 x.write_row(done + r, &bufs.state[r * d..r * d + xd]);
             }
@@ -932,12 +1001,48 @@ impl<'m, 'a> Session<'m, 'a> {
         Ok(())
     }
 
+    /// Draws rows `start..start + m` of a sampling call (`rows` = `(start, m)`) into rows
+    /// `0..m` of `bufs`, on the session's threads ([`Session::run_parts`], parts a multiple of
+    /// `align` rows): each part loads its rows ([`Session::load_sample_rows`]), runs the
+    /// inverse chain on them and turns them into samples ([`Session::finish_sample_rows`]),
+    /// then runs `after(part, r0, rows)` on them, while they are in its cache. Every sampling
+    /// call draws its rows here.
+    #[allow(clippy::too_many_arguments)]
+    fn draw_rows(
+        model: &Model,
+        bufs: &mut Buffers<'_>,
+        draws: &Draws<'_>,
+        (start, m): (usize, usize),
+        align: usize,
+        plan: &MemoryPlan,
+        workers: &mut [Vec<f32>],
+        #[cfg(feature = "std")] pool: Option<&pool::Pool>,
+        after: &PartJob<'_>,
+    ) {
+        let job = |part: &mut Buffers<'_>, r0: usize, rows: usize| {
+            let (ys, n, position) = (&draws.ys, draws.n, draws.position);
+            Self::load_sample_rows(model, part, ys, n, position, start + r0, rows);
+            Self::chain(model, part, rows, true);
+            Self::finish_sample_rows(model, part.state, rows);
+            after(part, r0, rows);
+        };
+        Self::run_parts(
+            model,
+            bufs,
+            m,
+            align,
+            plan,
+            workers,
+            #[cfg(feature = "std")]
+            pool,
+            &job,
+        );
+    }
+
     /// Fills rows `0..m` of the chain's buffers with rows `start..start + m` of a sampling call
     /// that draws `n` samples for each row of `ys`: call row `g` is sample `g % n` of
     /// observation `g / n`, its latent vector drawn from stream row `first_row + g` (the stream
     /// contract of [`Session::reseed`]), its condition the observation as the network takes it.
-    /// Every sampling call ([`Session::sample_strided`], [`Session::summarize`]) loads its rows
-    /// here.
     fn load_sample_rows(
         model: &Model,
         bufs: &mut Buffers<'_>,
@@ -949,12 +1054,17 @@ impl<'m, 'a> Session<'m, 'a> {
     ) {
         let layout = model.layout();
         let (d, cc, zd) = (model.dim(), model.cond_dim(), layout.z_dim());
+        // One condition row per observation, shared by its samples (see `Buffers::cond`).
+        let first_obs = start / n;
+        bufs.cond_first = start - first_obs * n;
+        bufs.cond_repeat = n;
+        let position = (seed, stream, first_row + start as u64);
+        normal::fill_rows(bufs.work.isa, position, m, bufs.state, d, zd);
         let mut observation_valid = true;
         for r in 0..m {
             let global = start + r;
             let obs = global / n;
             let row = &mut bufs.state[r * d..(r + 1) * d];
-            normal::fill_row(seed, stream, first_row + global as u64, &mut row[..zd]);
             match layout {
                 Layout::Inn { y, .. } => {
                     row[zd..d - y].fill(0.0);
@@ -965,12 +1075,9 @@ impl<'m, 'a> Session<'m, 'a> {
                 }
                 Layout::Cinn { .. } => {
                     // An observation's condition is prepared (transformed, standardised)
-                    // once per chunk; its other rows copy it.
-                    let (before, c) = bufs.cond.split_at_mut(r * cc);
-                    let c = &mut c[..cc];
-                    if r > 0 && (global - 1) / n == obs {
-                        c.copy_from_slice(&before[(r - 1) * cc..]);
-                    } else {
+                    // once per call, at its first row.
+                    if r == 0 || global.is_multiple_of(n) {
+                        let c = &mut bufs.cond[(obs - first_obs) * cc..][..cc];
                         ys.read_row(obs, c);
                         observation_valid = model.prepare_condition(c);
                     }
@@ -1001,6 +1108,54 @@ impl<'m, 'a> Session<'m, 'a> {
 #[cfg(all(test, feature = "std"))]
 mod tests {
     use super::*;
+
+    /// A sample is the inverse pass of its latent vector with its observation's condition, bit
+    /// for bit: sampling computes each subnet's condition part once per observation
+    /// (src/blocks/subnet.rs), a pass with a condition per row once per row. On every ISA, on
+    /// one thread and two, with calls that end inside an observation's run of samples.
+    #[test]
+    fn a_sample_is_the_inverse_of_its_latent_vector_with_its_condition() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/pypi_cinn_bounded_clr/model.safetensors"
+        );
+        let model = Model::from_file(path).unwrap();
+        let (d, xd, yd) = (model.dim(), model.layout().x_dim(), model.layout().y_dim());
+        let (m, n) = (5, 23);
+        let ys: Vec<f32> = (0..m * yd).map(|i| 0.5 + (i % 7) as f32 * 0.25).collect();
+        let z: Vec<f32> = (0..m * n)
+            .flat_map(|r| {
+                let mut row = alloc::vec![0.0f32; d];
+                normal::fill_row(3, 1, r as u64, &mut row);
+                row
+            })
+            .collect();
+        let cond: Vec<f32> = (0..m * n)
+            .flat_map(|r| ys[r / n * yd..(r / n + 1) * yd].to_vec())
+            .collect();
+        for isa in Isa::ALL.into_iter().filter(|i| i.is_available()) {
+            for threads in [1, 2] {
+                // 40 rows a call: calls end inside observations.
+                let mut s = Session::new(&model, 40).unwrap();
+                s.set_isa(isa).unwrap();
+                s.set_threads(threads).unwrap();
+                s.reseed(3, 1);
+                let mut sampled = alloc::vec![0.0f32; m * n * xd];
+                s.sample_batch(&ys, n, &mut sampled).unwrap();
+                let mut big = Session::new(&model, m * n).unwrap();
+                big.set_isa(isa).unwrap();
+                let mut inverted = alloc::vec![0.0f32; m * n * d];
+                big.inverse(&z, Some(&cond), &mut inverted, None).unwrap();
+                for r in 0..m * n {
+                    let (a, b) = (&sampled[r * xd..][..xd], &inverted[r * d..][..xd]);
+                    assert!(
+                        a.iter().zip(b).all(|(a, b)| a.to_bits() == b.to_bits()),
+                        "{isa:?}, {threads} threads, row {r}: {a:?} sampled, {b:?} inverted"
+                    );
+                }
+            }
+        }
+    }
 
     /// Samples and inverse passes are bit-identical for 1, 2 and 3 threads on every ISA.
     #[test]

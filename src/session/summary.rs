@@ -37,7 +37,7 @@
 use super::matrix::MatRef;
 #[cfg(feature = "std")]
 use super::pool;
-use super::{Buffers, MemoryPlan, Session};
+use super::{Buffers, Draws, MemoryPlan, PartJob, Session, THREAD_ROWS};
 use crate::error::{Error, Result};
 use crate::model::{Layout, Model};
 
@@ -212,9 +212,11 @@ impl Session<'_, '_> {
             workers: &mut self.workers,
             #[cfg(feature = "std")]
             pool: self.pool.as_ref(),
-            ys,
-            n,
-            position: (self.seed, self.stream, self.next_row),
+            draws: Draws {
+                ys,
+                n,
+                position: (self.seed, self.stream, self.next_row),
+            },
         };
         let words = self.summary.elements();
         let mut report = SummaryReport::default();
@@ -241,54 +243,49 @@ struct Draw<'s, 'y> {
     workers: &'s mut [alloc::vec::Vec<f32>],
     #[cfg(feature = "std")]
     pool: Option<&'s pool::Pool>,
-    ys: MatRef<'y>,
-    n: usize,
-    /// `(seed, stream, first row)` of the call.
-    position: (u64, u64, u64),
+    draws: Draws<'y>,
 }
 
 impl Draw<'_, '_> {
-    /// Loads rows `start..start + m` of the call (sample `g % n` of observation `g / n`).
-    fn load(&mut self, start: usize, m: usize) {
-        let (model, n, position) = (self.model, self.n, self.position);
-        Session::load_sample_rows(model, &mut self.bufs, &self.ys, n, position, start, m);
+    /// Observations of the call.
+    fn observations(&self) -> usize {
+        self.draws.ys.rows()
     }
 
-    /// Whether the condition loaded into row `r`, as the network takes it (after the model's
-    /// transformation and standardisation of y), is finite.
-    fn condition_is_finite(&self, r: usize) -> bool {
+    /// Whether observation `j`'s condition, as the network takes it (after the model's
+    /// transformation and standardisation of y), is finite: what loading its rows computes,
+    /// computed here, on the calling thread, in a buffer the rows are loaded into later.
+    fn observation_is_valid(&mut self, j: usize) -> bool {
         let model = self.model;
-        let loaded = match model.layout() {
-            Layout::Inn { y, .. } => {
-                let d = model.dim();
-                &self.bufs.state[(r + 1) * d - y..(r + 1) * d]
-            }
-            Layout::Cinn { .. } => {
-                let cc = model.cond_dim();
-                &self.bufs.cond[r * cc..(r + 1) * cc]
-            }
-            Layout::None => &[],
+        let scratch = match model.layout() {
+            Layout::Inn { y, .. } => &mut self.bufs.work.tmp[..y],
+            Layout::Cinn { .. } => &mut self.bufs.cond[..model.cond_dim()],
+            Layout::None => return true,
         };
-        loaded.iter().all(|v| v.is_finite())
+        self.draws.ys.read_row(j, scratch);
+        model.prepare_condition(scratch)
     }
 
-    /// Runs the inverse chain on the `m` loaded rows: afterwards the first `x_dim` floats of
-    /// each state row (stride `dim`) hold its sample of x in raw units.
-    fn run(&mut self, m: usize) {
-        Session::run_chain(
+    /// Draws rows `start..start + m` of the call ([`Session::draw_rows`], sample `g % n` of
+    /// observation `g / n`) on the session's threads, in parts of a multiple of `align` rows,
+    /// and runs `after(part, r0, rows)` on each part's samples (rows of `dim` floats, x
+    /// first).
+    fn draw(&mut self, start: usize, m: usize, align: usize, after: &PartJob<'_>) {
+        Session::draw_rows(
             self.model,
             &mut self.bufs,
-            m,
-            true,
+            &self.draws,
+            (start, m),
+            align,
             &self.plan,
             self.workers,
             #[cfg(feature = "std")]
             self.pool,
+            after,
         );
-        Session::finish_sample_rows(self.model, self.bufs.state, m);
     }
 
-    /// The samples of the last [`Draw::run`]: rows of `dim` floats.
+    /// The samples of the last [`Draw::draw`]: rows of `dim` floats.
     fn samples(&self, m: usize) -> &[f32] {
         &self.bufs.state[..m * self.model.dim()]
     }
@@ -375,59 +372,141 @@ fn from_key(k: u32) -> f32 {
     f32::from_bits(if k >> 31 == 1 { k & !(1 << 31) } else { !k })
 }
 
-/// `n` ≤ `max_batch`: whole observations per chain call, each reduced from the state buffer.
+/// `n` ≤ `max_batch`: whole observations per chain call, each reduced by the thread that drew
+/// it, from its rows of the state buffer, as soon as its part of the call is drawn.
 fn summarize_in_one_pass(
     draw: &mut Draw<'_, '_>,
     valid: &mut [u64],
     mut outputs: Outputs<'_, '_>,
     report: &mut SummaryReport,
 ) {
-    let (n, d, xd) = (draw.n, draw.model.dim(), outputs.x_dim);
-    let rows = draw.ys.rows();
+    let (n, d) = (draw.draws.n, draw.model.dim());
+    let quantiles = outputs.quantiles;
+    let rows = draw.observations();
     let per_call = draw.plan.max_batch / n;
     let mut j0 = 0;
     while j0 < rows {
         let g = per_call.min(rows - j0);
-        draw.load(j0 * n, g * n);
         valid[..g.div_ceil(64)].fill(0);
         for i in 0..g {
-            if draw.condition_is_finite(i * n) {
+            if draw.observation_is_valid(j0 + i) {
                 valid[i / 64] |= 1 << (i % 64);
-            }
-        }
-        draw.run(g * n);
-        for i in 0..g {
-            let j = j0 + i;
-            if valid[i / 64] >> (i % 64) & 1 == 0 {
-                outputs.invalid(j);
+            } else {
+                outputs.invalid(j0 + i);
                 report.invalid_rows += 1;
-                continue;
-            }
-            report.passes = 1;
-            let samples = &draw.bufs.state[i * n * d..(i + 1) * n * d];
-            let column = &mut draw.bufs.work.tmp[..n];
-            let quantiles = outputs.quantiles;
-            let (mean, std, values) = outputs.row(j);
-            for c in 0..xd {
-                for (k, v) in column.iter_mut().enumerate() {
-                    *v = samples[k * d + c];
-                }
-                let sum = column.iter().fold(0.0f64, |s, &x| s + f64::from(x));
-                let mu = mean_of(sum, n);
-                let squares = column
-                    .iter()
-                    .fold(0.0f64, |s, &x| s + squared_deviation(x, mu));
-                mean[c] = mu as f32;
-                std[c] = std_of(squares, n);
-                if !quantiles.is_empty() {
-                    column.sort_unstable_by(f32::total_cmp);
-                    for (qi, &q) in quantiles.iter().enumerate() {
-                        values[qi * xd + c] = column[rank(q, n) - 1];
-                    }
-                }
             }
         }
+        if report.invalid_rows < j0 + g {
+            report.passes = 1;
+        }
+        let valid: &[u64] = valid;
+        let shared = SharedRows::new(&mut outputs);
+        // Parts of whole observations: each thread reduces the observations it drew.
+        draw.draw(j0 * n, g * n, n, &|part, r0, part_rows| {
+            for local in 0..part_rows / n {
+                let i = r0 / n + local;
+                if valid[i / 64] >> (i % 64) & 1 == 0 {
+                    continue;
+                }
+                let samples = &part.state[local * n * d..(local + 1) * n * d];
+                let column = &mut part.work.tmp[..n];
+                // SAFETY: observation j0 + i lies in this part alone, and no other code uses
+                // the outputs while the parts run.
+                let row = unsafe { shared.row(j0 + i) };
+                reduce(samples, d, quantiles, column, row);
+            }
+        });
         j0 += g;
+    }
+}
+
+/// Writes the mean, std and `quantiles` of each parameter of one observation's `n` samples
+/// (`samples`: `n` rows of `d` floats, x first; `column`: `n` floats of scratch) into its
+/// output rows.
+fn reduce(
+    samples: &[f32],
+    d: usize,
+    quantiles: &[f32],
+    column: &mut [f32],
+    (mean, std, values): (&mut [f32], &mut [f32], &mut [f32]),
+) {
+    let (n, xd) = (column.len(), mean.len());
+    for c in 0..xd {
+        for (k, v) in column.iter_mut().enumerate() {
+            *v = samples[k * d + c];
+        }
+        let sum = column.iter().fold(0.0f64, |s, &x| s + f64::from(x));
+        let mu = mean_of(sum, n);
+        let squares = column
+            .iter()
+            .fold(0.0f64, |s, &x| s + squared_deviation(x, mu));
+        mean[c] = mu as f32;
+        std[c] = std_of(squares, n);
+        if !quantiles.is_empty() {
+            // Sorted as their totalOrder keys: an integer sort, several times faster than one
+            // calling `f32::total_cmp`, in the same order.
+            let keys = as_keys(column);
+            keys.iter_mut().for_each(|k| *k = key(f32::from_bits(*k)));
+            keys.sort_unstable();
+            for (qi, &q) in quantiles.iter().enumerate() {
+                values[qi * xd + c] = from_key(keys[rank(q, n) - 1]);
+            }
+        }
+    }
+}
+
+/// The floats of `column` as their bits, in place.
+fn as_keys(column: &mut [f32]) -> &mut [u32] {
+    // SAFETY: f32 and u32 have the same size and alignment, and every bit pattern is valid for
+    // both; the new slice takes over the unique borrow of `column`.
+    unsafe { core::slice::from_raw_parts_mut(column.as_mut_ptr().cast::<u32>(), column.len()) }
+}
+
+/// The caller's outputs as raw rows, for the threads of a call to write, each its own
+/// observations' rows.
+struct SharedRows {
+    mean: *mut f32,
+    std: *mut f32,
+    values: *mut f32,
+    x_dim: usize,
+    per_values: usize,
+    rows: usize,
+}
+
+// SAFETY: the rows are written through `row` only, whose callers write disjoint rows.
+unsafe impl Sync for SharedRows {}
+
+impl SharedRows {
+    fn new(outputs: &mut Outputs<'_, '_>) -> SharedRows {
+        let out = &mut outputs.out;
+        SharedRows {
+            mean: out.mean.as_mut_ptr(),
+            std: out.std.as_mut_ptr(),
+            values: out.quantile_values.as_mut_ptr(),
+            x_dim: outputs.x_dim,
+            per_values: outputs.quantiles.len() * outputs.x_dim,
+            rows: out.mean.len() / outputs.x_dim.max(1),
+        }
+    }
+
+    /// Observation `j`'s mean, std and quantile rows.
+    ///
+    /// # Safety
+    /// No other reference to row `j` is used while the returned ones are.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn row(&self, j: usize) -> (&mut [f32], &mut [f32], &mut [f32]) {
+        assert!(j < self.rows, "an observation of the call");
+        let (xd, per) = (self.x_dim, self.per_values);
+        // SAFETY: `j` is a row of the buffers (checked above; `summarize` checked their
+        // lengths); the caller's contract makes the references unique.
+        unsafe {
+            use core::slice::from_raw_parts_mut as part;
+            (
+                part(self.mean.add(j * xd), xd),
+                part(self.std.add(j * xd), xd),
+                part(self.values.add(j * per), per),
+            )
+        }
     }
 }
 
@@ -438,7 +517,7 @@ fn summarize_in_passes(
     mut outputs: Outputs<'_, '_>,
     report: &mut SummaryReport,
 ) {
-    for j in 0..draw.ys.rows() {
+    for j in 0..draw.observations() {
         match observation_in_passes(draw, words, &mut outputs, j) {
             Some(passes) => report.passes = report.passes.max(passes),
             None => {
@@ -452,15 +531,14 @@ fn summarize_in_passes(
 /// Draws observation `j`'s samples once more, in chunks, and shows each chunk to `visit`
 /// (rows of `dim` floats, x first). `false`, drawing nothing, if its condition is not finite.
 fn pass(draw: &mut Draw<'_, '_>, j: usize, mut visit: impl FnMut(&[f32], usize)) -> bool {
-    let (n, chunk) = (draw.n, draw.plan.max_batch);
+    let (n, chunk) = (draw.draws.n, draw.plan.max_batch);
+    if !draw.observation_is_valid(j) {
+        return false;
+    }
     let mut k0 = 0;
     while k0 < n {
         let m = chunk.min(n - k0);
-        draw.load(j * n + k0, m);
-        if k0 == 0 && !draw.condition_is_finite(0) {
-            return false;
-        }
-        draw.run(m);
+        draw.draw(j * n + k0, m, THREAD_ROWS, &|_, _, _| {});
         visit(draw.samples(m), m);
         k0 += m;
     }
@@ -475,7 +553,7 @@ fn observation_in_passes(
     outputs: &mut Outputs<'_, '_>,
     j: usize,
 ) -> Option<usize> {
-    let (n, d, xd) = (draw.n, draw.model.dim(), outputs.x_dim);
+    let (n, d, xd) = (draw.draws.n, draw.model.dim(), outputs.x_dim);
     let (sums, rest) = words.split_at_mut(xd);
     let (squares, rest) = rest.split_at_mut(xd);
     let (extremes, brackets) = rest.split_at_mut(xd);

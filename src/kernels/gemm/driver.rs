@@ -44,6 +44,28 @@ impl Init {
     }
 }
 
+/// Rows added to the finished sums: row `i` of the tile gets `S[(first + i) / repeat]`,
+/// where `base` addresses `S[0]` at the tile's first column and its rows are `ld` apart.
+#[derive(Clone, Copy)]
+pub(crate) struct Added {
+    pub base: *const f32,
+    pub ld: usize,
+    pub first: usize,
+    pub repeat: usize,
+}
+
+impl Added {
+    /// The same rows for a tile `rows` rows down and `cols` columns right.
+    #[inline(always)]
+    fn at(self, rows: usize, cols: usize) -> Added {
+        Added {
+            base: self.base.wrapping_add(cols),
+            first: self.first + rows,
+            ..self
+        }
+    }
+}
+
 /// Shape and pointers of one GEMM call, checked by [`super::gemm`].
 #[derive(Clone, Copy)]
 pub(crate) struct Problem {
@@ -59,6 +81,8 @@ pub(crate) struct Problem {
     /// `C[0][0]`; row `i` at `c + i·ldc`.
     pub c: *mut f32,
     pub ldc: usize,
+    /// Rows added to the finished sums, before the ReLU.
+    pub added: Option<Added>,
     /// Apply ReLU (`max(v, 0)`, NaN → 0, as `v > 0 ? v : 0`) to each finished element.
     pub relu: bool,
 }
@@ -85,6 +109,8 @@ pub(crate) struct Tile {
     pub ldc: usize,
     /// Real columns of the tile's last panel (1..=NR); the others are whole.
     pub last: usize,
+    /// The rows added to each finished element (the tile holds the last k-steps).
+    pub added: Option<Added>,
     /// ReLU on each stored element (the tile holds the last k-steps).
     pub relu: bool,
 }
@@ -124,8 +150,8 @@ pub(crate) trait Microkernel {
     /// # Safety
     /// The ISA's instructions are available; A rows `0..rows` × `0..t.kc`, the packed panels
     /// `0..panels` × k-rows `0..t.kc` (of storage `S`), C rows `0..rows` × columns
-    /// `0..(panels-1)·NR + t.last` and, for `Init::Bias`, the bias of those columns are in
-    /// bounds.
+    /// `0..(panels-1)·NR + t.last` and, for `Init::Bias`, the bias of those columns (and
+    /// those columns of the rows added to rows `0..rows`) are in bounds.
     unsafe fn tile<const S: u8>(rows: usize, panels: usize, t: Tile);
 
     /// The tile `t`, `rows ≤ ONE_PANEL_ROWS` × one panel, its k-steps in two chains.
@@ -238,6 +264,7 @@ unsafe fn one_panel<K: Microkernel, const S: u8>(p: &Problem) {
             c: p.c.wrapping_add(r0 * p.ldc),
             ldc: p.ldc,
             last: p.n,
+            added: p.added.map(|s| s.at(r0, 0)),
             relu: p.relu,
         };
         // SAFETY: rows r0..r0+rows < m, the one panel, all k-steps.
@@ -278,6 +305,7 @@ unsafe fn row_panels<K: Microkernel, const S: u8, const M: usize>(p: &Problem) {
             c: p.c.wrapping_add(q * NR),
             ldc: p.ldc,
             last: if q + panels == np { last } else { NR },
+            added: p.added.map(|s| s.at(0, q * NR)),
             relu: p.relu,
         };
         // SAFETY: rows 0..m, panels q..q+panels < np in whole groups or in one
@@ -303,7 +331,8 @@ unsafe fn blocked<K: Microkernel, const S: u8>(p: &Problem) {
         loop {
             let kc = K::KC.min(p.k - k0);
             let init = if k0 == 0 { p.init } else { Init::Load };
-            let relu = p.relu && k0 + kc >= p.k;
+            let finished = k0 + kc >= p.k;
+            let relu = p.relu && finished;
             let mut q = 0;
             while q < np {
                 let at = panel_at(q, np, p.k);
@@ -325,6 +354,7 @@ unsafe fn blocked<K: Microkernel, const S: u8>(p: &Problem) {
                         c: p.c.wrapping_add(r0 * p.ldc + q * NR),
                         ldc: p.ldc,
                         last,
+                        added: p.added.filter(|_| finished).map(|s| s.at(r0, q * NR)),
                         relu,
                     };
                     // SAFETY: rows r0..r0+rows < m, panels q..q+panels < np in one group,

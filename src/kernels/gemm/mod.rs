@@ -17,14 +17,16 @@
 //! `acc = init; for k in 0..K { acc = acc + A[i][k]·W[j][k] }` in exactly that order, where `init`
 //! is the bias (or `0`, or the existing `C` plus the bias when accumulating, see
 //! [`Product::accumulate`]) and the multiply-add is a fused multiply-add in the SIMD kernels and
-//! a separate multiply then add in the portable kernel. Weights in 16-bit storage are widened
+//! a separate multiply then add in the portable kernel; a product that adds rows
+//! ([`Product::add_rows`]) then takes `acc = acc + S[i'][j]`, `S[i']` the row added to output
+//! row `i`; the epilogue comes last. Weights in 16-bit storage are widened
 //! exactly to f32 first, so a product on them is bit for bit the product on the widened
 //! weights.
 //!
 //! One exception, fixed by the shape alone: a weight of at most [`NR`] outputs (one panel, such
 //! as a subnet's output layer on a small dimension) sums in two chains,
 //! `even = init + Σ_{k even}` and `odd = 0 + Σ_{k odd}` (each in k order, as above), and
-//! `acc = even + odd`. A one-row product of such a layer is a chain of K dependent
+//! `acc = even + odd` (before any added row). A one-row product of such a layer is a chain of K dependent
 //! multiply-adds per output, latency-bound at about 4 cycles each; two chains halve that, and the
 //! large-batch tile keeps the same loads per multiply-add.
 //!
@@ -46,7 +48,7 @@ mod portable;
 mod tile;
 
 use crate::error::{Error, Result};
-use driver::{Init, Problem};
+use driver::{Added, Init, Problem};
 pub(crate) use packed::packed_bytes;
 pub use packed::{GROUP, GROUP_ROWS, PackedWeight, WeightPacker, WeightStorage, packed_len};
 
@@ -240,6 +242,43 @@ impl<'a> RowsMut<'a> {
     }
 }
 
+/// Rows added to a product's sums ([`Product::add_rows`]): output row `i` gets row
+/// `(first + i) / repeat` of `rows`. With `repeat` 1 every output row has a row of its own;
+/// with `repeat` n each run of n output rows shares one, as the samples of one observation
+/// share the condition's part of a first layer (src/blocks/subnet.rs).
+#[derive(Clone, Copy, Debug)]
+pub struct AddedRows<'a> {
+    rows: Rows<'a>,
+    first: usize,
+    repeat: usize,
+}
+
+impl<'a> AddedRows<'a> {
+    /// Output row `i` gets row `(first + i) / repeat` of `rows`; `repeat` must be at least 1.
+    #[inline(always)]
+    pub fn new(rows: Rows<'a>, first: usize, repeat: usize) -> Result<AddedRows<'a>> {
+        if repeat == 0 {
+            return Err(Error::Argument("gemm: a row added 0 times"));
+        }
+        Ok(AddedRows {
+            rows,
+            first,
+            repeat,
+        })
+    }
+
+    /// Whether the rows hold what `m` output rows of `n` need.
+    #[inline(always)]
+    fn fit(&self, m: usize, n: usize) -> bool {
+        let needed = if m == 0 {
+            0
+        } else {
+            (self.first + m - 1) / self.repeat + 1
+        };
+        self.rows.cols == n && needed <= self.rows.rows
+    }
+}
+
 /// What happens to each output element after its last k-step.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Epilogue {
@@ -251,9 +290,9 @@ pub enum Epilogue {
     Relu,
 }
 
-/// One product for [`gemm`]: `out[i][j] = init + Σ_k a[i][k]·W[j][k]`, then the epilogue,
-/// where `init` is `bias[j]` (or 0 without a bias), plus the current `out[i][j]` when
-/// accumulating.
+/// One product for [`gemm`]: `out[i][j] = init + Σ_k a[i][k]·W[j][k]`, plus output row
+/// `i`'s added row if it adds rows, then the epilogue, where `init` is `bias[j]` (or 0
+/// without a bias), plus the current `out[i][j]` when accumulating.
 #[derive(Clone, Copy, Debug)]
 #[must_use]
 pub struct Product<'a> {
@@ -261,6 +300,7 @@ pub struct Product<'a> {
     w: &'a PackedWeight,
     bias: Option<&'a [f32]>,
     accumulate: bool,
+    added: Option<AddedRows<'a>>,
     epilogue: Epilogue,
 }
 
@@ -273,6 +313,7 @@ impl<'a> Product<'a> {
             w,
             bias: None,
             accumulate: false,
+            added: None,
             epilogue: Epilogue::None,
         }
     }
@@ -289,6 +330,18 @@ impl<'a> Product<'a> {
     #[inline]
     pub fn accumulate(self, accumulate: bool) -> Product<'a> {
         Product { accumulate, ..self }
+    }
+
+    /// Adds each output row's row of `rows` (`w.n()` wide) to its finished sums, before the
+    /// epilogue. A layer whose input is in two parts, `[x, c]`, is then two products:
+    /// `p = W_c·c`, and `out = bias + W_x·x` adding `p`, with the same bits whether `p` has
+    /// a row per output row or one shared by several.
+    #[inline]
+    pub fn add_rows(self, rows: AddedRows<'a>) -> Product<'a> {
+        Product {
+            added: Some(rows),
+            ..self
+        }
     }
 
     /// Applies `epilogue` to each finished element.
@@ -311,6 +364,7 @@ pub fn gemm(isa: Available, product: Product<'_>, out: RowsMut<'_>) -> Result<()
         w,
         bias,
         accumulate,
+        added,
         epilogue,
     } = product;
     let (m, n) = (a.rows, w.n());
@@ -318,7 +372,11 @@ pub fn gemm(isa: Available, product: Product<'_>, out: RowsMut<'_>) -> Result<()
         Some(b) => b.len() == n,
         None => true,
     };
-    if (a.cols != w.k()) | (out.cols != n) | (out.rows != m) | !bias_fits {
+    let added_fits = match &added {
+        Some(rows) => rows.fit(m, n),
+        None => true,
+    };
+    if (a.cols != w.k()) | (out.cols != n) | (out.rows != m) | !bias_fits | !added_fits {
         return Err(mismatch(&product, &out));
     }
     if m == 0 || n == 0 {
@@ -344,6 +402,12 @@ pub fn gemm(isa: Available, product: Product<'_>, out: RowsMut<'_>) -> Result<()
         init,
         c: out.data.as_mut_ptr(),
         ldc: out.stride,
+        added: added.map(|s| Added {
+            base: s.rows.data.as_ptr(),
+            ld: s.rows.stride,
+            first: s.first,
+            repeat: s.repeat,
+        }),
         relu: epilogue == Epilogue::Relu,
     };
     run(isa, w.storage(), &p);
@@ -354,13 +418,22 @@ pub fn gemm(isa: Available, product: Product<'_>, out: RowsMut<'_>) -> Result<()
 #[cold]
 #[inline(never)]
 fn mismatch(product: &Product<'_>, out: &RowsMut<'_>) -> Error {
-    let Product { a, w, bias, .. } = *product;
+    let Product {
+        a, w, bias, added, ..
+    } = *product;
     let (buffer, expected, found) = if a.cols != w.k() {
         ("gemm a row (the weight's k)", w.k(), a.cols)
     } else if out.cols != w.n() {
         ("gemm out row (the weight's n)", w.n(), out.cols)
     } else if out.rows != a.rows {
         ("gemm out rows (a's rows)", a.rows, out.rows)
+    } else if let Some(rows) = added.filter(|rows| !rows.fit(a.rows, w.n())) {
+        if rows.rows.cols != w.n() {
+            ("gemm added row (the weight's n)", w.n(), rows.rows.cols)
+        } else {
+            let needed = (rows.first + a.rows - 1) / rows.repeat + 1;
+            ("gemm added rows", needed, rows.rows.rows)
+        }
     } else {
         ("gemm bias", w.n(), bias.map_or(0, <[f32]>::len))
     };
@@ -454,10 +527,48 @@ mod tests {
         }
     }
 
+    /// Added rows must cover every output row and be the weight's n wide: otherwise the
+    /// product is refused, naming them, and nothing is written.
+    #[test]
+    fn added_rows_that_do_not_fit_are_refused() {
+        let w = PackedWeight::pack(&[1.0; 6 * 2], 6, 2, WeightStorage::F32).unwrap();
+        let a = [1.0f32; 10 * 2];
+        let s = [1.0f32; 4 * 6];
+        let isa = Isa::Portable.available().unwrap();
+        for (rows, cols, first, repeat, ok) in [
+            (4, 6, 0, 3, true),  // output rows 0..10 read rows 0..=3
+            (4, 6, 2, 3, true),  // rows 2..12 of the runs read rows 0..=3
+            (4, 6, 3, 3, false), // rows 3..13 read row 4
+            (4, 6, 0, 2, false), // rows 0..10 by twos read row 4
+            (4, 5, 0, 3, false), // too narrow
+        ] {
+            let added = AddedRows::new(Rows::new(&s, rows, cols, cols).unwrap(), first, repeat);
+            let product =
+                Product::new(Rows::new(&a, 10, 2, 2).unwrap(), &w).add_rows(added.unwrap());
+            let mut out = [f32::NAN; 10 * 6];
+            let result = gemm(isa, product, RowsMut::new(&mut out, 10, 6, 6).unwrap());
+            assert_eq!(
+                result.is_ok(),
+                ok,
+                "{rows}×{cols} rows from {first} by {repeat}"
+            );
+            if let Err(e) = result {
+                assert!(
+                    matches!(e, Error::BufferLength { buffer, .. } if buffer.contains("added")),
+                    "{e}"
+                );
+                assert!(out.iter().all(|v| v.is_nan()));
+            }
+        }
+        assert!(AddedRows::new(Rows::new(&s, 4, 6, 6).unwrap(), 0, 0).is_err());
+    }
+
     /// Every path of the driver (one panel in two chains, small batches, blocked over rows
     /// and over k past every KC, ragged last panels, panel groups) with every storage, with and
-    /// without a bias, accumulating and with the ReLU, on shapes small enough for Miri to
-    /// check the kernels' pointer arithmetic: each element is the contract's sum, in k order.
+    /// without a bias, accumulating, adding rows (each shared by 3 output rows, the first
+    /// output row the second of its run) and with the ReLU, on shapes small enough for Miri
+    /// to check the kernels' pointer arithmetic: each element is the contract's sum, in k
+    /// order.
     #[test]
     fn every_path_sums_in_the_contracts_order() {
         let value = |i: usize| ((i * 7919) % 61) as f32 / 16.0 - 1.9;
@@ -473,22 +584,32 @@ mod tests {
             let w: Vec<f32> = (0..n * k).map(|i| value(i + 5)).collect();
             let bias: Vec<f32> = (0..n).map(|i| value(i + 11)).collect();
             let c0: Vec<f32> = (0..m * n).map(|i| value(i + 17)).collect();
+            let (first, repeat) = (1, 3);
+            let shared = (first + m - 1) / repeat + 1;
+            let s: Vec<f32> = (0..shared * n).map(|i| value(i + 23)).collect();
+            let added_rows = AddedRows::new(Rows::new(&s, shared, n, n).unwrap(), first, repeat);
+            let added_rows = added_rows.unwrap();
             let rows = Rows::new(&a, m, k, k).unwrap();
             for storage in [WeightStorage::F32, WeightStorage::Bf16, WeightStorage::F16] {
                 let packed = PackedWeight::pack(&w, n, k, storage).unwrap();
                 for isa in Isa::ALL.into_iter().filter_map(Isa::available) {
-                    for (accumulate, with_bias, relu) in [
-                        (false, false, false),
-                        (false, true, true),
-                        (true, false, false),
-                        (true, true, true),
+                    for (accumulate, with_bias, added, relu) in [
+                        (false, false, false, false),
+                        (false, true, false, true),
+                        (true, false, false, false),
+                        (true, true, false, true),
+                        (false, true, true, true),
+                        (true, false, true, false),
                     ] {
                         let bias = with_bias.then_some(&bias[..]);
                         let epilogue = if relu { Epilogue::Relu } else { Epilogue::None };
-                        let product = Product::new(rows, &packed)
+                        let mut product = Product::new(rows, &packed)
                             .bias(bias)
                             .accumulate(accumulate)
                             .epilogue(epilogue);
+                        if added {
+                            product = product.add_rows(added_rows);
+                        }
                         let mut c = c0.clone();
                         gemm(isa, product, RowsMut::new(&mut c, m, n, n).unwrap()).unwrap();
                         for (idx, &got) in c.iter().enumerate() {
@@ -505,17 +626,20 @@ mod tests {
                                     x.mul_add(y, *acc)
                                 };
                             }
-                            let sum = if split == 2 {
+                            let mut sum = if split == 2 {
                                 chains[0] + chains[1]
                             } else {
                                 chains[0]
                             };
+                            if added {
+                                sum += s[(first + i) / repeat * n + j];
+                            }
                             // ReLU: `v > 0 ? v : 0`.
                             let want = if !relu || sum > 0.0 { sum } else { 0.0 };
                             assert_eq!(
                                 got.to_bits(),
                                 want.to_bits(),
-                                "{isa:?} {storage:?} m={m} k={k} n={n} accumulate={accumulate} bias={with_bias} relu={relu} ({i},{j})"
+                                "{isa:?} {storage:?} m={m} k={k} n={n} accumulate={accumulate} bias={with_bias} added={added} relu={relu} ({i},{j})"
                             );
                         }
                     }

@@ -7,7 +7,7 @@
 //! order of [`tile`] and one `mul_add` per k-step and element.
 
 use super::NR;
-use super::driver::{Init, Tile};
+use super::driver::{Added, Init, Tile};
 
 /// NR f32 in registers: a panel's packed k-row, or a tile row's values over one panel. Every
 /// method may use its instruction set's instructions, so each is called only where that set
@@ -70,8 +70,8 @@ pub(crate) unsafe trait Lanes: Copy {
 /// Micro-tile: `R` rows × `P` panels of `t`, accumulating k-steps `0..t.kc` in `SPLIT`
 /// interleaved chains (1, or 2 for one-panel weights: see the GEMM's contract; `kc` is then
 /// all of k): each element starts at its `t.init`, takes its k-steps in order onto its chain,
-/// the odd chain is added to the even one, the ReLU applied if asked, and the real columns
-/// stored.
+/// the odd chain is added to the even one, then its added row if any, the ReLU applied if
+/// asked, and the real columns stored.
 ///
 /// Inlined into its instruction set's wrapper, which carries the target features.
 ///
@@ -102,8 +102,8 @@ pub(crate) unsafe fn tile<
     let cols = |q: usize| if q + 1 == P { last } else { NR };
     // The caller's contract gives the instruction set and the bounds every access below
     // relies on: A rows 0..R × k-steps 0..kc, packed panels 0..P × k-rows 0..kc
-    // (`Tile::panel_elem`), C rows 0..R × the real columns of panels 0..P, and the bias of
-    // those columns.
+    // (`Tile::panel_elem`), C rows 0..R × the real columns of panels 0..P, and the bias and
+    // the added rows of those columns.
     // SAFETY: the instruction set is available.
     let zero = unsafe { V::zero() };
     let mut acc = [[zero; P]; R];
@@ -154,13 +154,39 @@ pub(crate) unsafe fn tile<
             unsafe { k_step::<V, S, R, P>(&mut acc, &t, kk) };
         }
     }
+    if SPLIT == 2 {
+        for r in 0..R {
+            for q in 0..P {
+                // SAFETY: the instruction set is available (caller contract).
+                acc[r][q] = unsafe { acc[r][q].add(odd[r][q]) };
+            }
+        }
+    }
+    if let Some(Added {
+        base,
+        ld,
+        first,
+        repeat,
+    }) = t.added
+    {
+        // Tile row r gets row (first + r) / repeat, counted without a division per row.
+        let (mut row, mut left) = (first / repeat, repeat - first % repeat);
+        for r in 0..R {
+            for q in 0..P {
+                // SAFETY: as above (the added row of tile row r, panel q's real columns).
+                acc[r][q] = unsafe { acc[r][q].add(V::load(base.add(row * ld + q * NR), cols(q))) };
+            }
+            left -= 1;
+            if left == 0 {
+                row += 1;
+                left = repeat;
+            }
+        }
+    }
     for r in 0..R {
         for q in 0..P {
             // SAFETY: the instruction set is available (caller contract).
             unsafe {
-                if SPLIT == 2 {
-                    acc[r][q] = acc[r][q].add(odd[r][q]);
-                }
                 if relu {
                     acc[r][q] = acc[r][q].relu();
                 }
