@@ -1,4 +1,4 @@
-//! FrEIA's `AllInOneBlock` (freia.md §1.9): an affine coupling on the second half with a
+//! FrEIA's `AllInOneBlock` (docs/blocks.md §allinoneblock): an affine coupling on the second half with a
 //! `0.1`-scaled subnet, a learned global affine, and a fixed permutation.
 
 use alloc::format;

@@ -1,5 +1,5 @@
 //! FrEIA's coupling blocks: GLOW, RNVP, NICE, GIN, AffineCouplingOneSided and
-//! ConditionalAffineTransform (freia.md §1.1–§1.8).
+//! ConditionalAffineTransform (docs/blocks.md §glowcouplingblock … §conditionalaffinetransform).
 //!
 //! All of them are one or two *halves*: a subnet reads the passive columns (plus the condition)
 //! and its output transforms the active columns in place. The blocks differ only in which
@@ -13,7 +13,7 @@ use super::{BlockSpec, Plan, Work};
 use crate::error::{Error, Result};
 use crate::kernels::math::{self, SoftClamp};
 
-/// The `clamp_activation` of a coupling block (freia.md §1.1): ATAN (the default), TANH or
+/// The `clamp_activation` of a coupling block (docs/blocks.md §soft-clamp): ATAN (the default), TANH or
 /// SIGMOID.
 fn parse_soft_clamp(spec: &BlockSpec<'_, '_>) -> Result<SoftClamp> {
     let key = spec.key("clamp_activation");

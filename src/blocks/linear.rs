@@ -1,5 +1,5 @@
 //! The parameter-light blocks: `PermuteRandom`, `ActNorm`, `FixedLinearTransform`
-//! (freia.md §1.10–§1.12).
+//! (docs/blocks.md §permuterandom, §actnorm, §fixedlineartransform).
 
 use alloc::format;
 use alloc::vec::Vec;

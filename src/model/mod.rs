@@ -45,7 +45,7 @@ impl Default for LoadOptions {
     }
 }
 
-/// Which FrEIA produced the file (it changes the AllInOneBlock clamp, freia.md §1.14).
+/// Which FrEIA produced the file (it changes the AllInOneBlock clamp, docs/blocks.md §versions).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FreiaVariant {
     /// FrEIA 0.2 as published on PyPI.
