@@ -227,6 +227,62 @@ macro_rules! dispatch_slice {
     };
 }
 
+/// `v ← v·scale + offset` element by element (`reverse`: `v ← (v − offset)/scale`), with
+/// `scale` and `offset` of equal length repeating along `v` from its start: a per-channel
+/// affine map of rows, the channels' values given for several rows so that the loop runs over
+/// whole vectors of them. The same operations on every ISA (two roundings, no fused
+/// multiply-add).
+pub(crate) fn affine_rows(
+    isa: crate::kernels::gemm::Available,
+    v: &mut [f32],
+    scale: &[f32],
+    offset: &[f32],
+    reverse: bool,
+) {
+    assert!(
+        scale.len() == offset.len() && !scale.is_empty(),
+        "affine_rows: one scale per offset"
+    );
+    #[inline(always)]
+    fn body(v: &mut [f32], scale: &[f32], offset: &[f32], reverse: bool) {
+        for chunk in v.chunks_mut(scale.len()) {
+            if reverse {
+                for ((x, o), g) in chunk.iter_mut().zip(offset).zip(scale) {
+                    *x = (*x - *o) / *g;
+                }
+            } else {
+                for ((x, o), g) in chunk.iter_mut().zip(offset).zip(scale) {
+                    *x = *x * *g + *o;
+                }
+            }
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx512f")]
+        fn avx512(v: &mut [f32], scale: &[f32], offset: &[f32], reverse: bool) {
+            body(v, scale, offset, reverse)
+        }
+        #[target_feature(enable = "avx2,fma")]
+        fn avx2(v: &mut [f32], scale: &[f32], offset: &[f32], reverse: bool) {
+            body(v, scale, offset, reverse)
+        }
+        match isa.isa() {
+            crate::kernels::gemm::Isa::Avx512 => {
+                // SAFETY: `Available`: this CPU has the ISA.
+                return unsafe { avx512(v, scale, offset, reverse) };
+            }
+            crate::kernels::gemm::Isa::Avx2Fma => {
+                // SAFETY: as above.
+                return unsafe { avx2(v, scale, offset, reverse) };
+            }
+            crate::kernels::gemm::Isa::Portable => {}
+        }
+    }
+    let _ = isa;
+    body(v, scale, offset, reverse)
+}
+
 dispatch_slice!(
     /// `v ← e^{sign·v}` element-wise (`sign` is ±1).
     exp_scaled_slice(sign: f32) |v| {
@@ -425,6 +481,41 @@ pub(crate) fn coupling_row(
 #[cfg(all(test, feature = "std"))]
 mod tests {
     use super::*;
+
+    /// A per-channel affine map of rows is the scalar formula on every element, on every ISA,
+    /// for a channel count that does not divide a vector (3) and rows that do not fill the
+    /// repeated pattern.
+    #[test]
+    fn affine_rows_is_the_formula_per_element() {
+        let (d, rows_given) = (3, 16);
+        let scale: alloc::vec::Vec<f32> = (0..rows_given * d)
+            .map(|i| 0.5 + (i % d) as f32 * 0.7)
+            .collect();
+        let offset: alloc::vec::Vec<f32> =
+            (0..rows_given * d).map(|i| (i % d) as f32 - 1.3).collect();
+        let rows = 37;
+        let v0: alloc::vec::Vec<f32> = (0..rows * d)
+            .map(|i| (i as f32 * 0.37).sin() * 3.0)
+            .collect();
+        for isa in crate::kernels::gemm::Isa::ALL
+            .into_iter()
+            .filter_map(crate::kernels::gemm::Isa::available)
+        {
+            for reverse in [false, true] {
+                let mut v = v0.clone();
+                affine_rows(isa, &mut v, &scale, &offset, reverse);
+                for (i, (&got, &x)) in v.iter().zip(&v0).enumerate() {
+                    let (g, o) = (scale[i % d], offset[i % d]);
+                    let want = if reverse { (x - o) / g } else { x * g + o };
+                    assert_eq!(
+                        got.to_bits(),
+                        want.to_bits(),
+                        "{isa:?} reverse={reverse} element {i}"
+                    );
+                }
+            }
+        }
+    }
 
     /// Distance in ulps between `got` and the f64 reference rounded to f32.
     fn ulps(got: f32, want: f64) -> u64 {
