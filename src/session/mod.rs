@@ -6,6 +6,7 @@
 //! [`Session::arena_bytes`]); nothing is allocated after that. One session serves one thread
 //! at a time; the model it borrows can be shared.
 
+mod bound;
 pub mod matrix;
 #[cfg(feature = "std")]
 mod pool;
@@ -1023,7 +1024,7 @@ impl<'m, 'a> Session<'m, 'a> {
             let (ys, n, position) = (&draws.ys, draws.n, draws.position);
             Self::load_sample_rows(model, part, ys, n, position, start + r0, rows);
             Self::chain(model, part, rows, true);
-            Self::finish_sample_rows(model, part.state, rows);
+            Self::finish_sample_rows(model, part.work.isa, part.state, rows);
             after(part, r0, rows);
         };
         Self::run_parts(
@@ -1093,9 +1094,11 @@ impl<'m, 'a> Session<'m, 'a> {
     /// Turns rows `0..m` of `state` (row stride `dim`), as the inverse chain left them, into
     /// samples of x in raw units, in place in the first `x_dim` floats of each row: what every
     /// sampling call hands out.
-    fn finish_sample_rows(model: &Model, state: &mut [f32], m: usize) {
+    fn finish_sample_rows(model: &Model, isa: Available, state: &mut [f32], m: usize) {
         let (d, xd) = (model.dim(), model.layout().x_dim());
-        for r in 0..m {
+        let norm = model.x_norm.as_ref();
+        let done = bound::blocks(isa, norm, &model.x_transform, state, m, d);
+        for r in done..m {
             let row = &mut state[r * d..r * d + xd];
             if let Some(norm) = &model.x_norm {
                 norm.inverse(row);
