@@ -38,6 +38,7 @@ pub(crate) fn erf(x: f32) -> f32 {
 /// its own path's values by selects, so that the loop vectorises; the rare others (overflow,
 /// underflow, NaN) are then computed by libm itself.
 #[inline(always)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub(crate) fn exp_lanes(x: &[f32; 16]) -> [f32; 16] {
     const LN2_HI: f32 = 6.931_457_5e-1;
     const LN2_LO: f32 = 1.428_606_8e-6;

@@ -12,6 +12,7 @@ use crate::kernels::math::exp_lanes;
 use crate::model::{Standardize, XTransform, XTransformKind};
 
 /// Rows per block.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 const ROWS: usize = 16;
 
 /// Turns the first `transforms.len()` (or the norm's) values of whole blocks of 16 of the `m`
@@ -62,6 +63,7 @@ fn avx512(norm: Option<&Standardize>, transforms: &[XTransform], state: &mut [f3
 
 /// `XTransform::to_bounded` of each lane.
 #[inline(always)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 fn bound(t: &XTransform, u: &mut [f32; ROWS]) {
     match t.kind() {
         XTransformKind::Identity => {}
