@@ -257,6 +257,9 @@ enum GlobalAffine {
     Exp,
 }
 
+/// Rows whose channels' global scale and offset an [`AllInOne`] keeps side by side.
+const AFFINE_ROWS: usize = 16;
+
 /// An AllInOneBlock.
 pub(crate) struct AllInOne {
     split: (usize, usize),
@@ -265,7 +268,8 @@ pub(crate) struct AllInOne {
     /// FrEIA head: `α·tanh(a/α)`; FrEIA 0.2: `α·tanh(a)`.
     clamp_divides: bool,
     gin: bool,
-    /// Ψ(global_scale), per channel (1 for GIN).
+    /// Ψ(global_scale), per channel (1 for GIN), and the offsets, each repeated for
+    /// [`AFFINE_ROWS`] rows (the global affine runs over whole vectors of rows).
     scale: Vec<f32>,
     offset: Vec<f32>,
     /// Σ log Ψ(global_scale) as FrEIA sums it (0 for GIN).
@@ -472,14 +476,16 @@ impl AllInOne {
                 None => return Err(Error::MissingTensor(perm_name)),
             }
         };
+        let repeated =
+            |v: &[f32]| try_collect("the global affine", (0..AFFINE_ROWS * d).map(|i| v[i % d]));
         Ok(AllInOne {
             split: (l1, l2),
             subnet,
             clamp,
             clamp_divides: spec.freia_head,
             gin,
-            scale,
-            offset,
+            scale: repeated(&scale)?,
+            offset: repeated(&offset)?,
             log_scale_sum,
             permutation,
             reverse_permutation,
@@ -499,7 +505,7 @@ impl AllInOne {
     }
 
     pub(crate) fn parameter_count(&self) -> usize {
-        self.subnet.parameter_count() + 2 * self.scale.len()
+        self.subnet.parameter_count() + 2 * (self.split.0 + self.split.1)
     }
 
     pub(crate) fn run(
@@ -515,11 +521,8 @@ impl AllInOne {
         if rev {
             self.permutation
                 .apply(work.isa, m, d, state, work.tmp, true);
-            for row in state[..m * d].chunks_exact_mut(d) {
-                for ((x, o), g) in row.iter_mut().zip(&self.offset).zip(&self.scale) {
-                    *x = (*x - *o) / *g;
-                }
-            }
+            let rows = &mut state[..m * d];
+            math::affine_rows(work.isa, rows, &self.scale, &self.offset, true);
         } else if self.reverse_permutation {
             self.permutation
                 .apply(work.isa, m, d, state, work.tmp, true);
@@ -594,11 +597,8 @@ impl AllInOne {
         }
 
         if !rev {
-            for row in state[..m * d].chunks_exact_mut(d) {
-                for ((x, o), g) in row.iter_mut().zip(&self.offset).zip(&self.scale) {
-                    *x = *x * *g + *o;
-                }
-            }
+            let rows = &mut state[..m * d];
+            math::affine_rows(work.isa, rows, &self.scale, &self.offset, false);
             self.permutation
                 .apply(work.isa, m, d, state, work.tmp, false);
         } else if self.reverse_permutation {

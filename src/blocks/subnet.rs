@@ -556,7 +556,7 @@ mod tests {
     /// layer with a passive part and for a layer of the condition alone.
     #[test]
     fn a_shared_condition_gives_the_bits_of_a_condition_per_row() {
-        for (n, k, n_cond) in [(64, 10, 8), (40, 3, 3), (4, 7, 5)] {
+        for (n, k, n_cond) in [(64, 10, 8), (40, 3, 3), (4, 7, 5), (6, 5, 5)] {
             let (file, _) = weight_file(n, k);
             let src = Source::parse(&file, usize::MAX).unwrap();
             let mut dense = Dense::load(&src, "w", n, k, n_cond).unwrap();

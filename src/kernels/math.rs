@@ -32,6 +32,56 @@ pub(crate) fn erf(x: f32) -> f32 {
     libm::erff(x)
 }
 
+/// [`exp`] (libm's `expf`, FreeBSD's algorithm) of 16 lanes, bit for bit. The lanes that libm
+/// takes down its common paths (|x| < 87.34: argument reduction by k·ln 2 and a rational
+/// approximation, or `1 + x` for |x| ≤ 2⁻¹⁴) are computed without branches, each lane taking
+/// its own path's values by selects, so that the loop vectorises; the rare others (overflow,
+/// underflow, NaN) are then computed by libm itself.
+#[inline(always)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+pub(crate) fn exp_lanes(x: &[f32; 16]) -> [f32; 16] {
+    const LN2_HI: f32 = 6.931_457_5e-1;
+    const LN2_LO: f32 = 1.428_606_8e-6;
+    const INV_LN2: f32 = 1.442_695_1;
+    const P1: f32 = 1.666_662_5e-1;
+    const P2: f32 = -2.766_733_3e-3;
+    let mut out = [0.0f32; 16];
+    let mut special = false;
+    for (y, &x) in out.iter_mut().zip(x) {
+        let bits = x.to_bits();
+        let hx = bits & 0x7fff_ffff;
+        let negative = bits >> 31 != 0;
+        special |= hx >= 0x42ae_ac50;
+        // |x| > 1.5 ln 2: k = round(x / ln 2), by truncating x/ln 2 ± 1/2; else k = ±1.
+        let half = if negative { -0.5f32 } else { 0.5 };
+        let k_far = (INV_LN2 * x + half) as i32;
+        let k_near = if negative { -1 } else { 1 };
+        let k = if hx > 0x3f85_1592 { k_far } else { k_near };
+        let kf = k as f32;
+        // |x| > ln 2 / 2: x = k ln 2 + (hi − lo); else k = 0, hi = x, lo = 0.
+        let reduced = hx > 0x3eb1_7218;
+        let hi = if reduced { x - kf * LN2_HI } else { x };
+        let lo = if reduced { kf * LN2_LO } else { 0.0 };
+        let k = if reduced { k } else { 0 };
+        let r = if reduced { hi - lo } else { x };
+        let rr = r * r;
+        let c = r - rr * (P1 + rr * P2);
+        let e = 1.0 + (r * c / (2.0 - c) - lo + hi);
+        // e·2^k with k in −126..=126 on these paths: one exact scaling (2⁰ = 1 leaves e as
+        // libm returns it).
+        let scaled = e * f32::from_bits((k.wrapping_add(127) as u32) << 23);
+        *y = if hx <= 0x3900_0000 { 1.0 + x } else { scaled };
+    }
+    if special {
+        for (y, &x) in out.iter_mut().zip(x) {
+            if x.to_bits() & 0x7fff_ffff >= 0x42ae_ac50 {
+                *y = exp(x);
+            }
+        }
+    }
+    out
+}
+
 /// `1 / (1 + e^{-x})`, as `torch.sigmoid`.
 #[inline]
 pub(crate) fn sigmoid(x: f32) -> f32 {
@@ -225,6 +275,62 @@ macro_rules! dispatch_slice {
             $pbody
         }
     };
+}
+
+/// `v ← v·scale + offset` element by element (`reverse`: `v ← (v − offset)/scale`), with
+/// `scale` and `offset` of equal length repeating along `v` from its start: a per-channel
+/// affine map of rows, the channels' values given for several rows so that the loop runs over
+/// whole vectors of them. The same operations on every ISA (two roundings, no fused
+/// multiply-add).
+pub(crate) fn affine_rows(
+    isa: crate::kernels::gemm::Available,
+    v: &mut [f32],
+    scale: &[f32],
+    offset: &[f32],
+    reverse: bool,
+) {
+    assert!(
+        scale.len() == offset.len() && !scale.is_empty(),
+        "affine_rows: one scale per offset"
+    );
+    #[inline(always)]
+    fn body(v: &mut [f32], scale: &[f32], offset: &[f32], reverse: bool) {
+        for chunk in v.chunks_mut(scale.len()) {
+            if reverse {
+                for ((x, o), g) in chunk.iter_mut().zip(offset).zip(scale) {
+                    *x = (*x - *o) / *g;
+                }
+            } else {
+                for ((x, o), g) in chunk.iter_mut().zip(offset).zip(scale) {
+                    *x = *x * *g + *o;
+                }
+            }
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx512f")]
+        fn avx512(v: &mut [f32], scale: &[f32], offset: &[f32], reverse: bool) {
+            body(v, scale, offset, reverse)
+        }
+        #[target_feature(enable = "avx2,fma")]
+        fn avx2(v: &mut [f32], scale: &[f32], offset: &[f32], reverse: bool) {
+            body(v, scale, offset, reverse)
+        }
+        match isa.isa() {
+            crate::kernels::gemm::Isa::Avx512 => {
+                // SAFETY: `Available`: this CPU has the ISA.
+                return unsafe { avx512(v, scale, offset, reverse) };
+            }
+            crate::kernels::gemm::Isa::Avx2Fma => {
+                // SAFETY: as above.
+                return unsafe { avx2(v, scale, offset, reverse) };
+            }
+            crate::kernels::gemm::Isa::Portable => {}
+        }
+    }
+    let _ = isa;
+    body(v, scale, offset, reverse)
 }
 
 dispatch_slice!(
@@ -425,6 +531,83 @@ pub(crate) fn coupling_row(
 #[cfg(all(test, feature = "std"))]
 mod tests {
     use super::*;
+
+    /// `exp_lanes` is libm's `expf` bit for bit: every 257th f32, dense sweeps across its
+    /// thresholds (±2⁻¹⁴, ±ln 2 / 2, ±1.5 ln 2, −87.34, 88.72, −103.97) and the special values.
+    #[test]
+    fn exp_lanes_is_libm() {
+        let mut inputs: alloc::vec::Vec<f32> = (0..=u32::MAX / 257)
+            .map(|i| f32::from_bits(i * 257))
+            .collect();
+        for edge in [
+            6.103_515_6e-5f32,
+            0.346_573_6,
+            1.039_720_8,
+            87.336_55,
+            88.722_84,
+            103.972_08,
+        ] {
+            for sign in [1.0f32, -1.0] {
+                let e = (sign * edge).to_bits();
+                inputs.extend((e - 2000..e + 2000).map(f32::from_bits));
+            }
+        }
+        inputs.extend([
+            0.0,
+            -0.0,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::NAN,
+            f32::MIN_POSITIVE,
+        ]);
+        for chunk in inputs.chunks(16) {
+            let mut x = [0.0f32; 16];
+            x[..chunk.len()].copy_from_slice(chunk);
+            let got = exp_lanes(&x);
+            for (g, x) in got.iter().zip(&x) {
+                let want = exp(*x);
+                assert!(
+                    g.to_bits() == want.to_bits() || (g.is_nan() && want.is_nan()),
+                    "exp({x:e}) = {g:e}, libm {want:e}"
+                );
+            }
+        }
+    }
+
+    /// A per-channel affine map of rows is the scalar formula on every element, on every ISA,
+    /// for a channel count that does not divide a vector (3) and rows that do not fill the
+    /// repeated pattern.
+    #[test]
+    fn affine_rows_is_the_formula_per_element() {
+        let (d, rows_given) = (3, 16);
+        let scale: alloc::vec::Vec<f32> = (0..rows_given * d)
+            .map(|i| 0.5 + (i % d) as f32 * 0.7)
+            .collect();
+        let offset: alloc::vec::Vec<f32> =
+            (0..rows_given * d).map(|i| (i % d) as f32 - 1.3).collect();
+        let rows = 37;
+        let v0: alloc::vec::Vec<f32> = (0..rows * d)
+            .map(|i| (i as f32 * 0.37).sin() * 3.0)
+            .collect();
+        for isa in crate::kernels::gemm::Isa::ALL
+            .into_iter()
+            .filter_map(crate::kernels::gemm::Isa::available)
+        {
+            for reverse in [false, true] {
+                let mut v = v0.clone();
+                affine_rows(isa, &mut v, &scale, &offset, reverse);
+                for (i, (&got, &x)) in v.iter().zip(&v0).enumerate() {
+                    let (g, o) = (scale[i % d], offset[i % d]);
+                    let want = if reverse { (x - o) / g } else { x * g + o };
+                    assert_eq!(
+                        got.to_bits(),
+                        want.to_bits(),
+                        "{isa:?} reverse={reverse} element {i}"
+                    );
+                }
+            }
+        }
+    }
 
     /// Distance in ulps between `got` and the f64 reference rounded to f32.
     fn ulps(got: f32, want: f64) -> u64 {

@@ -79,44 +79,27 @@ pub fn fill_rows(
         out.len() >= (rows - 1) * stride + width,
         "normal rows past the end of their buffer"
     );
-    let done = fill_vector_rows(isa, (seed, stream, first_row), rows, out, stride, width);
+    // Whole blocks of 16 rows with the vector generator, if this CPU has it.
+    #[cfg(target_arch = "x86_64")]
+    let done = if isa.isa() == crate::kernels::gemm::Isa::Avx512 && avx512dq_available() {
+        let blocks = rows / LANES;
+        let base = key_base(seed, stream);
+        // SAFETY: AVX-512F (`isa`) and DQ (checked) are available; the rows lie in `out`
+        // (checked above).
+        unsafe { avx512::fill_blocks(base, first_row, blocks, out, stride, width) };
+        blocks * LANES
+    } else {
+        0
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let done = {
+        let _ = isa;
+        0
+    };
     for r in done..rows {
         let row = first_row.wrapping_add(r as u64);
         fill_row(seed, stream, row, &mut out[r * stride..r * stride + width]);
     }
-}
-
-/// The first rows of [`fill_rows`] that the vector generator takes (whole blocks of 16, if
-/// the CPU has one), and their count.
-#[cfg(target_arch = "x86_64")]
-fn fill_vector_rows(
-    isa: Available,
-    (seed, stream, first_row): (u64, u64, u64),
-    rows: usize,
-    out: &mut [f32],
-    stride: usize,
-    width: usize,
-) -> usize {
-    if isa.isa() != crate::kernels::gemm::Isa::Avx512 || !avx512dq_available() || width == 0 {
-        return 0;
-    }
-    let blocks = rows / LANES;
-    let base = key_base(seed, stream);
-    // SAFETY: AVX-512F (`isa`) and DQ (checked) are available; `fill_rows` checked that the
-    // rows lie in `out`.
-    unsafe { avx512::fill_blocks(base, first_row, blocks, out, stride, width) };
-    blocks * LANES
-}
-#[cfg(not(target_arch = "x86_64"))]
-fn fill_vector_rows(
-    _: Available,
-    _: (u64, u64, u64),
-    _: usize,
-    _: &mut [f32],
-    _: usize,
-    _: usize,
-) -> usize {
-    0
 }
 
 /// Rows per block of the vector generator.
@@ -368,7 +351,7 @@ mod avx512 {
     /// Rows `0..blocks·16` of `out` (see `super::fill_rows`), `base` the rows' key base.
     ///
     /// # Safety
-    /// AVX-512F and DQ are available; `width > 0`, and the rows, `stride` apart, lie in `out`
+    /// AVX-512F and DQ are available, and the rows, `stride` apart, lie in `out`
     /// (the indexing below is checked regardless).
     #[target_feature(enable = "avx512f,avx512dq")]
     pub(super) unsafe fn fill_blocks(

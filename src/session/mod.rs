@@ -6,6 +6,7 @@
 //! [`Session::arena_bytes`]); nothing is allocated after that. One session serves one thread
 //! at a time; the model it borrows can be shared.
 
+mod bound;
 pub mod matrix;
 #[cfg(feature = "std")]
 mod pool;
@@ -184,9 +185,15 @@ pub struct Session<'m, 'a> {
     seed: u64,
     stream: u64,
     next_row: u64,
-    /// Scratch of the extra worker threads (tile-sized buffers each), see `set_threads`.
+    /// The extra threads and their scratch, see `set_threads`.
+    team: Team,
+}
+
+/// A session's extra threads: their scratch (tile-sized buffers each) and, with std, the
+/// threads themselves, parked between calls (see `Session::set_threads`).
+#[derive(Default)]
+struct Team {
     workers: Vec<Vec<f32>>,
-    /// The extra worker threads, parked between calls (see `set_threads`).
     #[cfg(feature = "std")]
     pool: Option<pool::Pool>,
 }
@@ -238,9 +245,7 @@ impl<'m, 'a> Session<'m, 'a> {
             seed: 0,
             stream: 0,
             next_row: 0,
-            workers: Vec::new(),
-            #[cfg(feature = "std")]
-            pool: None,
+            team: Team::default(),
         }
     }
 
@@ -262,10 +267,12 @@ impl<'m, 'a> Session<'m, 'a> {
         if threads > Self::MAX_THREADS {
             return Err(Error::Argument("threads must be at most 1024"));
         }
-        self.pool = None;
+        self.team = Team::default();
         let per = self.plan.worker_floats();
-        self.workers = (1..threads).map(|_| alloc::vec![0.0; per]).collect();
-        self.pool = (threads > 1).then(|| pool::Pool::new(threads - 1));
+        self.team = Team {
+            workers: (1..threads).map(|_| alloc::vec![0.0; per]).collect(),
+            pool: (threads > 1).then(|| pool::Pool::new(threads - 1)),
+        };
         Ok(())
     }
 
@@ -279,7 +286,7 @@ impl<'m, 'a> Session<'m, 'a> {
 
     /// Threads each call uses (see [`Session::set_threads`]).
     pub fn threads(&self) -> usize {
-        1 + self.workers.len()
+        1 + self.team.workers.len()
     }
 
     /// Bytes of session memory for `model` at `max_batch` rows per call (for
@@ -497,23 +504,12 @@ impl<'m, 'a> Session<'m, 'a> {
         m: usize,
         rev: bool,
         plan: &MemoryPlan,
-        workers: &mut [Vec<f32>],
-        #[cfg(feature = "std")] pool: Option<&pool::Pool>,
+        team: &mut Team,
     ) {
         let job = |part: &mut Buffers<'_>, _: usize, rows: usize| {
             Self::chain(model, part, rows, rev);
         };
-        Self::run_parts(
-            model,
-            bufs,
-            m,
-            THREAD_ROWS,
-            plan,
-            workers,
-            #[cfg(feature = "std")]
-            pool,
-            &job,
-        );
+        Self::run_parts(model, bufs, (m, THREAD_ROWS), plan, team, &job);
     }
 
     /// The chain on rows `0..m` of `bufs`, on the calling thread.
@@ -547,36 +543,32 @@ impl<'m, 'a> Session<'m, 'a> {
     /// `r0..r0 + rows`, condition rows `r0..` with one condition per row) and scratch of its
     /// thread's own; the job loads what it needs in them, or uses conditions loaded one per
     /// row. Rows are independent, so the results do not depend on the split.
-    #[allow(clippy::too_many_arguments)]
     fn run_parts(
         model: &Model,
         bufs: &mut Buffers<'_>,
-        m: usize,
-        align: usize,
+        (m, align): (usize, usize),
         plan: &MemoryPlan,
-        workers: &mut [Vec<f32>],
-        #[cfg(feature = "std")] pool: Option<&pool::Pool>,
+        team: &mut Team,
         job: &PartJob<'_>,
     ) {
         #[cfg(feature = "std")]
-        if let Some(pool) = pool
+        if let Some(pool) = &team.pool
             && m >= plan.threaded_rows
         {
-            Self::run_parts_threaded(model, bufs, m, align, plan, workers, pool, job);
+            let workers = &mut team.workers;
+            Self::run_parts_threaded(model, bufs, (m, align), plan, workers, pool, job);
             return;
         }
-        let _ = (model, align, plan, &workers);
+        let _ = (model, align, plan, team);
         job(bufs, 0, m);
     }
 
     /// [`Session::run_parts`] on the pool.
     #[cfg(feature = "std")]
-    #[allow(clippy::too_many_arguments)]
     fn run_parts_threaded(
         model: &Model,
         bufs: &mut Buffers<'_>,
-        m: usize,
-        align: usize,
+        (m, align): (usize, usize),
         plan: &MemoryPlan,
         workers: &mut [Vec<f32>],
         pool: &pool::Pool,
@@ -795,16 +787,7 @@ impl<'m, 'a> Session<'m, 'a> {
                 ld[r] = if valid { log_jacobian } else { f32::NAN };
             }
         }
-        Self::run_chain(
-            model,
-            &mut bufs,
-            m,
-            rev,
-            &plan,
-            &mut self.workers,
-            #[cfg(feature = "std")]
-            self.pool.as_ref(),
-        );
+        Self::run_chain(model, &mut bufs, m, rev, &plan, &mut self.team);
         // The standardisations' own log-determinants, so logdet is that of the raw-unit map.
         let mut extra = 0.0f32;
         if let Some(norm) = &model.x_norm {
@@ -987,9 +970,7 @@ impl<'m, 'a> Session<'m, 'a> {
                 (done, m),
                 THREAD_ROWS,
                 &plan,
-                &mut self.workers,
-                #[cfg(feature = "std")]
-                self.pool.as_ref(),
+                &mut self.team,
                 &|_, _, _| {},
             );
             for r in 0..m {
@@ -1015,28 +996,17 @@ impl<'m, 'a> Session<'m, 'a> {
         (start, m): (usize, usize),
         align: usize,
         plan: &MemoryPlan,
-        workers: &mut [Vec<f32>],
-        #[cfg(feature = "std")] pool: Option<&pool::Pool>,
+        team: &mut Team,
         after: &PartJob<'_>,
     ) {
         let job = |part: &mut Buffers<'_>, r0: usize, rows: usize| {
             let (ys, n, position) = (&draws.ys, draws.n, draws.position);
             Self::load_sample_rows(model, part, ys, n, position, start + r0, rows);
             Self::chain(model, part, rows, true);
-            Self::finish_sample_rows(model, part.state, rows);
+            Self::finish_sample_rows(model, part.work.isa, part.state, rows);
             after(part, r0, rows);
         };
-        Self::run_parts(
-            model,
-            bufs,
-            m,
-            align,
-            plan,
-            workers,
-            #[cfg(feature = "std")]
-            pool,
-            &job,
-        );
+        Self::run_parts(model, bufs, (m, align), plan, team, &job);
     }
 
     /// Fills rows `0..m` of the chain's buffers with rows `start..start + m` of a sampling call
@@ -1093,9 +1063,11 @@ impl<'m, 'a> Session<'m, 'a> {
     /// Turns rows `0..m` of `state` (row stride `dim`), as the inverse chain left them, into
     /// samples of x in raw units, in place in the first `x_dim` floats of each row: what every
     /// sampling call hands out.
-    fn finish_sample_rows(model: &Model, state: &mut [f32], m: usize) {
+    fn finish_sample_rows(model: &Model, isa: Available, state: &mut [f32], m: usize) {
         let (d, xd) = (model.dim(), model.layout().x_dim());
-        for r in 0..m {
+        let norm = model.x_norm.as_ref();
+        let done = bound::blocks(isa, norm, &model.x_transform, state, m, d);
+        for r in done..m {
             let row = &mut state[r * d..r * d + xd];
             if let Some(norm) = &model.x_norm {
                 norm.inverse(row);

@@ -35,9 +35,7 @@
 //! quantiles the brackets are narrowed a group at a time (more passes, the same memory).
 
 use super::matrix::MatRef;
-#[cfg(feature = "std")]
-use super::pool;
-use super::{Buffers, Draws, MemoryPlan, PartJob, Session, THREAD_ROWS};
+use super::{Buffers, Draws, MemoryPlan, PartJob, Session, THREAD_ROWS, Team};
 use crate::error::{Error, Result};
 use crate::model::{Layout, Model};
 
@@ -209,9 +207,7 @@ impl Session<'_, '_> {
             model,
             plan,
             bufs: Self::buffers(&plan, self.isa, &mut self.arena, plan.max_batch),
-            workers: &mut self.workers,
-            #[cfg(feature = "std")]
-            pool: self.pool.as_ref(),
+            team: &mut self.team,
             draws: Draws {
                 ys,
                 n,
@@ -240,9 +236,7 @@ struct Draw<'s, 'y> {
     model: &'s Model,
     plan: MemoryPlan,
     bufs: Buffers<'s>,
-    workers: &'s mut [alloc::vec::Vec<f32>],
-    #[cfg(feature = "std")]
-    pool: Option<&'s pool::Pool>,
+    team: &'s mut Team,
     draws: Draws<'y>,
 }
 
@@ -278,9 +272,7 @@ impl Draw<'_, '_> {
             (start, m),
             align,
             &self.plan,
-            self.workers,
-            #[cfg(feature = "std")]
-            self.pool,
+            self.team,
             after,
         );
     }

@@ -2,9 +2,10 @@
 
 use core::arch::x86_64::*;
 
-use super::WeightStorage;
-use super::driver::{self, Microkernel, Problem, Tile, by_rows, elem};
+use super::driver::{self, Init, Microkernel, Problem, Tile, by_rows, elem};
 use super::tile::{self, Lanes};
+use super::{NR, WeightStorage};
+use crate::kernels::half;
 
 /// One zmm: the 16 columns of a panel row.
 #[derive(Clone, Copy)]
@@ -125,6 +126,23 @@ impl Microkernel for Avx512 {
         }
     }
 
+    const NARROW: usize = 4;
+    const NARROW_ROWS: usize = 16;
+
+    #[inline(always)]
+    unsafe fn narrow_tile<const S: u8>(t: Tile) {
+        // SAFETY: forwarded caller contract, with `t.last` outputs.
+        unsafe {
+            match t.last {
+                1 => narrow::<S, 1>(t),
+                2 => narrow::<S, 2>(t),
+                3 => narrow::<S, 3>(t),
+                4 => narrow::<S, 4>(t),
+                n => unreachable!("no narrow tile of {n} outputs"),
+            }
+        }
+    }
+
     #[inline(always)]
     unsafe fn one_panel_tile<const S: u8>(rows: usize, t: Tile) {
         macro_rules! go {
@@ -159,6 +177,16 @@ pub(super) unsafe fn transpose16(src: *const f32, ld: usize, dst: *mut f32, ldd:
         // SAFETY: row i of the block is readable (caller contract).
         *v = unsafe { _mm512_loadu_ps(src.add(i * ld)) };
     }
+    for (i, v) in transposed(r).iter().enumerate() {
+        // SAFETY: row i of the destination block is writable (caller contract).
+        unsafe { _mm512_storeu_ps(dst.add(i * ldd), *v) };
+    }
+}
+
+/// The 16×16 block whose row `i` is lane `i` of each of `r`'s vectors.
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn transposed(mut r: [__m512; 16]) -> [__m512; 16] {
     // 32-bit then 64-bit interleaves within 128-bit lanes: r[4q + c] then holds, in lane L,
     // element 4L + c of rows 4q..4q+4.
     let mut t = [_mm512_setzero_ps(); 16];
@@ -186,8 +214,123 @@ pub(super) unsafe fn transpose16(src: *const f32, ld: usize, dst: *mut f32, ldd:
         t[8 + c] = _mm512_shuffle_f32x4::<0x88>(hi01, hi23);
         t[12 + c] = _mm512_shuffle_f32x4::<0xDD>(hi01, hi23);
     }
-    for (i, v) in t.iter().enumerate() {
-        // SAFETY: row i of the destination block is writable (caller contract).
-        unsafe { _mm512_storeu_ps(dst.add(i * ldd), *v) };
+    t
+}
+
+/// [`Microkernel::narrow_tile`] with `N` outputs: 16 rows in the lanes of one vector per
+/// output and chain.
+///
+/// # Safety
+/// As for [`Microkernel::narrow_tile`], with `t.last == N`.
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn narrow<const S: u8, const N: usize>(t: Tile) {
+    const ROWS: usize = Avx512::NARROW_ROWS;
+    // Plain loads and conversions: nothing in this closure needs the target features.
+    let weight = |kk: usize, j: usize| -> f32 {
+        let at = elem::<S>(t.b, kk * NR + j);
+        // SAFETY: k-row kk < kc of the one panel, column j < N ≤ NR (caller contract).
+        unsafe {
+            match const { WeightStorage::from_code(S) } {
+                WeightStorage::F32 => *at.cast::<f32>(),
+                WeightStorage::Bf16 => half::bf16_to_f32(*at.cast::<u16>()),
+                WeightStorage::F16 => half::f16_to_f32(*at.cast::<u16>()),
+            }
+        }
+    };
+    let mut even = [_mm512_setzero_ps(); N];
+    let mut odd = [_mm512_setzero_ps(); N];
+    for (j, acc) in even.iter_mut().enumerate() {
+        *acc = match t.init {
+            Init::Zero => _mm512_setzero_ps(),
+            // SAFETY: the bias of column j < N (caller contract).
+            Init::Bias(b) => _mm512_set1_ps(unsafe { *b.add(j) }),
+            Init::Load => {
+                let mut lanes = [0.0f32; ROWS];
+                for (r, lane) in lanes.iter_mut().enumerate() {
+                    // SAFETY: C rows 0..16, column j (caller contract).
+                    *lane = unsafe { *t.c.add(r * t.ldc + j) };
+                }
+                // SAFETY: 16 f32 on the stack.
+                unsafe { _mm512_loadu_ps(lanes.as_ptr()) }
+            }
+        };
+    }
+    let mut k0 = 0;
+    while k0 < t.kc {
+        let width = (t.kc - k0).min(16);
+        let mut block = [_mm512_setzero_ps(); 16];
+        let mask = ((1u32 << width) - 1) as u16;
+        let mut row = t.a.wrapping_add(k0);
+        for v in block.iter_mut() {
+            // SAFETY: A rows 0..16, k-steps k0..k0 + width (caller contract); lanes past
+            // `width` are not read.
+            *v = unsafe { _mm512_maskz_loadu_ps(mask, row) };
+            row = row.wrapping_add(t.lda);
+        }
+        // Column kk of the block: k-step k0 + kk of the 16 rows. The contract's chains: even
+        // k-steps (k0 is even) onto the init, odd ones from zero.
+        // Loops of constant length, so that the columns stay in registers (a whole block
+        // without a test per k-step).
+        let columns = transposed(block);
+        // (A macro, not a closure: a closure would not inherit this function's target
+        // features.)
+        macro_rules! step {
+            ($kk:expr, $chain:ident) => {
+                for (j, acc) in $chain.iter_mut().enumerate() {
+                    let w = _mm512_set1_ps(weight(k0 + $kk, j));
+                    *acc = _mm512_fmadd_ps(columns[$kk], w, *acc);
+                }
+            };
+        }
+        if width == 16 {
+            for kk in (0..16).step_by(2) {
+                step!(kk, even);
+                step!(kk + 1, odd);
+            }
+        } else {
+            for kk in (0..16).step_by(2) {
+                if kk < width {
+                    step!(kk, even);
+                }
+                if kk + 1 < width {
+                    step!(kk + 1, odd);
+                }
+            }
+        }
+        k0 += width;
+    }
+    let mut out = [[0.0f32; ROWS]; N];
+    for j in 0..N {
+        let mut v = _mm512_add_ps(even[j], odd[j]);
+        if let Some(added) = t.added {
+            let mut lanes = [0.0f32; ROWS];
+            let (mut row, mut left) = (
+                added.first / added.repeat,
+                added.repeat - added.first % added.repeat,
+            );
+            for lane in &mut lanes {
+                // SAFETY: the added row of each tile row, column j (caller contract).
+                *lane = unsafe { *added.base.add(row * added.ld + j) };
+                left -= 1;
+                if left == 0 {
+                    row += 1;
+                    left = added.repeat;
+                }
+            }
+            // SAFETY: 16 f32 on the stack.
+            v = _mm512_add_ps(v, unsafe { _mm512_loadu_ps(lanes.as_ptr()) });
+        }
+        if t.relu {
+            v = _mm512_max_ps(v, _mm512_setzero_ps());
+        }
+        // SAFETY: 16 f32 on the stack.
+        unsafe { _mm512_storeu_ps(out[j].as_mut_ptr(), v) };
+    }
+    for r in 0..ROWS {
+        for (j, column) in out.iter().enumerate() {
+            // SAFETY: C rows 0..16, column j (caller contract).
+            unsafe { *t.c.add(r * t.ldc + j) = column[r] };
+        }
     }
 }

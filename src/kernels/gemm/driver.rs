@@ -159,6 +159,23 @@ pub(crate) trait Microkernel {
     /// # Safety
     /// As for [`Microkernel::tile`], with one panel.
     unsafe fn one_panel_tile<const S: u8>(rows: usize, t: Tile);
+
+    /// Most outputs of a one-panel weight that [`Microkernel::narrow_tile`] takes (0: none).
+    const NARROW: usize = 0;
+    /// Rows of a narrow tile.
+    const NARROW_ROWS: usize = 1;
+
+    /// The tile `t`, `NARROW_ROWS` rows × `t.last ≤ NARROW` outputs of a one-panel weight, all
+    /// of k in the two chains of [`Microkernel::one_panel_tile`]: the same bits, but with the
+    /// rows in a vector's lanes rather than the outputs, whose few lanes would leave most of
+    /// each multiply-add unused (a subnet's last layer of 4 outputs used 4 of 16).
+    ///
+    /// # Safety
+    /// As for [`Microkernel::one_panel_tile`], with `NARROW_ROWS` rows.
+    unsafe fn narrow_tile<const S: u8>(t: Tile) {
+        let _ = t;
+        unreachable!("no narrow tiles")
+    }
 }
 
 /// The largest `SMALL_M_PANELS.len()` the driver has a loop for.
@@ -243,7 +260,8 @@ pub(crate) unsafe fn gemm<K: Microkernel, const S: u8>(p: &Problem) {
 }
 
 /// A one-panel weight (n ≤ NR), any m: tiles of `ONE_PANEL_ROWS` rows over all of k in two
-/// chains (the contract), with no blocking: the panel (k × NR) is read once per tile.
+/// chains (the contract), with no blocking: the panel (k × NR) is read once per tile. At most
+/// `NARROW` outputs: tiles of `NARROW_ROWS` rows with the rows in the lanes, while they last.
 ///
 /// # Safety
 /// As for [`gemm`], with `p.n <= NR`.
@@ -251,7 +269,12 @@ pub(crate) unsafe fn gemm<K: Microkernel, const S: u8>(p: &Problem) {
 unsafe fn one_panel<K: Microkernel, const S: u8>(p: &Problem) {
     let mut r0 = 0;
     while r0 < p.m {
-        let rows = K::ONE_PANEL_ROWS.min(p.m - r0);
+        let narrow = p.n <= K::NARROW && r0 + K::NARROW_ROWS <= p.m;
+        let rows = if narrow {
+            K::NARROW_ROWS
+        } else {
+            K::ONE_PANEL_ROWS.min(p.m - r0)
+        };
         let t = Tile {
             kc: p.k,
             a: p.a.wrapping_add(r0 * p.lda),
@@ -268,7 +291,13 @@ unsafe fn one_panel<K: Microkernel, const S: u8>(p: &Problem) {
             relu: p.relu,
         };
         // SAFETY: rows r0..r0+rows < m, the one panel, all k-steps.
-        unsafe { K::one_panel_tile::<S>(rows, t) };
+        unsafe {
+            if narrow {
+                K::narrow_tile::<S>(t);
+            } else {
+                K::one_panel_tile::<S>(rows, t);
+            }
+        }
         r0 += rows;
     }
 }

@@ -563,7 +563,7 @@ mod tests {
         assert!(AddedRows::new(Rows::new(&s, 4, 6, 6).unwrap(), 0, 0).is_err());
     }
 
-    /// Every path of the driver (one panel in two chains, small batches, blocked over rows
+    /// Every path of the driver (one panel in two chains, narrow, small batches, blocked over rows
     /// and over k past every KC, ragged last panels, panel groups) with every storage, with and
     /// without a bias, accumulating, adding rows (each shared by 3 output rows, the first
     /// output row the second of its run) and with the ReLU, on shapes small enough for Miri
@@ -577,7 +577,18 @@ mod tests {
         let shapes: &[(usize, usize, usize)] = if cfg!(miri) {
             &[(2, 5, 16), (3, 7, 33), (1, 257, 17)]
         } else {
-            &[(1, 3, 5), (2, 5, 16), (3, 7, 33), (2, 270, 20), (13, 4, 40)]
+            &[
+                (1, 3, 5),
+                (2, 5, 16),
+                (3, 7, 33),
+                (2, 270, 20),
+                (13, 4, 40),
+                // Narrow tiles (at most 4 outputs, 16 rows), a partial block of k and rows
+                // left over for the one-panel tiles.
+                (37, 70, 3),
+                (16, 16, 4),
+                (17, 5, 1),
+            ]
         };
         for &(m, k, n) in shapes {
             let a: Vec<f32> = (0..m * k).map(value).collect();
