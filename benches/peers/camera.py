@@ -34,7 +34,9 @@ comes from the peers bench's server (`cargo bench --bench peers -- --serve`, `pe
 same run.
 
     python3 benches/peers/camera.py                    # build, check, time (about a minute)
-    python3 benches/peers/camera.py --model models/camera.safetensors --reps 9
+    innfer phantom --out target/cube.npy --truth target/truth.npy
+    python3 benches/peers/camera.py --model models/msi_oximetry.safetensors \
+        --frame target/cube.npy --reps 9
 
 Needs torch, FrEIA, onnxruntime, onnxscript, numpy; builds the library (cargo build
 --release) and the peers bench. Prints one markdown table.
@@ -136,6 +138,17 @@ def freia_from_file(path):
                    permute_soft=False)
         i += 1
     load_into_freia(inn, path)
+    if arch.get("innfer.freia", "0.2") in ("head", "main"):
+        # FrEIA main clamps the log-scale as alpha*tanh(a/alpha), FrEIA 0.2 (installed) as
+        # alpha*tanh(a) (docs/blocks.md, AllInOneBlock): dividing the rows of the s-part of each
+        # subnet's last layer by alpha makes 0.2 compute the same network.
+        import torch
+        with torch.no_grad():
+            for block in inn.module_list:
+                last = [m for m in block.subnet.modules() if isinstance(m, nn.Linear)][-1]
+                half = last.out_features // 2
+                last.weight[:half] /= block.clamp
+                last.bias[:half] /= block.clamp
     inn.eval()
     transforms = {"x_stats": f.x_stats, "y_stats": f.y_stats, "x_bounds": f.x_bounds,
                   "y_transform": f.y_transform}
@@ -233,6 +246,8 @@ class Pipeline:
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", help="an innfer model file of AllInOneBlocks (default: a random one)")
+    ap.add_argument("--frame", help="a band cube, .npy float32 [256, 256, 8], e.g. from `innfer "
+                    "phantom` (default: a smooth synthetic frame; a trained model wants real bands)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--chunk", type=int, default=8192, help="pixels per ONNX Runtime call")
@@ -275,7 +290,12 @@ def main():
                                           "c": {0: torch.export.Dim("batch")}},
                           opset_version=20, dynamo=True)
 
-    ys = frame(seed=11)
+    if args.frame:
+        ys = np.ascontiguousarray(np.load(args.frame), dtype=np.float32).reshape(-1, Y)
+        if ys.shape[0] != SIDE * SIDE:
+            sys.exit(f"{args.frame}: a [{SIDE}, {SIDE}, {Y}] band cube is needed")
+    else:
+        ys = frame(seed=11)
     pipeline = Pipeline(onnx_path, transforms, args.threads, args.chunk, seed=5)
     model = innfer.Model(model_path)
     session = model.session(max_batch=args.max_batch, seed=1)

@@ -477,5 +477,15 @@ def load_into_freia(inn, path):
     """Loads the tensors of an innfer model file into a FrEIA network of the same
     architecture (a strict ``inn.load_state_dict``). Returns ``inn``."""
     tensors, _ = read(path)
-    inn.load_state_dict({k: torch.from_numpy(v) for k, v in tensors.items()}, strict=True)
+    expected = inn.state_dict()
+    state = {}
+    for k, v in tensors.items():
+        t = torch.from_numpy(v)
+        want = expected.get(k)
+        if want is not None and t.dim() == 1 and want.dim() == 2 and not t.is_floating_point():
+            # A hard permutation stored as an index (FrEIA head, innfer's training: out[i] =
+            # in[index[i]]) loaded into FrEIA 0.2's 0/1 matrix (out = W x): W[i, index[i]] = 1.
+            t = torch.nn.functional.one_hot(t.long(), want.shape[1]).to(want.dtype)
+        state[k] = t
+    inn.load_state_dict(state, strict=True)
     return inn
