@@ -25,7 +25,8 @@
  *   calls leave caller buffers in an unspecified state but never crash for the misuse the
  *   library can detect: NULL pointers (INNFER_STATUS_NULL_ARGUMENT), bad sizes, strides and
  *   batch counts, misaligned or short session memory, corrupt model files. A panic inside the
- *   library (a bug) is caught and reported as INNFER_STATUS_INTERNAL.
+ *   library (a bug) is caught and reported as INNFER_STATUS_INTERNAL (hosted builds; see
+ *   BARE-METAL BUILDS for the others).
  *
  * OWNERSHIP
  *   Handles returned through an out-pointer belong to the caller and are released with the
@@ -85,7 +86,11 @@
  *
  * BARE-METAL BUILDS
  *   Built without the Rust `std` feature the library has no file system: define INNFER_NO_STD
- *   before including this header to hide innfer_model_load_file().
+ *   before including this header to hide innfer_model_load_file() and declare
+ *   innfer_set_panic_hook(). The bare-metal libinnfer.a (scripts/build-baremetal-lib.sh)
+ *   allocates with the firmware's malloc/free (only where hosted builds allocate), uses the
+ *   firmware's memcpy/memset/strlen, and cannot catch a panic: it calls the firmware's panic
+ *   hook, then abort(), and never spins. README.md, "Firmware", has the build and the link.
  */
 
 #ifndef INNFER_H
@@ -186,6 +191,17 @@ typedef struct {
      */
     size_t max_bytes;
 } innfer_load_options;
+
+#if !defined(INNFER_HAS_STD)
+/**
+ * A firmware function the bare-metal C library calls when it panics, with a NUL-terminated
+ * message (`message_len` bytes before the NUL, truncated to fit a small buffer on the stack)
+ * naming the place in the library's source. It should log, reset or halt the device (it
+ * runs in the failed call's context: do not call innfer from it). If it returns, the library
+ * calls the C library's `abort()`.
+ */
+typedef void (*innfer_panic_hook)(const char *message, size_t message_len);
+#endif
 
 /**
  * Success.
@@ -843,6 +859,22 @@ innfer_status innfer_inverse_strided(innfer_session *s,
                                      ptrdiff_t x_rs,
                                      ptrdiff_t x_cs,
                                      float *logdet);
+
+#if !defined(INNFER_HAS_STD)
+/**
+ * Sets the function a panic in the bare-metal C library calls (NULL: none). Without a hook,
+ * or when the hook returns, a panic calls the C library's `abort()` (on newlib: `_exit(1)`,
+ * which with semihosting ends the program; give `abort` or the hook a reset for a device).
+ * It never spins: a panic never leaves the device hanging inside the library.
+ *
+ * Only the C library built without `std` for bare-metal targets has a panic handler that
+ * calls the hook; hosted builds catch panics and return `INNFER_STATUS_INTERNAL` instead, and
+ * a Rust firmware using the innfer crate handles panics with its own handler.
+ *
+ * Thread-safe; call it once at start-up, before other innfer calls.
+ */
+void innfer_set_panic_hook(innfer_panic_hook hook);
+#endif
 
 #ifdef __cplusplus
 }  // extern "C"

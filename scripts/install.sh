@@ -26,9 +26,9 @@ TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 export CARGO_TARGET_DIR="$TARGET_DIR"
 
 cd "$ROOT"
-"$CARGO" build --release --lib --manifest-path "$ROOT/Cargo.toml" -p innfer
+"$CARGO" build --release --lib --manifest-path "$ROOT/Cargo.toml" -p innfer-capi
 # The system libraries a static link needs (Libs.private), as rustc reports them.
-NATIVE=$("$CARGO" rustc --release --lib --manifest-path "$ROOT/Cargo.toml" -p innfer \
+NATIVE=$("$CARGO" rustc --release --lib --manifest-path "$ROOT/Cargo.toml" -p innfer-capi \
     --crate-type staticlib -- --print native-static-libs 2>&1 |
     sed -n 's/.*native-static-libs: *//p' | tail -n 1)
 [ -n "$NATIVE" ] || NATIVE="-lgcc_s -lutil -lrt -lpthread -lm -ldl -lc"

@@ -1,13 +1,20 @@
-//! What a bare-metal static library needs from the firmware: a global allocator (used only
-//! while loading a model and creating heap sessions; never on the hot path) forwarding to the
-//! firmware's C `malloc`/`free`, and a panic handler. The library never panics on valid use
-//! (every input is validated and reported as an error), so the handler only guards bugs.
+//! What the bare-metal C library needs besides its C API, since a C firmware cannot provide
+//! it to Rust code: a global allocator forwarding to the firmware's C `malloc`/`free` (used
+//! while loading a model and creating heap sessions, never on the hot path), and a panic
+//! handler. The `baremetal-runtime` feature (turned on by capi/, the C library) adds them; a
+//! Rust firmware using the innfer crate brings its own allocator and panic handler instead.
+//!
+//! The library does not panic on valid or invalid use (every input is validated and reported
+//! as an error), so the handler only guards bugs: it reports to the firmware's hook
+//! (`innfer_set_panic_hook`, src/ffi/panic_hook.rs) and then calls the C library's `abort()`,
+//! never spinning.
 
 use core::alloc::{GlobalAlloc, Layout};
 
 unsafe extern "C" {
     fn malloc(size: usize) -> *mut u8;
     fn free(ptr: *mut u8);
+    fn abort() -> !;
 }
 
 struct FirmwareMalloc;
@@ -49,8 +56,8 @@ unsafe impl GlobalAlloc for FirmwareMalloc {
 static ALLOCATOR: FirmwareMalloc = FirmwareMalloc;
 
 #[panic_handler]
-fn panic(_info: &core::panic::PanicInfo<'_>) -> ! {
-    loop {
-        core::hint::spin_loop();
-    }
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    crate::ffi::panic_hook::report(info);
+    // SAFETY: C abort takes no arguments and does not return.
+    unsafe { abort() }
 }

@@ -44,7 +44,7 @@ pub mod tasks;
 #[cfg(feature = "train")]
 pub mod train;
 
-#[cfg(all(not(feature = "std"), target_os = "none"))]
+#[cfg(all(feature = "baremetal-runtime", not(feature = "std")))]
 mod baremetal;
 
 pub use error::{Error, Result};

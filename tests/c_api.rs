@@ -84,25 +84,7 @@ fn run_ok(cmd: &mut Command) -> Output {
 /// The directory holding the freshly built release libinnfer.a and libinnfer.so.
 fn libdir() -> &'static Path {
     static LIB: OnceLock<PathBuf> = OnceLock::new();
-    LIB.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        run_ok(
-            Command::new(cargo)
-                .args([
-                    "build",
-                    "--release",
-                    "--lib",
-                    "-p",
-                    "innfer",
-                    "--manifest-path",
-                ])
-                .arg(root().join("Cargo.toml"))
-                .env("CARGO_TARGET_DIR", target_dir()),
-        );
-        let dir = target_dir().join("release");
-        assert!(dir.join("libinnfer.a").exists() && dir.join("libinnfer.so").exists());
-        dir
-    })
+    LIB.get_or_init(common::native::lib_dir)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]

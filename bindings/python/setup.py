@@ -46,7 +46,7 @@ def build_library() -> Path:
     target = Path(os.environ["CARGO_TARGET_DIR"]) if os.environ.get("CARGO_TARGET_DIR") else crate / "target"
     target = target / "python-wheel"
     env = dict(os.environ, CARGO_PROFILE_RELEASE_DEBUG="0", CARGO_PROFILE_RELEASE_STRIP="symbols")
-    cmd = [cargo, "rustc", "--release", "--lib", "--crate-type", "cdylib",
+    cmd = [cargo, "rustc", "--release", "-p", "innfer-capi", "--lib", "--crate-type", "cdylib",
            "--manifest-path", str(crate / "Cargo.toml"), "--target-dir", str(target)]
     print("building the native library:", " ".join(cmd), flush=True)
     subprocess.run(cmd, env=env, check=True)

@@ -25,7 +25,7 @@ model=models/kinematics.safetensors
 failed=0
 
 echo "== building the library, the CLI and the examples"
-cargo build --release -p innfer -p innfer-cli
+cargo build --release -p innfer-capi -p innfer-cli
 lib=$target/release
 mpicc -std=c99 -O2 -Wall -Wextra -Werror -Iinclude examples/mpi/sample_mpi.c \
   "$lib/libinnfer.a" -lpthread -ldl -lm -o "$work/sample_mpi_c"

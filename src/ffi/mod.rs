@@ -21,8 +21,13 @@ mod calls;
 
 mod buffers;
 
+#[cfg(not(feature = "std"))]
+pub(crate) mod panic_hook;
+
 pub use calls::*;
 pub use model::*;
+#[cfg(not(feature = "std"))]
+pub use panic_hook::*;
 pub use session::*;
 pub use status::*;
 
