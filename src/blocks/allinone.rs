@@ -1,6 +1,7 @@
 //! FrEIA's `AllInOneBlock` (docs/blocks.md §allinoneblock): an affine coupling on the second half with a
 //! `0.1`-scaled subnet, a learned global affine, and a fixed permutation.
 
+use crate::model::packed::array::Array;
 use alloc::format;
 use alloc::vec::Vec;
 
@@ -16,8 +17,8 @@ use crate::source::budget::{try_collect, try_vec, try_with_capacity};
 pub(crate) enum Mixing {
     /// `out[i] = in[index[i]]`, with the inverse gather.
     Gather {
-        forward: Vec<u32>,
-        inverse: Vec<u32>,
+        forward: Array<u32>,
+        inverse: Array<u32>,
     },
     /// `out = in · Wᵀ` (PyTorch `F.linear(in, W)`), with `W_inv` for the inverse; packed.
     Dense {
@@ -41,8 +42,8 @@ impl Mixing {
             inverse[p as usize] = i as u32;
         }
         Ok(Mixing::Gather {
-            forward: try_collect("a permutation", index.iter().map(|&p| p as u32))?,
-            inverse,
+            forward: try_collect("a permutation", index.iter().map(|&p| p as u32))?.into(),
+            inverse: inverse.into(),
         })
     }
 
@@ -270,8 +271,8 @@ pub(crate) struct AllInOne {
     gin: bool,
     /// Ψ(global_scale), per channel (1 for GIN), and the offsets, each repeated for
     /// [`AFFINE_ROWS`] rows (the global affine runs over whole vectors of rows).
-    scale: Vec<f32>,
-    offset: Vec<f32>,
+    scale: Array<f32>,
+    offset: Array<f32>,
     /// Σ log Ψ(global_scale) as FrEIA sums it (0 for GIN).
     log_scale_sum: f32,
     permutation: Mixing,
@@ -484,8 +485,8 @@ impl AllInOne {
             clamp,
             clamp_divides: spec.freia_head,
             gin,
-            scale: repeated(&scale)?,
-            offset: repeated(&offset)?,
+            scale: repeated(&scale)?.into(),
+            offset: repeated(&offset)?.into(),
             log_scale_sum,
             permutation,
             reverse_permutation,

@@ -5,6 +5,7 @@
 //! and its output transforms the active columns in place. The blocks differ only in which
 //! subnets produce the coefficients and in what is done with them.
 
+use crate::model::packed::array::Array;
 use alloc::format;
 use alloc::vec::Vec;
 
@@ -47,7 +48,7 @@ struct Half {
 pub(crate) struct Coupling {
     kind: &'static str,
     /// Halves in forward order.
-    halves: Vec<Half>,
+    halves: Array<Half>,
     clamp: f32,
     soft_clamp: SoftClamp,
     /// GIN: log-scales centred per row, volume preserving.
@@ -183,7 +184,7 @@ impl Coupling {
         };
         Ok(Coupling {
             kind,
-            halves,
+            halves: halves.into(),
             clamp,
             soft_clamp,
             gin,

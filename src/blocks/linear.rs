@@ -1,6 +1,7 @@
 //! The parameter-light blocks: `PermuteRandom`, `ActNorm`, `FixedLinearTransform`
 //! (docs/blocks.md §permuterandom, §actnorm, §fixedlineartransform).
 
+use crate::model::packed::array::Array;
 use alloc::format;
 use alloc::vec::Vec;
 
@@ -55,14 +56,14 @@ fn invertible_scales(name: &str, log_scale: &[f32]) -> Result<Vec<f32>> {
 pub(crate) enum ActNorm {
     /// FrEIA head: `y = (x − loc) / exp(log_scale)`, logdet `−Σ log_scale`.
     Head {
-        loc: Vec<f32>,
-        scale: Vec<f32>,
+        loc: Array<f32>,
+        scale: Array<f32>,
         log_scale_sum: f32,
     },
     /// FrEIA 0.2: `y = x·exp(scale) + bias`, logdet `Σ scale`.
     Pypi {
-        exp_scale: Vec<f32>,
-        bias: Vec<f32>,
+        exp_scale: Array<f32>,
+        bias: Array<f32>,
         scale_sum: f32,
     },
 }
@@ -83,8 +84,8 @@ impl ActNorm {
             let log_scale = src.f32_channels(&name, d)?;
             let loc = src.f32_channels(&spec.tensor("loc"), d)?;
             Ok(ActNorm::Head {
-                loc,
-                scale: invertible_scales(&name, &log_scale)?,
+                loc: loc.into(),
+                scale: invertible_scales(&name, &log_scale)?.into(),
                 log_scale_sum: log_scale.iter().sum(),
             })
         } else {
@@ -92,8 +93,8 @@ impl ActNorm {
             let scale = src.f32_channels(&name, d)?;
             let bias = src.f32_channels(&spec.tensor("bias"), d)?;
             Ok(ActNorm::Pypi {
-                exp_scale: invertible_scales(&name, &scale)?,
-                bias,
+                exp_scale: invertible_scales(&name, &scale)?.into(),
+                bias: bias.into(),
                 scale_sum: scale.iter().sum(),
             })
         }
@@ -184,7 +185,7 @@ pub(crate) struct FixedLinear {
     d: usize,
     forward: PackedWeight,
     inverse: PackedWeight,
-    bias: Vec<f32>,
+    bias: Array<f32>,
     log_det: f32,
 }
 
@@ -236,7 +237,7 @@ impl FixedLinear {
             d,
             forward: pack_transposed(&m)?,
             inverse: pack_transposed(&m_inv)?,
-            bias,
+            bias: bias.into(),
             log_det,
         })
     }

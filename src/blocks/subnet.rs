@@ -17,6 +17,7 @@
 //! but put one of the FrEIA fixtures, pypi_cinn_stats, just past tests/freia_parity.rs's
 //! tolerance, at 1.01 of it; this order keeps every fixture within 0.81.)
 
+use crate::model::packed::array::Array;
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
@@ -85,8 +86,8 @@ pub(crate) struct Dense {
     pub(crate) n_out: usize,
     packed: PackedWeight,
     cond_part: Option<PackedWeight>,
-    bias: Option<Vec<f32>>,
-    activations: Vec<Activation>,
+    bias: Option<Array<f32>>,
+    activations: Array<Activation>,
     /// A lone ReLU after a layer, fused into the store of its last GEMM; set at load so a
     /// call does not read the `activations` buffer to find out.
     fuse_relu: bool,
@@ -94,7 +95,7 @@ pub(crate) struct Dense {
 
 /// A whole subnet.
 pub(crate) struct Subnet {
-    layers: Vec<Dense>,
+    layers: Array<Dense>,
 }
 
 enum Item {
@@ -207,7 +208,7 @@ impl Subnet {
             match item {
                 Item::Identity => {}
                 Item::Act(act) => match layers.last_mut() {
-                    Some(layer) => layer.activations.push(act),
+                    Some(layer) => layer.activations.to_mut().push(act),
                     None => {
                         return Err(src.bad_meta(&key, "a subnet must start with a Linear layer"));
                     }
@@ -233,7 +234,7 @@ impl Subnet {
                     let mut dense = Dense::load(src, &wname, out, width, cond_cols)?;
                     if bias {
                         let bname = format!("module_list.{block}.{name}.{layer}.bias");
-                        dense.bias = Some(src.f32_tensor(&bname, &[out])?);
+                        dense.bias = Some(src.f32_tensor(&bname, &[out])?.into());
                     }
                     layers.push(dense);
                     width = out;
@@ -245,14 +246,16 @@ impl Subnet {
         }
         for layer in &mut layers {
             // A layer of the condition alone copies its rows out last, with no GEMM to fuse into.
-            layer.fuse_relu = layer.packed.k() > 0 && layer.activations == [Activation::Relu];
+            layer.fuse_relu = layer.packed.k() > 0 && *layer.activations == [Activation::Relu];
         }
         if width != n_out {
             return Err(Error::Dims(format!(
                 "block {block} subnet `{name}` ends {width} wide, but the block needs {n_out}"
             )));
         }
-        Ok(Subnet { layers })
+        Ok(Subnet {
+            layers: layers.into(),
+        })
     }
 
     pub(crate) fn n_out(&self) -> usize {
@@ -402,7 +405,7 @@ impl Dense {
             packed: main.finish(),
             cond_part: cond.map(WeightPacker::finish),
             bias: None,
-            activations: Vec::new(),
+            activations: Array::default(),
             fuse_relu: false,
         })
     }

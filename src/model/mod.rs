@@ -5,13 +5,14 @@
 
 use alloc::format;
 use alloc::string::{String, ToString};
-use alloc::vec::Vec;
 
 use crate::blocks::{Block, BlockSpec, Plan};
 use crate::error::{Error, Result};
 use crate::source::Source;
+use packed::array::Array;
 
 mod labels;
+pub(crate) mod packed;
 pub mod transform;
 
 pub use transform::{XTransform, XTransformKind, YTransform};
@@ -101,8 +102,8 @@ impl Layout {
 /// Per-dimension standardisation `(v − mean) / std`.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Standardize {
-    pub(crate) mean: Vec<f32>,
-    pub(crate) std: Vec<f32>,
+    pub(crate) mean: Array<f32>,
+    pub(crate) std: Array<f32>,
     /// Σ log std, the log-determinant of de-standardising.
     pub(crate) log_std_sum: f32,
 }
@@ -130,12 +131,12 @@ pub struct Model {
     cond_dim: usize,
     layout: Layout,
     variant: FreiaVariant,
-    pub(crate) blocks: Vec<Block>,
+    pub(crate) blocks: Array<Block>,
     pub(crate) plan: Plan,
     pub(crate) x_norm: Option<Standardize>,
     pub(crate) y_norm: Option<Standardize>,
     /// One per x dimension, or empty (docs/format.md §3.1).
-    pub(crate) x_transform: Vec<XTransform>,
+    pub(crate) x_transform: Array<XTransform>,
     x_labels: labels::XLabels,
     pub(crate) y_transform: YTransform,
     producer: Option<String>,
@@ -164,8 +165,8 @@ fn stats(src: &Source<'_>, which: &str, len: usize) -> Result<Option<Standardize
             }
             let log_std_sum = std.iter().map(|&s| crate::kernels::math::ln(s)).sum();
             Ok(Some(Standardize {
-                mean,
-                std,
+                mean: mean.into(),
+                std: std.into(),
                 log_std_sum,
             }))
         }
@@ -342,11 +343,11 @@ impl Model {
             cond_dim,
             layout,
             variant,
-            blocks,
+            blocks: blocks.into(),
             plan,
             x_norm,
             y_norm,
-            x_transform,
+            x_transform: x_transform.into(),
             x_labels,
             y_transform,
             producer,
