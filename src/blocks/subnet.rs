@@ -29,6 +29,7 @@ use crate::kernels::gemm::{
     WeightStorage,
 };
 use crate::kernels::math;
+use crate::model::packed::image::{Reader, Writer};
 use crate::source::Source;
 
 /// An element-wise activation between Linear layers (PyTorch semantics).
@@ -76,6 +77,48 @@ impl Activation {
                 }
             }),
         }
+    }
+}
+
+impl Activation {
+    /// The activation's words in a packed image: its code and two parameters (0 if unused).
+    fn image_words(self) -> (u32, f32, f32) {
+        match self {
+            Activation::Relu => (0, 0.0, 0.0),
+            Activation::LeakyRelu(slope) => (1, slope, 0.0),
+            Activation::Tanh => (2, 0.0, 0.0),
+            Activation::Sigmoid => (3, 0.0, 0.0),
+            Activation::Elu(alpha) => (4, alpha, 0.0),
+            Activation::Silu => (5, 0.0, 0.0),
+            Activation::Gelu => (6, 0.0, 0.0),
+            Activation::GeluTanh => (7, 0.0, 0.0),
+            Activation::Softplus { beta, threshold } => (8, beta, threshold),
+        }
+    }
+
+    fn from_image(r: &mut Reader<'_>) -> Result<Activation> {
+        let at = r.offset();
+        let (code, p, q) = (r.word()?, r.f32()?, r.f32()?);
+        Ok(match code {
+            0 => Activation::Relu,
+            1 => Activation::LeakyRelu(p),
+            2 => Activation::Tanh,
+            3 => Activation::Sigmoid,
+            4 => Activation::Elu(p),
+            5 => Activation::Silu,
+            6 => Activation::Gelu,
+            7 => Activation::GeluTanh,
+            8 => Activation::Softplus {
+                beta: p,
+                threshold: q,
+            },
+            _ => {
+                return Err(crate::model::packed::image::invalid(
+                    at,
+                    "unknown activation",
+                ));
+            }
+        })
     }
 }
 
@@ -260,6 +303,93 @@ impl Subnet {
 
     pub(crate) fn n_out(&self) -> usize {
         self.layers.last().map_or(0, |l| l.n_out)
+    }
+
+    /// Writes the subnet into a packed image (docs/format.md, "Packed images").
+    pub(crate) fn to_image(&self, w: &mut Writer) -> Result<()> {
+        w.count(self.layers.len())?;
+        for layer in &self.layers {
+            w.count(layer.n_out)?;
+            w.weight(&layer.packed)?;
+            w.flag(layer.cond_part.is_some());
+            if let Some(part) = &layer.cond_part {
+                w.weight(part)?;
+            }
+            w.flag(layer.bias.is_some());
+            if let Some(bias) = &layer.bias {
+                w.f32s(bias)?;
+            }
+            w.count(layer.activations.len())?;
+            for a in &layer.activations {
+                let (code, p, q) = a.image_words();
+                w.word(code);
+                w.f32(p);
+                w.f32(q);
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads a subnet from a packed image, as [`Subnet::load`] checks it: `n_in` wide (its last
+    /// `n_cond` inputs the condition, packed apart in the first layer), `n_out` outputs.
+    pub(crate) fn from_image(
+        r: &mut Reader<'_>,
+        n_in: usize,
+        n_cond: usize,
+        n_out: usize,
+    ) -> Result<Subnet> {
+        let at = r.offset();
+        let count = r.count()?;
+        if count == 0 {
+            return Err(r.invalid("a subnet has no layers"));
+        }
+        let mut width = n_in;
+        let mut first = true;
+        let layers = r.array(count, |r| {
+            let out = r.count()?;
+            if out == 0 {
+                return Err(r.invalid("a layer has no outputs"));
+            }
+            let cond_cols = if first { n_cond } else { 0 };
+            let packed = r.weight(out, width - cond_cols)?;
+            let cond_part = if r.flag()? {
+                if cond_cols == 0 {
+                    return Err(r.invalid("a layer that sees no condition has a condition part"));
+                }
+                Some(r.weight(out, cond_cols)?)
+            } else if cond_cols > 0 {
+                return Err(
+                    r.invalid("the first layer of a conditional subnet has no condition part")
+                );
+            } else {
+                None
+            };
+            let bias = match r.flag()? {
+                true => Some(r.f32s(out, "a bias is not its layer's width")?),
+                false => None,
+            };
+            let n_activations = r.count()?;
+            let activations = r.array(n_activations, Activation::from_image)?;
+            let fuse_relu = packed.k() > 0 && *activations == [Activation::Relu];
+            let layer = Dense {
+                n_in: width,
+                n_out: out,
+                packed,
+                cond_part,
+                bias,
+                activations,
+                fuse_relu,
+            };
+            (width, first) = (out, false);
+            Ok(layer)
+        })?;
+        if width != n_out {
+            return Err(crate::model::packed::image::invalid(
+                at,
+                "a subnet's output is not the width its block needs",
+            ));
+        }
+        Ok(Subnet { layers })
     }
 
     /// Floats per row of each of the two hidden buffers [`Subnet::run`] needs: the widest

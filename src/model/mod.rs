@@ -13,6 +13,10 @@ use packed::array::Array;
 
 mod labels;
 pub(crate) mod packed;
+pub use packed::{
+    IMAGE_ALIGN, IMAGE_MAGIC, IMAGE_MEMORY_ALIGN, IMAGE_VERSION, ImageSummary, ImageTarget,
+    image_summary,
+};
 pub mod transform;
 
 pub use transform::{XTransform, XTransformKind, YTransform};
