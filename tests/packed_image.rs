@@ -298,3 +298,35 @@ fn the_descriptors_of_a_small_model_are_small() {
     let model = Model::from_image(image, leak_memory(need)).unwrap();
     assert_eq!(model.block_count(), 4);
 }
+
+/// `Model::from_bytes` and `Model::from_file` take a packed image too (a copy the model owns),
+/// with the in-place model's bits; an image keeps its own storage.
+#[test]
+fn loading_an_image_from_bytes_or_a_file_builds_it_on_a_copy() {
+    let image = small_image();
+    let in_place = built(&image);
+    let from_bytes = Model::from_bytes(&image).unwrap();
+    let path = std::env::temp_dir().join(format!("innfer-image-{}.bin", std::process::id()));
+    std::fs::write(&path, &image).unwrap();
+    let from_file = Model::from_file(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let want = results(&in_place, Isa::Portable);
+    assert!(results(&from_bytes, Isa::Portable) == want);
+    assert!(results(&from_file, Isa::Portable) == want);
+    let bf16 = LoadOptions {
+        weight_storage: WeightStorage::Bf16,
+        ..LoadOptions::default()
+    };
+    assert!(matches!(
+        Model::from_bytes_with(&image, &bf16),
+        Err(Error::Argument(_))
+    ));
+    let tight = LoadOptions {
+        max_bytes: image.len(),
+        ..LoadOptions::default()
+    };
+    assert!(matches!(
+        Model::from_bytes_with(&image, &tight),
+        Err(Error::OutOfMemory { .. })
+    ));
+}

@@ -148,6 +148,11 @@ pub struct Model {
     /// Never read: it is here to own that memory.
     #[allow(dead_code)]
     weights: crate::kernels::gemm::memory::WeightMemory,
+    /// The image and descriptors of a model built on a copy of an image
+    /// ([`Model::from_image_bytes`]), which its arrays borrow (declared last: dropped after
+    /// them). Never read: it is here to own that memory.
+    #[allow(dead_code)]
+    image_memory: Option<packed::ImageMemory>,
 }
 
 fn stats(src: &Source<'_>, which: &str, len: usize) -> Result<Option<Standardize>> {
@@ -192,11 +197,18 @@ impl Model {
     }
 
     /// [`Model::from_bytes`] with [`LoadOptions`] (e.g. 16-bit weight storage).
+    ///
+    /// Bytes that start with [`IMAGE_MAGIC`] are a packed image (docs/format.md, "Packed
+    /// images"): copied, and the model built on the copy ([`Model::from_image_bytes`]).
     pub fn from_bytes_with(bytes: &[u8], options: &LoadOptions) -> Result<Model> {
+        if bytes.starts_with(&IMAGE_MAGIC) {
+            return Model::from_image_bytes(bytes, options);
+        }
         Model::from_source(Source::parse(bytes, options.max_bytes)?, options)
     }
 
-    /// Loads a model file (docs/format.md).
+    /// Loads a model file (docs/format.md): a `.safetensors` file, or a packed image (read
+    /// whole, see [`Model::from_bytes_with`]).
     ///
     /// The file is read piece by piece (the header, then each tensor, a large weight in blocks
     /// of rows packed as soon as they are read), so loading needs little memory beyond the
@@ -212,7 +224,15 @@ impl Model {
         path: impl AsRef<std::path::Path>,
         options: &LoadOptions,
     ) -> Result<Model> {
-        Model::from_source(Source::open(path.as_ref(), options.max_bytes)?, options)
+        let path = path.as_ref();
+        if packed::is_image_file(path) {
+            let io = |e: std::io::Error| Error::Io {
+                path: path.display().to_string(),
+                problem: e.to_string(),
+            };
+            return Model::from_image_bytes(&std::fs::read(path).map_err(io)?, options);
+        }
+        Model::from_source(Source::open(path, options.max_bytes)?, options)
     }
 
     fn from_source(mut src: Source<'_>, options: &LoadOptions) -> Result<Model> {
@@ -356,6 +376,7 @@ impl Model {
             y_transform,
             producer,
             weights: src.into_weight_memory(),
+            image_memory: None,
         })
     }
 

@@ -172,6 +172,94 @@ impl Model {
     }
 }
 
+/// A cache line, the unit of [`ImageMemory`].
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Line([u8; 64]);
+
+/// The memory of a model built on a copy of an image: the copy and the descriptors.
+pub(crate) struct ImageMemory {
+    _image: Vec<Line>,
+    _descriptors: Vec<Line>,
+}
+
+/// `len` zeroed bytes on the heap, 64-byte aligned (out of memory an error).
+fn lines(len: usize, what: &str) -> Result<Vec<Line>> {
+    let mut v = Vec::new();
+    let count = len.div_ceil(64);
+    v.try_reserve_exact(count)
+        .map_err(|_| crate::Error::OutOfMemory {
+            what: alloc::format!("the {what}"),
+            bytes: len,
+            limit: None,
+        })?;
+    v.resize(count, Line([0; 64]));
+    Ok(v)
+}
+
+/// The bytes of `lines`, to live as long as the model that will own `lines`.
+///
+/// # Safety
+/// The returned slice must not be used after `lines` is dropped (nor `lines` touched while the
+/// slice is used); moving the `Vec` is fine (its buffer stays where it is).
+unsafe fn lines_bytes(lines: &mut [Line], len: usize) -> &'static mut [u8] {
+    debug_assert!(len <= lines.len() * 64);
+    // SAFETY: `len` ≤ the lines' bytes, initialised; the lifetime per the caller's contract.
+    unsafe { core::slice::from_raw_parts_mut(lines.as_mut_ptr().cast(), len) }
+}
+
+impl Model {
+    /// The model in the packed image `image`, built on a heap copy of it, which the model
+    /// owns (with its descriptors): for a host, where the image is a file read into memory.
+    /// `options.max_bytes` caps the copy and the descriptors together; the image keeps its own
+    /// weight storage, so `options.weight_storage` must be the default (f32) or the image's.
+    pub fn from_image_bytes(image: &[u8], options: &super::LoadOptions) -> Result<Model> {
+        let header = check_header(image)?;
+        if ![super::WeightStorage::F32, header.storage].contains(&options.weight_storage) {
+            return Err(crate::Error::Argument(
+                "a packed image keeps its own weight storage: load it with the default (f32)",
+            ));
+        }
+        let need = Model::image_memory_bytes(image)?;
+        let total = need.saturating_add(image.len());
+        if total > options.max_bytes {
+            return Err(crate::Error::OutOfMemory {
+                what: "the packed image's copy and descriptors".into(),
+                bytes: total,
+                limit: Some(options.max_bytes),
+            });
+        }
+        let mut copy = lines(image.len(), "packed image's copy")?;
+        let mut descriptors = lines(need, "packed image's descriptors")?;
+        // SAFETY: both buffers move into the model built on them, which drops them last,
+        // after every array that borrows them; nothing else touches them.
+        let (bytes, memory) = unsafe {
+            (
+                lines_bytes(&mut copy, image.len()),
+                lines_bytes(&mut descriptors, need),
+            )
+        };
+        bytes.copy_from_slice(image);
+        let mut model = Model::from_image(bytes, memory)?;
+        model.image_memory = Some(ImageMemory {
+            _image: copy,
+            _descriptors: descriptors,
+        });
+        Ok(model)
+    }
+}
+
+/// Whether the file at `path` starts with [`IMAGE_MAGIC`] (false if it cannot be read: the
+/// safetensors loader then reports why).
+#[cfg(feature = "std")]
+pub(crate) fn is_image_file(path: &std::path::Path) -> bool {
+    use std::io::Read;
+    let mut magic = [0u8; 8];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .is_ok_and(|()| magic == IMAGE_MAGIC)
+}
+
 /// Reads the model in `image`, its descriptors placed by `descriptors` (the model itself only
 /// when they are really placed, not measured).
 fn read_model(image: &'static [u8], descriptors: &mut Descriptors) -> Result<Option<Model>> {
@@ -246,5 +334,6 @@ fn read_model(image: &'static [u8], descriptors: &mut Descriptors) -> Result<Opt
         y_transform,
         producer: None,
         weights: WeightMemory::new(0),
+        image_memory: None,
     }))
 }
