@@ -402,6 +402,16 @@ unsafe fn caller_image(image: *const c_void, image_bytes: usize) -> Result<&'sta
     Ok(unsafe { core::slice::from_raw_parts(image.cast::<u8>(), image_bytes) })
 }
 
+/// What `innfer_model_static_size()` gives for `image`: the model handle and the descriptors
+/// [`Model::image_memory_bytes`] counts (`innfer info` prints it).
+pub fn model_static_bytes(image: &[u8]) -> crate::Result<usize> {
+    Model::image_memory_bytes(image)?
+        .checked_add(STATIC_HANDLE_BYTES)
+        .ok_or(crate::Error::Argument(
+            "the model would be larger than memory",
+        ))
+}
+
 /// Bytes of memory `innfer_model_init_static()` needs for the packed image `image`
 /// (`image_bytes` long): the model handle and its descriptors (the chain's blocks, their
 /// halves and layers), a few hundred bytes for a chain of 16 blocks. The whole image is read
@@ -426,12 +436,8 @@ pub unsafe extern "C" fn innfer_model_static_size(
                 return INNFER_STATUS_NULL_ARGUMENT;
             }
             // SAFETY: the caller's contract (the slice does not outlive this call).
-            let need = unsafe { caller_image(image, image_bytes) }.and_then(|image| {
-                let descriptors = Model::image_memory_bytes(image)?;
-                descriptors
-                    .checked_add(STATIC_HANDLE_BYTES)
-                    .ok_or(Fail::Invalid("image", "larger than memory"))
-            });
+            let need = unsafe { caller_image(image, image_bytes) }
+                .and_then(|image| Ok(model_static_bytes(image)?));
             match need {
                 Ok(n) => {
                     // SAFETY: non-NULL and writable per the contract.
