@@ -149,6 +149,22 @@
 #define INNFER_LAYOUT_CINN 2
 
 /**
+ * Weights stored as f32 (`innfer_load_options.weight_storage`).
+ */
+#define INNFER_WEIGHT_STORAGE_F32 0
+
+/**
+ * Weights stored as bfloat16 (the top 16 bits of an f32: relative error ≤ 2⁻⁹).
+ */
+#define INNFER_WEIGHT_STORAGE_BF16 1
+
+/**
+ * Weights stored as IEEE binary16 (relative error ≤ 2⁻¹², range ±65504: a model with a
+ * larger weight fails to load with `INNFER_STATUS_DIMS`).
+ */
+#define INNFER_WEIGHT_STORAGE_F16 2
+
+/**
  * A loaded model (opaque).
  *
  * Immutable after loading: any number of threads may use one model at the same time (to
@@ -190,6 +206,13 @@ typedef struct {
      * backs (every count and width in a file is checked against its tensors, docs/format.md).
      */
     size_t max_bytes;
+    /**
+     * How the subnets' weights are stored: `INNFER_WEIGHT_STORAGE_F32` (the default, results
+     * match FrEIA to f32 rounding), `_BF16` or `_F16` (half the bytes each sample streams,
+     * each weight rounded once at load; every product and sum still in f32, see
+     * docs/performance.md). Another value: `INNFER_STATUS_INVALID_ARGUMENT`.
+     */
+    int32_t weight_storage;
 } innfer_load_options;
 
 #if !defined(INNFER_HAS_STD)
@@ -226,7 +249,9 @@ typedef void (*innfer_panic_hook)(const char *message, size_t message_len);
 #define INNFER_STATUS_IO 3
 
 /**
- * The bytes are not a valid safetensors file (truncated, corrupt header, bad offsets).
+ * The bytes are not a valid safetensors file (truncated, corrupt header, bad offsets), or not
+ * a valid packed image (`innfer_model_init_static`: wrong magic, format version or target,
+ * checksum mismatch, truncated, misaligned, or a count that does not match the image).
  */
 #define INNFER_STATUS_FORMAT 4
 
@@ -415,7 +440,56 @@ innfer_status innfer_model_load_file_with(const char *path,
 #endif
 
 /**
- * Releases a model. NULL is a no-op.
+ * Bytes of memory `innfer_model_init_static()` needs for the packed image `image`
+ * (`image_bytes` long): the model handle and its descriptors (the chain's blocks, their
+ * halves and layers), a few hundred bytes for a chain of 16 blocks. The whole image is read
+ * and checked, as `innfer_model_init_static()` checks it.
+ *
+ * Returns `INNFER_STATUS_OK` (and writes `*bytes`), `_NULL_ARGUMENT` (`image` or `bytes`
+ * NULL) or `_FORMAT` (not a valid packed image: docs/format.md, "Packed images").
+ * Thread-safe; allocates nothing.
+ *
+ * # Safety
+ * `image` is NULL or points to `image_bytes` readable bytes; `bytes` is NULL or writable.
+ */
+innfer_status innfer_model_static_size(const void *image, size_t image_bytes, size_t *bytes);
+
+/**
+ * Builds a model on a packed image (`innfer pack`, docs/format.md "Packed images") in
+ * place, in caller memory: no allocation at all, no safetensors or JSON parsing.
+ *
+ * The model **references the image's weights where they lie** (flash, or a mapped file): the
+ * image must be 4-byte aligned and stay valid and unmodified for as long as the model lives.
+ * `mem` receives the model handle and its descriptors: it must be aligned to
+ * `INNFER_ARENA_ALIGN` (64) bytes, hold at least `innfer_model_static_size()` bytes, and stay
+ * valid and untouched while the model lives. `*out` receives the handle (equal to `mem`).
+ *
+ * The model works with `innfer_session_size()`, `innfer_session_init_static()`,
+ * `innfer_session_create()` and every sampling call exactly as a loaded one (the same results
+ * bit for bit, see docs/format.md). `innfer_model_free()` on it is a no-op: the caller
+ * reuses `mem` (and the image) once the model's sessions are freed.
+ *
+ * Returns `INNFER_STATUS_OK`, `_NULL_ARGUMENT` (`image`, `mem` or `out` NULL), `_FORMAT`
+ * (not a valid packed image: wrong magic, format version or target, checksum mismatch,
+ * truncated, misaligned, or a count that does not match), `_ARENA_MISALIGNED` or
+ * `_ARENA_TOO_SMALL` (`mem`). On failure `*out` is set to NULL (if `out` is not NULL).
+ *
+ * **Thread safety.** Any thread; the model, once built, as a loaded one.
+ *
+ * # Safety
+ * `image` is NULL or points to `image_bytes` readable bytes kept valid and unchanged while
+ * the model lives; `mem` is NULL or points to `mem_bytes` writable bytes that nothing else
+ * uses while the model lives; `out` is NULL or writable.
+ */
+innfer_status innfer_model_init_static(const void *image,
+                                       size_t image_bytes,
+                                       void *mem,
+                                       size_t mem_bytes,
+                                       innfer_model **out);
+
+/**
+ * Releases a model. NULL is a no-op, and so is a model built by `innfer_model_init_static()`
+ * (its memory is the caller's, to reuse once its sessions are freed).
  *
  * Every session created from the model must have been freed first (freeing a model a session
  * still uses is undefined behaviour). Must not be called while another thread uses the model.

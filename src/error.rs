@@ -60,6 +60,14 @@ pub enum Error {
     Argument(&'static str),
     /// The file could not be read (std only).
     Io { path: String, problem: String },
+    /// The bytes are not a packed image this build reads (docs/format.md, "Packed images"):
+    /// `problem` (wrong magic, version or target, checksum mismatch, truncated, misaligned, an
+    /// inconsistent count) found at byte `offset`. Owns nothing, so that reading an image
+    /// allocates nothing even when it fails.
+    Image {
+        offset: usize,
+        problem: &'static str,
+    },
     /// Memory for `what` (`bytes` of it) could not be had: the allocator refused, or loading
     /// would pass the caller's limit `limit` ([`crate::model::LoadOptions::max_bytes`]).
     OutOfMemory {
@@ -134,6 +142,9 @@ impl fmt::Display for Error {
             Error::IsaUnavailable(isa) => write!(f, "instruction set {isa} is not available"),
             Error::Argument(m) => write!(f, "invalid argument: {m}"),
             Error::Io { path, problem } => write!(f, "cannot read `{path}`: {problem}"),
+            Error::Image { offset, problem } => {
+                write!(f, "not a valid packed image: {problem} (at byte {offset})")
+            }
             Error::OutOfMemory {
                 what,
                 bytes,

@@ -594,3 +594,49 @@ fn cmake_finds_the_package(prefix: &Path) {
     run_ok(&mut Command::new(build.join("app_shared")));
     run_ok(&mut Command::new(build.join("app_static")));
 }
+
+/// A packed image run from C (tests/c/packed.c) as a firmware runs it, with no allocation from
+/// the image to the samples, gives the samples the Rust API gives on the same image, for every
+/// target.
+#[test]
+fn packed_images_sample_from_c_without_allocating() {
+    let model = Model::from_file(fixture("pypi_cinn_stats")).unwrap();
+    let n = 9;
+    for target in innfer::model::ImageTarget::ALL {
+        let image = model.to_image(target).unwrap();
+        let path = work_dir().join(format!("packed-{}.bin", target.name()));
+        std::fs::write(&path, &image).unwrap();
+        let image: &'static [u8] = image.leak();
+        let memory = vec![0u64; 1024].leak();
+        let need = Model::image_memory_bytes(image).unwrap();
+        assert!(need <= 1024 * 8 - 64);
+        // A 64-byte aligned part of the memory.
+        let bytes: &'static mut [u8] = bytemuck_bytes(memory);
+        let skip = bytes.as_ptr().align_offset(64);
+        let built = Model::from_image(image, &mut bytes[skip..]).unwrap();
+        let mut s = Session::new(&built, 4).unwrap();
+        s.reseed(5, 1);
+        let y: Vec<f32> = (0..built.layout().y_dim())
+            .map(|j| obs_value(0, j))
+            .collect();
+        let mut want = vec![0.0; n * built.layout().x_dim()];
+        s.sample(&y, n, &mut want).unwrap();
+        for link in [Link::Static, Link::Shared] {
+            let out = work_dir().join(format!("packed-{}-{link:?}.f32", target.name()));
+            let run = run_ok(
+                Command::new(compile("packed", link))
+                    .arg(&path)
+                    .arg(&out)
+                    .arg(n.to_string()),
+            );
+            assert!(String::from_utf8_lossy(&run.stdout).contains("packed: ok"));
+            assert_bits_eq(&read_f32(&out), &want, &format!("{target:?} {link:?}"));
+        }
+    }
+}
+
+/// The bytes of leaked `u64`s.
+fn bytemuck_bytes(words: &'static mut [u64]) -> &'static mut [u8] {
+    // SAFETY: the words' bytes, leaked (valid forever); u8 has no alignment.
+    unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr().cast(), words.len() * 8) }
+}

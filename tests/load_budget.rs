@@ -125,7 +125,10 @@ fn the_c_api_reports_out_of_memory_for_loads_and_sessions() {
     let file = kinematics();
     let mut err = [0 as c_char; 256];
     let mut model = ptr::null_mut();
-    let tight = innfer_load_options { max_bytes: 4096 };
+    let tight = innfer_load_options {
+        max_bytes: 4096,
+        ..innfer_load_options_default()
+    };
     // SAFETY: valid pointers and lengths; handles freed once.
     unsafe {
         let status = innfer_model_load_bytes_with(

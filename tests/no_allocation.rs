@@ -74,7 +74,43 @@ fn models() -> Vec<(&'static str, Model)> {
 fn main() {
     // Arguments a test runner passes (`--test-threads=1`, `-q`, a filter) change nothing here.
     forward_inverse_and_sample_allocate_nothing();
-    println!("no_allocation: 1 passed, 0 failed");
+    building_on_a_packed_image_allocates_nothing();
+    println!("no_allocation: 2 passed, 0 failed");
+}
+
+/// `len` bytes aligned to 64 (what images' models and sessions take), for the rest of the
+/// process.
+fn aligned_memory(len: usize) -> &'static mut [u8] {
+    #[repr(C, align(64))]
+    struct Line([u8; 64]);
+    let lines: &'static mut [Line] =
+        Vec::from_iter((0..len.div_ceil(64)).map(|_| Line([0; 64]))).leak();
+    // SAFETY: the lines' bytes, leaked (valid forever), at least `len` of them.
+    unsafe { std::slice::from_raw_parts_mut(lines.as_mut_ptr().cast(), len) }
+}
+
+/// Building a model on a packed image (measuring its memory, then building), a session in
+/// caller memory on it, and a pass: no allocation at all, for every target and every fixture
+/// (docs/format.md, "Packed images").
+fn building_on_a_packed_image_allocates_nothing() {
+    for (name, model) in models() {
+        for target in innfer::model::ImageTarget::ALL {
+            let image: &'static [u8] = model.to_image(target).unwrap().leak();
+            let memory = aligned_memory(16384);
+            let arena = aligned_memory(Session::arena_bytes(&model, 4).unwrap());
+            let (d, c) = (model.dim(), model.cond_dim());
+            let (x, cond, mut out) = (vec![0.5f32; 4 * d], vec![0.25f32; 4 * c], vec![0.0; 4 * d]);
+            let count = allocations_during(|| {
+                let need = Model::image_memory_bytes(image).unwrap();
+                assert!(need <= memory.len(), "{name}: {need} bytes");
+                let built = Model::from_image(image, memory).unwrap();
+                let mut session = Session::in_memory(&built, 4, arena).unwrap();
+                let cond = (c > 0).then_some(&cond[..]);
+                session.forward(&x, cond, &mut out, None).unwrap();
+            });
+            assert_eq!(count, 0, "{name} {target:?}: {count} allocations");
+        }
+    }
 }
 
 fn forward_inverse_and_sample_allocate_nothing() {

@@ -12,6 +12,7 @@ mod evalfig;
 mod gmm8fig;
 mod image;
 mod mapfig;
+mod pack;
 mod phantom;
 mod plot;
 mod progress;
@@ -23,17 +24,22 @@ use std::time::Duration;
 
 use clap::error::ErrorKind;
 use clap::{Args, Parser, Subcommand};
-use innfer::{FreiaVariant, Layout, Model, Session};
+use innfer::{FreiaVariant, Isa, Layout, Model, Session};
 
 use data::{CliResult, Sink};
 use progress::Progress;
+
+/// Counts the heap, for `innfer info`'s memory lines (pack.rs).
+#[global_allocator]
+static ALLOCATOR: pack::Counting = pack::Counting;
 
 /// Rows per call when `--batch` is not given.
 const DEFAULT_BATCH: usize = 1024;
 
 /// The subcommands, for pointing usage errors at the right `--help`.
-const COMMANDS: [&str; 10] = [
-    "info", "forward", "inverse", "sample", "bench", "demo", "train", "eval", "phantom", "help",
+const COMMANDS: [&str; 11] = [
+    "info", "forward", "inverse", "sample", "bench", "demo", "train", "eval", "phantom", "pack",
+    "help",
 ];
 
 #[derive(Parser, Debug)]
@@ -49,7 +55,8 @@ const COMMANDS: [&str; 10] = [
         innfer bench model.safetensors --batch 1,64,1024 --threads 1,2\n  \
         innfer train --task gmm8-some --out gmm8.safetensors --epochs 20\n  \
         innfer eval gmm8.safetensors --task gmm8-some --plot figures\n  \
-        innfer phantom --out cube.npy --truth truth.npy\n\n\
+        innfer phantom --out cube.npy --truth truth.npy\n  \
+        innfer pack model.safetensors --target cortex-m4 -o model.bin\n\n\
         Arrays are .npy files (float32 or float64, C order) of shape [rows, width] or [width], or\n\
         .csv files (one row per line, comma-separated numbers, no header; # lines are skipped).\n\
         Outputs are written as .npy (float32) or .csv by the file's extension; - is CSV on stdout."
@@ -71,6 +78,37 @@ enum Command {
         /// Rows per call to size the session memory for.
         #[arg(long, default_value_t = 1, value_parser = parse_batch)]
         batch: usize,
+    },
+    /// Write a model's packed image for a target: flash-ready, read in place (no parsing).
+    #[command(after_help = "Example:\n  \
+        innfer pack model.safetensors --target cortex-m4 -o model.bin\n\n\
+        The image holds everything the model needs, laid out as the target's kernel reads it\n\
+        (docs/format.md, \"Packed images\"); C builds the model on it with\n\
+        innfer_model_init_static, Rust with Model::from_image, both without allocating, and\n\
+        every innfer command takes it in place of the .safetensors file. The target fixes:\n\
+        \n  \
+        cortex-m4  Cortex-M4F/M7: weights in panels of 8 output columns, the last panel only\n             \
+        as wide as the columns left (a 2-output layer stays 2 wide: nothing padded),\n             \
+        each weight 8-byte aligned in the image, read with aligned loads by the\n             \
+        narrow kernel.\n  \
+        portable   the host kernels' layout (for a mapped file on a PC): panels of 16 output\n             \
+        columns, zero-padded, two interleaved, each weight 64-byte aligned.\n\n\
+        Both compute exactly what the portable kernel computes (innfer sample --isa portable\n\
+        reproduces a firmware's samples bit for bit). Place the image at a 4-byte aligned\n\
+        address (8 for the weights' own alignment to hold). --storage bf16 or f16 halves the\n\
+        weights' bytes (each rounded once; every product still in f32).")]
+    Pack {
+        /// The model (.safetensors in the innfer format).
+        model: PathBuf,
+        /// The core the image is laid out for: cortex-m4 (Cortex-M4F/M7) or portable.
+        #[arg(long, value_parser = pack::parse_target)]
+        target: innfer::model::ImageTarget,
+        /// Where to write the image.
+        #[arg(short = 'o', long = "output", value_name = "MODEL.bin")]
+        output: PathBuf,
+        /// How the subnets' weights are stored: f32, bf16 or f16.
+        #[arg(long, default_value = "f32", value_parser = pack::parse_storage)]
+        storage: innfer::WeightStorage,
     },
     /// Forward pass z = f(x; cond), with per-row log|det J|.
     #[command(after_help = "Example:\n  \
@@ -353,6 +391,10 @@ struct PassArgs {
     /// Most rows per call (the session's maximum batch).
     #[arg(long, default_value_t = DEFAULT_BATCH, value_parser = parse_batch)]
     batch: usize,
+    /// Instruction set of the kernels (portable, avx2fma, avx512; default: the best this CPU
+    /// has). portable computes what a Cortex-M firmware computes, bit for bit.
+    #[arg(long, value_parser = pack::parse_isa)]
+    isa: Option<Isa>,
 }
 
 #[derive(Args, Debug)]
@@ -378,6 +420,10 @@ struct SampleArgs {
     /// Most rows per call (the session's maximum batch); does not change the samples.
     #[arg(long, default_value_t = DEFAULT_BATCH, value_parser = parse_batch)]
     batch: usize,
+    /// Instruction set of the kernels (portable, avx2fma, avx512; default: the best this CPU
+    /// has). portable computes what a Cortex-M firmware computes, bit for bit.
+    #[arg(long, value_parser = pack::parse_isa)]
+    isa: Option<Isa>,
 }
 
 #[derive(Args, Debug)]
@@ -478,6 +524,12 @@ fn run(cli: Cli) -> CliResult<()> {
         Command::Forward(args) => pass(&args, false),
         Command::Inverse(args) => pass(&args, true),
         Command::Sample(args) => sample(&args),
+        Command::Pack {
+            model,
+            target,
+            output,
+            storage,
+        } => pack::run(&model, target, storage, &output),
         Command::Image(a) => image::run(
             &load_model(&a.model)?,
             &image::ImageOptions {
@@ -567,16 +619,30 @@ fn load_model(path: &Path) -> CliResult<Model> {
     })
 }
 
-fn session<'m>(model: &'m Model, rows: usize, batch: usize) -> CliResult<Session<'m, 'static>> {
+fn session<'m>(
+    model: &'m Model,
+    rows: usize,
+    batch: usize,
+    isa: Option<Isa>,
+) -> CliResult<Session<'m, 'static>> {
     // No bigger than needed: a small input does not need a 1024-row arena.
     let max_batch = batch.min(rows).max(1);
-    Session::new(model, max_batch)
-        .map_err(|e| format!("creating a session for --batch {batch}: {e}"))
+    let mut session = Session::new(model, max_batch)
+        .map_err(|e| format!("creating a session for --batch {batch}: {e}"))?;
+    if let Some(isa) = isa {
+        session
+            .set_isa(isa)
+            .map_err(|e| format!("--isa {}: {e}", isa.name()))?;
+    }
+    Ok(session)
 }
 
 fn info(path: &Path, batch: usize) -> CliResult<()> {
-    let model = load_model(path)?;
+    let (model, peak, resident) = pack::heap_of(|| load_model(path));
+    let model = model?;
     let bytes = Session::arena_bytes(&model, batch).map_err(|e| format!("--batch {batch}: {e}"))?;
+    let c_bytes = innfer::ffi::session_static_bytes(&model, batch)
+        .ok_or_else(|| format!("--batch {batch}: the session would be larger than memory"))?;
     let variant = match model.freia_variant() {
         FreiaVariant::Pypi02 => "0.2 (PyPI)",
         FreiaVariant::Head => "head (git main)",
@@ -629,8 +695,15 @@ fn info(path: &Path, batch: usize) -> CliResult<()> {
     line("y transform", model.y_transform().name());
     line(
         "session memory",
-        &format!("{bytes} bytes at --batch {batch}"),
+        &format!(
+            "{c_bytes} bytes at --batch {batch} (innfer_session_size: a {bytes}-byte arena, \
+             Session::arena_bytes, and the C handle)"
+        ),
     );
+    line("weights", pack::storage_name(model.weight_storage()));
+    for (k, v) in pack::memory_lines(path, Some((peak, resident)), &model) {
+        line(&k, &v);
+    }
     line("blocks", &model.block_count().to_string());
     let n = model.block_count();
     let index_width = n.saturating_sub(1).to_string().len();
@@ -698,7 +771,7 @@ fn pass(args: &PassArgs, inverse: bool) -> CliResult<()> {
         }
     };
 
-    let mut session = session(&model, rows, args.batch)?;
+    let mut session = session(&model, rows, args.batch, args.isa)?;
     let chunk = session.max_batch();
     let mut output = vec![0.0f32; input.len()];
     let mut logdet = vec![0.0f32; rows];
@@ -752,7 +825,7 @@ fn sample(args: &SampleArgs) -> CliResult<()> {
         ));
     };
     let total = rows * args.n;
-    let mut session = session(&model, total, args.batch)?;
+    let mut session = session(&model, total, args.batch, args.isa)?;
     session.reseed(args.seed, args.stream);
     let mut x = Vec::new();
     x.try_reserve_exact(len).map_err(|_| {

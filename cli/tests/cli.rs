@@ -177,10 +177,14 @@ fn info_describes_a_conditional_model() {
     let bytes = innfer::Session::arena_bytes(&model, 7).unwrap();
     assert!(text.contains("0.2 (PyPI)"), "{text}");
     assert!(text.contains("cinn (x 4, y 2)"), "{text}");
+    // What innfer_session_size gives (tests/pack.rs checks it against the C API): the arena
+    // and the C handle.
+    let c_bytes = innfer::ffi::session_static_bytes(&model, 7).unwrap();
     assert!(
-        text.contains(&format!("{bytes} bytes at --batch 7")),
+        text.contains(&format!("{c_bytes} bytes at --batch 7")),
         "{text}"
     );
+    assert!(text.contains(&format!("a {bytes}-byte arena")), "{text}");
     assert!(
         text.contains(&format!("parameters      {}", model.parameter_count())),
         "{text}"
@@ -237,7 +241,7 @@ fn info_describes_an_inn_layout_and_defaults_to_batch_1() {
     assert_ok(&out);
     let text = stdout(&out);
     let model = innfer::Model::from_file(&model_path).unwrap();
-    let bytes = innfer::Session::arena_bytes(&model, 1).unwrap();
+    let bytes = innfer::ffi::session_static_bytes(&model, 1).unwrap();
     assert!(text.contains("head (git main)"), "{text}");
     assert!(text.contains("layout          inn (x "), "{text}");
     assert!(text.contains("pad_zy"), "{text}");
@@ -808,7 +812,7 @@ fn usage_errors_keep_clap_exit_code_2_on_one_line() {
 
 #[test]
 fn every_command_has_help_with_an_example() {
-    for cmd in ["info", "forward", "inverse", "sample", "bench", "demo"] {
+    for cmd in ["info", "forward", "inverse", "sample", "bench", "demo", "pack"] {
         let out = innfer(&[&cmd, &"--help"]);
         assert_ok(&out);
         let text = stdout(&out);
@@ -819,7 +823,7 @@ fn every_command_has_help_with_an_example() {
     assert_ok(&out);
     let text = stdout(&out);
     assert!(text.contains("Examples"));
-    for cmd in ["info", "forward", "inverse", "sample", "bench", "demo"] {
+    for cmd in ["info", "forward", "inverse", "sample", "bench", "demo", "pack"] {
         assert!(text.contains(&format!("  {cmd} ")), "{cmd} listed: {text}");
     }
     // --y's two forms are documented where the user looks.

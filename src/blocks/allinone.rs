@@ -1,6 +1,7 @@
 //! FrEIA's `AllInOneBlock` (docs/blocks.md §allinoneblock): an affine coupling on the second half with a
 //! `0.1`-scaled subnet, a learned global affine, and a fixed permutation.
 
+use crate::model::packed::array::Array;
 use alloc::format;
 use alloc::vec::Vec;
 
@@ -9,6 +10,7 @@ use super::{BlockSpec, Plan, Work};
 use crate::error::{Error, Result};
 use crate::kernels::gemm::{Available, PackedWeight, WeightStorage};
 use crate::kernels::math;
+use crate::model::packed::image::{Reader, Writer};
 use crate::source::Source;
 use crate::source::budget::{try_collect, try_vec, try_with_capacity};
 
@@ -16,8 +18,8 @@ use crate::source::budget::{try_collect, try_vec, try_with_capacity};
 pub(crate) enum Mixing {
     /// `out[i] = in[index[i]]`, with the inverse gather.
     Gather {
-        forward: Vec<u32>,
-        inverse: Vec<u32>,
+        forward: Array<u32>,
+        inverse: Array<u32>,
     },
     /// `out = in · Wᵀ` (PyTorch `F.linear(in, W)`), with `W_inv` for the inverse; packed.
     Dense {
@@ -41,8 +43,8 @@ impl Mixing {
             inverse[p as usize] = i as u32;
         }
         Ok(Mixing::Gather {
-            forward: try_collect("a permutation", index.iter().map(|&p| p as u32))?,
-            inverse,
+            forward: try_collect("a permutation", index.iter().map(|&p| p as u32))?.into(),
+            inverse: inverse.into(),
         })
     }
 
@@ -124,6 +126,50 @@ impl Mixing {
             forward: PackedWeight::pack(w, d, d, WeightStorage::F32)?,
             inverse: PackedWeight::pack(&w_inv, d, d, WeightStorage::F32)?,
         })
+    }
+
+    /// Writes the map into a packed image (docs/format.md, "Packed images").
+    pub(crate) fn to_image(&self, w: &mut Writer) -> Result<()> {
+        match self {
+            Mixing::Gather { forward, inverse } => {
+                w.word(0);
+                w.u32s(forward)?;
+                w.u32s(inverse)
+            }
+            Mixing::Dense { forward, inverse } => {
+                w.word(1);
+                w.weight(forward)?;
+                w.weight(inverse)
+            }
+        }
+    }
+
+    /// Reads a map on `d` channels from a packed image: a gather is checked to be a
+    /// permutation and its inverse (`inverse[forward[i]] = i` for every `i`, all below `d`).
+    pub(crate) fn from_image(r: &mut Reader<'_>, d: usize) -> Result<Mixing> {
+        match r.word()? {
+            0 => {
+                let at = r.offset();
+                let forward = r.u32s(d, "a permutation is not its block's width")?;
+                let inverse = r.u32s(d, "a permutation is not its block's width")?;
+                let inverts = forward
+                    .iter()
+                    .enumerate()
+                    .all(|(i, &p)| (p as usize) < d && inverse[p as usize] as usize == i);
+                if !inverts {
+                    return Err(crate::model::packed::image::invalid(
+                        at,
+                        "a permutation's inverse is not its inverse",
+                    ));
+                }
+                Ok(Mixing::Gather { forward, inverse })
+            }
+            1 => Ok(Mixing::Dense {
+                forward: r.weight(d, d)?,
+                inverse: r.weight(d, d)?,
+            }),
+            _ => Err(r.invalid("unknown channel mixing")),
+        }
     }
 
     /// Applies the map (or its inverse) to `m` rows of `state` (`m × d`), via `tmp`.
@@ -270,8 +316,8 @@ pub(crate) struct AllInOne {
     gin: bool,
     /// Ψ(global_scale), per channel (1 for GIN), and the offsets, each repeated for
     /// [`AFFINE_ROWS`] rows (the global affine runs over whole vectors of rows).
-    scale: Vec<f32>,
-    offset: Vec<f32>,
+    scale: Array<f32>,
+    offset: Array<f32>,
     /// Σ log Ψ(global_scale) as FrEIA sums it (0 for GIN).
     log_scale_sum: f32,
     permutation: Mixing,
@@ -484,8 +530,8 @@ impl AllInOne {
             clamp,
             clamp_divides: spec.freia_head,
             gin,
-            scale: repeated(&scale)?,
-            offset: repeated(&offset)?,
+            scale: repeated(&scale)?.into(),
+            offset: repeated(&offset)?.into(),
             log_scale_sum,
             permutation,
             reverse_permutation,
@@ -495,6 +541,55 @@ impl AllInOne {
 
     pub(crate) fn takes_condition(&self) -> bool {
         self.cond
+    }
+
+    /// Writes the block into a packed image (docs/format.md, "Packed images").
+    pub(crate) fn to_image(&self, w: &mut Writer) -> Result<()> {
+        w.count(self.split.0)?;
+        w.count(self.split.1)?;
+        w.f32(self.clamp);
+        w.flag(self.clamp_divides);
+        w.flag(self.gin);
+        w.f32s(&self.scale)?;
+        w.f32s(&self.offset)?;
+        w.f32(self.log_scale_sum);
+        self.permutation.to_image(w)?;
+        w.flag(self.reverse_permutation);
+        w.flag(self.cond);
+        self.subnet.to_image(w)
+    }
+
+    /// Reads the block from a packed image: `d` wide, split in two non-empty parts, its subnet
+    /// taking `cond_dim` condition values if it takes the condition.
+    pub(crate) fn from_image(r: &mut Reader<'_>, d: usize, cond_dim: usize) -> Result<AllInOne> {
+        let split = (r.count()?, r.count()?);
+        if split.0 == 0 || split.1 == 0 || split.0.checked_add(split.1) != Some(d) {
+            return Err(r.invalid("a split does not cut the block's width in two"));
+        }
+        let (clamp, clamp_divides, gin) = (r.f32()?, r.flag()?, r.flag()?);
+        let scale = r.f32s(AFFINE_ROWS * d, "a global scale is not its block's width")?;
+        let offset = r.f32s(AFFINE_ROWS * d, "a global offset is not its block's width")?;
+        let log_scale_sum = r.f32()?;
+        let permutation = Mixing::from_image(r, d)?;
+        let (reverse_permutation, cond) = (r.flag()?, r.flag()?);
+        let cc = if cond { cond_dim } else { 0 };
+        if cond && cc == 0 {
+            return Err(r.invalid("a block takes a condition the model does not have"));
+        }
+        let subnet = Subnet::from_image(r, split.0 + cc, cc, 2 * split.1)?;
+        Ok(AllInOne {
+            split,
+            subnet,
+            clamp,
+            clamp_divides,
+            gin,
+            scale,
+            offset,
+            log_scale_sum,
+            permutation,
+            reverse_permutation,
+            cond,
+        })
     }
 
     pub(crate) fn plan(&self) -> Plan {

@@ -5,6 +5,7 @@
 //! and its output transforms the active columns in place. The blocks differ only in which
 //! subnets produce the coefficients and in what is done with them.
 
+use crate::model::packed::array::Array;
 use alloc::format;
 use alloc::vec::Vec;
 
@@ -12,6 +13,24 @@ use super::subnet::Subnet;
 use super::{BlockSpec, Plan, Work};
 use crate::error::{Error, Result};
 use crate::kernels::math::{self, SoftClamp};
+use crate::model::packed::image::{Reader, Writer};
+
+/// The coupling kinds, by their code in a packed image.
+const KINDS: [&str; 6] = [
+    "GLOWCouplingBlock",
+    "GINCouplingBlock",
+    "RNVPCouplingBlock",
+    "NICECouplingBlock",
+    "AffineCouplingOneSided",
+    "ConditionalAffineTransform",
+];
+
+/// The soft clamps, by their code in a packed image.
+const SOFT_CLAMPS: [SoftClamp; 3] = [
+    SoftClamp::Atan,
+    SoftClamp::Tanh { divide: false },
+    SoftClamp::Sigmoid,
+];
 
 /// The `clamp_activation` of a coupling block (docs/blocks.md §soft-clamp): ATAN (the default), TANH or
 /// SIGMOID.
@@ -47,7 +66,7 @@ struct Half {
 pub(crate) struct Coupling {
     kind: &'static str,
     /// Halves in forward order.
-    halves: Vec<Half>,
+    halves: Array<Half>,
     clamp: f32,
     soft_clamp: SoftClamp,
     /// GIN: log-scales centred per row, volume preserving.
@@ -183,11 +202,106 @@ impl Coupling {
         };
         Ok(Coupling {
             kind,
-            halves,
+            halves: halves.into(),
             clamp,
             soft_clamp,
             gin,
             cond: cc > 0,
+        })
+    }
+
+    /// Writes the block into a packed image (docs/format.md, "Packed images").
+    pub(crate) fn to_image(&self, w: &mut Writer) -> Result<()> {
+        let code = |found: Option<usize>| {
+            found.ok_or(Error::Argument(
+                "a coupling block of a kind images do not know",
+            ))
+        };
+        w.count(code(KINDS.iter().position(|&k| k == self.kind))?)?;
+        w.f32(self.clamp);
+        w.count(code(
+            SOFT_CLAMPS.iter().position(|&c| c == self.soft_clamp),
+        )?)?;
+        w.flag(self.cond);
+        w.count(self.halves.len())?;
+        for half in &self.halves {
+            for v in [half.active.0, half.active.1, half.passive.0, half.passive.1] {
+                w.count(v)?;
+            }
+            match &half.conditioner {
+                Conditioner::Joint(s) => {
+                    w.word(0);
+                    s.to_image(w)?;
+                }
+                Conditioner::Split { s, t } => {
+                    w.word(1);
+                    s.to_image(w)?;
+                    t.to_image(w)?;
+                }
+                Conditioner::Shift(s) => {
+                    w.word(2);
+                    s.to_image(w)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads the block from a packed image: `d` wide, its subnets taking `cond_dim` condition
+    /// values if it takes the condition; every half's columns lie in the `d`.
+    pub(crate) fn from_image(r: &mut Reader<'_>, d: usize, cond_dim: usize) -> Result<Coupling> {
+        let kind = *KINDS
+            .get(r.count()?)
+            .ok_or_else(|| r.invalid("unknown coupling kind"))?;
+        let clamp = r.f32()?;
+        let soft_clamp = *SOFT_CLAMPS
+            .get(r.count()?)
+            .ok_or_else(|| r.invalid("unknown soft clamp"))?;
+        let cond = r.flag()?;
+        let cc = if cond { cond_dim } else { 0 };
+        if cond && cc == 0 {
+            return Err(r.invalid("a block takes a condition the model does not have"));
+        }
+        let count = r.count()?;
+        if !(1..=2).contains(&count) {
+            return Err(r.invalid("a coupling block has not 1 or 2 halves"));
+        }
+        let halves = r.array(count, |r| {
+            let mut span = || -> Result<(usize, usize)> {
+                let (start, len) = (r.count()?, r.count()?);
+                match start.checked_add(len) {
+                    Some(end) if end <= d => Ok((start, len)),
+                    _ => Err(r.invalid("a half's columns run past the block's width")),
+                }
+            };
+            let (active, passive) = (span()?, span()?);
+            if active.1 == 0 {
+                return Err(r.invalid("a half has no active columns"));
+            }
+            let n_in = passive.1 + cc;
+            let l = active.1;
+            let conditioner = match r.word()? {
+                0 => Conditioner::Joint(Subnet::from_image(r, n_in, cc, 2 * l)?),
+                1 => Conditioner::Split {
+                    s: Subnet::from_image(r, n_in, cc, l)?,
+                    t: Subnet::from_image(r, n_in, cc, l)?,
+                },
+                2 => Conditioner::Shift(Subnet::from_image(r, n_in, cc, l)?),
+                _ => return Err(r.invalid("unknown conditioner")),
+            };
+            Ok(Half {
+                active,
+                passive,
+                conditioner,
+            })
+        })?;
+        Ok(Coupling {
+            kind,
+            halves,
+            clamp,
+            soft_clamp,
+            gin: kind == "GINCouplingBlock",
+            cond,
         })
     }
 

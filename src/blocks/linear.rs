@@ -1,6 +1,7 @@
 //! The parameter-light blocks: `PermuteRandom`, `ActNorm`, `FixedLinearTransform`
 //! (docs/blocks.md §permuterandom, §actnorm, §fixedlineartransform).
 
+use crate::model::packed::array::Array;
 use alloc::format;
 use alloc::vec::Vec;
 
@@ -10,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::kernels::gemm::PackedWeight;
 use crate::kernels::gemm::WeightStorage::F32;
 use crate::kernels::math;
+use crate::model::packed::image::{Reader, Writer};
 use crate::source::budget::{try_collect, try_vec, try_with_capacity};
 
 /// `PermuteRandom`: `y = x[:, perm]`.
@@ -28,6 +30,16 @@ impl Permute {
             mixing.check_inverse_index(&inv_name, &stored)?;
         }
         Ok(Permute { mixing })
+    }
+
+    pub(crate) fn to_image(&self, w: &mut Writer) -> Result<()> {
+        self.mixing.to_image(w)
+    }
+
+    pub(crate) fn from_image(r: &mut Reader<'_>, d: usize) -> Result<Permute> {
+        Ok(Permute {
+            mixing: Mixing::from_image(r, d)?,
+        })
     }
 
     pub(crate) fn run(&self, work: &mut Work<'_>, state: &mut [f32], rev: bool) {
@@ -55,14 +67,14 @@ fn invertible_scales(name: &str, log_scale: &[f32]) -> Result<Vec<f32>> {
 pub(crate) enum ActNorm {
     /// FrEIA head: `y = (x − loc) / exp(log_scale)`, logdet `−Σ log_scale`.
     Head {
-        loc: Vec<f32>,
-        scale: Vec<f32>,
+        loc: Array<f32>,
+        scale: Array<f32>,
         log_scale_sum: f32,
     },
     /// FrEIA 0.2: `y = x·exp(scale) + bias`, logdet `Σ scale`.
     Pypi {
-        exp_scale: Vec<f32>,
-        bias: Vec<f32>,
+        exp_scale: Array<f32>,
+        bias: Array<f32>,
         scale_sum: f32,
     },
 }
@@ -83,8 +95,8 @@ impl ActNorm {
             let log_scale = src.f32_channels(&name, d)?;
             let loc = src.f32_channels(&spec.tensor("loc"), d)?;
             Ok(ActNorm::Head {
-                loc,
-                scale: invertible_scales(&name, &log_scale)?,
+                loc: loc.into(),
+                scale: invertible_scales(&name, &log_scale)?.into(),
                 log_scale_sum: log_scale.iter().sum(),
             })
         } else {
@@ -92,10 +104,51 @@ impl ActNorm {
             let scale = src.f32_channels(&name, d)?;
             let bias = src.f32_channels(&spec.tensor("bias"), d)?;
             Ok(ActNorm::Pypi {
-                exp_scale: invertible_scales(&name, &scale)?,
-                bias,
+                exp_scale: invertible_scales(&name, &scale)?.into(),
+                bias: bias.into(),
                 scale_sum: scale.iter().sum(),
             })
+        }
+    }
+
+    /// Writes the block into a packed image (docs/format.md, "Packed images").
+    pub(crate) fn to_image(&self, w: &mut Writer) -> Result<()> {
+        let (code, a, b, sum) = match self {
+            ActNorm::Head {
+                loc,
+                scale,
+                log_scale_sum,
+            } => (0, loc, scale, log_scale_sum),
+            ActNorm::Pypi {
+                exp_scale,
+                bias,
+                scale_sum,
+            } => (1, exp_scale, bias, scale_sum),
+        };
+        w.word(code);
+        w.f32s(a)?;
+        w.f32s(b)?;
+        w.f32(*sum);
+        Ok(())
+    }
+
+    /// Reads the block (`d` wide) from a packed image.
+    pub(crate) fn from_image(r: &mut Reader<'_>, d: usize) -> Result<ActNorm> {
+        let code = r.word()?;
+        let what = "an ActNorm parameter is not its block's width";
+        let (a, b, sum) = (r.f32s(d, what)?, r.f32s(d, what)?, r.f32()?);
+        match code {
+            0 => Ok(ActNorm::Head {
+                loc: a,
+                scale: b,
+                log_scale_sum: sum,
+            }),
+            1 => Ok(ActNorm::Pypi {
+                exp_scale: a,
+                bias: b,
+                scale_sum: sum,
+            }),
+            _ => Err(r.invalid("unknown ActNorm parameterisation")),
         }
     }
 
@@ -184,11 +237,31 @@ pub(crate) struct FixedLinear {
     d: usize,
     forward: PackedWeight,
     inverse: PackedWeight,
-    bias: Vec<f32>,
+    bias: Array<f32>,
     log_det: f32,
 }
 
 impl FixedLinear {
+    /// Writes the block into a packed image (docs/format.md, "Packed images").
+    pub(crate) fn to_image(&self, w: &mut Writer) -> Result<()> {
+        w.weight(&self.forward)?;
+        w.weight(&self.inverse)?;
+        w.f32s(&self.bias)?;
+        w.f32(self.log_det);
+        Ok(())
+    }
+
+    /// Reads the block (`d` wide) from a packed image.
+    pub(crate) fn from_image(r: &mut Reader<'_>, d: usize) -> Result<FixedLinear> {
+        Ok(FixedLinear {
+            d,
+            forward: r.weight(d, d)?,
+            inverse: r.weight(d, d)?,
+            bias: r.f32s(d, "a bias is not its block's width")?,
+            log_det: r.f32()?,
+        })
+    }
+
     pub(crate) fn load(spec: &BlockSpec<'_, '_>) -> Result<FixedLinear> {
         let src = spec.src;
         let d = spec.dim;
@@ -236,7 +309,7 @@ impl FixedLinear {
             d,
             forward: pack_transposed(&m)?,
             inverse: pack_transposed(&m_inv)?,
-            bias,
+            bias: bias.into(),
             log_det,
         })
     }

@@ -12,6 +12,7 @@ use alloc::string::{String, ToString};
 
 use crate::error::{Error, Result};
 use crate::kernels::gemm::{self, Available, PackedWeight, Product, Rows, RowsMut};
+use crate::model::packed::image::{Reader, Writer};
 use crate::source::Source;
 
 /// What an error of a product would mean inside a block: a bug, for the blocks' shapes were
@@ -197,6 +198,46 @@ impl Block {
                     kind: other.to_string(),
                 });
             }
+        })
+    }
+
+    /// Writes the block into a packed image (docs/format.md, "Packed images"): its code, then
+    /// its own words.
+    pub(crate) fn to_image(&self, w: &mut Writer) -> Result<()> {
+        match self {
+            Block::Coupling(c) => {
+                w.word(0);
+                c.to_image(w)
+            }
+            Block::AllInOne(a) => {
+                w.word(1);
+                a.to_image(w)
+            }
+            Block::Permute(p) => {
+                w.word(2);
+                p.to_image(w)
+            }
+            Block::ActNorm(a) => {
+                w.word(3);
+                a.to_image(w)
+            }
+            Block::FixedLinear(f) => {
+                w.word(4);
+                f.to_image(w)
+            }
+        }
+    }
+
+    /// Reads a block of a `dim`-wide chain whose condition is `cond_dim` wide from a packed
+    /// image.
+    pub(crate) fn from_image(r: &mut Reader<'_>, dim: usize, cond_dim: usize) -> Result<Block> {
+        Ok(match r.word()? {
+            0 => Block::Coupling(coupling::Coupling::from_image(r, dim, cond_dim)?),
+            1 => Block::AllInOne(allinone::AllInOne::from_image(r, dim, cond_dim)?),
+            2 => Block::Permute(linear::Permute::from_image(r, dim)?),
+            3 => Block::ActNorm(linear::ActNorm::from_image(r, dim)?),
+            4 => Block::FixedLinear(linear::FixedLinear::from_image(r, dim)?),
+            _ => return Err(r.invalid("unknown block type")),
         })
     }
 

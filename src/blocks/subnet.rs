@@ -17,6 +17,7 @@
 //! but put one of the FrEIA fixtures, pypi_cinn_stats, just past tests/freia_parity.rs's
 //! tolerance, at 1.01 of it; this order keeps every fixture within 0.81.)
 
+use crate::model::packed::array::Array;
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
@@ -28,6 +29,7 @@ use crate::kernels::gemm::{
     WeightStorage,
 };
 use crate::kernels::math;
+use crate::model::packed::image::{Reader, Writer};
 use crate::source::Source;
 
 /// An element-wise activation between Linear layers (PyTorch semantics).
@@ -78,6 +80,48 @@ impl Activation {
     }
 }
 
+impl Activation {
+    /// The activation's words in a packed image: its code and two parameters (0 if unused).
+    fn image_words(self) -> (u32, f32, f32) {
+        match self {
+            Activation::Relu => (0, 0.0, 0.0),
+            Activation::LeakyRelu(slope) => (1, slope, 0.0),
+            Activation::Tanh => (2, 0.0, 0.0),
+            Activation::Sigmoid => (3, 0.0, 0.0),
+            Activation::Elu(alpha) => (4, alpha, 0.0),
+            Activation::Silu => (5, 0.0, 0.0),
+            Activation::Gelu => (6, 0.0, 0.0),
+            Activation::GeluTanh => (7, 0.0, 0.0),
+            Activation::Softplus { beta, threshold } => (8, beta, threshold),
+        }
+    }
+
+    fn from_image(r: &mut Reader<'_>) -> Result<Activation> {
+        let at = r.offset();
+        let (code, p, q) = (r.word()?, r.f32()?, r.f32()?);
+        Ok(match code {
+            0 => Activation::Relu,
+            1 => Activation::LeakyRelu(p),
+            2 => Activation::Tanh,
+            3 => Activation::Sigmoid,
+            4 => Activation::Elu(p),
+            5 => Activation::Silu,
+            6 => Activation::Gelu,
+            7 => Activation::GeluTanh,
+            8 => Activation::Softplus {
+                beta: p,
+                threshold: q,
+            },
+            _ => {
+                return Err(crate::model::packed::image::invalid(
+                    at,
+                    "unknown activation",
+                ));
+            }
+        })
+    }
+}
+
 /// One Linear layer, packed; `cond_part` holds the columns of the weight that multiply the
 /// condition (first layer of a conditional subnet only).
 pub(crate) struct Dense {
@@ -85,8 +129,8 @@ pub(crate) struct Dense {
     pub(crate) n_out: usize,
     packed: PackedWeight,
     cond_part: Option<PackedWeight>,
-    bias: Option<Vec<f32>>,
-    activations: Vec<Activation>,
+    bias: Option<Array<f32>>,
+    activations: Array<Activation>,
     /// A lone ReLU after a layer, fused into the store of its last GEMM; set at load so a
     /// call does not read the `activations` buffer to find out.
     fuse_relu: bool,
@@ -94,7 +138,7 @@ pub(crate) struct Dense {
 
 /// A whole subnet.
 pub(crate) struct Subnet {
-    layers: Vec<Dense>,
+    layers: Array<Dense>,
 }
 
 enum Item {
@@ -207,7 +251,7 @@ impl Subnet {
             match item {
                 Item::Identity => {}
                 Item::Act(act) => match layers.last_mut() {
-                    Some(layer) => layer.activations.push(act),
+                    Some(layer) => layer.activations.to_mut().push(act),
                     None => {
                         return Err(src.bad_meta(&key, "a subnet must start with a Linear layer"));
                     }
@@ -233,7 +277,7 @@ impl Subnet {
                     let mut dense = Dense::load(src, &wname, out, width, cond_cols)?;
                     if bias {
                         let bname = format!("module_list.{block}.{name}.{layer}.bias");
-                        dense.bias = Some(src.f32_tensor(&bname, &[out])?);
+                        dense.bias = Some(src.f32_tensor(&bname, &[out])?.into());
                     }
                     layers.push(dense);
                     width = out;
@@ -245,18 +289,107 @@ impl Subnet {
         }
         for layer in &mut layers {
             // A layer of the condition alone copies its rows out last, with no GEMM to fuse into.
-            layer.fuse_relu = layer.packed.k() > 0 && layer.activations == [Activation::Relu];
+            layer.fuse_relu = layer.packed.k() > 0 && *layer.activations == [Activation::Relu];
         }
         if width != n_out {
             return Err(Error::Dims(format!(
                 "block {block} subnet `{name}` ends {width} wide, but the block needs {n_out}"
             )));
         }
-        Ok(Subnet { layers })
+        Ok(Subnet {
+            layers: layers.into(),
+        })
     }
 
     pub(crate) fn n_out(&self) -> usize {
         self.layers.last().map_or(0, |l| l.n_out)
+    }
+
+    /// Writes the subnet into a packed image (docs/format.md, "Packed images").
+    pub(crate) fn to_image(&self, w: &mut Writer) -> Result<()> {
+        w.count(self.layers.len())?;
+        for layer in &self.layers {
+            w.count(layer.n_out)?;
+            w.weight(&layer.packed)?;
+            w.flag(layer.cond_part.is_some());
+            if let Some(part) = &layer.cond_part {
+                w.weight(part)?;
+            }
+            w.flag(layer.bias.is_some());
+            if let Some(bias) = &layer.bias {
+                w.f32s(bias)?;
+            }
+            w.count(layer.activations.len())?;
+            for a in &layer.activations {
+                let (code, p, q) = a.image_words();
+                w.word(code);
+                w.f32(p);
+                w.f32(q);
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads a subnet from a packed image, as [`Subnet::load`] checks it: `n_in` wide (its last
+    /// `n_cond` inputs the condition, packed apart in the first layer), `n_out` outputs.
+    pub(crate) fn from_image(
+        r: &mut Reader<'_>,
+        n_in: usize,
+        n_cond: usize,
+        n_out: usize,
+    ) -> Result<Subnet> {
+        let at = r.offset();
+        let count = r.count()?;
+        if count == 0 {
+            return Err(r.invalid("a subnet has no layers"));
+        }
+        let mut width = n_in;
+        let mut first = true;
+        let layers = r.array(count, |r| {
+            let out = r.count()?;
+            if out == 0 {
+                return Err(r.invalid("a layer has no outputs"));
+            }
+            let cond_cols = if first { n_cond } else { 0 };
+            let packed = r.weight(out, width - cond_cols)?;
+            let cond_part = if r.flag()? {
+                if cond_cols == 0 {
+                    return Err(r.invalid("a layer that sees no condition has a condition part"));
+                }
+                Some(r.weight(out, cond_cols)?)
+            } else if cond_cols > 0 {
+                return Err(
+                    r.invalid("the first layer of a conditional subnet has no condition part")
+                );
+            } else {
+                None
+            };
+            let bias = match r.flag()? {
+                true => Some(r.f32s(out, "a bias is not its layer's width")?),
+                false => None,
+            };
+            let n_activations = r.count()?;
+            let activations = r.array(n_activations, Activation::from_image)?;
+            let fuse_relu = packed.k() > 0 && *activations == [Activation::Relu];
+            let layer = Dense {
+                n_in: width,
+                n_out: out,
+                packed,
+                cond_part,
+                bias,
+                activations,
+                fuse_relu,
+            };
+            (width, first) = (out, false);
+            Ok(layer)
+        })?;
+        if width != n_out {
+            return Err(crate::model::packed::image::invalid(
+                at,
+                "a subnet's output is not the width its block needs",
+            ));
+        }
+        Ok(Subnet { layers })
     }
 
     /// Floats per row of each of the two hidden buffers [`Subnet::run`] needs: the widest
@@ -402,7 +535,7 @@ impl Dense {
             packed: main.finish(),
             cond_part: cond.map(WeightPacker::finish),
             bias: None,
-            activations: Vec::new(),
+            activations: Array::default(),
             fuse_relu: false,
         })
     }

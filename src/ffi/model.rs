@@ -1,13 +1,15 @@
 //! Model handles: load, free, query.
 
 use alloc::boxed::Box;
-use core::ffi::c_char;
+use core::ffi::{c_char, c_void};
 
 use super::status::*;
-use super::{INNFER_LAYOUT_CINN, INNFER_LAYOUT_INN, INNFER_LAYOUT_NONE, guard};
-use crate::model::{Layout, LoadOptions, Model};
+use super::{INNFER_ARENA_ALIGN, INNFER_LAYOUT_CINN, INNFER_LAYOUT_INN, INNFER_LAYOUT_NONE, guard};
+use crate::model::{Layout, LoadOptions, Model, WeightStorage};
 
 const MODEL_MAGIC: u64 = u64::from_le_bytes(*b"innferM1");
+/// The magic of a model built in caller memory by `innfer_model_init_static` (never freed).
+const STATIC_MODEL_MAGIC: u64 = u64::from_le_bytes(*b"innferMS");
 
 /// A loaded model (opaque).
 ///
@@ -30,7 +32,7 @@ pub(crate) unsafe fn model_ref<'a>(m: *const innfer_model) -> Result<&'a Model, 
     // SAFETY: the caller guarantees a live handle (freed handles are documented UB; the magic
     // check is a best-effort guard against stray pointers).
     let handle = unsafe { &*m };
-    if handle.magic != MODEL_MAGIC {
+    if handle.magic != MODEL_MAGIC && handle.magic != STATIC_MODEL_MAGIC {
         return Err(Fail::Invalid("model", "not a live innfer_model handle"));
     }
     Ok(&handle.model)
@@ -59,28 +61,57 @@ pub struct innfer_load_options {
     /// `INNFER_STATUS_OUT_OF_MEMORY` before allocating. 0 means no limit beyond what the file
     /// backs (every count and width in a file is checked against its tensors, docs/format.md).
     pub max_bytes: usize,
+    /// How the subnets' weights are stored: `INNFER_WEIGHT_STORAGE_F32` (the default, results
+    /// match FrEIA to f32 rounding), `_BF16` or `_F16` (half the bytes each sample streams,
+    /// each weight rounded once at load; every product and sum still in f32, see
+    /// docs/performance.md). Another value: `INNFER_STATUS_INVALID_ARGUMENT`.
+    pub weight_storage: i32,
 }
+
+/// Weights stored as f32 (`innfer_load_options.weight_storage`).
+pub const INNFER_WEIGHT_STORAGE_F32: i32 = 0;
+/// Weights stored as bfloat16 (the top 16 bits of an f32: relative error ≤ 2⁻⁹).
+pub const INNFER_WEIGHT_STORAGE_BF16: i32 = 1;
+/// Weights stored as IEEE binary16 (relative error ≤ 2⁻¹², range ±65504: a model with a
+/// larger weight fails to load with `INNFER_STATUS_DIMS`).
+pub const INNFER_WEIGHT_STORAGE_F16: i32 = 2;
 
 /// The default load options (no `max_bytes` limit). Thread-safe; never fails.
 #[unsafe(no_mangle)]
 pub extern "C" fn innfer_load_options_default() -> innfer_load_options {
-    innfer_load_options { max_bytes: 0 }
+    innfer_load_options {
+        max_bytes: 0,
+        weight_storage: INNFER_WEIGHT_STORAGE_F32,
+    }
 }
 
 /// The Rust options for C `options` (NULL: the defaults).
 ///
 /// # Safety
 /// `options` is NULL or points to a readable `innfer_load_options`.
-unsafe fn load_options(options: *const innfer_load_options) -> LoadOptions {
+unsafe fn load_options(options: *const innfer_load_options) -> Result<LoadOptions, Fail> {
     // SAFETY: per the caller's contract.
-    let max_bytes = match unsafe { options.as_ref() } {
-        Some(o) if o.max_bytes > 0 => o.max_bytes,
-        _ => usize::MAX,
+    let options = unsafe { options.as_ref() }.copied();
+    let options = options.unwrap_or_else(|| innfer_load_options_default());
+    let weight_storage = match options.weight_storage {
+        INNFER_WEIGHT_STORAGE_F32 => WeightStorage::F32,
+        INNFER_WEIGHT_STORAGE_BF16 => WeightStorage::Bf16,
+        INNFER_WEIGHT_STORAGE_F16 => WeightStorage::F16,
+        _ => {
+            return Err(Fail::Invalid(
+                "options",
+                "weight_storage is not an INNFER_WEIGHT_STORAGE_* value",
+            ));
+        }
     };
-    LoadOptions {
-        max_bytes,
-        ..LoadOptions::default()
-    }
+    Ok(LoadOptions {
+        max_bytes: if options.max_bytes > 0 {
+            options.max_bytes
+        } else {
+            usize::MAX
+        },
+        weight_storage,
+    })
 }
 
 /// Shared tail of the load calls: clears `*out` and `err`, runs `load`, boxes the model.
@@ -226,8 +257,8 @@ unsafe fn load_bytes(
 ) -> innfer_status {
     // SAFETY: forwarded contract.
     unsafe {
-        let options = load_options(options);
         load_with(what, out, err, err_len, || {
+            let options = load_options(options)?;
             let bytes: &[u8] = if len == 0 {
                 &[]
             } else if data.is_null() {
@@ -323,8 +354,8 @@ unsafe fn load_file(
 ) -> innfer_status {
     // SAFETY: forwarded contract.
     unsafe {
-        let options = load_options(options);
         load_with(what, out, err, err_len, || {
+            let options = load_options(options)?;
             if path.is_null() {
                 return Err(Fail::Null("path"));
             }
@@ -345,7 +376,188 @@ unsafe fn load_file(
     }
 }
 
-/// Releases a model. NULL is a no-op.
+/// Bytes a model handle takes at the start of `innfer_model_init_static()`'s memory, rounded up
+/// so the descriptors after it are aligned to `INNFER_ARENA_ALIGN`.
+const STATIC_HANDLE_BYTES: usize =
+    core::mem::size_of::<innfer_model>().div_ceil(INNFER_ARENA_ALIGN) * INNFER_ARENA_ALIGN;
+const _: () = assert!(
+    core::mem::align_of::<innfer_model>() <= INNFER_ARENA_ALIGN
+        && INNFER_ARENA_ALIGN == crate::model::IMAGE_MEMORY_ALIGN
+);
+
+/// The caller's image as a slice that lives as long as the models built on it.
+///
+/// # Safety
+/// `image` is NULL or points to `image_bytes` readable bytes that stay valid and unchanged for
+/// as long as anything built on them (the C contract of `innfer_model_init_static`, which the
+/// `'static` lifetime stands for).
+unsafe fn caller_image(image: *const c_void, image_bytes: usize) -> Result<&'static [u8], Fail> {
+    if image.is_null() {
+        return Err(Fail::Null("image"));
+    }
+    if image_bytes > isize::MAX as usize {
+        return Err(Fail::Invalid("image_bytes", "larger than memory"));
+    }
+    // SAFETY: the caller's contract.
+    Ok(unsafe { core::slice::from_raw_parts(image.cast::<u8>(), image_bytes) })
+}
+
+/// What `innfer_model_static_size()` gives for `image`: the model handle and the descriptors
+/// [`Model::image_memory_bytes`] counts (`innfer info` prints it).
+pub fn model_static_bytes(image: &[u8]) -> crate::Result<usize> {
+    Model::image_memory_bytes(image)?
+        .checked_add(STATIC_HANDLE_BYTES)
+        .ok_or(crate::Error::Argument(
+            "the model would be larger than memory",
+        ))
+}
+
+/// Bytes of memory `innfer_model_init_static()` needs for the packed image `image`
+/// (`image_bytes` long): the model handle and its descriptors (the chain's blocks, their
+/// halves and layers), a few hundred bytes for a chain of 16 blocks. The whole image is read
+/// and checked, as `innfer_model_init_static()` checks it.
+///
+/// Returns `INNFER_STATUS_OK` (and writes `*bytes`), `_NULL_ARGUMENT` (`image` or `bytes`
+/// NULL) or `_FORMAT` (not a valid packed image: docs/format.md, "Packed images").
+/// Thread-safe; allocates nothing.
+///
+/// # Safety
+/// `image` is NULL or points to `image_bytes` readable bytes; `bytes` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn innfer_model_static_size(
+    image: *const c_void,
+    image_bytes: usize,
+    bytes: *mut usize,
+) -> innfer_status {
+    guard(
+        || INNFER_STATUS_INTERNAL,
+        || {
+            if bytes.is_null() {
+                return INNFER_STATUS_NULL_ARGUMENT;
+            }
+            // SAFETY: the caller's contract (the slice does not outlive this call).
+            let need = unsafe { caller_image(image, image_bytes) }
+                .and_then(|image| Ok(model_static_bytes(image)?));
+            match need {
+                Ok(n) => {
+                    // SAFETY: non-NULL and writable per the contract.
+                    unsafe { bytes.write_unaligned(n) };
+                    INNFER_STATUS_OK
+                }
+                Err(f) => f.status(),
+            }
+        },
+    )
+}
+
+/// Builds a model on a packed image (`innfer pack`, docs/format.md "Packed images") in
+/// place, in caller memory: no allocation at all, no safetensors or JSON parsing.
+///
+/// The model **references the image's weights where they lie** (flash, or a mapped file): the
+/// image must be 4-byte aligned and stay valid and unmodified for as long as the model lives.
+/// `mem` receives the model handle and its descriptors: it must be aligned to
+/// `INNFER_ARENA_ALIGN` (64) bytes, hold at least `innfer_model_static_size()` bytes, and stay
+/// valid and untouched while the model lives. `*out` receives the handle (equal to `mem`).
+///
+/// The model works with `innfer_session_size()`, `innfer_session_init_static()`,
+/// `innfer_session_create()` and every sampling call exactly as a loaded one (the same results
+/// bit for bit, see docs/format.md). `innfer_model_free()` on it is a no-op: the caller
+/// reuses `mem` (and the image) once the model's sessions are freed.
+///
+/// Returns `INNFER_STATUS_OK`, `_NULL_ARGUMENT` (`image`, `mem` or `out` NULL), `_FORMAT`
+/// (not a valid packed image: wrong magic, format version or target, checksum mismatch,
+/// truncated, misaligned, or a count that does not match), `_ARENA_MISALIGNED` or
+/// `_ARENA_TOO_SMALL` (`mem`). On failure `*out` is set to NULL (if `out` is not NULL).
+///
+/// **Thread safety.** Any thread; the model, once built, as a loaded one.
+///
+/// # Safety
+/// `image` is NULL or points to `image_bytes` readable bytes kept valid and unchanged while
+/// the model lives; `mem` is NULL or points to `mem_bytes` writable bytes that nothing else
+/// uses while the model lives; `out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn innfer_model_init_static(
+    image: *const c_void,
+    image_bytes: usize,
+    mem: *mut c_void,
+    mem_bytes: usize,
+    out: *mut *mut innfer_model,
+) -> innfer_status {
+    if out.is_null() {
+        return INNFER_STATUS_NULL_ARGUMENT;
+    }
+    // SAFETY: non-NULL and writable per the contract.
+    unsafe { out.write(core::ptr::null_mut()) };
+    guard(
+        || INNFER_STATUS_INTERNAL,
+        || {
+            // SAFETY: the caller's contract.
+            match unsafe { init_static(image, image_bytes, mem.cast(), mem_bytes) } {
+                Ok(handle) => {
+                    // SAFETY: as above.
+                    unsafe { out.write(handle) };
+                    INNFER_STATUS_OK
+                }
+                Err(f) => f.status(),
+            }
+        },
+    )
+}
+
+/// # Safety
+/// As `innfer_model_init_static`.
+unsafe fn init_static(
+    image: *const c_void,
+    image_bytes: usize,
+    mem: *mut u8,
+    mem_bytes: usize,
+) -> Result<*mut innfer_model, Fail> {
+    // SAFETY: the caller's contract.
+    let image = unsafe { caller_image(image, image_bytes) }?;
+    if mem.is_null() {
+        return Err(Fail::Null("mem"));
+    }
+    let address = mem as usize;
+    if !address.is_multiple_of(INNFER_ARENA_ALIGN) {
+        return Err(crate::Error::ArenaMisaligned {
+            align: INNFER_ARENA_ALIGN,
+            address,
+        }
+        .into());
+    }
+    if mem_bytes < STATIC_HANDLE_BYTES {
+        return Err(crate::Error::ArenaTooSmall {
+            needed: STATIC_HANDLE_BYTES,
+            found: mem_bytes,
+        }
+        .into());
+    }
+    if mem_bytes > isize::MAX as usize || address.checked_add(mem_bytes).is_none() {
+        return Err(Fail::Invalid("mem_bytes", "larger than memory"));
+    }
+    // SAFETY: `mem` holds `mem_bytes` ≥ STATIC_HANDLE_BYTES writable bytes the caller gives to
+    // the model while it lives (which `'static` stands for); the descriptors' part starts
+    // after the handle, so the two never overlap.
+    let descriptors: &'static mut [u8] = unsafe {
+        core::slice::from_raw_parts_mut(
+            mem.add(STATIC_HANDLE_BYTES),
+            mem_bytes - STATIC_HANDLE_BYTES,
+        )
+    };
+    let model = Model::from_image(image, descriptors)?;
+    let handle = mem.cast::<innfer_model>();
+    // SAFETY: aligned to 64 ≥ align_of::<innfer_model>(), and STATIC_HANDLE_BYTES ≥ its size.
+    unsafe {
+        handle.write(innfer_model {
+            magic: STATIC_MODEL_MAGIC,
+            model,
+        })
+    };
+    Ok(handle)
+}
+
+/// Releases a model. NULL is a no-op, and so is a model built by `innfer_model_init_static()`
+/// (its memory is the caller's, to reuse once its sessions are freed).
 ///
 /// Every session created from the model must have been freed first (freeing a model a session
 /// still uses is undefined behaviour). Must not be called while another thread uses the model.

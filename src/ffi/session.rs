@@ -47,6 +47,14 @@ fn caller_bytes(model: &Model, max_batch: usize) -> Result<usize, Fail> {
         ))
 }
 
+/// What `innfer_session_size()` gives for `model` at `max_batch` rows per call: the session's
+/// arena ([`Session::arena_bytes`], all a Rust `Session::in_memory` needs) plus the C session
+/// handle placed before it. `None` if `max_batch` is 0 or the session would be larger than
+/// memory. `innfer info` prints it.
+pub fn session_static_bytes(model: &Model, max_batch: usize) -> Option<usize> {
+    caller_bytes(model, max_batch).ok()
+}
+
 /// Runs `body` on a live session, recording a failure's message in the handle.
 ///
 /// # Safety
@@ -87,7 +95,10 @@ pub(crate) unsafe fn with_session(
 }
 
 /// Bytes of caller memory `innfer_session_init_static()` needs for `m` at `max_batch` rows per
-/// call. The count includes the session handle itself, which lives at the start of that memory.
+/// call. The count includes the session handle itself, which lives at the start of that memory
+/// (its error-message buffer and state, a few hundred bytes): it is the Rust API's
+/// `Session::arena_bytes` plus that handle, and what `innfer info` prints as the C session
+/// memory.
 ///
 /// Returns `INNFER_STATUS_OK` (and writes `*bytes`), `_NULL_ARGUMENT` (`m` or `bytes` NULL) or
 /// `_INVALID_ARGUMENT` (`max_batch` is 0 or too large to address). Thread-safe; allocates

@@ -24,7 +24,9 @@ pub const INNFER_STATUS_NULL_ARGUMENT: innfer_status = 1;
 pub const INNFER_STATUS_INVALID_ARGUMENT: innfer_status = 2;
 /// The model file could not be opened or read.
 pub const INNFER_STATUS_IO: innfer_status = 3;
-/// The bytes are not a valid safetensors file (truncated, corrupt header, bad offsets).
+/// The bytes are not a valid safetensors file (truncated, corrupt header, bad offsets), or not
+/// a valid packed image (`innfer_model_init_static`: wrong magic, format version or target,
+/// checksum mismatch, truncated, misaligned, or a count that does not match the image).
 pub const INNFER_STATUS_FORMAT: innfer_status = 4;
 /// An `innfer.*` metadata key is missing or has a value that cannot be understood.
 pub const INNFER_STATUS_METADATA: innfer_status = 5;
@@ -56,7 +58,7 @@ pub const INNFER_STATUS_OUT_OF_MEMORY: innfer_status = 16;
 /// The status code of a Rust API error.
 pub(crate) fn status_of(e: &Error) -> innfer_status {
     match e {
-        Error::Format(_) => INNFER_STATUS_FORMAT,
+        Error::Format(_) | Error::Image { .. } => INNFER_STATUS_FORMAT,
         Error::Metadata { .. } => INNFER_STATUS_METADATA,
         Error::MissingTensor(_)
         | Error::TensorShape { .. }
@@ -88,7 +90,7 @@ fn describe(code: innfer_status) -> &'static core::ffi::CStr {
         INNFER_STATUS_NULL_ARGUMENT => c"a required pointer argument is NULL",
         INNFER_STATUS_INVALID_ARGUMENT => c"invalid argument",
         INNFER_STATUS_IO => c"the model file could not be read",
-        INNFER_STATUS_FORMAT => c"not a valid safetensors file",
+        INNFER_STATUS_FORMAT => c"not a valid safetensors file or packed image",
         INNFER_STATUS_METADATA => c"missing or invalid innfer metadata",
         INNFER_STATUS_TENSOR => c"missing, misshaped or invalid tensor",
         INNFER_STATUS_UNSUPPORTED => c"unsupported block type or subnet layer",

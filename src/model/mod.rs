@@ -5,13 +5,18 @@
 
 use alloc::format;
 use alloc::string::{String, ToString};
-use alloc::vec::Vec;
 
 use crate::blocks::{Block, BlockSpec, Plan};
 use crate::error::{Error, Result};
 use crate::source::Source;
+use packed::array::Array;
 
 mod labels;
+pub(crate) mod packed;
+pub use packed::{
+    IMAGE_ALIGN, IMAGE_MAGIC, IMAGE_MEMORY_ALIGN, IMAGE_VERSION, ImageSummary, ImageTarget,
+    image_summary,
+};
 pub mod transform;
 
 pub use transform::{XTransform, XTransformKind, YTransform};
@@ -101,8 +106,8 @@ impl Layout {
 /// Per-dimension standardisation `(v − mean) / std`.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Standardize {
-    pub(crate) mean: Vec<f32>,
-    pub(crate) std: Vec<f32>,
+    pub(crate) mean: Array<f32>,
+    pub(crate) std: Array<f32>,
     /// Σ log std, the log-determinant of de-standardising.
     pub(crate) log_std_sum: f32,
 }
@@ -130,12 +135,12 @@ pub struct Model {
     cond_dim: usize,
     layout: Layout,
     variant: FreiaVariant,
-    pub(crate) blocks: Vec<Block>,
+    pub(crate) blocks: Array<Block>,
     pub(crate) plan: Plan,
     pub(crate) x_norm: Option<Standardize>,
     pub(crate) y_norm: Option<Standardize>,
     /// One per x dimension, or empty (docs/format.md §3.1).
-    pub(crate) x_transform: Vec<XTransform>,
+    pub(crate) x_transform: Array<XTransform>,
     x_labels: labels::XLabels,
     pub(crate) y_transform: YTransform,
     producer: Option<String>,
@@ -143,6 +148,11 @@ pub struct Model {
     /// Never read: it is here to own that memory.
     #[allow(dead_code)]
     weights: crate::kernels::gemm::memory::WeightMemory,
+    /// The image and descriptors of a model built on a copy of an image
+    /// ([`Model::from_image_bytes`]), which its arrays borrow (declared last: dropped after
+    /// them). Never read: it is here to own that memory.
+    #[allow(dead_code)]
+    image_memory: Option<packed::ImageMemory>,
 }
 
 fn stats(src: &Source<'_>, which: &str, len: usize) -> Result<Option<Standardize>> {
@@ -164,8 +174,8 @@ fn stats(src: &Source<'_>, which: &str, len: usize) -> Result<Option<Standardize
             }
             let log_std_sum = std.iter().map(|&s| crate::kernels::math::ln(s)).sum();
             Ok(Some(Standardize {
-                mean,
-                std,
+                mean: mean.into(),
+                std: std.into(),
                 log_std_sum,
             }))
         }
@@ -187,11 +197,18 @@ impl Model {
     }
 
     /// [`Model::from_bytes`] with [`LoadOptions`] (e.g. 16-bit weight storage).
+    ///
+    /// Bytes that start with [`IMAGE_MAGIC`] are a packed image (docs/format.md, "Packed
+    /// images"): copied, and the model built on the copy ([`Model::from_image_bytes`]).
     pub fn from_bytes_with(bytes: &[u8], options: &LoadOptions) -> Result<Model> {
+        if bytes.starts_with(&IMAGE_MAGIC) {
+            return Model::from_image_bytes(bytes, options);
+        }
         Model::from_source(Source::parse(bytes, options.max_bytes)?, options)
     }
 
-    /// Loads a model file (docs/format.md).
+    /// Loads a model file (docs/format.md): a `.safetensors` file, or a packed image (read
+    /// whole, see [`Model::from_bytes_with`]).
     ///
     /// The file is read piece by piece (the header, then each tensor, a large weight in blocks
     /// of rows packed as soon as they are read), so loading needs little memory beyond the
@@ -207,7 +224,15 @@ impl Model {
         path: impl AsRef<std::path::Path>,
         options: &LoadOptions,
     ) -> Result<Model> {
-        Model::from_source(Source::open(path.as_ref(), options.max_bytes)?, options)
+        let path = path.as_ref();
+        if packed::is_image_file(path) {
+            let io = |e: std::io::Error| Error::Io {
+                path: path.display().to_string(),
+                problem: e.to_string(),
+            };
+            return Model::from_image_bytes(&std::fs::read(path).map_err(io)?, options);
+        }
+        Model::from_source(Source::open(path, options.max_bytes)?, options)
     }
 
     fn from_source(mut src: Source<'_>, options: &LoadOptions) -> Result<Model> {
@@ -342,15 +367,16 @@ impl Model {
             cond_dim,
             layout,
             variant,
-            blocks,
+            blocks: blocks.into(),
             plan,
             x_norm,
             y_norm,
-            x_transform,
+            x_transform: x_transform.into(),
             x_labels,
             y_transform,
             producer,
             weights: src.into_weight_memory(),
+            image_memory: None,
         })
     }
 

@@ -143,6 +143,37 @@ impl XTransform {
         Ok(())
     }
 
+    /// The transform's words in a packed image: its kind (0 identity, 1 log, 2 logit), then
+    /// lower, upper, upper − lower and ln(upper − lower) as f32 bits.
+    pub(crate) fn image_words(&self) -> [u32; 5] {
+        let kind = match self.kind {
+            XTransformKind::Identity => 0,
+            XTransformKind::Log => 1,
+            XTransformKind::Logit => 2,
+        };
+        let [a, b, c, d] = [self.lower, self.upper, self.width, self.ln_width].map(f32::to_bits);
+        [kind, a, b, c, d]
+    }
+
+    /// The transform of [`XTransform::image_words`], if the kind is known.
+    pub(crate) fn from_image_words(words: [u32; 5]) -> Option<XTransform> {
+        let kind = match words[0] {
+            0 => XTransformKind::Identity,
+            1 => XTransformKind::Log,
+            2 => XTransformKind::Logit,
+            _ => return None,
+        };
+        let [lower, upper, width, ln_width] =
+            [words[1], words[2], words[3], words[4]].map(f32::from_bits);
+        Some(XTransform {
+            kind,
+            lower,
+            upper,
+            width,
+            ln_width,
+        })
+    }
+
     pub fn kind(&self) -> XTransformKind {
         self.kind
     }

@@ -37,7 +37,8 @@ impl Plain for f32 {}
 impl Plain for u16 {}
 impl Plain for u8 {}
 
-/// Read-only bytes in a [`WeightMemory`], valid as long as that memory.
+/// Read-only bytes in a [`WeightMemory`], valid as long as that memory, or in a packed image
+/// (valid as long as the model built on it).
 pub(crate) struct Slab {
     ptr: NonNull<u8>,
     len: usize,
@@ -51,6 +52,15 @@ unsafe impl Send for Slab {}
 unsafe impl Sync for Slab {}
 
 impl Slab {
+    /// The bytes of a packed image, read in place (`'static` stands for "as long as the model
+    /// built on the image", which the image's caller keeps valid).
+    pub(crate) fn borrowed(bytes: &'static [u8]) -> Slab {
+        Slab {
+            ptr: NonNull::from(bytes).cast(),
+            len: bytes.len(),
+        }
+    }
+
     /// Address of the first byte (ALIGN-aligned).
     #[inline]
     pub(crate) fn as_ptr(&self) -> *const u8 {
@@ -63,12 +73,16 @@ impl Slab {
         self.len
     }
 
-    /// The bytes as `T`s (`len` must be a multiple of `T`'s size).
+    /// The bytes as `T`s (`len` must be a multiple of `T`'s size, the address of its
+    /// alignment).
     pub(crate) fn as_slice<T: Plain>(&self) -> &[T] {
-        assert!(self.len.is_multiple_of(size_of::<T>()) && ALIGN.is_multiple_of(align_of::<T>()));
-        // SAFETY: `len` initialised bytes at an ALIGN-aligned (so `T`-aligned) address, whole
-        // `T`s of a type valid for any bits, alive while the slab's WeightMemory is and never
-        // written after the slab was frozen.
+        assert!(
+            self.len.is_multiple_of(size_of::<T>())
+                && (self.ptr.as_ptr() as usize).is_multiple_of(align_of::<T>())
+        );
+        // SAFETY: `len` initialised bytes at a `T`-aligned address (checked; a WeightMemory's
+        // slabs are ALIGN-aligned), whole `T`s of a type valid for any bits, alive while the
+        // slab's WeightMemory (or image) is and never written after the slab was frozen.
         unsafe { core::slice::from_raw_parts(self.ptr.as_ptr().cast(), self.len / size_of::<T>()) }
     }
 }

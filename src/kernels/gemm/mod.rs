@@ -43,6 +43,7 @@ mod avx2;
 mod avx512;
 mod driver;
 pub(crate) mod memory;
+mod narrow;
 mod packed;
 mod portable;
 mod tile;
@@ -50,7 +51,10 @@ mod tile;
 use crate::error::{Error, Result};
 use driver::{Added, Init, Problem};
 pub(crate) use packed::packed_bytes;
-pub use packed::{GROUP, GROUP_ROWS, PackedWeight, WeightPacker, WeightStorage, packed_len};
+pub use packed::{
+    GROUP, GROUP_ROWS, NARROW_NR, PackedWeight, PanelLayout, WeightPacker, WeightStorage,
+    packed_len,
+};
 
 /// Width of one packed column panel. Weights are packed in panels of NR output columns, k-major, zero-padded.
 pub const NR: usize = 16;
@@ -410,7 +414,7 @@ pub fn gemm(isa: Available, product: Product<'_>, out: RowsMut<'_>) -> Result<()
         }),
         relu: epilogue == Epilogue::Relu,
     };
-    run(isa, w.storage(), &p);
+    run(isa, w.storage(), w.layout(), &p);
     Ok(())
 }
 
@@ -456,17 +460,23 @@ fn add_bias(bias: &[f32], m: usize, c: &mut [f32], ldc: usize) {
 
 /// [`run_on`] with the weights' storage as the kernels' `S`.
 #[inline(never)]
-fn run(isa: Available, storage: WeightStorage, p: &Problem) {
+fn run(isa: Available, storage: WeightStorage, layout: PanelLayout, p: &Problem) {
     match storage {
-        WeightStorage::F32 => run_on::<{ WeightStorage::F32 as u8 }>(isa, p),
-        WeightStorage::Bf16 => run_on::<{ WeightStorage::Bf16 as u8 }>(isa, p),
-        WeightStorage::F16 => run_on::<{ WeightStorage::F16 as u8 }>(isa, p),
+        WeightStorage::F32 => run_on::<{ WeightStorage::F32 as u8 }>(isa, layout, p),
+        WeightStorage::Bf16 => run_on::<{ WeightStorage::Bf16 as u8 }>(isa, layout, p),
+        WeightStorage::F16 => run_on::<{ WeightStorage::F16 as u8 }>(isa, layout, p),
     }
 }
 
-/// The checked problem `p` (m, n > 0) on `isa`'s microkernel, weights stored as `S`.
+/// The checked problem `p` (m, n > 0) on `isa`'s microkernel, weights stored as `S`; a weight
+/// in the narrow layout on the narrow kernel, whatever `isa` (it keeps the portable contract).
 #[inline(always)]
-fn run_on<const S: u8>(isa: Available, p: &Problem) {
+fn run_on<const S: u8>(isa: Available, layout: PanelLayout, p: &Problem) {
+    if layout == PanelLayout::Narrow {
+        // SAFETY: `gemm` checked the shape; a narrow weight's elements are aligned
+        // (`PackedWeight::in_image`).
+        return unsafe { narrow::gemm::<S>(p) };
+    }
     match isa.isa() {
         // SAFETY: `gemm` checked every slice against the shape `p` describes.
         Isa::Portable => unsafe { portable::gemm::<S>(p) },
@@ -563,6 +573,11 @@ mod tests {
         assert!(AddedRows::new(Rows::new(&s, 4, 6, 6).unwrap(), 0, 0).is_err());
     }
 
+    /// Whether products on a weight in `layout` fuse their multiply-adds on an ISA.
+    fn isa_fuses(layout: PanelLayout) -> impl Fn(Isa) -> bool {
+        move |isa| isa != Isa::Portable && layout == PanelLayout::Grouped
+    }
+
     /// Every path of the driver (one panel in two chains, narrow, small batches, blocked over rows
     /// and over k past every KC, ragged last panels, panel groups) with every storage, with and
     /// without a bias, accumulating, adding rows (each shared by 3 output rows, the first
@@ -601,8 +616,15 @@ mod tests {
             let added_rows = AddedRows::new(Rows::new(&s, shared, n, n).unwrap(), first, repeat);
             let added_rows = added_rows.unwrap();
             let rows = Rows::new(&a, m, k, k).unwrap();
-            for storage in [WeightStorage::F32, WeightStorage::Bf16, WeightStorage::F16] {
+            let layouts = [PanelLayout::Grouped, PanelLayout::Narrow];
+            for (storage, layout) in [WeightStorage::F32, WeightStorage::Bf16, WeightStorage::F16]
+                .into_iter()
+                .flat_map(|s| layouts.map(|l| (s, l)))
+            {
                 let packed = PackedWeight::pack(&w, n, k, storage).unwrap();
+                let packed = packed.repack(layout).unwrap();
+                // The narrow kernel keeps the portable contract whatever the ISA.
+                let fused = isa_fuses(layout);
                 for isa in Isa::ALL.into_iter().filter_map(Isa::available) {
                     for (accumulate, with_bias, added, relu) in [
                         (false, false, false, false),
@@ -631,7 +653,7 @@ mod tests {
                             for kk in 0..k {
                                 let (x, y) = (a[i * k + kk], storage.round(w[j * k + kk]));
                                 let acc = &mut chains[kk % split];
-                                *acc = if isa.isa() == Isa::Portable {
+                                *acc = if !fused(isa.isa()) {
                                     *acc + x * y
                                 } else {
                                     x.mul_add(y, *acc)
@@ -650,7 +672,7 @@ mod tests {
                             assert_eq!(
                                 got.to_bits(),
                                 want.to_bits(),
-                                "{isa:?} {storage:?} m={m} k={k} n={n} accumulate={accumulate} bias={with_bias} added={added} relu={relu} ({i},{j})"
+                                "{isa:?} {storage:?} {layout:?} m={m} k={k} n={n} accumulate={accumulate} bias={with_bias} added={added} relu={relu} ({i},{j})"
                             );
                         }
                     }

@@ -9,6 +9,14 @@
 //! starts at element `G*GROUP*NR*k` and stores its k-rows in order, k-row `kk` holding row
 //! `kk` of each of its panels: element `[kk][jj]` of panel `p` (= `W[p*NR + jj][kk]`) is at
 //! `G*GROUP*NR*k + kk*g*NR + (p - G*GROUP)*NR + jj`.
+//!
+//! That is the [`PanelLayout::Grouped`] layout, which every instruction set's kernels read.
+//! A packed image for a small core (docs/format.md, "Packed images") has its weights in the
+//! [`PanelLayout::Narrow`] layout instead, read by the narrow kernel (`narrow.rs`): panels of
+//! [`NARROW_NR`] output columns, the last one only as wide as the columns left, so nothing is
+//! padded: panel `p` (width `w = min(NARROW_NR, n − p·NARROW_NR)`) starts at element
+//! `p·NARROW_NR·k`, and its element `[kk][jj]` (= `W[p·NARROW_NR + jj][kk]`) is at
+//! `p·NARROW_NR·k + kk·w + jj`. The layout is `n·k` elements in all.
 
 use super::memory::{Slab, SlabMut, WeightMemory};
 use super::{Isa, NR};
@@ -75,6 +83,50 @@ impl WeightStorage {
     }
 }
 
+/// Output columns of a whole panel of the [`PanelLayout::Narrow`] layout: a one-row tile of a
+/// whole panel keeps 8 sums, 8 weights and the activation in 17 of the 32 single-precision
+/// registers of a Cortex-M4F, and a one-panel weight's two chains (the contract in the parent
+/// module) 25.
+pub const NARROW_NR: usize = 8;
+
+/// How a [`PackedWeight`]'s elements are arranged (the module doc gives both layouts).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum PanelLayout {
+    /// Panels of [`NR`] columns, zero-padded, [`GROUP`] of them interleaved: what a model
+    /// loaded from a `.safetensors` file holds, for every instruction set's kernels.
+    #[default]
+    Grouped = 0,
+    /// Panels of [`NARROW_NR`] columns, the last at its own width, nothing padded: a packed
+    /// image's layout for Cortex-M cores, read by the narrow kernel.
+    Narrow = 1,
+}
+
+impl PanelLayout {
+    /// Elements an n×k weight takes in this layout (padding included).
+    pub fn elements(self, n: usize, k: usize) -> Option<usize> {
+        match self {
+            PanelLayout::Grouped => n.div_ceil(NR).checked_mul(NR)?.checked_mul(k),
+            PanelLayout::Narrow => n.checked_mul(k),
+        }
+    }
+
+    /// Element offset of `W[j][kk]` in an n×k weight packed in this layout (`j < n`, `kk < k`).
+    pub(crate) fn index(self, n: usize, k: usize, j: usize, kk: usize) -> usize {
+        match self {
+            PanelLayout::Grouped => {
+                let at = panel_at(j / NR, n.div_ceil(NR), k);
+                at.offset + kk * at.kstride + j % NR
+            }
+            PanelLayout::Narrow => {
+                let first = j / NARROW_NR * NARROW_NR;
+                let width = (n - first).min(NARROW_NR);
+                first * k + kk * width + (j - first)
+            }
+        }
+    }
+}
+
 /// Number of elements the packed form of an n×k weight takes (n rounded up to NR, times k).
 pub fn packed_len(n: usize, k: usize) -> usize {
     n.div_ceil(NR) * NR * k
@@ -119,6 +171,7 @@ pub struct PackedWeight {
     n: usize,
     k: usize,
     storage: WeightStorage,
+    layout: PanelLayout,
     data: Slab,
     /// The memory `data` lies in, if this weight owns it; `None` for a model's weights, whose
     /// memory the model holds (and drops after its blocks).
@@ -131,6 +184,7 @@ impl core::fmt::Debug for PackedWeight {
             .field("n", &self.n)
             .field("k", &self.k)
             .field("storage", &self.storage)
+            .field("layout", &self.layout)
             .finish_non_exhaustive()
     }
 }
@@ -138,7 +192,8 @@ impl core::fmt::Debug for PackedWeight {
 /// Equal shape, storage and packed elements.
 impl PartialEq for PackedWeight {
     fn eq(&self, other: &PackedWeight) -> bool {
-        (self.n, self.k, self.storage) == (other.n, other.k, other.storage)
+        (self.n, self.k, self.storage, self.layout)
+            == (other.n, other.k, other.storage, other.layout)
             && self.data.as_slice::<u8>() == other.data.as_slice::<u8>()
     }
 }
@@ -171,6 +226,76 @@ impl PackedWeight {
         let mut packer = WeightPacker::standalone(n, k, storage)?;
         packer.pack_on(Isa::detect(), 0, n, w, row_stride, col_stride)?;
         Ok(packer.finish())
+    }
+
+    /// The n×k weight in `storage` and `layout` whose packed elements are `bytes` (as
+    /// [`PanelLayout`] arranges them, little-endian), read in place: a packed image's weight.
+    /// The bytes must hold exactly the elements, at an address aligned to the element size.
+    pub(crate) fn in_image(
+        n: usize,
+        k: usize,
+        storage: WeightStorage,
+        layout: PanelLayout,
+        bytes: &'static [u8],
+    ) -> Option<PackedWeight> {
+        let len = layout.elements(n, k)?.checked_mul(storage.size())?;
+        let aligned = (bytes.as_ptr() as usize).is_multiple_of(storage.size());
+        (bytes.len() == len && aligned).then(|| PackedWeight {
+            n,
+            k,
+            storage,
+            layout,
+            data: Slab::borrowed(bytes),
+            _memory: None,
+        })
+    }
+
+    /// Element `W[j][kk]` as stored: an f32's bits, or the 16 bits of a 16-bit storage.
+    pub(crate) fn stored_bits(&self, j: usize, kk: usize) -> u32 {
+        let at = self.layout.index(self.n, self.k, j, kk);
+        match self.storage {
+            WeightStorage::F32 => self.data.as_slice::<f32>()[at].to_bits(),
+            _ => u32::from(self.data.as_slice::<u16>()[at]),
+        }
+    }
+
+    /// The packed elements' bytes.
+    pub(crate) fn packed_bytes(&self) -> &[u8] {
+        self.data.as_slice::<u8>()
+    }
+
+    /// The same weight, the same stored elements, in `layout` (in memory of its own).
+    pub fn repack(&self, layout: PanelLayout) -> Result<PackedWeight> {
+        let (n, k, storage) = (self.n, self.k, self.storage);
+        let mut memory = WeightMemory::new(0);
+        let elements = layout
+            .elements(n, k)
+            .ok_or(Error::Argument("repack: the weight is larger than memory"))?;
+        let mut data = memory.alloc("weight", elements.saturating_mul(storage.size()))?;
+        for j in 0..n {
+            for kk in 0..k {
+                let (at, bits) = (layout.index(n, k, j, kk), self.stored_bits(j, kk));
+                match storage {
+                    WeightStorage::F32 => data.as_mut_slice::<f32>()[at] = f32::from_bits(bits),
+                    // 16 bits, as `stored_bits` reads them.
+                    _ => data.as_mut_slice::<u16>()[at] = bits as u16,
+                }
+            }
+        }
+        Ok(PackedWeight {
+            n,
+            k,
+            storage,
+            layout,
+            data: data.freeze(),
+            _memory: Some(memory),
+        })
+    }
+
+    /// How the elements are arranged.
+    #[inline]
+    pub fn layout(&self) -> PanelLayout {
+        self.layout
     }
 
     /// Outputs (rows of `W`).
@@ -276,6 +401,7 @@ impl WeightPacker {
             n: self.n,
             k: self.k,
             storage: self.storage,
+            layout: PanelLayout::Grouped,
             data: self.data.freeze(),
             _memory: self.memory,
         }
