@@ -1,15 +1,24 @@
 /* A C firmware for QEMU's mps2-an386 (Cortex-M4F) sampling an innfer model through the C API
  * (libinnfer.a from scripts/build-baremetal-lib.sh, newlib-nano, semihosting console).
  *
- * It first checks the promises of the bare-metal library: with malloc refusing past a small
- * cap the load returns INNFER_STATUS_OUT_OF_MEMORY, in bounded time, leaking nothing; damaged
- * images return an error. Then it draws SAMPLES posterior samples for a one-hot label
- * (seed SEED, stream = label) one at a time into a session in static memory, hashes their bits
- * (FNV-1a 64, as examples/firmware/host.rs does on the host), and reports memory, flash and
- * instructions per sample, ending with the line examples/firmware/run.sh checks.
+ * The model is a packed image (`innfer pack --target cortex-m4`) in flash, which
+ * innfer_model_init_static() builds the model on in place: the weights are read where they
+ * lie, the model's descriptors and the session live in static memory of exactly the sizes
+ * `innfer info` gives (MODEL_MEMORY_BYTES, SESSION_BYTES), and nothing is allocated. The
+ * firmware draws SAMPLES posterior samples for a one-hot label (seed SEED, stream = label) one
+ * at a time, hashes their bits (FNV-1a 64, as examples/firmware/run.sh does with the host's
+ * samples), and reports memory, flash and instructions per sample, ending with the line run.sh
+ * checks.
  *
- * Build-time inputs (run.sh): MODEL_PATH (the model file, embedded in flash) and EXPECTED_HASH
- * (the host's hash of the same samples, 16 hex digits). */
+ * Built with CHECKS, it instead checks the library's promises and ends with "firmware: checks
+ * passed": damaged packed images are refused; on the heap load path (HEAP_MODEL_PATH, the
+ * model's .safetensors file), with malloc refusing past a small cap the load returns
+ * INNFER_STATUS_OUT_OF_MEMORY in bounded time, leaking nothing, and truncated files are
+ * refused.
+ *
+ * Build-time inputs (run.sh): MODEL_PATH (the packed image), EXPECTED_HASH (the host's hash of
+ * the same samples, 16 hex digits), MODEL_MEMORY_BYTES and SESSION_BYTES; for CHECKS,
+ * HEAP_MODEL_PATH. */
 #define INNFER_NO_STD 1
 #include <stdint.h>
 #include <stdlib.h>
@@ -22,26 +31,24 @@
 #define SEED 42
 #define LABEL 0
 #define MAX_BATCH 1
-#define SESSION_CAPACITY (64 * 1024)
 #define STACK_PAINT 0xdeadbeefu
 
-#ifndef MODEL_PATH
-#error "define MODEL_PATH, the model file to embed"
-#endif
-#ifndef EXPECTED_HASH
-#error "define EXPECTED_HASH, the host's hash of the samples"
+#if !defined(MODEL_PATH) || !defined(EXPECTED_HASH) || !defined(MODEL_MEMORY_BYTES) || !defined(SESSION_BYTES)
+#error "define MODEL_PATH, EXPECTED_HASH, MODEL_MEMORY_BYTES and SESSION_BYTES (see run.sh)"
 #endif
 
-/* The model file in flash, aligned for formats read in place. */
-__asm__(".section .rodata.model,\"a\"\n"
-        ".balign 16\n"
-        "model_start:\n"
-        ".incbin \"" MODEL_PATH "\"\n"
-        "model_end:\n"
-        ".previous\n");
-extern const uint8_t model_start[], model_end[];
+/* Embeds file `path` in flash between `name`_start and `name`_end, aligned for reading in
+ * place. */
+#define EMBED(name, path)                                                                      \
+    __asm__(".section .rodata." #name ",\"a\"\n"                                                \
+            ".balign 16\n" #name "_start:\n"                                                   \
+            ".incbin \"" path "\"\n" #name "_end:\n"                                           \
+            ".previous\n");                                                                    \
+    extern const uint8_t name##_start[], name##_end[]
 
-static uint8_t session_memory[SESSION_CAPACITY] __attribute__((aligned(INNFER_ARENA_ALIGN)));
+EMBED(model, MODEL_PATH);
+
+static uint8_t model_memory[MODEL_MEMORY_BYTES] __attribute__((aligned(INNFER_ARENA_ALIGN)));
 
 /* ---- console lines without printf (which would allocate in newlib) ---- */
 static char line[256];
@@ -58,13 +65,6 @@ static void put_u(uint64_t v) {
     digits[i] = 0;
     do digits[--i] = (char)('0' + v % 10); while ((v /= 10) != 0);
     put(digits + i);
-}
-
-static void put_hex(uint64_t v) {
-    char digits[17];
-    for (int i = 0; i < 16; i++) digits[i] = "0123456789abcdef"[(v >> (60 - 4 * i)) & 0xf];
-    digits[16] = 0;
-    put(digits);
 }
 
 static void end_line(void) {
@@ -130,6 +130,8 @@ static uint32_t ticks_between(uint32_t earlier, uint32_t later) {
 
 #define CALIBRATION_ITERATIONS (1u << 20)
 
+static uint32_t calibration_ticks;
+
 /* Ticks of exactly 2 * CALIBRATION_ITERATIONS instructions (subs, bne). */
 static uint32_t calibrate(void) {
     uint32_t n = CALIBRATION_ITERATIONS;
@@ -138,7 +140,7 @@ static uint32_t calibrate(void) {
     return ticks_between(before, ticks_now());
 }
 
-/* ---- stack high-water: paint below the current frame, scan after the run ---- */
+/* ---- stack high-water: paint below the current frame now, scan after the run ---- */
 extern uint32_t __stack_limit, __stack_top, __data_start, __data_end, __bss_start, __bss_end;
 extern const uint8_t __flash_end[];
 
@@ -146,6 +148,122 @@ static void __attribute__((noinline)) paint_stack(void) {
     uint32_t *sp;
     __asm__ volatile("mov %0, sp" : "=r"(sp));
     for (volatile uint32_t *w = &__stack_limit; w < sp - 16; w++) *w = STACK_PAINT;
+}
+
+static void on_panic(const char *message, size_t message_len) {
+    (void)message_len;
+    fail("innfer panicked", message);
+}
+
+/* Builds the model on the packed image in flash, in place. */
+static innfer_status load_model(const uint8_t *image, size_t bytes, innfer_model **model) {
+    size_t need;
+    innfer_status st = innfer_model_static_size(image, bytes, &need);
+    if (st != INNFER_STATUS_OK) return st;
+    if (need > sizeof model_memory) return INNFER_STATUS_ARENA_TOO_SMALL;
+    return innfer_model_init_static(image, bytes, model_memory, sizeof model_memory, model);
+}
+
+#ifdef CHECKS
+#ifndef HEAP_MODEL_PATH
+#error "CHECKS needs HEAP_MODEL_PATH, the model's .safetensors file"
+#endif
+EMBED(safetensors, HEAP_MODEL_PATH);
+
+/* A damaged packed image must be refused. */
+static void check_image_refused(const char *what, const uint8_t *image, size_t bytes) {
+    innfer_model *m = NULL;
+    innfer_status st = load_model(image, bytes, &m);
+    if (st == INNFER_STATUS_OK || m != NULL) fail(what, "was accepted");
+    put("firmware: packed image ");
+    put(what);
+    put(": ");
+    put(innfer_status_string(st));
+    end_line();
+}
+
+/* With malloc capped at `cap` bytes the heap load of the .safetensors file must fail with
+ * OUT_OF_MEMORY, in bounded time, and give back every byte. */
+static void check_load_out_of_memory(size_t cap) {
+    char err[160];
+    innfer_model *m = NULL;
+    heap_cap = cap;
+    uint32_t before = ticks_now();
+    innfer_status st = innfer_model_load_bytes(safetensors_start, (size_t)(safetensors_end - safetensors_start), &m, err, sizeof err);
+    uint32_t ticks = ticks_between(before, ticks_now());
+    heap_cap = SIZE_MAX;
+    if (st != INNFER_STATUS_OUT_OF_MEMORY || m != NULL) fail("load with malloc capped", innfer_status_string(st));
+    if (heap_in_use != 0) fail("load with malloc capped", "memory leaked");
+    put("firmware: heap load, malloc capped at ");
+    put_u(cap);
+    put(" bytes: INNFER_STATUS_OUT_OF_MEMORY after ");
+    put_u((uint64_t)ticks * 2 * CALIBRATION_ITERATIONS / calibration_ticks);
+    put(" instructions (");
+    put(err);
+    put(")");
+    end_line();
+}
+
+/* A truncated .safetensors file must be refused by the heap load, leaking nothing. */
+static void check_truncated(size_t bytes) {
+    char err[160];
+    innfer_model *m = NULL;
+    innfer_status st = innfer_model_load_bytes(safetensors_start, bytes, &m, err, sizeof err);
+    if (st == INNFER_STATUS_OK || m != NULL) fail("a truncated file", "was accepted");
+    if (heap_in_use != 0) fail("a truncated file", "memory leaked");
+    put("firmware: heap load of the file cut to ");
+    put_u(bytes);
+    put(" bytes: ");
+    put(innfer_status_string(st));
+    end_line();
+}
+
+static int run_checks(void) {
+    size_t image_bytes = (size_t)(model_end - model_start);
+    check_image_refused("cut to 7 bytes", model_start, 7);
+    check_image_refused("cut by one byte", model_start, image_bytes - 1);
+    check_image_refused("cut in half", model_start, image_bytes / 2);
+    /* A copy with one byte of its weights changed: the checksum catches it. */
+    uint8_t *copy = malloc(image_bytes);
+    if (!copy) fail("a copy of the image", "out of memory");
+    memcpy(copy, model_start, image_bytes);
+    copy[image_bytes / 2] ^= 0x40;
+    check_image_refused("with a byte changed", copy, image_bytes);
+    memmove(copy + 1, model_start, image_bytes - 1);
+    check_image_refused("misaligned", copy + 1, image_bytes - 1);
+    free(copy);
+
+    size_t file_bytes = (size_t)(safetensors_end - safetensors_start);
+    check_load_out_of_memory(10 * 1024);
+    check_load_out_of_memory(200 * 1024);
+    check_truncated(7);
+    check_truncated(100);
+    check_truncated(file_bytes / 2);
+    check_truncated(file_bytes - 1);
+    innfer_model *m = NULL;
+    char err[160];
+    if (innfer_model_load_bytes(safetensors_start, file_bytes, &m, err, sizeof err) != INNFER_STATUS_OK)
+        fail("heap load", err);
+    innfer_model_free(m);
+    if (heap_in_use != 0) fail("heap load", "memory leaked");
+    put("firmware: heap load of the whole file: ok, peak ");
+    put_u(heap_peak);
+    put(" bytes of malloc");
+    end_line();
+    put("firmware: checks passed");
+    end_line();
+    return 0;
+}
+#endif
+
+#ifndef CHECKS
+static uint8_t session_memory[SESSION_BYTES] __attribute__((aligned(INNFER_ARENA_ALIGN)));
+
+static void put_hex(uint64_t v) {
+    char digits[17];
+    for (int i = 0; i < 16; i++) digits[i] = "0123456789abcdef"[(v >> (60 - 4 * i)) & 0xf];
+    digits[16] = 0;
+    put(digits);
 }
 
 static size_t stack_high_water(void) {
@@ -163,85 +281,33 @@ static uint64_t fnv1a(uint64_t hash, const float *v, size_t n) {
     return hash;
 }
 
-static void on_panic(const char *message, size_t message_len) {
-    (void)message_len;
-    fail("innfer panicked", message);
-}
-
-/* Loads the model from flash (the heap path: innfer copies and packs the weights). */
-static innfer_status load_model(size_t bytes, innfer_model **model, char *err, size_t err_len) {
-    return innfer_model_load_bytes(model_start, bytes, model, err, err_len);
-}
-
-/* With malloc capped at `cap` bytes the load of the whole image must fail with OUT_OF_MEMORY
- * and give back every byte; `ticks` receives its duration. */
-static void check_load_out_of_memory(size_t cap, uint32_t *ticks) {
-    char err[160];
-    innfer_model *m = NULL;
-    heap_cap = cap;
-    uint32_t before = ticks_now();
-    innfer_status st = load_model((size_t)(model_end - model_start), &m, err, sizeof err);
-    *ticks = ticks_between(before, ticks_now());
-    heap_cap = SIZE_MAX;
-    if (st != INNFER_STATUS_OUT_OF_MEMORY || m != NULL) fail("load with malloc capped", innfer_status_string(st));
-    if (heap_in_use != 0) fail("load with malloc capped", "memory leaked");
-    put("firmware: malloc capped at ");
-    put_u(cap);
-    put(" bytes: load -> INNFER_STATUS_OUT_OF_MEMORY (");
-    put(err);
-    put(")");
-    end_line();
-}
-
-/* A truncated image must be refused with an error, leaking nothing. */
-static void check_truncated(size_t bytes) {
-    char err[160];
-    innfer_model *m = NULL;
-    innfer_status st = load_model(bytes, &m, err, sizeof err);
-    if (st == INNFER_STATUS_OK || m != NULL) fail("a truncated image", "was accepted");
-    if (heap_in_use != 0) fail("a truncated image", "memory leaked");
-    put("firmware: image cut to ");
-    put_u(bytes);
-    put(" bytes: ");
-    put(innfer_status_string(st));
-    end_line();
-}
-
-int main(void) {
-    paint_stack();
-    ticks_start();
-    uint32_t calib_ticks = calibrate();
-    if (innfer_abi_version() != INNFER_ABI_VERSION) fail("innfer", "ABI version mismatch");
-    innfer_set_panic_hook(on_panic);
-    size_t model_bytes = (size_t)(model_end - model_start);
-
-    uint32_t oom_ticks[2];
-    check_load_out_of_memory(10 * 1024, &oom_ticks[0]);
-    check_load_out_of_memory(200 * 1024, &oom_ticks[1]);
-    check_truncated(7);
-    check_truncated(100);
-    check_truncated(model_bytes / 2);
-    check_truncated(model_bytes - 1);
-    heap_peak = 0;
-    heap_calls = 0;
-
-    char err[160];
+/* Samples from the model built in place and reports; 0 if the samples match the host's. */
+static int run_sampling(void) {
+    size_t image_bytes = (size_t)(model_end - model_start);
     innfer_model *model = NULL;
-    if (load_model(model_bytes, &model, err, sizeof err) != INNFER_STATUS_OK) fail("load", err);
+    size_t model_memory_bytes = 0;
+    innfer_model_static_size(model_start, image_bytes, &model_memory_bytes);
+    innfer_status st = load_model(model_start, image_bytes, &model);
+    if (st != INNFER_STATUS_OK) fail("the packed image", innfer_status_string(st));
     size_t dim, cond_dim, x_dim, y_dim, z_dim, session_bytes;
     int32_t layout;
     innfer_model_dims(model, &dim, &cond_dim, &x_dim, &y_dim, &z_dim, &layout);
     if (innfer_session_size(model, MAX_BATCH, &session_bytes) != INNFER_STATUS_OK ||
-        session_bytes > SESSION_CAPACITY || x_dim > 16 || y_dim > 16 || LABEL >= y_dim)
+        x_dim > 16 || y_dim > 16 || LABEL >= y_dim)
         fail("session", "does not fit the firmware's buffers");
+    /* What MODEL_MEMORY_BYTES and SESSION_BYTES should be (run.sh builds again with them). */
+    put("firmware: sizes model_memory=");
+    put_u(model_memory_bytes);
+    put(" session=");
+    put_u(session_bytes);
+    end_line();
     innfer_session *session = NULL;
-    innfer_status st = innfer_session_init_static(model, MAX_BATCH, session_memory, SESSION_CAPACITY, &session);
+    st = innfer_session_init_static(model, MAX_BATCH, session_memory, sizeof session_memory, &session);
     if (st != INNFER_STATUS_OK) fail("session", innfer_status_string(st));
     innfer_session_reseed(session, SEED, LABEL);
     float y[16] = {0}, x[16];
     y[LABEL] = 1.0f;
 
-    size_t heap_calls_before_sampling = heap_calls;
     uint64_t hash = 0xcbf29ce484222325ull, ticks = 0;
     for (int i = 0; i < SAMPLES; i++) {
         uint32_t before = ticks_now();
@@ -250,28 +316,19 @@ int main(void) {
         if (st != INNFER_STATUS_OK) fail("sample", innfer_session_last_error(session));
         hash = fnv1a(hash, x, x_dim);
     }
-    size_t heap_calls_sampling = heap_calls - heap_calls_before_sampling;
 
     size_t data = (size_t)((char *)&__data_end - (char *)&__data_start);
-    size_t bss = (size_t)((char *)&__bss_end - (char *)&__bss_start) - SESSION_CAPACITY;
+    size_t bss = (size_t)((char *)&__bss_end - (char *)&__bss_start);
     size_t stack = stack_high_water();
-    size_t ram = data + bss + session_bytes + heap_peak + stack;
+    size_t ram = data + bss + heap_peak + stack;
     size_t flash = (size_t)__flash_end;
-    uint64_t calib_instructions = 2ull * CALIBRATION_ITERATIONS;
-    uint64_t per_sample = ticks * calib_instructions / calib_ticks / SAMPLES;
+    uint64_t per_sample = ticks * 2 * CALIBRATION_ITERATIONS / calibration_ticks / SAMPLES;
     char hex[17];
-    line_len = 0;
     put_hex(hash);
     memcpy(hex, line, 17);
     line_len = 0;
     int matches = strcmp(hex, EXPECTED_HASH) == 0;
 
-    for (int i = 0; i < 2; i++) {
-        put("firmware: the refused load took ");
-        put_u((uint64_t)oom_ticks[i] * calib_instructions / calib_ticks);
-        put(" instructions");
-        end_line();
-    }
     put("firmware: samples hash ");
     put(hex);
     put(" (host " EXPECTED_HASH ")");
@@ -280,27 +337,26 @@ int main(void) {
     put_u(data);
     put(" + bss ");
     put_u(bss);
-    put(" + session ");
-    put_u(session_bytes);
-    put(" + heap peak ");
+    put(" (model ");
+    put_u(sizeof model_memory);
+    put(", session ");
+    put_u(sizeof session_memory);
+    put(") + heap ");
     put_u(heap_peak);
-    put(" (arena ");
-    put_u(heap_arena_bytes());
-    put(") + stack ");
+    put(" + stack ");
     put_u(stack);
     end_line();
-    put("firmware: heap calls ");
+    put("firmware: flash = image ");
+    put_u(image_bytes);
+    put(" + code and constants ");
+    put_u(flash - image_bytes);
+    put("; heap calls ");
     put_u(heap_calls);
-    put(" (while sampling: ");
-    put_u(heap_calls_sampling);
-    put("); model ");
-    put_u(model_bytes);
-    put(" bytes in flash");
     end_line();
     put("firmware: clock: ");
-    put_u(calib_ticks);
+    put_u(calibration_ticks);
     put(" ticks for ");
-    put_u(calib_instructions);
+    put_u(2ull * CALIBRATION_ITERATIONS);
     put(" instructions");
     end_line();
     put("firmware: lang=c samples=");
@@ -317,4 +373,18 @@ int main(void) {
     innfer_session_free(session);
     innfer_model_free(model);
     return matches ? 0 : 1;
+}
+#endif
+
+int main(void) {
+    paint_stack();
+    ticks_start();
+    calibration_ticks = calibrate();
+    if (innfer_abi_version() != INNFER_ABI_VERSION) fail("innfer", "ABI version mismatch");
+    innfer_set_panic_hook(on_panic);
+#ifdef CHECKS
+    return run_checks();
+#else
+    return run_sampling();
+#endif
 }

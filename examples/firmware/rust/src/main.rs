@@ -1,14 +1,19 @@
 //! A Rust firmware for QEMU's mps2-an386 (Cortex-M4F) that samples an innfer model the way a
 //! firmware team would: innfer is a plain dependency, and the firmware brings its own start-up
 //! code (cortex-m-rt), panic handler (panic-semihosting) and allocator (embedded-alloc, wrapped
-//! to count what innfer asks of it).
+//! to count what innfer asks of it: nothing).
 //!
-//! It draws `SAMPLES` posterior samples for a one-hot label (seed, stream = label) one at a
-//! time into a session in static memory, hashes their bits (FNV-1a 64, the host's hash in
-//! examples/firmware/host.rs), and reports memory, flash and instructions per sample, ending
-//! with the line examples/firmware/run.sh checks. Build-time inputs (set by run.sh):
-//! INNFER_FIRMWARE_MODEL (the model file embedded in flash) and INNFER_FIRMWARE_EXPECTED (the
-//! host's hash of the same samples).
+//! The model is a packed image (`innfer pack --target cortex-m4`) in flash, which
+//! `Model::from_image` builds the model on in place; the model's descriptors and the session
+//! live in static memory. The firmware draws `SAMPLES` posterior samples for a one-hot label
+//! (seed, stream = label) one at a time, hashes their bits (FNV-1a 64, as
+//! examples/firmware/run.sh does with the host's samples), and reports memory, flash and
+//! instructions per sample, ending with the line run.sh checks.
+//!
+//! Build-time inputs (set by run.sh): INNFER_FIRMWARE_MODEL (the packed image),
+//! INNFER_FIRMWARE_EXPECTED (the host's hash of the same samples), and the static memory's
+//! sizes INNFER_FIRMWARE_MODEL_MEMORY_BYTES and INNFER_FIRMWARE_SESSION_BYTES (run.sh builds
+//! once with room to spare, reads the sizes the firmware reports, and builds again with them).
 #![no_std]
 #![no_main]
 
@@ -35,7 +40,7 @@ const LABEL: usize = 0;
 /// Rows per pass: one sample at a time, the smallest session.
 const MAX_BATCH: usize = 1;
 
-/// The model file, aligned so that in-place formats can read its words directly.
+/// The packed image, aligned as `Model::from_image` reads it (4 bytes; more does no harm).
 #[repr(C, align(16))]
 struct Aligned<Bytes: ?Sized> {
     bytes: Bytes,
@@ -45,14 +50,30 @@ static MODEL: &Aligned<[u8]> = &Aligned {
     bytes: *include_bytes!(env!("INNFER_FIRMWARE_MODEL")),
 };
 
-/// The session's memory (`Session::in_memory`): static, aligned as innfer requires.
-const ARENA_CAPACITY: usize = 64 * 1024;
-#[repr(C, align(64))]
-struct Arena([u8; ARENA_CAPACITY]);
-static mut ARENA: Arena = Arena([0; ARENA_CAPACITY]);
+/// A decimal number from a build-time variable.
+const fn parse_bytes(digits: &str) -> usize {
+    let digits = digits.as_bytes();
+    let mut value = 0;
+    let mut i = 0;
+    while i < digits.len() {
+        assert!(digits[i].is_ascii_digit(), "not a decimal number");
+        value = value * 10 + (digits[i] - b'0') as usize;
+        i += 1;
+    }
+    value
+}
 
-/// The heap innfer's loader allocates from (the safetensors path copies and packs weights).
-const HEAP_CAPACITY: usize = 1024 * 1024;
+const MODEL_MEMORY_BYTES: usize = parse_bytes(env!("INNFER_FIRMWARE_MODEL_MEMORY_BYTES"));
+const SESSION_BYTES: usize = parse_bytes(env!("INNFER_FIRMWARE_SESSION_BYTES"));
+
+/// Static memory aligned as innfer requires (`IMAGE_MEMORY_ALIGN`, `ARENA_ALIGN`: 64 bytes).
+#[repr(C, align(64))]
+struct Memory<const N: usize>([u8; N]);
+static mut MODEL_MEMORY: Memory<MODEL_MEMORY_BYTES> = Memory([0; MODEL_MEMORY_BYTES]);
+static mut SESSION_MEMORY: Memory<SESSION_BYTES> = Memory([0; SESSION_BYTES]);
+
+/// The firmware's own heap, for its own use: innfer allocates nothing from it.
+const HEAP_CAPACITY: usize = 256;
 static mut HEAP_MEMORY: [MaybeUninit<u8>; HEAP_CAPACITY] = [MaybeUninit::uninit(); HEAP_CAPACITY];
 
 /// The firmware's allocator, counting calls, bytes in use and their peak.
@@ -205,23 +226,24 @@ fn main() -> ! {
     Ticks::start(&mut core.SYST);
     let (calib_instructions, calib_ticks) = calibrate();
 
-    let model = match load_model() {
-        Ok(m) => m,
-        Err(e) => fail(format_args!("loading the model: {e}")),
+    let image: &'static [u8] = &MODEL.bytes;
+    let model_memory_bytes = innfer::Model::image_memory_bytes(image)
+        .unwrap_or_else(|e| fail(format_args!("the packed image: {e}")));
+    // SAFETY: the only reference to MODEL_MEMORY's bytes, made once.
+    let model_memory = unsafe {
+        core::slice::from_raw_parts_mut((&raw mut MODEL_MEMORY).cast::<u8>(), MODEL_MEMORY_BYTES)
     };
-    let arena_bytes = innfer::Session::arena_bytes(&model, MAX_BATCH).unwrap();
-    // SAFETY: the only reference to ARENA's bytes, made once.
-    let arena =
-        unsafe { core::slice::from_raw_parts_mut((&raw mut ARENA).cast::<u8>(), ARENA_CAPACITY) };
-    if arena_bytes > arena.len() {
-        fail(format_args!(
-            "the session needs {arena_bytes} bytes, the arena has {ARENA_CAPACITY}"
-        ));
-    }
-    let mut session = match innfer::Session::in_memory(&model, MAX_BATCH, arena) {
-        Ok(s) => s,
-        Err(e) => fail(format_args!("creating the session: {e}")),
+    let model = innfer::Model::from_image(image, model_memory)
+        .unwrap_or_else(|e| fail(format_args!("the packed image: {e}")));
+    let session_bytes = innfer::Session::arena_bytes(&model, MAX_BATCH)
+        .unwrap_or_else(|e| fail(format_args!("the session: {e}")));
+    say!("firmware: sizes model_memory={model_memory_bytes} session={session_bytes}");
+    // SAFETY: the only reference to SESSION_MEMORY's bytes, made once.
+    let session_memory = unsafe {
+        core::slice::from_raw_parts_mut((&raw mut SESSION_MEMORY).cast::<u8>(), SESSION_BYTES)
     };
+    let mut session = innfer::Session::in_memory(&model, MAX_BATCH, session_memory)
+        .unwrap_or_else(|e| fail(format_args!("the session: {e}")));
     session.reseed(SEED, LABEL as u64);
     let layout = model.layout();
     let mut y = [0.0f32; 16];
@@ -229,7 +251,6 @@ fn main() -> ! {
     let (y, x) = (&mut y[..layout.y_dim()], &mut x[..layout.x_dim()]);
     y[LABEL] = 1.0;
 
-    let heap_calls_before_sampling = HEAP.calls.load(Ordering::Relaxed);
     let mut hash = FNV_OFFSET;
     let mut ticks = 0u64;
     for _ in 0..SAMPLES {
@@ -241,17 +262,15 @@ fn main() -> ! {
         }
         hash = fnv1a(hash, x);
     }
-    let heap_calls_sampling = HEAP.calls.load(Ordering::Relaxed) - heap_calls_before_sampling;
 
     // SAFETY: linker symbols: only their addresses are used.
     let (data, bss, flash) = unsafe {
         let data = addr(&__edata) - addr(&__sdata);
         (data, addr(&__ebss) - addr(&__sbss), addr(&__sidata) + data)
     };
-    let reserves = HEAP_CAPACITY + ARENA_CAPACITY;
     let heap_peak = HEAP.peak.load(Ordering::Relaxed);
     let stack = stack_high_water();
-    let ram = data + bss - reserves + arena_bytes + heap_peak + stack;
+    let ram = data + bss + heap_peak + stack;
     let instructions_per_sample = ticks * calib_instructions / calib_ticks / SAMPLES as u64;
     let expected = env!("INNFER_FIRMWARE_EXPECTED");
     let mut hex = [0u8; 16];
@@ -259,19 +278,18 @@ fn main() -> ! {
         *d = b"0123456789abcdef"[(hash >> (60 - 4 * i)) as usize & 0xf];
     }
     let matches = expected.as_bytes() == hex;
-    say!("firmware: first sample of the last row: {:?}", x);
     say!(
         "firmware: samples hash {} (host {expected})",
         core::str::from_utf8(&hex).unwrap()
     );
     say!(
-        "firmware: ram = data {data} + bss {} + session {arena_bytes} + heap peak {heap_peak} + stack {stack}",
-        bss - reserves
+        "firmware: ram = data {data} + bss {bss} (model {MODEL_MEMORY_BYTES}, session {SESSION_BYTES}, own heap {HEAP_CAPACITY}) + heap {heap_peak} + stack {stack}"
     );
     say!(
-        "firmware: heap calls {} (while sampling: {heap_calls_sampling}); model {} bytes in flash",
-        HEAP.calls.load(Ordering::Relaxed),
-        MODEL.bytes.len()
+        "firmware: flash = image {} + code and constants {}; heap calls {}",
+        image.len(),
+        flash - image.len(),
+        HEAP.calls.load(Ordering::Relaxed)
     );
     say!("firmware: clock: {calib_ticks} ticks for {calib_instructions} instructions");
     say!(
@@ -292,11 +310,6 @@ fn exit(status: debug::ExitStatus) -> ! {
     loop {
         cortex_m::asm::wfi();
     }
-}
-
-/// The model, from the file in flash (the heap path: innfer copies and packs its weights).
-fn load_model() -> innfer::Result<innfer::Model> {
-    innfer::Model::from_bytes(&MODEL.bytes)
 }
 
 fn fail(args: core::fmt::Arguments<'_>) -> ! {
