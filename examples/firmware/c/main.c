@@ -327,7 +327,7 @@ static int run_sampling(void) {
     put_hex(hash);
     memcpy(hex, line, 17);
     line_len = 0;
-    int matches = strcmp(hex, EXPECTED_HASH) == 0;
+    int matches = memcmp(hex, EXPECTED_HASH, sizeof hex) == 0;
 
     put("firmware: samples hash ");
     put(hex);
