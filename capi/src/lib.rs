@@ -2,9 +2,10 @@
 //! include/innfer.h) built as libinnfer.a and libinnfer.so.
 //!
 //! Everything callable from C is defined in the innfer crate; this crate only gives it the
-//! static and shared library forms, so that innfer itself stays a plain Rust library. The
-//! re-export keeps the C functions reachable from this crate, which is what makes the shared
-//! library export them.
+//! static and shared library forms, so that innfer itself stays a plain Rust library. Linking
+//! the crate is all it takes: the static library bundles its objects, and the shared library
+//! exports every `#[unsafe(no_mangle)]` function of the crates it links
+//! (tests/c_library.rs checks both against the header).
 #![no_std]
 
-pub use innfer::ffi::*;
+extern crate innfer;
