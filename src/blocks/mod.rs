@@ -19,12 +19,30 @@ use crate::source::Source;
 /// checked when the model was loaded and the session sized its buffers for them.
 pub(crate) const CHECKED_AT_LOAD: &str = "block shapes are checked at load";
 
+/// The value of a result the load's checks guarantee ([`CHECKED_AT_LOAD`]).
+pub(crate) trait CheckedAtLoad<T> {
+    /// The value; a panic naming the error (its Display, not `expect`'s Debug, whose
+    /// formatting of every error kind would cost a bare-metal build some 9 KB of flash) if
+    /// there is none.
+    fn checked(self) -> T;
+}
+
+impl<T, E: core::fmt::Display> CheckedAtLoad<T> for core::result::Result<T, E> {
+    #[track_caller]
+    fn checked(self) -> T {
+        match self {
+            Ok(value) => value,
+            Err(e) => panic!("{CHECKED_AT_LOAD}: {e}"),
+        }
+    }
+}
+
 /// `out = rows · Wᵀ` for a square weight (the dense channel mixings), rows contiguous.
 pub(crate) fn mix(isa: Available, w: &PackedWeight, rows: &[f32], out: &mut [f32]) {
     let (d, m) = (w.k(), rows.len() / w.k());
-    let a = Rows::new(rows, m, d, d).expect(CHECKED_AT_LOAD);
-    let out = RowsMut::new(out, m, d, d).expect(CHECKED_AT_LOAD);
-    gemm::gemm(isa, Product::new(a, w), out).expect(CHECKED_AT_LOAD);
+    let a = Rows::new(rows, m, d, d).checked();
+    let out = RowsMut::new(out, m, d, d).checked();
+    gemm::gemm(isa, Product::new(a, w), out).checked();
 }
 
 /// The condition rows of a call: call row `i` reads row `(first + i) / repeat` of `data`

@@ -22,7 +22,7 @@ use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
-use super::{CHECKED_AT_LOAD, CondRows};
+use super::{CheckedAtLoad, CondRows};
 use crate::error::{Error, Result};
 use crate::kernels::gemm::{
     self, AddedRows, Available, Epilogue, PackedWeight, Product, Rows, RowsMut, WeightPacker,
@@ -560,7 +560,7 @@ impl Dense {
         } else {
             Epilogue::None
         };
-        let a = Rows::new(input, m, n_main, ld_in).expect(CHECKED_AT_LOAD);
+        let a = Rows::new(input, m, n_main, ld_in).checked();
         match (&self.cond_part, cond) {
             (Some(packed), Some((c, scratch))) => {
                 // The condition's part W_c·c, once per condition row the rows read (with the
@@ -568,8 +568,7 @@ impl Dense {
                 let span = c.span(m);
                 let (rows, k) = (span.len(), packed.k());
                 let part = &mut scratch[..rows * self.n_out];
-                let a_c = Rows::new(&c.data[span.start * c.width..], rows, k, c.width)
-                    .expect(CHECKED_AT_LOAD);
+                let a_c = Rows::new(&c.data[span.start * c.width..], rows, k, c.width).checked();
                 let bias = if n_main > 0 {
                     None
                 } else {
@@ -577,17 +576,17 @@ impl Dense {
                 };
                 let product = Product::new(a_c, packed).bias(bias);
                 let part_out = RowsMut::new(part, rows, self.n_out, self.n_out);
-                gemm::gemm(isa, product, part_out.expect(CHECKED_AT_LOAD)).expect(CHECKED_AT_LOAD);
+                gemm::gemm(isa, product, part_out.checked()).checked();
                 let first = c.first - span.start * c.repeat;
                 if n_main > 0 {
                     let part = Rows::new(part, rows, self.n_out, self.n_out);
-                    let added = AddedRows::new(part.expect(CHECKED_AT_LOAD), first, c.repeat);
+                    let added = AddedRows::new(part.checked(), first, c.repeat);
                     let product = Product::new(a, &self.packed)
                         .bias(self.bias.as_deref())
-                        .add_rows(added.expect(CHECKED_AT_LOAD))
+                        .add_rows(added.checked())
                         .epilogue(epilogue);
                     let out = RowsMut::new(&mut *out, m, self.n_out, ld_out);
-                    gemm::gemm(isa, product, out.expect(CHECKED_AT_LOAD)).expect(CHECKED_AT_LOAD);
+                    gemm::gemm(isa, product, out.checked()).checked();
                 } else {
                     // The condition alone (ConditionalAffineTransform): each row is its part.
                     for row in 0..m {
@@ -601,8 +600,8 @@ impl Dense {
                 let product = Product::new(a, &self.packed)
                     .bias(self.bias.as_deref())
                     .epilogue(epilogue);
-                let out = RowsMut::new(&mut *out, m, self.n_out, ld_out).expect(CHECKED_AT_LOAD);
-                gemm::gemm(isa, product, out).expect(CHECKED_AT_LOAD);
+                let out = RowsMut::new(&mut *out, m, self.n_out, ld_out).checked();
+                gemm::gemm(isa, product, out).checked();
             }
         }
         if self.fuse_relu {
