@@ -7,8 +7,9 @@ use core::ffi::c_char;
 use core::sync::atomic::{AtomicPtr, Ordering};
 
 /// A firmware function the bare-metal C library calls when it panics, with a NUL-terminated
-/// message (`message_len` bytes before the NUL, truncated to fit a small buffer on the stack)
-/// naming the place in the library's source. It should log, reset or halt the device (it
+/// message (`message_len` bytes before the NUL, truncated to fit a small buffer on the stack):
+/// the panic's place in the library's source and what it says. It should log, reset or halt
+/// the device (it
 /// runs in the failed call's context: do not call innfer from it). If it returns, the library
 /// calls the C library's `abort()`.
 pub type innfer_panic_hook =
