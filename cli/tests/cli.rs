@@ -812,7 +812,9 @@ fn usage_errors_keep_clap_exit_code_2_on_one_line() {
 
 #[test]
 fn every_command_has_help_with_an_example() {
-    for cmd in ["info", "forward", "inverse", "sample", "bench", "demo", "pack"] {
+    for cmd in [
+        "info", "forward", "inverse", "sample", "bench", "demo", "pack",
+    ] {
         let out = innfer(&[&cmd, &"--help"]);
         assert_ok(&out);
         let text = stdout(&out);
@@ -823,7 +825,9 @@ fn every_command_has_help_with_an_example() {
     assert_ok(&out);
     let text = stdout(&out);
     assert!(text.contains("Examples"));
-    for cmd in ["info", "forward", "inverse", "sample", "bench", "demo", "pack"] {
+    for cmd in [
+        "info", "forward", "inverse", "sample", "bench", "demo", "pack",
+    ] {
         assert!(text.contains(&format!("  {cmd} ")), "{cmd} listed: {text}");
     }
     // --y's two forms are documented where the user looks.
