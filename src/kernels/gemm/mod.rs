@@ -41,6 +41,8 @@
 mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
+#[cfg(all(target_arch = "arm", target_os = "none", target_abi = "eabihf"))]
+mod cortex_m;
 mod driver;
 pub(crate) mod memory;
 mod narrow;

@@ -7,12 +7,13 @@
 //! the same weight packed for the host, and a Cortex-M firmware's results are reproduced on a
 //! PC bit for bit (`innfer sample --isa portable`).
 //!
-//! On a Cortex-M4F, LLVM lowers `acc + a·w` to one `vmla.f32` (the FPU's multiply-accumulate,
-//! which rounds the product before the add, unlike `vfma`), and the aligned loads of a
-//! panel's k-row to `vldr`s straight into floating-point registers: about two instructions
-//! per multiply-add at one row (a load and a `vmla`), docs/format.md gives the measurement.
 //! A tile is one row × up to [`NARROW_NR`] columns of one panel: 8 sums, or 16 for the two
-//! chains, plus 8 weights and the activation stay in the 32 single-precision registers.
+//! chains, plus 8 weights and the activation fit the 32 single-precision registers of a
+//! Cortex-M4F. On bare-metal hard-float ARM targets the k-loops of f32 tiles whose k-rows lie
+//! back to back run in assembly (`cortex_m.rs`: one `vmla.f32` per step, the FPU's
+//! multiply-accumulate, which rounds the product before the add, unlike `vfma`); everything
+//! else, and every other target, runs the Rust loops below. docs/format.md gives the
+//! measured instructions per multiply-add.
 //!
 //! [`PanelLayout::Narrow`]: super::PanelLayout::Narrow
 
@@ -106,49 +107,99 @@ struct Columns {
 /// output, init and added values `W` values each.
 #[inline(always)]
 unsafe fn tile<const S: u8, const W: usize, const SPLIT: usize>(t: Columns) -> usize {
-    // SAFETY: W values at each address (caller contract).
+    // SAFETY: forwarded caller contract.
     unsafe {
-        let mut even = match t.init {
-            Init::Zero => [0.0; W],
-            Init::Bias(b) => core::ptr::read(b.cast::<[f32; W]>()),
-            Init::Load => core::ptr::read(t.c.cast::<[f32; W]>()),
-        };
-        let step = |acc: &mut [f32; W], kk: usize| {
-            let av = *t.a.add(kk);
-            let wv = weights::<S, W>(t.b, kk * t.kstride);
-            for j in 0..W {
-                acc[j] += av * wv[j];
+        let mut even = init::<W>(&t);
+        let mut odd = [0.0; W];
+        // The steps the Cortex-M routines take (cortex_m.rs: the same operations in the same
+        // order), for f32 k-rows that lie back to back; the rest below.
+        #[cfg(all(target_arch = "arm", target_os = "none", target_abi = "eabihf"))]
+        if const { matches!(WeightStorage::from_code(S), WeightStorage::F32) } && t.kstride == W {
+            let done =
+                super::cortex_m::steps::<W, SPLIT>(&mut even, &mut odd, t.a, t.b.cast(), t.k);
+            if done > 0 {
+                if done < t.k {
+                    step::<S, W>(&mut even, &t, done);
+                }
+                return finish::<W, SPLIT>(&t, even, odd);
             }
-        };
+        }
         if SPLIT == 1 {
             for kk in 0..t.k {
-                step(&mut even, kk);
+                step::<S, W>(&mut even, &t, kk);
             }
         } else {
-            let mut odd = [0.0; W];
             let mut kk = 0;
             while kk + 2 <= t.k {
-                step(&mut even, kk);
-                step(&mut odd, kk + 1);
+                step::<S, W>(&mut even, &t, kk);
+                step::<S, W>(&mut odd, &t, kk + 1);
                 kk += 2;
             }
             if kk < t.k {
-                step(&mut even, kk);
-            }
-            for j in 0..W {
-                even[j] += odd[j];
+                step::<S, W>(&mut even, &t, kk);
             }
         }
+        finish::<W, SPLIT>(&t, even, odd)
+    }
+}
+
+/// The `W` sums' starting values: 0, the bias, or the output's current values.
+///
+/// # Safety
+/// As for [`tile`].
+#[inline(always)]
+unsafe fn init<const W: usize>(t: &Columns) -> [f32; W] {
+    // SAFETY: W values at each address (caller contract).
+    unsafe {
+        match t.init {
+            Init::Zero => [0.0; W],
+            Init::Bias(b) => core::ptr::read(b.cast::<[f32; W]>()),
+            Init::Load => core::ptr::read(t.c.cast::<[f32; W]>()),
+        }
+    }
+}
+
+/// k-step `kk` onto `acc`: `acc[j] + a[kk]·w[kk][j]`, the product and the sum each rounded.
+///
+/// # Safety
+/// As for [`tile`], with `kk < k`.
+#[inline(always)]
+unsafe fn step<const S: u8, const W: usize>(acc: &mut [f32; W], t: &Columns, kk: usize) {
+    // SAFETY: forwarded caller contract.
+    let (av, wv) = unsafe { (*t.a.add(kk), weights::<S, W>(t.b, kk * t.kstride)) };
+    for j in 0..W {
+        acc[j] += av * wv[j];
+    }
+}
+
+/// The sums finished (the odd chain added to the even one when there are two, then the added
+/// values, then the ReLU) and stored; returns `W`.
+///
+/// # Safety
+/// As for [`tile`].
+#[inline(always)]
+unsafe fn finish<const W: usize, const SPLIT: usize>(
+    t: &Columns,
+    mut sums: [f32; W],
+    odd: [f32; W],
+) -> usize {
+    if SPLIT == 2 {
+        for j in 0..W {
+            sums[j] += odd[j];
+        }
+    }
+    // SAFETY: W values at each address (caller contract).
+    unsafe {
         if let Some(s) = t.added {
             let s = core::ptr::read(s.cast::<[f32; W]>());
             for j in 0..W {
-                even[j] += s[j];
+                sums[j] += s[j];
             }
         }
         if t.relu {
-            even = even.map(|v| if v > 0.0 { v } else { 0.0 });
+            sums = sums.map(|v| if v > 0.0 { v } else { 0.0 });
         }
-        core::ptr::write(t.c.cast::<[f32; W]>(), even);
+        core::ptr::write(t.c.cast::<[f32; W]>(), sums);
     }
     W
 }
