@@ -517,7 +517,10 @@ size_t innfer_model_block_count(const innfer_model *m);
 
 /**
  * Bytes of caller memory `innfer_session_init_static()` needs for `m` at `max_batch` rows per
- * call. The count includes the session handle itself, which lives at the start of that memory.
+ * call. The count includes the session handle itself, which lives at the start of that memory
+ * (its error-message buffer and state, a few hundred bytes): it is the Rust API's
+ * `Session::arena_bytes` plus that handle, and what `innfer info` prints as the C session
+ * memory.
  *
  * Returns `INNFER_STATUS_OK` (and writes `*bytes`), `_NULL_ARGUMENT` (`m` or `bytes` NULL) or
  * `_INVALID_ARGUMENT` (`max_batch` is 0 or too large to address). Thread-safe; allocates
