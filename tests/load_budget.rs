@@ -2,30 +2,14 @@
 //! `LoadOptions::max_bytes`; a session too large for the machine is an error; nothing aborts.
 
 use std::ffi::c_char;
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::ptr;
 
 use innfer::ffi::*;
 use innfer::model::LoadOptions;
 use innfer::{Error, Model, Session};
-
-fn committed_models() -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut files: Vec<PathBuf> = std::fs::read_dir(root.join("tests/fixtures"))
-        .unwrap()
-        .map(|e| e.unwrap().path().join("model.safetensors"))
-        .filter(|p| p.exists())
-        .collect();
-    for e in std::fs::read_dir(root.join("models")).unwrap() {
-        let p = e.unwrap().path();
-        if p.extension().is_some_and(|x| x == "safetensors") {
-            files.push(p);
-        }
-    }
-    files.sort();
-    assert!(files.len() >= 20, "{files:?}");
-    files
-}
 
 fn with_limit(bytes: &[u8], max_bytes: usize) -> Result<Model, Error> {
     let options = LoadOptions {
@@ -60,7 +44,7 @@ fn least_limit(load: impl Fn(&LoadOptions) -> Result<Model, Error>) -> usize {
 
 #[test]
 fn every_committed_model_loads_within_twice_its_file() {
-    for path in committed_models() {
+    for path in common::committed_models() {
         let bytes = std::fs::read(&path).unwrap();
         // The file reader also holds the JSON header and converts a tensor at a time.
         for (reader, least) in [
@@ -167,4 +151,72 @@ fn the_c_api_reports_out_of_memory_for_loads_and_sessions() {
         assert!(session.is_null());
         innfer_model_free(model);
     }
+}
+
+/// `innfer_load_options.weight_storage` loads the weights in bf16 or f16 from C: the samples
+/// are the Rust API's with that storage (and differ from f32's); another value is refused.
+#[test]
+fn the_c_load_options_choose_the_weight_storage() {
+    use innfer::WeightStorage;
+    let file = kinematics();
+    let y = [1.5f32, 0.0];
+    let rust = |storage| {
+        let options = LoadOptions {
+            weight_storage: storage,
+            ..LoadOptions::default()
+        };
+        let model = Model::from_bytes_with(&file, &options).unwrap();
+        let mut s = Session::new(&model, 4).unwrap();
+        s.reseed(3, 1);
+        let mut x = vec![0.0f32; 5 * model.layout().x_dim()];
+        s.sample(&y, 5, &mut x).unwrap();
+        x
+    };
+    let c = |code: i32| -> Result<Vec<f32>, innfer_status> {
+        let options = innfer_load_options {
+            weight_storage: code,
+            ..innfer_load_options_default()
+        };
+        let mut model = ptr::null_mut();
+        // SAFETY: valid pointers and lengths; handles freed once.
+        unsafe {
+            let status = innfer_model_load_bytes_with(
+                file.as_ptr(),
+                file.len(),
+                &options,
+                &mut model,
+                ptr::null_mut(),
+                0,
+            );
+            if status != INNFER_STATUS_OK {
+                assert!(model.is_null());
+                return Err(status);
+            }
+            let mut s = ptr::null_mut();
+            assert_eq!(innfer_session_create(model, 4, &mut s), INNFER_STATUS_OK);
+            assert_eq!(innfer_session_reseed(s, 3, 1), INNFER_STATUS_OK);
+            let mut x = vec![0.0f32; 5 * 4];
+            assert_eq!(
+                innfer_sample(s, y.as_ptr(), 5, x.as_mut_ptr()),
+                INNFER_STATUS_OK
+            );
+            innfer_session_free(s);
+            innfer_model_free(model);
+            Ok(x)
+        }
+    };
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    for (code, storage) in [
+        (INNFER_WEIGHT_STORAGE_F32, WeightStorage::F32),
+        (INNFER_WEIGHT_STORAGE_BF16, WeightStorage::Bf16),
+        (INNFER_WEIGHT_STORAGE_F16, WeightStorage::F16),
+    ] {
+        assert_eq!(bits(&c(code).unwrap()), bits(&rust(storage)), "{storage:?}");
+    }
+    assert_ne!(
+        bits(&rust(WeightStorage::Bf16)),
+        bits(&rust(WeightStorage::F32))
+    );
+    assert_eq!(c(3), Err(INNFER_STATUS_INVALID_ARGUMENT));
+    assert_eq!(c(-1), Err(INNFER_STATUS_INVALID_ARGUMENT));
 }

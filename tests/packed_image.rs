@@ -2,29 +2,12 @@
 //! place gives the heap-loaded model's results bit for bit; every corruption is refused with
 //! an error, never a panic.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 
 use innfer::model::{IMAGE_MEMORY_ALIGN, ImageTarget, image_summary};
 use innfer::{Error, Isa, Layout, LoadOptions, Model, Session, WeightStorage};
-
-/// Every committed FrEIA fixture model and every shipped model.
-fn model_files() -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut files: Vec<PathBuf> = std::fs::read_dir(root.join("tests/fixtures"))
-        .unwrap()
-        .map(|e| e.unwrap().path().join("model.safetensors"))
-        .filter(|p| p.exists())
-        .collect();
-    for e in std::fs::read_dir(root.join("models")).unwrap() {
-        let p = e.unwrap().path();
-        if p.extension().is_some_and(|x| x == "safetensors") {
-            files.push(p);
-        }
-    }
-    files.sort();
-    assert!(files.len() >= 20, "{files:?}");
-    files
-}
 
 /// `bytes` in memory of their own for the rest of the process, 8-byte aligned (a firmware's
 /// image lives in flash for as long).
@@ -106,7 +89,7 @@ fn results(model: &Model, isa: Isa) -> Vec<Vec<u32>> {
 /// layout), for every storage.
 #[test]
 fn every_model_packed_for_every_target_gives_the_loaded_models_bits() {
-    for path in model_files() {
+    for path in common::committed_models() {
         for storage in [WeightStorage::F32, WeightStorage::Bf16] {
             let options = LoadOptions {
                 weight_storage: storage,

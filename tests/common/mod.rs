@@ -221,3 +221,22 @@ pub fn glow_large() -> ModelFile {
         .set("innfer.layout.y", 2);
     f
 }
+
+/// Every committed FrEIA fixture model and every shipped model, sorted.
+pub fn committed_models() -> Vec<std::path::PathBuf> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(root.join("tests/fixtures"))
+        .unwrap()
+        .map(|e| e.unwrap().path().join("model.safetensors"))
+        .filter(|p| p.exists())
+        .collect();
+    for e in std::fs::read_dir(root.join("models")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "safetensors") {
+            files.push(p);
+        }
+    }
+    files.sort();
+    assert!(files.len() >= 20, "{files:?}");
+    files
+}

@@ -8,10 +8,14 @@
 //! FPU's chained multiply-accumulate, not the fused `vfma`), so exactly the portable kernel's
 //! `acc + a·w`, in the same k order and the same chains (the contract of the parent module):
 //! the results are bit for bit those of every other target's narrow and portable kernels.
+//! f16 weights are widened by the FPU's `vcvtb`/`vcvtt.f32.f16` (exact, as the software
+//! conversion of src/kernels/half.rs is); bf16 weights run the Rust loops.
 //!
 //! Each routine takes the accumulators in memory (loaded and stored back once per tile) and
 //! walks the activations and the panel's k-rows, which lie back to back (a whole panel, or a
 //! last panel as wide as the tile). The Rust side is in `narrow.rs`.
+
+use super::WeightStorage;
 
 core::arch::global_asm!(
     ".syntax unified",
@@ -83,7 +87,8 @@ core::arch::global_asm!(
     "innfer_narrow_f32x8_pairs:",
     "    vpush {{s16-s25}}",
     "    vldmia r0, {{s0-s15}}",
-    "    cbz r3, 2f",
+    "    cmp r3, #0",
+    "    beq 2f",
     "1:",
     "    vldmia r1!, {{s16-s17}}",
     "    vldmia r2!, {{s18-s25}}",
@@ -120,7 +125,8 @@ core::arch::global_asm!(
     ".p2align 2",
     "innfer_narrow_f32x4_pairs:",
     "    vldmia r0, {{s0-s7}}",
-    "    cbz r3, 2f",
+    "    cmp r3, #0",
+    "    beq 2f",
     "1:",
     "    vldmia r1!, {{s8-s9}}",
     "    vldmia r2!, {{s10-s13}}",
@@ -149,7 +155,8 @@ core::arch::global_asm!(
     ".p2align 2",
     "innfer_narrow_f32x2_pairs:",
     "    vldmia r0, {{s0-s3}}",
-    "    cbz r3, 2f",
+    "    cmp r3, #0",
+    "    beq 2f",
     "1:",
     "    vldmia r1!, {{s4-s5}}",
     "    vldmia r2!, {{s6-s9}}",
@@ -163,44 +170,185 @@ core::arch::global_asm!(
     "    vstmia r0, {{s0-s3}}",
     "    bx lr",
     ".size innfer_narrow_f32x2_pairs, . - innfer_narrow_f32x2_pairs",
+    // innfer_narrow_f16x8(acc: *mut [f32; 8], a, w: *const u16, k): as innfer_narrow_f32x8,
+    // the weights f16 (two to a word, the first in the bottom half), widened exactly by the
+    // FPU's vcvtb/vcvtt.f32.f16 (the half-precision conversions of FPv4-SP).
+    ".section .text.innfer_narrow_f16x8,\"ax\",%progbits",
+    ".global innfer_narrow_f16x8",
+    ".hidden innfer_narrow_f16x8",
+    ".type innfer_narrow_f16x8,%function",
+    ".thumb_func",
+    ".p2align 2",
+    "innfer_narrow_f16x8:",
+    "    vpush {{s16-s27}}",
+    "    vldmia r0, {{s8-s15}}",
+    "    cmp r3, #0",
+    "    beq 2f",
+    "1:",
+    "    vldmia r1!, {{s0}}",
+    "    vldmia r2!, {{s16-s19}}",
+    "    vcvtb.f32.f16 s20, s16",
+    "    vcvtt.f32.f16 s21, s16",
+    "    vcvtb.f32.f16 s22, s17",
+    "    vcvtt.f32.f16 s23, s17",
+    "    vcvtb.f32.f16 s24, s18",
+    "    vcvtt.f32.f16 s25, s18",
+    "    vcvtb.f32.f16 s26, s19",
+    "    vcvtt.f32.f16 s27, s19",
+    "    vmla.f32 s8, s0, s20",
+    "    vmla.f32 s9, s0, s21",
+    "    vmla.f32 s10, s0, s22",
+    "    vmla.f32 s11, s0, s23",
+    "    vmla.f32 s12, s0, s24",
+    "    vmla.f32 s13, s0, s25",
+    "    vmla.f32 s14, s0, s26",
+    "    vmla.f32 s15, s0, s27",
+    "    subs r3, r3, #1",
+    "    bne 1b",
+    "2:",
+    "    vstmia r0, {{s8-s15}}",
+    "    vpop {{s16-s27}}",
+    "    bx lr",
+    ".size innfer_narrow_f16x8, . - innfer_narrow_f16x8",
+    // innfer_narrow_f16x8_pairs(acc: *mut [f32; 16], a, w: *const u16, pairs): as
+    // innfer_narrow_f32x8_pairs, the weights f16.
+    ".section .text.innfer_narrow_f16x8_pairs,\"ax\",%progbits",
+    ".global innfer_narrow_f16x8_pairs",
+    ".hidden innfer_narrow_f16x8_pairs",
+    ".type innfer_narrow_f16x8_pairs,%function",
+    ".thumb_func",
+    ".p2align 2",
+    "innfer_narrow_f16x8_pairs:",
+    "    vpush {{s16-s29}}",
+    "    vldmia r0, {{s0-s15}}",
+    "    cmp r3, #0",
+    "    beq 2f",
+    "1:",
+    "    vldmia r1!, {{s16-s17}}",
+    "    vldmia r2!, {{s18-s21}}",
+    "    vcvtb.f32.f16 s22, s18",
+    "    vcvtt.f32.f16 s23, s18",
+    "    vcvtb.f32.f16 s24, s19",
+    "    vcvtt.f32.f16 s25, s19",
+    "    vcvtb.f32.f16 s26, s20",
+    "    vcvtt.f32.f16 s27, s20",
+    "    vcvtb.f32.f16 s28, s21",
+    "    vcvtt.f32.f16 s29, s21",
+    "    vmla.f32 s0, s16, s22",
+    "    vmla.f32 s1, s16, s23",
+    "    vmla.f32 s2, s16, s24",
+    "    vmla.f32 s3, s16, s25",
+    "    vmla.f32 s4, s16, s26",
+    "    vmla.f32 s5, s16, s27",
+    "    vmla.f32 s6, s16, s28",
+    "    vmla.f32 s7, s16, s29",
+    "    vldmia r2!, {{s18-s21}}",
+    "    vcvtb.f32.f16 s22, s18",
+    "    vcvtt.f32.f16 s23, s18",
+    "    vcvtb.f32.f16 s24, s19",
+    "    vcvtt.f32.f16 s25, s19",
+    "    vcvtb.f32.f16 s26, s20",
+    "    vcvtt.f32.f16 s27, s20",
+    "    vcvtb.f32.f16 s28, s21",
+    "    vcvtt.f32.f16 s29, s21",
+    "    vmla.f32 s8, s17, s22",
+    "    vmla.f32 s9, s17, s23",
+    "    vmla.f32 s10, s17, s24",
+    "    vmla.f32 s11, s17, s25",
+    "    vmla.f32 s12, s17, s26",
+    "    vmla.f32 s13, s17, s27",
+    "    vmla.f32 s14, s17, s28",
+    "    vmla.f32 s15, s17, s29",
+    "    subs r3, r3, #1",
+    "    bne 1b",
+    "2:",
+    "    vstmia r0, {{s0-s15}}",
+    "    vpop {{s16-s29}}",
+    "    bx lr",
+    ".size innfer_narrow_f16x8_pairs, . - innfer_narrow_f16x8_pairs",
+    // innfer_narrow_f16x2_pairs(acc: *mut [f32; 4], a, w: *const u16, pairs): as
+    // innfer_narrow_f32x2_pairs, the weights f16 (a k-row is one word).
+    ".section .text.innfer_narrow_f16x2_pairs,\"ax\",%progbits",
+    ".global innfer_narrow_f16x2_pairs",
+    ".hidden innfer_narrow_f16x2_pairs",
+    ".type innfer_narrow_f16x2_pairs,%function",
+    ".thumb_func",
+    ".p2align 2",
+    "innfer_narrow_f16x2_pairs:",
+    "    vldmia r0, {{s0-s3}}",
+    "    cmp r3, #0",
+    "    beq 2f",
+    "1:",
+    "    vldmia r1!, {{s4-s5}}",
+    "    vldmia r2!, {{s6-s7}}",
+    "    vcvtb.f32.f16 s8, s6",
+    "    vcvtt.f32.f16 s9, s6",
+    "    vcvtb.f32.f16 s10, s7",
+    "    vcvtt.f32.f16 s11, s7",
+    "    vmla.f32 s0, s4, s8",
+    "    vmla.f32 s1, s4, s9",
+    "    vmla.f32 s2, s5, s10",
+    "    vmla.f32 s3, s5, s11",
+    "    subs r3, r3, #1",
+    "    bne 1b",
+    "2:",
+    "    vstmia r0, {{s0-s3}}",
+    "    bx lr",
+    ".size innfer_narrow_f16x2_pairs, . - innfer_narrow_f16x2_pairs",
     ".text",
 );
 
 unsafe extern "C" {
-    fn innfer_narrow_f32x8(acc: *mut f32, a: *const f32, w: *const f32, k: u32);
-    fn innfer_narrow_f32x8_pairs(acc: *mut f32, a: *const f32, w: *const f32, pairs: u32);
-    fn innfer_narrow_f32x4_pairs(acc: *mut f32, a: *const f32, w: *const f32, pairs: u32);
-    fn innfer_narrow_f32x2_pairs(acc: *mut f32, a: *const f32, w: *const f32, pairs: u32);
+    fn innfer_narrow_f32x8(acc: *mut f32, a: *const f32, w: *const u8, k: u32);
+    fn innfer_narrow_f32x8_pairs(acc: *mut f32, a: *const f32, w: *const u8, pairs: u32);
+    fn innfer_narrow_f32x4_pairs(acc: *mut f32, a: *const f32, w: *const u8, pairs: u32);
+    fn innfer_narrow_f32x2_pairs(acc: *mut f32, a: *const f32, w: *const u8, pairs: u32);
+    fn innfer_narrow_f16x8(acc: *mut f32, a: *const f32, w: *const u8, k: u32);
+    fn innfer_narrow_f16x8_pairs(acc: *mut f32, a: *const f32, w: *const u8, pairs: u32);
+    fn innfer_narrow_f16x2_pairs(acc: *mut f32, a: *const f32, w: *const u8, pairs: u32);
 }
 
-/// Runs the first `steps` k-steps of a `W`-column tile in `SPLIT` chains (`even`, and `odd`
-/// for two) with a routine above, if there is one for `W` and `SPLIT`: `steps` is then all of
-/// them for one chain, the whole pairs for two (the last, odd step is left to the caller).
+/// Runs the first k-steps of a `W`-column tile of weights in storage `S` in `SPLIT` chains
+/// (`even`, and `odd` for two) with a routine above, if there is one for them: all k steps
+/// for one chain, the whole pairs for two (the last, odd step is left to the caller).
 /// Returns the steps done (0: none, the caller does them all).
 ///
 /// # Safety
-/// `a` holds `k` f32 and `w` the tile's `k` k-rows of `W` f32 back to back, both 4-byte
+/// `a` holds `k` f32 and `w` the tile's `k` k-rows of `W` elements back to back, both 4-byte
 /// aligned.
 #[inline(always)]
-pub(super) unsafe fn steps<const W: usize, const SPLIT: usize>(
+pub(super) unsafe fn steps<const S: u8, const W: usize, const SPLIT: usize>(
     even: &mut [f32; W],
     odd: &mut [f32; W],
     a: *const f32,
-    w: *const f32,
+    w: *const u8,
     k: usize,
 ) -> usize {
+    type Routine = unsafe extern "C" fn(*mut f32, *const f32, *const u8, u32);
     let Ok(count) = u32::try_from(if SPLIT == 1 { k } else { k / 2 }) else {
         return 0;
     };
-    let run = match (W, SPLIT) {
-        (8, 1) => {
+    let f16 = match const { WeightStorage::from_code(S) } {
+        WeightStorage::F32 => false,
+        WeightStorage::F16 => true,
+        WeightStorage::Bf16 => return 0,
+    };
+    let run: Routine = match (W, SPLIT, f16) {
+        (8, 1, _) => {
+            let one = if f16 {
+                innfer_narrow_f16x8
+            } else {
+                innfer_narrow_f32x8
+            };
             // SAFETY: `even` holds the 8 sums; `a` and `w` the k steps (caller contract).
-            unsafe { innfer_narrow_f32x8(even.as_mut_ptr(), a, w, count) };
+            unsafe { one(even.as_mut_ptr(), a, w, count) };
             return k;
         }
-        (8, 2) => innfer_narrow_f32x8_pairs,
-        (4, 2) => innfer_narrow_f32x4_pairs,
-        (2, 2) => innfer_narrow_f32x2_pairs,
+        (8, 2, false) => innfer_narrow_f32x8_pairs,
+        (8, 2, true) => innfer_narrow_f16x8_pairs,
+        (4, 2, false) => innfer_narrow_f32x4_pairs,
+        (2, 2, false) => innfer_narrow_f32x2_pairs,
+        (2, 2, true) => innfer_narrow_f16x2_pairs,
         _ => return 0,
     };
     // The even sums, then the odd ones, as the pair routines take them.

@@ -9,8 +9,8 @@
 //!
 //! A tile is one row × up to [`NARROW_NR`] columns of one panel: 8 sums, or 16 for the two
 //! chains, plus 8 weights and the activation fit the 32 single-precision registers of a
-//! Cortex-M4F. On bare-metal hard-float ARM targets the k-loops of f32 tiles whose k-rows lie
-//! back to back run in assembly (`cortex_m.rs`: one `vmla.f32` per step, the FPU's
+//! Cortex-M4F. On bare-metal hard-float ARM targets the k-loops of f32 and f16 tiles whose
+//! k-rows lie back to back run in assembly (`cortex_m.rs`: one `vmla.f32` per step, the FPU's
 //! multiply-accumulate, which rounds the product before the add, unlike `vfma`); everything
 //! else, and every other target, runs the Rust loops below. docs/format.md gives the
 //! measured instructions per multiply-add.
@@ -112,11 +112,10 @@ unsafe fn tile<const S: u8, const W: usize, const SPLIT: usize>(t: Columns) -> u
         let mut even = init::<W>(&t);
         let mut odd = [0.0; W];
         // The steps the Cortex-M routines take (cortex_m.rs: the same operations in the same
-        // order), for f32 k-rows that lie back to back; the rest below.
+        // order), for f32 and f16 k-rows that lie back to back; the rest below.
         #[cfg(all(target_arch = "arm", target_os = "none", target_abi = "eabihf"))]
-        if const { matches!(WeightStorage::from_code(S), WeightStorage::F32) } && t.kstride == W {
-            let done =
-                super::cortex_m::steps::<W, SPLIT>(&mut even, &mut odd, t.a, t.b.cast(), t.k);
+        if t.kstride == W {
+            let done = super::cortex_m::steps::<S, W, SPLIT>(&mut even, &mut odd, t.a, t.b, t.k);
             if done > 0 {
                 if done < t.k {
                     step::<S, W>(&mut even, &t, done);
