@@ -359,12 +359,12 @@ unsafe fn summarize_impl(
         };
         (yb.input(), qb.input(), out)
     };
-    let report = session.summarize(ys, n, qs, out)?;
+    let (report, overflow) = session.summarize_reporting(ys, n, qs, out)?;
     if !invalid_rows.is_null() {
         // SAFETY: non-NULL and writable per the contract.
         unsafe { invalid_rows.write_unaligned(report.invalid_rows) };
     }
-    Ok(())
+    Ok(overflow?)
 }
 
 /// The forward pass `out = f(x; cond)` on `rows` rows, with the per-row log|det J| of the map

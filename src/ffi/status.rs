@@ -52,6 +52,14 @@ pub const INNFER_STATUS_INTERNAL: innfer_status = 15;
 /// machine, say), or a load would pass the caller's `max_bytes` (`innfer_load_options`).
 /// Nothing was allocated that the call did not free again.
 pub const INNFER_STATUS_OUT_OF_MEMORY: innfer_status = 16;
+/// Rows whose input was finite came out non-finite: an overflow, the input lies far outside
+/// what the model was trained on (y = 1e38, say). Unlike every other failure, the call has
+/// done its work: all outputs are written, the rows concerned are NaN in every output (and
+/// log-determinant), the other rows are valid, and a sampling call has advanced the random
+/// stream. `innfer_session_last_error()` names the buffer, the first such row and how many
+/// there are. (Rows whose input holds a NaN or an infinity are not this: see NON-FINITE
+/// INPUT at the top of this header.)
+pub const INNFER_STATUS_NON_FINITE_OUTPUT: innfer_status = 17;
 
 /// The status code of a Rust API error.
 pub(crate) fn status_of(e: &Error) -> innfer_status {
@@ -78,6 +86,7 @@ pub(crate) fn status_of(e: &Error) -> innfer_status {
         Error::Argument(_) => INNFER_STATUS_INVALID_ARGUMENT,
         Error::Io { .. } => INNFER_STATUS_IO,
         Error::OutOfMemory { .. } => INNFER_STATUS_OUT_OF_MEMORY,
+        Error::NonFiniteOutput { .. } => INNFER_STATUS_NON_FINITE_OUTPUT,
     }
 }
 
@@ -101,6 +110,7 @@ fn describe(code: innfer_status) -> &'static core::ffi::CStr {
         INNFER_STATUS_ISA_UNAVAILABLE => c"instruction set unavailable on this CPU",
         INNFER_STATUS_INTERNAL => c"internal error (a bug in innfer)",
         INNFER_STATUS_OUT_OF_MEMORY => c"out of memory",
+        INNFER_STATUS_NON_FINITE_OUTPUT => c"finite input gave non-finite output (overflow)",
         _ => c"unknown status",
     }
 }
@@ -183,10 +193,10 @@ mod tests {
 
     #[test]
     fn status_strings_cover_every_code() {
-        for code in 0..=16 {
+        for code in 0..=17 {
             assert_ne!(describe(code), c"unknown status");
         }
-        assert_eq!(describe(17), c"unknown status");
+        assert_eq!(describe(18), c"unknown status");
         assert_eq!(describe(-1), c"unknown status");
     }
 }

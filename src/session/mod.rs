@@ -7,6 +7,7 @@
 //! at a time; the model it borrows can be shared.
 
 mod bound;
+mod finite;
 pub mod matrix;
 #[cfg(feature = "std")]
 mod pool;
@@ -19,6 +20,7 @@ use crate::error::{Error, Result};
 use crate::kernels::gemm::{Available, Isa};
 use crate::kernels::normal;
 use crate::model::{Layout, Model, transform};
+use finite::{Overflows, all_finite, condition_is_invalid};
 use matrix::{MatMut, MatRef};
 pub use summary::{SummaryBuffers, SummaryReport};
 
@@ -40,12 +42,8 @@ impl MemoryPlan {
     }
 }
 
-fn all_finite(values: &[f32]) -> bool {
-    values.iter().all(|v| v.is_finite())
-}
-
-/// Makes an invalid row's outputs NaN (a condition that is not finite after its transform, an
-/// x outside its transform's bounds): NaN in every entry of the chain's state stays NaN in
+/// Makes a row's outputs NaN (an invalid input, or a condition or input whose standardisation
+/// overflowed; see src/session/finite.rs): NaN in every entry of the chain's state stays NaN in
 /// every entry through every block (each output entry is arithmetic on some input entry;
 /// only a subnet, e.g. a ReLU, could turn NaN into a number), whereas a single non-finite
 /// value could come out as finite, meaningless numbers.
@@ -763,7 +761,6 @@ impl<'m, 'a> Session<'m, 'a> {
         for r in 0..m {
             let row = &mut bufs.state[r * d..(r + 1) * d];
             input.read_row(r, row);
-            let mut valid = cond.is_none() || all_finite(&bufs.cond[r * cc..(r + 1) * cc]);
             let mut log_jacobian = 0.0;
             // Transform and standardise what enters the chain.
             if rev {
@@ -773,11 +770,12 @@ impl<'m, 'a> Session<'m, 'a> {
             } else {
                 let x = &mut row[..layout.x_dim()];
                 log_jacobian = transform::unbound_row(&model.x_transform, x);
-                valid &= !transformed || all_finite(x);
                 if let Some(norm) = &model.x_norm {
                     norm.forward(x);
                 }
             }
+            // A row enters the chain finite or as NaN throughout (src/session/finite.rs).
+            let valid = all_finite(row) && all_finite(&bufs.cond[r * cc..(r + 1) * cc]);
             if !valid {
                 invalidate(row);
             }
@@ -826,7 +824,7 @@ impl<'m, 'a> Session<'m, 'a> {
             }
             out.write_row(r, row);
         }
-        if let Some(ld) = logdet {
+        if let Some(ld) = logdet.as_deref_mut() {
             for (dst, src) in ld.iter_mut().zip(bufs.logdet.iter()) {
                 // `dst` holds the x transform's log-Jacobian (set above), or NaN.
                 *dst = if dst.is_nan() {
@@ -838,7 +836,63 @@ impl<'m, 'a> Session<'m, 'a> {
                 };
             }
         }
-        Ok(())
+        // The outputs as written are still in the state rows: a valid row with a non-finite
+        // output is an overflow, reported (src/session/finite.rs).
+        let mut overflows = Overflows::default();
+        let (state, tmp) = (&mut *bufs.state, &mut *bufs.work.tmp);
+        for r in 0..m {
+            let row = &mut state[r * d..(r + 1) * d];
+            let row_finite = all_finite(row);
+            let ld_finite = logdet.as_deref().is_none_or(|ld| ld[r].is_finite());
+            if row_finite && ld_finite {
+                continue;
+            }
+            let cond_row = &mut bufs.cond[r * cc..(r + 1) * cc];
+            if Self::input_is_invalid(
+                model,
+                &input,
+                cond.as_ref(),
+                r,
+                rev,
+                &mut tmp[..d],
+                cond_row,
+            ) {
+                continue;
+            }
+            overflows.record(if row_finite { "logdet" } else { out.name }, r);
+            invalidate(row);
+            out.write_row(r, row);
+            if let Some(ld) = logdet.as_deref_mut() {
+                ld[r] = f32::NAN;
+            }
+        }
+        overflows.result()
+    }
+
+    /// Whether row `r` of a forward (`rev` false) or inverse pass has an invalid input (see
+    /// src/session/finite.rs): a non-finite value in its input row or condition, or one the
+    /// model's transforms (not its standardisations) turn into one. `row` (`dim` floats) and
+    /// `cond_row` (`cond_dim`) are scratch.
+    fn input_is_invalid(
+        model: &Model,
+        input: &MatRef<'_>,
+        cond: Option<&MatRef<'_>>,
+        r: usize,
+        rev: bool,
+        row: &mut [f32],
+        cond_row: &mut [f32],
+    ) -> bool {
+        if let Some(c) = cond {
+            c.read_row(r, cond_row);
+            if condition_is_invalid(model, cond_row) {
+                return true;
+            }
+        }
+        input.read_row(r, row);
+        if !rev {
+            transform::unbound_row(&model.x_transform, &mut row[..model.layout().x_dim()]);
+        }
+        !all_finite(row)
     }
 
     /// Forward pass on contiguous row-major buffers: `x` is `[rows][dim]`, `cond`
@@ -961,6 +1015,9 @@ impl<'m, 'a> Session<'m, 'a> {
             n,
             position: (seed, stream, first_row),
         };
+        let mut overflows = Overflows::default();
+        // The last observation found to have non-finite samples, and whether it is invalid.
+        let mut checked: Option<(usize, bool)> = None;
         while done < total {
             let m = chunk.min(total - done);
             Self::draw_rows(
@@ -974,12 +1031,47 @@ impl<'m, 'a> Session<'m, 'a> {
                 &|_, _, _| {},
             );
             for r in 0..m {
+                if !all_finite(&bufs.state[r * d..r * d + xd]) {
+                    // An invalid observation's samples are NaN; any other's are an overflow
+                    // (src/session/finite.rs).
+                    let obs = (done + r) / n;
+                    let invalid = match checked {
+                        Some((j, invalid)) if j == obs => invalid,
+                        _ => {
+                            let invalid = Self::observation_is_invalid(model, &ys, obs, &mut bufs);
+                            checked = Some((obs, invalid));
+                            invalid
+                        }
+                    };
+                    let sample = &mut bufs.state[r * d..r * d + xd];
+                    if !invalid {
+                        overflows.record(x.name, done + r);
+                        invalidate(sample);
+                    }
+                }
                 x.write_row(done + r, &bufs.state[r * d..r * d + xd]);
             }
             done += m;
         }
         self.next_row = end_row;
-        Ok(())
+        overflows.result()
+    }
+
+    /// Whether observation `j` of `ys` is invalid (src/session/finite.rs), worked out in
+    /// scratch of `bufs` that holds nothing a finished chain needs.
+    fn observation_is_invalid(
+        model: &Model,
+        ys: &MatRef<'_>,
+        j: usize,
+        bufs: &mut Buffers<'_>,
+    ) -> bool {
+        let scratch = match model.layout() {
+            Layout::Inn { y, .. } => &mut bufs.work.tmp[..y],
+            Layout::Cinn { .. } => &mut bufs.cond[..model.cond_dim()],
+            Layout::None => return false,
+        };
+        ys.read_row(j, scratch);
+        condition_is_invalid(model, scratch)
     }
 
     /// Draws rows `start..start + m` of a sampling call (`rows` = `(start, m)`) into rows
