@@ -18,9 +18,10 @@ pub type innfer_status = i32;
 pub const INNFER_STATUS_OK: innfer_status = 0;
 /// A required pointer argument (handle, buffer or out-pointer) is NULL.
 pub const INNFER_STATUS_NULL_ARGUMENT: innfer_status = 1;
-/// An argument has an invalid value: a zero `max_batch`, a negative stride, a zero output
-/// stride, overlapping input and output buffers, a misaligned `float` pointer, a size that
-/// overflows, a condition given to a model that takes none, a freed static session.
+/// An argument has an invalid value: a zero `max_batch`, a negative stride, output strides
+/// that make two elements share memory (a zero stride, interleaved rows), overlapping input
+/// and output buffers, a misaligned `float` pointer, a size that overflows, a condition given
+/// to a model that takes none, a freed static session.
 pub const INNFER_STATUS_INVALID_ARGUMENT: innfer_status = 2;
 /// The model file could not be opened or read.
 pub const INNFER_STATUS_IO: innfer_status = 3;
@@ -34,9 +35,12 @@ pub const INNFER_STATUS_TENSOR: innfer_status = 6;
 pub const INNFER_STATUS_UNSUPPORTED: innfer_status = 7;
 /// The model's dimensions do not chain (block widths, subnet layers, layout).
 pub const INNFER_STATUS_DIMS: innfer_status = 8;
-/// A call asked for more rows than the session's `max_batch`.
+/// A forward or inverse call asked for more rows than the session's `max_batch` (any row
+/// count above it, `SIZE_MAX` too).
 pub const INNFER_STATUS_BATCH_TOO_LARGE: innfer_status = 9;
-/// A buffer's size (rows or columns) does not match the model.
+/// A buffer's size does not match the model: the `len` given to
+/// `innfer_model_standardization()`. (The other calls take row counts and work out every
+/// buffer's size from them and the model, so a size cannot disagree there.)
 pub const INNFER_STATUS_BUFFER_SIZE: innfer_status = 10;
 /// The memory given to `innfer_session_init_static` is smaller than `innfer_session_size`.
 pub const INNFER_STATUS_ARENA_TOO_SMALL: innfer_status = 11;
@@ -44,13 +48,23 @@ pub const INNFER_STATUS_ARENA_TOO_SMALL: innfer_status = 11;
 pub const INNFER_STATUS_ARENA_MISALIGNED: innfer_status = 12;
 /// The model has no sampling layout (`innfer.layout = none`); use forward/inverse.
 pub const INNFER_STATUS_NO_LAYOUT: innfer_status = 13;
-/// A requested instruction set is not available on this CPU.
+/// A requested instruction set is not available on this CPU. No call of this ABI version
+/// returns it (the C API has no call that chooses an instruction set); the code is kept so
+/// that codes stay stable.
 pub const INNFER_STATUS_ISA_UNAVAILABLE: innfer_status = 14;
 /// An internal error (a caught panic): a bug in innfer; please report it.
+///
+/// The panic was caught at the call's boundary, but it has run the process's panic hook
+/// first, and the default hook prints the panic's message to stderr. innfer installs no hook
+/// of its own: a hook is global to the process, so ours would replace the host's (or race
+/// with another library's) on every thread. A host that must keep stderr clean sets its own
+/// hook (`std::panic::set_hook` in a Rust host; a C host cannot). Apart from this, nothing in
+/// the library writes to stdout or stderr.
 pub const INNFER_STATUS_INTERNAL: innfer_status = 15;
 /// Memory could not be had: the allocator refused (a session's `max_batch` too large for this
-/// machine, say), or a load would pass the caller's `max_bytes` (`innfer_load_options`).
-/// Nothing was allocated that the call did not free again.
+/// machine, say), a load would pass the caller's `max_bytes` (`innfer_load_options`), or the
+/// system refused to start a worker thread (`innfer_session_set_threads()`). Nothing was
+/// allocated that the call did not free again.
 pub const INNFER_STATUS_OUT_OF_MEMORY: innfer_status = 16;
 /// Rows whose input was finite came out non-finite: an overflow, the input lies far outside
 /// what the model was trained on (y = 1e38, say). Unlike every other failure, the call has

@@ -277,7 +277,10 @@ impl<'m, 'a> Session<'m, 'a> {
     /// [`Session::min_threaded_rows`] (at least 24, and about 4 M multiply-adds in all) stay on
     /// the calling thread: waking the workers would cost more than it saves.
     ///
-    /// At most [`Session::MAX_THREADS`]: a larger count is refused rather than spawned.
+    /// At most [`Session::MAX_THREADS`]: a larger count is refused rather than spawned. Memory
+    /// the allocator refuses, or a thread the system refuses to start, is
+    /// [`Error::OutOfMemory`] (never an abort); the session then runs on the calling thread
+    /// alone.
     #[cfg(feature = "std")]
     pub fn set_threads(&mut self, threads: usize) -> Result<()> {
         if threads == 0 {
@@ -288,10 +291,17 @@ impl<'m, 'a> Session<'m, 'a> {
         }
         self.team = Team::default();
         let per = self.plan.worker_floats();
-        self.team = Team {
-            workers: (1..threads).map(|_| alloc::vec![0.0; per]).collect(),
-            pool: (threads > 1).then(|| pool::Pool::new(threads - 1)),
+        let scratch = "a worker thread's scratch";
+        let mut workers = crate::source::budget::try_with_capacity(scratch, threads - 1)?;
+        for _ in 1..threads {
+            workers.push(crate::source::budget::try_vec(scratch, per, 0.0f32)?);
+        }
+        let pool = if threads > 1 {
+            Some(pool::Pool::new(threads - 1)?)
+        } else {
+            None
         };
+        self.team = Team { workers, pool };
         Ok(())
     }
 
