@@ -459,15 +459,8 @@ pub unsafe extern "C" fn innfer_session_set_threads(
 /// `s` is NULL or a live session.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn innfer_session_max_batch(s: *const innfer_session) -> usize {
-    if s.is_null() {
-        return 0;
-    }
-    // SAFETY: a live handle per the contract.
-    let handle = unsafe { &*s };
-    if handle.magic != SESSION_MAGIC {
-        return 0;
-    }
-    handle.session.max_batch()
+    // SAFETY: forwarded contract.
+    unsafe { live(s) }.map_or(0, |h| h.session.max_batch())
 }
 
 /// The model the session runs: the `m` it was created with, so that code holding only a
@@ -482,15 +475,8 @@ pub unsafe extern "C" fn innfer_session_max_batch(s: *const innfer_session) -> u
 /// `s` is NULL or a live session.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn innfer_session_model(s: *const innfer_session) -> *const innfer_model {
-    if s.is_null() {
-        return core::ptr::null();
-    }
-    // SAFETY: a live handle per the contract.
-    let handle = unsafe { &*s };
-    if handle.magic != SESSION_MAGIC {
-        return core::ptr::null();
-    }
-    handle.model
+    // SAFETY: forwarded contract.
+    unsafe { live(s) }.map_or(core::ptr::null(), |h| h.model)
 }
 
 /// The detailed message of the last call on this session if it failed, such as
@@ -526,13 +512,16 @@ pub unsafe extern "C" fn innfer_session_last_error(s: *const innfer_session) -> 
 /// `s` is NULL or a live session.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn innfer_session_threads(s: *const innfer_session) -> usize {
-    if s.is_null() {
-        return 0;
-    }
-    // SAFETY: a live handle per the contract.
-    let handle = unsafe { &*s };
-    if handle.magic != SESSION_MAGIC {
-        return 0;
-    }
-    handle.session.threads()
+    // SAFETY: forwarded contract.
+    unsafe { live(s) }.map_or(0, |h| h.session.threads())
+}
+
+/// The handle behind `s` for a read-only query: `None` if NULL or not a live session.
+///
+/// # Safety
+/// `s` is NULL or a live session handle (a freed static one is caught by its magic).
+unsafe fn live<'a>(s: *const innfer_session) -> Option<&'a innfer_session> {
+    // SAFETY: non-NULL handles are live per the contract.
+    let handle = unsafe { s.as_ref() }?;
+    (handle.magic == SESSION_MAGIC).then_some(handle)
 }
