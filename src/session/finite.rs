@@ -22,9 +22,12 @@
 use crate::error::{Error, Result};
 use crate::model::Model;
 
-/// Whether every value is finite.
+/// Whether every value is finite: branch-free within chunks of 64 (so it compiles to vector
+/// code, a few cycles per row), stopping at the first chunk that is not.
 pub(super) fn all_finite(values: &[f32]) -> bool {
-    values.iter().all(|v| v.is_finite())
+    values
+        .chunks(64)
+        .all(|c| c.iter().fold(true, |finite, v| finite & v.is_finite()))
 }
 
 /// Whether a condition row as the caller gives it (`row`, overwritten with its transform) is
