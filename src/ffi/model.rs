@@ -553,78 +553,62 @@ pub unsafe extern "C" fn innfer_model_standardization(
     std: *mut f32,
     len: usize,
 ) -> innfer_status {
+    use super::buffers::{Buf, disjoint};
+    let result = || -> Result<(), Fail> {
+        // SAFETY: the caller's contract.
+        let model = unsafe { model_ref(m) }?;
+        let layout = model.layout();
+        let (norm, width) = match which {
+            INNFER_VARIABLE_X => (model.x_norm.as_ref(), layout.x_dim()),
+            INNFER_VARIABLE_Y => {
+                let width = match layout {
+                    Layout::None => model.cond_dim(),
+                    _ => layout.y_dim(),
+                };
+                (model.y_norm.as_ref(), width)
+            }
+            _ => {
+                return Err(Fail::Invalid(
+                    "which",
+                    "neither INNFER_VARIABLE_X nor INNFER_VARIABLE_Y",
+                ));
+            }
+        };
+        let width = norm.map_or(width, |n| n.mean.len());
+        let wanted = !mean.is_null() || !std.is_null();
+        if wanted && len != width {
+            return Err(crate::Error::BufferLength {
+                buffer: if mean.is_null() { "std" } else { "mean" },
+                expected: width,
+                found: len,
+            }
+            .into());
+        }
+        let n = if wanted { len } else { 0 };
+        let mb = Buf::new("mean", mean, if mean.is_null() { 0 } else { n }, true)?;
+        let sb = Buf::new("std", std, if std.is_null() { 0 } else { n }, true)?;
+        disjoint(&[mb, sb])?;
+        // SAFETY: lengths checked above, pointers non-NULL when their length is not 0, disjoint.
+        let (mean, std) = unsafe { (mb.output(), sb.output()) };
+        match norm {
+            Some(norm) => {
+                mean.copy_from_slice(&norm.mean[..mean.len()]);
+                std.copy_from_slice(&norm.std[..std.len()]);
+            }
+            None => {
+                mean.fill(0.0);
+                std.fill(1.0);
+            }
+        }
+        // SAFETY: NULL or writable per the contract.
+        unsafe { put(standardized, i32::from(norm.is_some())) };
+        Ok(())
+    };
     guard(
         || INNFER_STATUS_INTERNAL,
-        || {
-            // SAFETY: the caller's contract.
-            let result = unsafe { standardization(m, which, standardized, mean, std, len) };
-            match result {
-                Ok(()) => INNFER_STATUS_OK,
-                Err(f) => f.status(),
-            }
+        || match result() {
+            Ok(()) => INNFER_STATUS_OK,
+            Err(f) => f.status(),
         },
     )
-}
-
-/// The body of `innfer_model_standardization`.
-///
-/// # Safety
-/// As `innfer_model_standardization`.
-unsafe fn standardization(
-    m: *const innfer_model,
-    which: i32,
-    standardized: *mut i32,
-    mean: *mut f32,
-    std: *mut f32,
-    len: usize,
-) -> Result<(), Fail> {
-    use super::buffers::{Buf, disjoint};
-    // SAFETY: the caller's contract.
-    let model = unsafe { model_ref(m) }?;
-    let layout = model.layout();
-    let (norm, width) = match which {
-        INNFER_VARIABLE_X => (model.x_norm.as_ref(), layout.x_dim()),
-        INNFER_VARIABLE_Y => {
-            let width = match layout {
-                Layout::None => model.cond_dim(),
-                _ => layout.y_dim(),
-            };
-            (model.y_norm.as_ref(), width)
-        }
-        _ => {
-            return Err(Fail::Invalid(
-                "which",
-                "neither INNFER_VARIABLE_X nor INNFER_VARIABLE_Y",
-            ));
-        }
-    };
-    let width = norm.map_or(width, |n| n.mean.len());
-    let wanted = !mean.is_null() || !std.is_null();
-    if wanted && len != width {
-        return Err(crate::Error::BufferLength {
-            buffer: if mean.is_null() { "std" } else { "mean" },
-            expected: width,
-            found: len,
-        }
-        .into());
-    }
-    let n = if wanted { len } else { 0 };
-    let mb = Buf::new("mean", mean, if mean.is_null() { 0 } else { n }, true)?;
-    let sb = Buf::new("std", std, if std.is_null() { 0 } else { n }, true)?;
-    disjoint(&[mb, sb])?;
-    // SAFETY: lengths checked above, pointers non-NULL when their length is not 0, disjoint.
-    let (mean, std) = unsafe { (mb.output(), sb.output()) };
-    match norm {
-        Some(norm) => {
-            mean.copy_from_slice(&norm.mean[..mean.len()]);
-            std.copy_from_slice(&norm.std[..std.len()]);
-        }
-        None => {
-            mean.fill(0.0);
-            std.fill(1.0);
-        }
-    }
-    // SAFETY: NULL or writable per the contract.
-    unsafe { put(standardized, i32::from(norm.is_some())) };
-    Ok(())
 }
