@@ -332,7 +332,7 @@ typedef struct {
  * log-determinant), the other rows are valid, and a sampling call has advanced the random
  * stream. `innfer_session_last_error()` names the buffer, the first such row and how many
  * there are. (Rows whose input holds a NaN or an infinity are not this: see NON-FINITE
- * INPUT at the top of this header.)
+ * VALUES at the top of this header.)
  */
 #define INNFER_STATUS_NON_FINITE_OUTPUT 17
 

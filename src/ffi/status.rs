@@ -72,7 +72,7 @@ pub const INNFER_STATUS_OUT_OF_MEMORY: innfer_status = 16;
 /// log-determinant), the other rows are valid, and a sampling call has advanced the random
 /// stream. `innfer_session_last_error()` names the buffer, the first such row and how many
 /// there are. (Rows whose input holds a NaN or an infinity are not this: see NON-FINITE
-/// INPUT at the top of this header.)
+/// VALUES at the top of this header.)
 pub const INNFER_STATUS_NON_FINITE_OUTPUT: innfer_status = 17;
 
 /// The status code of a Rust API error.
