@@ -512,8 +512,10 @@ fn valgrind_is_clean() {
     let misuse = misuse_args();
     let model = fixture("pypi_cinn_stats");
     let toy = fixture("pypi_toy_inn");
+    let arm = root().join("models/kinematics.safetensors");
     for link in [Link::Static, Link::Shared] {
         valgrind(&compile("misuse", link), &misuse);
+        valgrind(&compile("non_finite", link), std::slice::from_ref(&arm));
         for (session, load) in [("heap", "file"), ("static", "bytes")] {
             valgrind(
                 &compile("sample", link),
