@@ -929,7 +929,9 @@ impl<'m, 'a> Session<'m, 'a> {
     }
 
     /// Forward pass on contiguous row-major buffers: `x` is `[rows][dim]`, `cond`
-    /// `[rows][cond_dim]`, `out` like `x`, `logdet` `[rows]`.
+    /// `[rows][cond_dim]`, `out` like `x`, `logdet` `[rows]`. Non-finite values as in every
+    /// call (see [`Session`]): NaN rows for invalid input, [`Error::NonFiniteOutput`] for an
+    /// overflow.
     pub fn forward(
         &mut self,
         x: &[f32],
@@ -997,7 +999,9 @@ impl<'m, 'a> Session<'m, 'a> {
     }
 
     /// `n` samples for each of the rows of `ys` (`[m][y_dim]`), written observation by
-    /// observation into `x` (`[m·n][x_dim]`): the same numbers as `m` successive `sample` calls.
+    /// observation into `x` (`[m·n][x_dim]`): the same numbers, and the same non-finite rows,
+    /// as `m` successive `sample` calls ([`Error::NonFiniteOutput`] names the first overflowing
+    /// sample row of the whole call).
     /// Sample `k` of observation `j` is row `next_row + j·n + k` of the random stream (see
     /// [`Session::reseed`] and [`Session::seek`]).
     pub fn sample_batch(&mut self, ys: &[f32], n: usize, x: &mut [f32]) -> Result<()> {
