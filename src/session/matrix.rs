@@ -32,13 +32,16 @@ fn required_len(
         })
 }
 
-/// Whether every element of a `rows × cols` matrix with strides `(rs, cs)` has its own place:
-/// a stride that steps between two elements is not 0, and the rows do not interleave (each
+/// Whether every element of a `rows × cols` matrix with strides `(rs, cs)` has its own place
+/// (trivially so without elements): a stride that steps between two elements is not 0, and the rows do not interleave (each
 /// row lies past the previous one, or each column past the previous one). Output matrices
 /// must, or one element would be written twice, and two rows would read back each other's
 /// numbers.
 fn distinct_elements(rows: usize, cols: usize, rs: usize, cs: usize) -> bool {
     let steps = |n: usize, stride: usize| n <= 1 || stride > 0;
+    if rows == 0 || cols == 0 {
+        return true;
+    }
     if rows <= 1 || cols <= 1 {
         return steps(rows, rs) && steps(cols, cs);
     }
@@ -218,6 +221,8 @@ mod tests {
         assert!(distinct_elements(3, 4, 8, 2));
         assert!(distinct_elements(1, 4, 0, 1));
         assert!(distinct_elements(3, 1, 1, 0));
+        assert!(distinct_elements(10, 0, 0, 1));
+        assert!(distinct_elements(0, 4, 0, 0));
         // rs = cs = 1: row r, column c and row r + 1, column c − 1 share a place.
         assert!(!distinct_elements(3, 4, 1, 1));
         assert!(!distinct_elements(3, 4, 3, 1));
