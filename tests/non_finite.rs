@@ -8,6 +8,8 @@
 //!    every output too, but the call reports it: `Error::NonFiniteOutput` names the buffer,
 //!    the first such row and how many, after writing every output (and advancing the stream).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use innfer::{Error, Model, Session, SummaryBuffers};
@@ -301,4 +303,56 @@ fn a_pass_whose_finite_input_overflows_is_reported() {
         );
         assert!(all_nan(&out[4..8]));
     }
+}
+
+/// A model whose x lies in a box: a de-standardised output past f32 (x_std = 3e38 for the
+/// first parameter, on [0, 1] behind a logit) is reported, not mapped onto the box's bounds
+/// as if it were a sample there, by sampling and by the inverse pass alike.
+#[test]
+fn the_bounds_of_x_do_not_hide_an_overflow() {
+    let mut file = common::glow_cinn(4, 3, 16, 3, 11);
+    file.set("innfer.x_mean", "0,0,0,0")
+        .set("innfer.x_std", "3e38,1,1,1")
+        .set("innfer.x_transform", "logit,identity,identity,identity")
+        .set("innfer.x_lower", "0,,,")
+        .set("innfer.x_upper", "1,,,");
+    let model = Model::from_bytes(&file.to_bytes()).unwrap();
+    let mut s = Session::new(&model, 64).unwrap();
+    let mut x = vec![0.0; 64 * 4];
+    let result = s.sample(&[0.3, -0.2, 0.5], 64, &mut x);
+    let nan: Vec<usize> = (0..64).filter(|&r| all_nan(&x[r * 4..][..4])).collect();
+    assert!(!nan.is_empty() && nan.len() < 64, "{nan:?}");
+    assert_eq!(
+        result,
+        Err(Error::NonFiniteOutput {
+            buffer: "x",
+            row: nan[0],
+            rows: nan.len()
+        })
+    );
+    // The other samples lie in the box (on its bounds, mostly: u is huge).
+    for r in (0..64).filter(|r| !nan.contains(r)) {
+        assert!(
+            (0.0..=1.0).contains(&x[r * 4]),
+            "row {r}: {:?}",
+            &x[r * 4..][..4]
+        );
+    }
+    // The inverse pass of the same latent vectors agrees row by row.
+    let mut z = vec![0.0; 64 * 4];
+    for r in 0..64 {
+        innfer::kernels::normal::fill_row(0, 0, r as u64, &mut z[r * 4..][..4]);
+    }
+    let cond = [0.3f32, -0.2, 0.5].repeat(64);
+    let mut back = vec![0.0; 64 * 4];
+    let result = s.inverse(&z, Some(&cond), &mut back, None);
+    assert_eq!(bits(&back), bits(&x));
+    assert_eq!(
+        result,
+        Err(Error::NonFiniteOutput {
+            buffer: "output",
+            row: nan[0],
+            rows: nan.len()
+        })
+    );
 }

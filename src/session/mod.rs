@@ -846,6 +846,11 @@ impl<'m, 'a> Session<'m, 'a> {
                 if let Some(norm) = &model.x_norm {
                     norm.inverse(x);
                 }
+                if transformed && !all_finite(x) {
+                    // Not finite before the bounds: an overflow (or an invalid row), NaN so
+                    // the bounds cannot make finite numbers of it (src/session/finite.rs).
+                    invalidate(x);
+                }
                 match logdet.as_deref_mut() {
                     Some(ld) if !ld[r].is_nan() => {
                         ld[r] = transform::bound_row_with_log_jacobian(&model.x_transform, x)
@@ -1195,6 +1200,27 @@ impl<'m, 'a> Session<'m, 'a> {
     /// sampling call hands out.
     fn finish_sample_rows(model: &Model, isa: Available, state: &mut [f32], m: usize) {
         let (d, xd) = (model.dim(), model.layout().x_dim());
+        if !model.x_transform.is_empty() {
+            // A de-standardised output that is not finite is an overflow (or an invalid row):
+            // NaN, so the bounds of x cannot make finite numbers of it (src/session/finite.rs).
+            // `v * std + mean` is what de-standardising computes, bit for bit.
+            for row in state[..m * d].chunks_exact_mut(d) {
+                let u = &mut row[..xd];
+                let finite = match &model.x_norm {
+                    Some(n) => u
+                        .iter()
+                        .zip(&n.mean)
+                        .zip(&n.std)
+                        .fold(true, |ok, ((v, mean), std)| {
+                            ok & (v * std + mean).is_finite()
+                        }),
+                    None => all_finite(u),
+                };
+                if !finite {
+                    invalidate(u);
+                }
+            }
+        }
         let norm = model.x_norm.as_ref();
         let done = bound::blocks(isa, norm, &model.x_transform, state, m, d);
         for r in done..m {
