@@ -20,8 +20,9 @@
  * STATUS CODES
  *   Every call that can fail returns an innfer_status (a 32-bit int): INNFER_STATUS_OK (0) on
  *   success, a positive INNFER_STATUS_* code otherwise. innfer_status_string() gives a static
- *   description of a code; innfer_session_last_error() the detailed message of the last failed
- *   call on a session; load calls write their message into the caller's err buffer. Failing
+ *   description of a code; innfer_session_last_error() the detailed message of the last call
+ *   on a session if it failed (a success clears it); load calls write their message into the
+ *   caller's err buffer. Failing
  *   calls leave caller buffers in an unspecified state but never crash for the misuse the
  *   library can detect: NULL pointers (INNFER_STATUS_NULL_ARGUMENT), bad sizes, strides and
  *   batch counts, misaligned or short session memory, corrupt model files. The one status
