@@ -14,18 +14,21 @@
  *     if (innfer_model_load_file("model.safetensors", &m, err, sizeof err)) { puts(err); ... }
  *     innfer_session_create(m, 256, &s);
  *     innfer_session_reseed(s, 42, 0);
- *     innfer_sample(s, y, 1000, x);          // y: [y_dim], x: [1000][x_dim]
+ *     innfer_sample(s, y, 1000, x);          (y: float[y_dim], x: float[1000][x_dim])
  *     innfer_session_free(s); innfer_model_free(m);
  *
  * STATUS CODES
  *   Every call that can fail returns an innfer_status (a 32-bit int): INNFER_STATUS_OK (0) on
  *   success, a positive INNFER_STATUS_* code otherwise. innfer_status_string() gives a static
- *   description of a code; innfer_session_last_error() the detailed message of the last failed
- *   call on a session; load calls write their message into the caller's err buffer. Failing
+ *   description of a code; innfer_session_last_error() the detailed message of the last call
+ *   on a session if it failed (a success clears it); load calls write their message into the
+ *   caller's err buffer. Failing
  *   calls leave caller buffers in an unspecified state but never crash for the misuse the
  *   library can detect: NULL pointers (INNFER_STATUS_NULL_ARGUMENT), bad sizes, strides and
- *   batch counts, misaligned or short session memory, corrupt model files. A panic inside the
- *   library (a bug) is caught and reported as INNFER_STATUS_INTERNAL (hosted builds; see
+ *   batch counts, misaligned or short session memory, corrupt model files. The one status
+ *   that is a report rather than a failure is INNFER_STATUS_NON_FINITE_OUTPUT: that call has
+ *   written all its outputs (see NON-FINITE VALUES). A panic inside the library (a bug) is
+ *   caught and reported as INNFER_STATUS_INTERNAL (hosted builds, see that code for stderr;
  *   BARE-METAL BUILDS for the others).
  *
  * OWNERSHIP
@@ -38,7 +41,8 @@
  *
  * MEMORY
  *   Loading a model and innfer_session_create() allocate (with the C allocator in hosted
- *   builds; out of memory aborts), and so does innfer_session_set_threads() (its workers).
+ *   builds), and so does innfer_session_set_threads() (its workers); memory the allocator
+ *   refuses is INNFER_STATUS_OUT_OF_MEMORY, never an abort.
  *   Nothing else allocates: once a session exists, sampling, forward, inverse, reseeding,
  *   seeking and error reporting use only the session's memory. With
  *   innfer_session_init_static() the session lives entirely in memory you provide (ask
@@ -51,6 +55,27 @@
  *   Fortran x(rows, cols): rs = 1, cs = rows). Each sample, observation or state is a row.
  *   Values are in the caller's raw units: standardisation stored in the model is applied
  *   inside. Output buffers must not overlap any other buffer of the same call.
+ *
+ * NON-FINITE VALUES
+ *   The same in every call (forward, inverse, sample, summarize; strided or not) and in the
+ *   Rust API:
+ *   - A row whose input holds a NaN or an infinity (x of a forward pass, in of an inverse
+ *     pass, a cond row, an observation y), or a value the model's declared transform turns
+ *     into one (an x on or outside its bounds; a band <= 0 under the clr y transform), is
+ *     invalid: every output of that row is NaN (its logdet too), the other rows are computed
+ *     as if it were not there, and the call returns INNFER_STATUS_OK. A dead camera pixel
+ *     gives NaN summaries for that pixel alone; innfer_session_summarize() counts such rows.
+ *   - A row whose input is finite but whose outputs come out non-finite all the same is an
+ *     overflow (y = 1e38, say: the input lies far outside what the model was trained on).
+ *     Every output of that row is NaN too, and the call returns
+ *     INNFER_STATUS_NON_FINITE_OUTPUT, with innfer_session_last_error() naming the buffer, the
+ *     first such row and how many there are; all outputs are written, the other rows are
+ *     valid, and a sampling call has advanced the random stream.
+ *   So no row mixes finite and non-finite numbers. Finite inputs far from the training data
+ *   may still give finite but meaningless numbers: nothing in a model says where its data
+ *   lay. Likewise inverse(forward(x)) returns x to within about 3e-6 * (1 + |x|) only for x
+ *   like the training data; far from it the latent values grow large and the round trip
+ *   keeps only float's 7 significant digits of them.
  *
  * THREAD SAFETY
  *   A model is immutable: any number of threads may use one model at once (query it, create
@@ -165,6 +190,17 @@
 #define INNFER_WEIGHT_STORAGE_F16 2
 
 /**
+ * `which` of `innfer_model_standardization()`: the parameters x (`x_dim` values).
+ */
+#define INNFER_VARIABLE_X 0
+
+/**
+ * `which` of `innfer_model_standardization()`: the observation y, the condition (`y_dim`
+ * values, `cond_dim` for a model without a sampling layout).
+ */
+#define INNFER_VARIABLE_Y 1
+
+/**
  * A loaded model (opaque).
  *
  * Immutable after loading: any number of threads may use one model at the same time (to
@@ -238,9 +274,10 @@ typedef void (*innfer_panic_hook)(const char *message, size_t message_len);
 #define INNFER_STATUS_NULL_ARGUMENT 1
 
 /**
- * An argument has an invalid value: a zero `max_batch`, a negative stride, a zero output
- * stride, overlapping input and output buffers, a misaligned `float` pointer, a size that
- * overflows, a condition given to a model that takes none, a freed static session.
+ * An argument has an invalid value: a zero `max_batch`, a negative stride, output strides
+ * that make two elements share memory (a zero stride, interleaved rows), overlapping input
+ * and output buffers, a misaligned `float` pointer, a size that overflows, a condition given
+ * to a model that takes none, a freed static session.
  */
 #define INNFER_STATUS_INVALID_ARGUMENT 2
 
@@ -277,12 +314,15 @@ typedef void (*innfer_panic_hook)(const char *message, size_t message_len);
 #define INNFER_STATUS_DIMS 8
 
 /**
- * A call asked for more rows than the session's `max_batch`.
+ * A forward or inverse call asked for more rows than the session's `max_batch` (any row
+ * count above it, `SIZE_MAX` too).
  */
 #define INNFER_STATUS_BATCH_TOO_LARGE 9
 
 /**
- * A buffer's size (rows or columns) does not match the model.
+ * A buffer's size does not match the model: the `len` given to
+ * `innfer_model_standardization()`. (The other calls take row counts and work out every
+ * buffer's size from them and the model, so a size cannot disagree there.)
  */
 #define INNFER_STATUS_BUFFER_SIZE 10
 
@@ -302,25 +342,46 @@ typedef void (*innfer_panic_hook)(const char *message, size_t message_len);
 #define INNFER_STATUS_NO_LAYOUT 13
 
 /**
- * A requested instruction set is not available on this CPU.
+ * A requested instruction set is not available on this CPU. No call of this ABI version
+ * returns it (the C API has no call that chooses an instruction set); the code is kept so
+ * that codes stay stable.
  */
 #define INNFER_STATUS_ISA_UNAVAILABLE 14
 
 /**
  * An internal error (a caught panic): a bug in innfer; please report it.
+ *
+ * The panic was caught at the call's boundary, but it has run the process's panic hook
+ * first, and the default hook prints the panic's message to stderr. innfer installs no hook
+ * of its own: a hook is global to the process, so ours would replace the host's (or race
+ * with another library's) on every thread. A host that must keep stderr clean sets its own
+ * hook (`std::panic::set_hook` in a Rust host; a C host cannot). Apart from this, nothing in
+ * the library writes to stdout or stderr.
  */
 #define INNFER_STATUS_INTERNAL 15
 
 /**
  * Memory could not be had: the allocator refused (a session's `max_batch` too large for this
- * machine, say), or a load would pass the caller's `max_bytes` (`innfer_load_options`).
- * Nothing was allocated that the call did not free again.
+ * machine, say), a load would pass the caller's `max_bytes` (`innfer_load_options`), or the
+ * system refused to start a worker thread (`innfer_session_set_threads()`). Nothing was
+ * allocated that the call did not free again.
  */
 #define INNFER_STATUS_OUT_OF_MEMORY 16
 
+/**
+ * Rows whose input was finite came out non-finite: an overflow, the input lies far outside
+ * what the model was trained on (y = 1e38, say). Unlike every other failure, the call has
+ * done its work: all outputs are written, the rows concerned are NaN in every output (and
+ * log-determinant), the other rows are valid, and a sampling call has advanced the random
+ * stream. `innfer_session_last_error()` names the buffer, the first such row and how many
+ * there are. (Rows whose input holds a NaN or an infinity are not this: see NON-FINITE
+ * VALUES at the top of this header.)
+ */
+#define INNFER_STATUS_NON_FINITE_OUTPUT 17
+
 #ifdef __cplusplus
 extern "C" {
-#endif // __cplusplus
+#endif /* __cplusplus */
 
 /**
  * The version of the C ABI the library implements (`INNFER_ABI_VERSION` of its header).
@@ -534,6 +595,44 @@ innfer_status innfer_model_dims(const innfer_model *m,
 size_t innfer_model_block_count(const innfer_model *m);
 
 /**
+ * Number of trainable parameters of the model (subnet weights and biases, global affine
+ * scales and offsets, ActNorm); 0 if `m` is NULL or not a live model. What `innfer info`
+ * prints. Thread-safe; allocates nothing.
+ *
+ * # Safety
+ * `m` is NULL or a live model.
+ */
+size_t innfer_model_parameter_count(const innfer_model *m);
+
+/**
+ * The standardisation the model applies to x or y inside (`which`: `INNFER_VARIABLE_X` or
+ * `INNFER_VARIABLE_Y`): the network sees `(v - mean) / std`, after the variable's transform
+ * (docs/format.md §3). Callers always pass raw units; this is for reporting and checks.
+ *
+ * - `standardized`: receives 1 if the model standardises the variable, 0 if not (NULL: not
+ *   written);
+ * - `mean`, `std`: receive the `len` means and standard deviations (0 and 1 when the model
+ *   does not standardise the variable); each may be NULL (not written). When either is
+ *   given, `len` must be the variable's width (`x_dim`, or `y_dim` / `cond_dim`, from
+ *   `innfer_model_dims()`).
+ *
+ * Returns `INNFER_STATUS_OK`, `_NULL_ARGUMENT` (`m` NULL), `_INVALID_ARGUMENT` (`which` is
+ * neither constant, `m` not a live model, a pointer not aligned to `float`, `mean` and `std`
+ * overlapping) or `_BUFFER_SIZE` (`len` is not the variable's width). Nothing is written on
+ * failure. Thread-safe; allocates nothing.
+ *
+ * # Safety
+ * `m` is NULL or a live model; `standardized` is NULL or writable; `mean` and `std` are NULL
+ * or hold `len` writable floats.
+ */
+innfer_status innfer_model_standardization(const innfer_model *m,
+                                           int32_t which,
+                                           int32_t *standardized,
+                                           float *mean,
+                                           float *std,
+                                           size_t len);
+
+/**
  * Bytes of caller memory `innfer_session_init_static()` needs for `m` at `max_batch` rows per
  * call. The count includes the session handle itself, which lives at the start of that memory
  * (its error-message buffer and state, a few hundred bytes): it is the Rust API's
@@ -582,8 +681,9 @@ innfer_status innfer_session_init_static(const innfer_model *m,
  *
  * On success `*out` receives a session owned by the caller, to be released with
  * `innfer_session_free()`; on failure `*out` is set to NULL (if `out` is not NULL).
- * Returns `INNFER_STATUS_OK`, `_NULL_ARGUMENT` (`m` or `out` NULL) or `_INVALID_ARGUMENT`
- * (`max_batch` 0 or too large). Out of memory aborts the process.
+ * Returns `INNFER_STATUS_OK`, `_NULL_ARGUMENT` (`m` or `out` NULL), `_INVALID_ARGUMENT`
+ * (`max_batch` 0 or too large to address) or `_OUT_OF_MEMORY` (the allocator refused the
+ * session's memory: never an abort).
  *
  * **Thread safety.** Any thread; many sessions may share one model.
  *
@@ -631,10 +731,10 @@ innfer_status innfer_session_reseed(innfer_session *s, uint64_t seed, uint64_t s
  * run that draws `n` samples for each observation are the same bits however the run is split
  * over calls, sessions, threads, processes or MPI ranks (on the same CPU kernel: see
  * `innfer_session_reseed()`). A process that handles observations `j0 ... j1-1` of such a run
- * does:
+ * does (with the run's seed and stream):
  *
  * ```c
- * innfer_session_reseed(s, seed, stream);        // the run's seed and stream
+ * innfer_session_reseed(s, seed, stream);
  * innfer_session_seek(s, (uint64_t)j0 * n);
  * innfer_sample_batch(s, y + j0 * y_dim, j1 - j0, n, x_block);
  * ```
@@ -686,8 +786,9 @@ innfer_status innfer_session_rng_position(const innfer_session *s,
  * workers' scratch is on the heap. Only in builds with the standard library.
  *
  * Returns `INNFER_STATUS_OK`, `_NULL_ARGUMENT`, `_INVALID_ARGUMENT` (`threads` is 0 or more
- * than 1024, or a freed static session) or `_INTERNAL` (the system refused to start a
- * thread). Out of memory aborts the process.
+ * than 1024, or a freed static session) or `_OUT_OF_MEMORY` (the allocator refused the
+ * workers' scratch, or the system refused to start a thread: never an abort; the session
+ * then runs on the calling thread alone).
  *
  * # Safety
  * `s` is NULL or a live session not in use by another thread.
@@ -719,8 +820,11 @@ size_t innfer_session_max_batch(const innfer_session *s);
 const innfer_model *innfer_session_model(const innfer_session *s);
 
 /**
- * The detailed message of the last failed call on this session, such as
- * `"innfer_sample: buffer `y` holds 3 elements, expected 2"`; `""` if no call has failed.
+ * The detailed message of the last call on this session if it failed, such as
+ * `"innfer_forward: batch of 300 rows exceeds the session's maximum batch 256"`; `""` if it
+ * succeeded or no call has been made. Every call that takes a non-const `innfer_session *`
+ * sets it (clears it on success); the read-only queries (`innfer_session_max_batch()`,
+ * `_threads()`, `_model()`, `_rng_position()`, this one) leave it as it is.
  *
  * The string lives inside the session (a fixed 256-byte buffer, no heap); it stays valid until
  * the next call on `s` or `innfer_session_free(s)`. Do not free it. Failures of
@@ -733,6 +837,15 @@ const innfer_model *innfer_session_model(const innfer_session *s);
 const char *innfer_session_last_error(const innfer_session *s);
 
 /**
+ * Threads each call of the session uses (1 unless `innfer_session_set_threads()` gave it
+ * more); 0 if `s` is NULL or not a live session. Allocates nothing.
+ *
+ * # Safety
+ * `s` is NULL or a live session.
+ */
+size_t innfer_session_threads(const innfer_session *s);
+
+/**
  * Draws `n_samples` posterior samples of x for one observation `y`.
  *
  * - `y`: `[y_dim]` floats, the observation in raw units (may be NULL if `y_dim` is 0);
@@ -743,8 +856,13 @@ const char *innfer_session_last_error(const innfer_session *s);
  * `innfer_session_reseed()` or creation, set by `innfer_session_seek()`, advanced by every
  * sample drawn), so splitting a run over calls changes nothing.
  *
+ * An observation with a NaN or infinity in `y` (or a value the model's y transform turns into
+ * one) gets NaN samples and the call succeeds; a finite `y` whose samples overflow gets NaN
+ * samples and `_NON_FINITE_OUTPUT` (see NON-FINITE VALUES at the top of this header).
+ *
  * Returns `INNFER_STATUS_OK`, `_NULL_ARGUMENT`, `_INVALID_ARGUMENT` (`x` overlaps `y`, a freed
- * static session, overflowing sizes) or `_NO_LAYOUT`. Allocates nothing; bounded time.
+ * static session, overflowing sizes, a call that would carry the stream's next-row counter
+ * past 2^64 - 1), `_NO_LAYOUT` or `_NON_FINITE_OUTPUT`. Allocates nothing; bounded time.
  *
  * # Safety
  * `s` is NULL or a live session not in use by another thread; `y` and `x` hold the stated
@@ -779,10 +897,12 @@ innfer_status innfer_sample_batch(innfer_session *s,
  * of `x` (`n_obs*n_samples` rows of `x_dim`) is `x[r*x_rs + c*x_cs]`. Strides count floats
  * and must be >= 0. Row-major: `rs = cols, cs = 1`; a Fortran array `x(n, x_dim)`:
  * `rs = 1, cs = n`; `y_rs = 0` uses one observation for every row. The output must not have a
- * zero stride when it has more than one row and column.
+ * stride between two of its elements (a zero stride when it has more than one row, or
+ * column), and its rows must not interleave: `x_rs >= x_dim*x_cs` (rows one after another)
+ * or `x_cs >= n_obs*n_samples*x_rs` (columns one after another).
  *
- * Statuses as `innfer_sample()`, plus `_INVALID_ARGUMENT` for a negative stride, a zero output
- * stride, or an extent that overflows. Allocates nothing.
+ * Statuses as `innfer_sample()`, plus `_INVALID_ARGUMENT` for a negative stride, output
+ * strides that make elements share memory, or an extent that overflows. Allocates nothing.
  *
  * # Safety
  * As `innfer_sample`; `y` and `x` span the elements their strides reach.
@@ -823,10 +943,13 @@ innfer_status innfer_sample_strided(innfer_session *s,
  * for any thread count (`innfer_session_set_threads()`), any `max_batch`, and any split of the
  * observations over calls or processes (`innfer_session_seek()` to `j0*n`).
  *
- * **Invalid rows.** An observation whose condition, as the network takes it, is not finite
- * (a NaN or infinite value in `y`, or one that the model's own transformation of y turns into
- * one) gets NaN in all its outputs and is counted in `*invalid_rows`; the call still returns
- * `INNFER_STATUS_OK` and the other observations are unaffected.
+ * **Invalid rows.** An observation with a NaN or infinite value in `y` (or one that the
+ * model's y transform turns into one) gets NaN in all its outputs and is counted in
+ * `*invalid_rows`; the call still returns `INNFER_STATUS_OK` and the other observations are
+ * unaffected. An observation with a finite `y` whose summaries come out non-finite all the
+ * same (an overflow) gets NaN in all its outputs too, is not counted, and the call returns
+ * `_NON_FINITE_OUTPUT` naming `mean` (or `std`) and its row, with every output and
+ * `*invalid_rows` written (see NON-FINITE VALUES at the top of this header).
  *
  * **Cost.** Nothing is allocated and the memory used does not depend on `n` (the session's
  * memory includes a few KB for this call). With `n <= max_batch` the samples are drawn once,
@@ -838,8 +961,9 @@ innfer_status innfer_sample_strided(innfer_session *s,
  * to hold); `_INVALID_ARGUMENT` (`n` is 0, a quantile outside [0, 1] or NaN, an output
  * overlapping another buffer, a pointer not aligned to `float`, sizes that overflow, a call
  * that would carry the stream's next-row counter past 2^64 - 1, or a freed static session);
- * `_NO_LAYOUT` (a model without a sampling layout); or `_INTERNAL`. On failure nothing is
- * written or drawn and the session's last error names the argument.
+ * `_NO_LAYOUT` (a model without a sampling layout); `_NON_FINITE_OUTPUT` (see above); or
+ * `_INTERNAL`. On any other failure nothing is written or drawn and the session's last error
+ * names the argument.
  *
  * # Safety
  * `s` is NULL or a live session not in use by another thread; each buffer holds the stated
@@ -866,8 +990,17 @@ innfer_status innfer_session_summarize(innfer_session *s,
  * - `logdet`: `[rows]` floats written, or NULL if not wanted.
  *
  * `rows` may be at most the session's `max_batch`. Outputs must not overlap any other buffer
- * (no in-place calls). Returns `INNFER_STATUS_OK`, `_NULL_ARGUMENT`, `_INVALID_ARGUMENT`,
- * `_BATCH_TOO_LARGE` or `_BUFFER_SIZE`. Allocates nothing.
+ * (no in-place calls).
+ *
+ * A row with a NaN or infinity in `x` or its `cond` row (or an `x` its transform cannot take:
+ * on or outside its bounds) gets NaN in its `out` row and `logdet` and the call succeeds; a
+ * finite row whose outputs overflow gets NaN too and `_NON_FINITE_OUTPUT` (see NON-FINITE
+ * VALUES at the top of this header).
+ *
+ * Returns `INNFER_STATUS_OK`, `_NULL_ARGUMENT` (`s`, or a buffer with elements to hold,
+ * NULL), `_INVALID_ARGUMENT` (an output overlapping another buffer, a pointer not aligned to
+ * `float`, a `cond` given to a model that takes none, a freed static session),
+ * `_BATCH_TOO_LARGE` (`rows` above `max_batch`) or `_NON_FINITE_OUTPUT`. Allocates nothing.
  *
  * # Safety
  * `s` is NULL or a live session not in use by another thread; the buffers hold the stated
@@ -882,8 +1015,8 @@ innfer_status innfer_forward(innfer_session *s,
 
 /**
  * The inverse pass `x = f^-1(in; cond)` on `rows` rows, with the per-row log|det J| of the
- * inverse map in raw units. Buffers, rules and statuses as `innfer_forward()`, with `in`
- * (`[rows][dim]`) read and `x` (`[rows][dim]`) written.
+ * inverse map in raw units. Buffers, rules, non-finite values and statuses as
+ * `innfer_forward()`, with `in` (`[rows][dim]`) read and `x` (`[rows][dim]`) written.
  *
  * # Safety
  * As `innfer_forward`.
@@ -898,10 +1031,12 @@ innfer_status innfer_inverse(innfer_session *s,
 /**
  * The strided form of `innfer_forward()`: element `(r, c)` of `x` is `x[r*x_rs + c*x_cs]`, of
  * `cond` `cond[r*c_rs + c*c_cs]`, of `out` `out[r*o_rs + c*o_cs]`; strides count floats and
- * must be >= 0 (see `innfer_sample_strided()` for common layouts). `logdet` is contiguous
- * `[rows]` or NULL; `c_rs`/`c_cs` are ignored when `cond` is NULL.
+ * must be >= 0 (see `innfer_sample_strided()` for common layouts, and for the output's
+ * strides, which must not make two elements share memory). `logdet` is contiguous `[rows]`
+ * or NULL; `c_rs`/`c_cs` are ignored when `cond` is NULL.
  *
- * Statuses as `innfer_forward()`. Allocates nothing.
+ * Statuses as `innfer_forward()`, plus `_INVALID_ARGUMENT` for a negative stride, output
+ * strides that make elements share memory, or an extent that overflows. Allocates nothing.
  *
  * # Safety
  * As `innfer_forward`; each buffer spans the elements its strides reach.
@@ -956,7 +1091,7 @@ void innfer_set_panic_hook(innfer_panic_hook hook);
 #endif
 
 #ifdef __cplusplus
-}  // extern "C"
-#endif  // __cplusplus
+}  /* extern "C" */
+#endif  /* __cplusplus */
 
 #endif  /* INNFER_H */

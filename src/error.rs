@@ -68,6 +68,15 @@ pub enum Error {
         offset: usize,
         problem: &'static str,
     },
+    /// Rows whose input was finite came out non-finite (an overflow: the input lies far outside
+    /// what the model was trained on). The call wrote all its outputs; those rows are NaN in
+    /// every output (see `Session`'s non-finite policy). `row` is the first such row of
+    /// `buffer`, `rows` how many there are.
+    NonFiniteOutput {
+        buffer: &'static str,
+        row: usize,
+        rows: usize,
+    },
     /// Memory for `what` (`bytes` of it) could not be had: the allocator refused, or loading
     /// would pass the caller's limit `limit` ([`crate::model::LoadOptions::max_bytes`]).
     OutOfMemory {
@@ -141,6 +150,10 @@ impl fmt::Display for Error {
             ),
             Error::IsaUnavailable(isa) => write!(f, "instruction set {isa} is not available"),
             Error::Argument(m) => write!(f, "invalid argument: {m}"),
+            Error::NonFiniteOutput { buffer, row, rows } => write!(
+                f,
+                "buffer `{buffer}`: row {row} ({rows} rows in all) came out non-finite from finite input (an overflow: the input lies far outside the model's training range); those rows are NaN, the others are valid"
+            ),
             Error::Io { path, problem } => write!(f, "cannot read `{path}`: {problem}"),
             Error::Image { offset, problem } => {
                 write!(f, "not a valid packed image: {problem} (at byte {offset})")

@@ -296,19 +296,24 @@ impl Session<'_, '_> {
         let mut copy = Vec::new();
         let ys = Strided::or_copy(ys, &mut copy);
         let mut out = Output::new(x);
-        {
+        let result = {
             let mut target = out.target();
             let rows = target.rows;
-            self.sample_strided(ys.rows("y", 0, ys.rows)?, n, target.rows("x", 0, rows)?)?;
+            self.sample_strided(ys.rows("y", 0, ys.rows)?, n, target.rows("x", 0, rows)?)
+        };
+        // An overflow (Error::NonFiniteOutput) is reported with every sample written.
+        if matches!(result, Ok(()) | Err(Error::NonFiniteOutput { .. })) {
+            out.finish();
         }
-        out.finish();
-        Ok(())
+        result
     }
 
     /// The forward pass on `x` (`[rows, dim]`) with `cond` (`[rows, cond_dim]`, conditional
     /// models only): `(out, logdet)`, `[rows, dim]` and `[rows]`. Any number of rows: they run
     /// in calls of at most [`Session::max_batch`] (rows are independent, so the numbers are
-    /// those of one call).
+    /// those of one call). An overflow ([`Error::NonFiniteOutput`], row counted from the first
+    /// row) returns the error alone: [`Session::forward_array_into`] keeps the outputs, every
+    /// one written.
     ///
     /// ```
     /// # fn main() -> Result<(), innfer::Error> {
@@ -423,6 +428,9 @@ impl Session<'_, '_> {
         if logdet_view.is_some() {
             logdet_slice = Some(&mut logdet_buffer[..]);
         }
+        // The call's first overflowing row (buffer, row) and how many there are: every part
+        // runs and every output is written before it is reported (Error::NonFiniteOutput).
+        let mut overflow: Option<(&'static str, usize, usize)> = None;
         {
             let mut target = out.target();
             let step = self.max_batch();
@@ -437,10 +445,20 @@ impl Session<'_, '_> {
                 };
                 let o = target.rows("output", r0, r1)?;
                 let ld = logdet_slice.as_deref_mut().map(|l| &mut l[r0..r1]);
-                if rev {
-                    self.inverse_strided(inp, c, o, ld)?;
+                let result = if rev {
+                    self.inverse_strided(inp, c, o, ld)
                 } else {
-                    self.forward_strided(inp, c, o, ld)?;
+                    self.forward_strided(inp, c, o, ld)
+                };
+                match (result, &mut overflow) {
+                    (Ok(()), _) => {}
+                    (Err(Error::NonFiniteOutput { buffer, row, rows }), None) => {
+                        overflow = Some((buffer, r0 + row, rows));
+                    }
+                    (Err(Error::NonFiniteOutput { rows, .. }), Some((_, _, count))) => {
+                        *count += rows;
+                    }
+                    (Err(e), _) => return Err(e),
                 }
                 r0 = r1;
                 if r0 >= rows {
@@ -452,7 +470,10 @@ impl Session<'_, '_> {
         if let Some(mut view) = logdet_view {
             copy_in_order(view.iter_mut(), logdet_buffer);
         }
-        Ok(())
+        match overflow {
+            None => Ok(()),
+            Some((buffer, row, rows)) => Err(Error::NonFiniteOutput { buffer, row, rows }),
+        }
     }
 }
 
@@ -772,6 +793,46 @@ mod tests {
                 expected: false
             }
         );
+    }
+
+    /// A call split into parts of max_batch rows reports its first overflowing row counted from
+    /// its own first row, and how many overflowed, after writing every part (through a buffer
+    /// for an output with gaps, too).
+    #[test]
+    fn an_overflow_is_reported_for_the_whole_call_with_every_row_written() {
+        let model = kinematics();
+        let mut session = Session::new(&model, 2).unwrap();
+        let x = inputs(5, 4, 0.3).mapv(|v| v * 0.2);
+        let cond = array![1.5f32, 0.0];
+        let cond = cond.broadcast((5, 2)).unwrap();
+        let (clean, _) = session.forward_array(x.view(), Some(cond)).unwrap();
+        let mut far = x.clone();
+        for r in [1, 3] {
+            far.row_mut(r).fill(1e38);
+        }
+        // Every other column of an 8-wide array: not one slice, written through a buffer.
+        let mut wide = Array2::<f32>::zeros((5, 8));
+        let result =
+            session.forward_array_into(far.view(), Some(cond), wide.slice_mut(s![.., ..;2]), None);
+        assert_eq!(
+            result,
+            Err(Error::NonFiniteOutput {
+                buffer: "output",
+                row: 1,
+                rows: 2
+            })
+        );
+        let out = wide.slice(s![.., ..;2]);
+        for r in 0..5 {
+            if r == 1 || r == 3 {
+                assert!(out.row(r).iter().all(|v| v.is_nan()), "row {r}");
+            } else {
+                assert_eq!(
+                    bits(out.row(r).iter().copied()),
+                    bits(clean.row(r).iter().copied())
+                );
+            }
+        }
     }
 
     #[test]

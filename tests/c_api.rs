@@ -3,7 +3,10 @@
 //!
 //! 1. samples, forward and inverse from C equal the Rust API's bit for bit (static and shared
 //!    link, heap and static sessions, models loaded from a file and from bytes);
-//! 2. misuse gets the documented status, never a crash (tests/c/misuse.c);
+//! 2. misuse gets the documented status, never a crash (tests/c/misuse.c); non-finite inputs
+//!    and overflows follow the header's NON-FINITE VALUES in every call (tests/c/non_finite.c);
+//!    the parameter count and standardisation a model reports are the Rust API's and the
+//!    file's (tests/c/model_info.c);
 //! 3. one model shared by 4 pthreads, each with its own session, gives exactly the samples of
 //!    4 serial runs (and of the Rust API);
 //! 4. nothing allocates after session creation (tests/c/noalloc.c interposes the C allocator);
@@ -265,6 +268,79 @@ fn misuse_gets_the_documented_status() {
     }
 }
 
+#[test]
+fn non_finite_values_follow_the_documented_policy_in_every_call() {
+    let arm = root().join("models/kinematics.safetensors");
+    for link in [Link::Static, Link::Shared] {
+        let out = run_ok(Command::new(compile("non_finite", link)).arg(&arm));
+        assert!(String::from_utf8_lossy(&out.stdout).contains("non_finite: ok"));
+    }
+}
+
+/// The numbers of `innfer.{which}_mean` and `innfer.{which}_std` in a model file, if present.
+fn file_standardization(path: &Path, which: &str) -> Option<(Vec<f32>, Vec<f32>)> {
+    let bytes = std::fs::read(path).unwrap();
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let metadata = header.metadata().as_ref().unwrap();
+    let list = |key: String| -> Option<Vec<f32>> {
+        let value = metadata.get(&key)?;
+        Some(
+            value
+                .split(',')
+                .map(|v| v.trim().parse().unwrap())
+                .collect(),
+        )
+    };
+    Some((
+        list(format!("innfer.{which}_mean"))?,
+        list(format!("innfer.{which}_std"))?,
+    ))
+}
+
+#[test]
+fn parameter_count_and_standardization_are_those_of_the_model() {
+    let exe = compile("model_info", Link::Static);
+    let mut standardized = 0;
+    for name in ["pypi_cinn_stats", "pypi_toy_inn", "pypi_cinn_bounded_clr"] {
+        let path = fixture(name);
+        let model = Model::from_file(&path).unwrap();
+        let out = run_ok(Command::new(&exe).arg(&path));
+        let text = String::from_utf8(out.stdout).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0],
+            format!("parameters {}", model.parameter_count()),
+            "{name}"
+        );
+        let layout = model.layout();
+        for (line, which, width) in [
+            (lines[1], "x", layout.x_dim()),
+            (lines[2], "y", layout.y_dim()),
+        ] {
+            let words: Vec<&str> = line.split(' ').collect();
+            assert_eq!(words[0], which);
+            let values: Vec<f32> = words[2..].iter().map(|v| v.parse().unwrap()).collect();
+            let (mean, std) = values.split_at(width);
+            match file_standardization(&path, which) {
+                Some((want_mean, want_std)) => {
+                    assert_eq!(words[1], "1", "{name} {which}");
+                    assert_eq!(
+                        (mean, std),
+                        (&want_mean[..], &want_std[..]),
+                        "{name} {which}"
+                    );
+                    standardized += 1;
+                }
+                None => {
+                    assert_eq!(words[1], "0", "{name} {which}");
+                    assert!(mean.iter().all(|&m| m == 0.0) && std.iter().all(|&s| s == 1.0));
+                }
+            }
+        }
+    }
+    assert!(standardized >= 2, "the fixtures standardise something");
+}
+
 fn thread_observation(t: usize, yd: usize) -> Vec<f32> {
     (0..yd)
         .map(|j| obs_value(t % 2, j) + 0.5 * t as f32)
@@ -418,8 +494,10 @@ fn valgrind_is_clean() {
     let misuse = misuse_args();
     let model = fixture("pypi_cinn_stats");
     let toy = fixture("pypi_toy_inn");
+    let arm = root().join("models/kinematics.safetensors");
     for link in [Link::Static, Link::Shared] {
         valgrind(&compile("misuse", link), &misuse);
+        valgrind(&compile("non_finite", link), std::slice::from_ref(&arm));
         for (session, load) in [("heap", "file"), ("static", "bytes")] {
             valgrind(
                 &compile("sample", link),

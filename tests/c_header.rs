@@ -1,5 +1,5 @@
 //! The committed C header is exactly what cbindgen (pinned) generates from src/ffi, and it
-//! compiles warning-free as C99 and C++17.
+//! compiles warning-free as C89, C99 and C++17.
 //!
 //! After changing the C API, rewrite the header with
 //! `INNFER_BLESS=1 cargo test --test c_header`.
@@ -24,7 +24,12 @@ fn generate() -> Vec<u8> {
         .expect("cbindgen failed");
     let mut out = Vec::new();
     bindings.write(&mut out);
-    out
+    // C89 has no `//` comments, and cbindgen ends its C++ guards (cpp_compat) with them.
+    String::from_utf8(out)
+        .expect("cbindgen writes UTF-8")
+        .replace("// __cplusplus", "/* __cplusplus */")
+        .replace("// extern \"C\"", "/* extern \"C\" */")
+        .into_bytes()
 }
 
 #[test]
@@ -67,8 +72,21 @@ fn compile(compiler: &str, args: &[&str], source: &Path, out: &Path) {
 }
 
 #[test]
-fn header_compiles_as_c99_and_cpp17() {
+fn header_compiles_as_c89_c99_and_cpp17() {
     let dir = tempdir("c_header");
+    // The header alone as C89 (the test program itself is C99).
+    let c89 = dir.join("c89.c");
+    std::fs::write(
+        &c89,
+        "#include \"innfer.h\"\nint main(void) { return 0; }\n",
+    )
+    .unwrap();
+    compile(
+        "cc",
+        &["-std=c89", "-Wall", "-Wextra", "-pedantic", "-Werror"],
+        &c89,
+        &dir.join("c89.o"),
+    );
     let c = root().join("tests/c/header_only.c");
     compile(
         "cc",

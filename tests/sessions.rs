@@ -118,6 +118,29 @@ fn strided_buffers_read_and_write_fortran_layouts() {
     assert_eq!(ld, ld2);
 }
 
+/// An output whose strides give two elements one place is refused: it would be written
+/// twice, and two rows would read back each other's numbers.
+#[test]
+fn output_strides_that_share_memory_are_refused() {
+    let mut buf = vec![0.0f32; 64];
+    for (rs, cs) in [(1, 1), (3, 1), (0, 1), (1, 0), (2, 3)] {
+        let err = MatMut::strided("out", &mut buf, 4, 5, rs, cs).unwrap_err();
+        assert!(
+            err.to_string().contains("share memory"),
+            "({rs}, {cs}): {err}"
+        );
+    }
+    // Rows one after another, padded, or columns one after another.
+    for (rs, cs) in [(5, 1), (8, 1), (1, 4), (2, 8)] {
+        assert!(
+            MatMut::strided("out", &mut buf, 4, 5, rs, cs).is_ok(),
+            "({rs}, {cs})"
+        );
+    }
+    // Inputs may share memory (one condition row for every row, say).
+    assert!(MatRef::strided("cond", &buf, 4, 5, 0, 1).is_ok());
+}
+
 #[test]
 fn forward_and_inverse_log_determinants_cancel() {
     let model = cinn();

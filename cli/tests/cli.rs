@@ -572,6 +572,34 @@ fn sample_accepts_a_single_observation_and_defaults_to_seed_0() {
     assert_eq!(got, want);
 }
 
+/// A `--batch` whose session no allocator can give (480 TB: more than a 47-bit address space)
+/// is an error naming `--batch`, not an abort.
+#[test]
+fn a_batch_too_large_for_memory_is_an_error_naming_batch() {
+    let tmp = TempDir::new("huge_batch");
+    let model_path = fixture("head_cinn_stats").join("model.safetensors");
+    let yd = innfer::Model::from_file(&model_path)
+        .unwrap()
+        .layout()
+        .y_dim();
+    let y_path = tmp.path("y.npy");
+    write_f32(&y_path, &[yd], &vec![0.1; yd]);
+    let huge = "10000000000000";
+    let out = innfer(&[
+        &"sample",
+        &model_path,
+        &"--y",
+        &y_path,
+        &"-n",
+        &huge,
+        &"--batch",
+        &huge,
+        &"--output",
+        &tmp.path("x.npy"),
+    ]);
+    assert_fails_with(&out, &["--batch 10000000000000", "out of memory"]);
+}
+
 // ---------------------------------------------------------------------------------------------
 // bad input
 

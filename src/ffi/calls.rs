@@ -42,6 +42,20 @@ unsafe fn sample_impl(
     Ok(())
 }
 
+/// A pass of `rows` rows fits the session (checked before any size: `rows = SIZE_MAX` is a
+/// batch too large, not a size that overflows).
+fn check_batch(session: &Session<'static, 'static>, rows: usize) -> Result<(), Fail> {
+    let max_batch = session.max_batch();
+    if rows > max_batch {
+        return Err(crate::Error::BatchTooLarge {
+            batch: rows,
+            max_batch,
+        }
+        .into());
+    }
+    Ok(())
+}
+
 /// Strided forward or inverse pass.
 ///
 /// # Safety
@@ -64,6 +78,7 @@ unsafe fn pass_impl(
 ) -> Result<(), Fail> {
     let model = session.model();
     let (d, cd) = (model.dim(), model.cond_dim());
+    check_batch(session, rows)?;
     let (in_name, out_name) = if inverse { ("in", "x") } else { ("x", "out") };
     let ib = Buf::new(
         in_name,
@@ -143,8 +158,13 @@ unsafe fn pass_impl(
 /// `innfer_session_reseed()` or creation, set by `innfer_session_seek()`, advanced by every
 /// sample drawn), so splitting a run over calls changes nothing.
 ///
+/// An observation with a NaN or infinity in `y` (or a value the model's y transform turns into
+/// one) gets NaN samples and the call succeeds; a finite `y` whose samples overflow gets NaN
+/// samples and `_NON_FINITE_OUTPUT` (see NON-FINITE VALUES at the top of this header).
+///
 /// Returns `INNFER_STATUS_OK`, `_NULL_ARGUMENT`, `_INVALID_ARGUMENT` (`x` overlaps `y`, a freed
-/// static session, overflowing sizes) or `_NO_LAYOUT`. Allocates nothing; bounded time.
+/// static session, overflowing sizes, a call that would carry the stream's next-row counter
+/// past 2^64 - 1), `_NO_LAYOUT` or `_NON_FINITE_OUTPUT`. Allocates nothing; bounded time.
 ///
 /// # Safety
 /// `s` is NULL or a live session not in use by another thread; `y` and `x` hold the stated
@@ -216,10 +236,12 @@ pub unsafe extern "C" fn innfer_sample_batch(
 /// of `x` (`n_obs*n_samples` rows of `x_dim`) is `x[r*x_rs + c*x_cs]`. Strides count floats
 /// and must be >= 0. Row-major: `rs = cols, cs = 1`; a Fortran array `x(n, x_dim)`:
 /// `rs = 1, cs = n`; `y_rs = 0` uses one observation for every row. The output must not have a
-/// zero stride when it has more than one row and column.
+/// stride between two of its elements (a zero stride when it has more than one row, or
+/// column), and its rows must not interleave: `x_rs >= x_dim*x_cs` (rows one after another)
+/// or `x_cs >= n_obs*n_samples*x_rs` (columns one after another).
 ///
-/// Statuses as `innfer_sample()`, plus `_INVALID_ARGUMENT` for a negative stride, a zero output
-/// stride, or an extent that overflows. Allocates nothing.
+/// Statuses as `innfer_sample()`, plus `_INVALID_ARGUMENT` for a negative stride, output
+/// strides that make elements share memory, or an extent that overflows. Allocates nothing.
 ///
 /// # Safety
 /// As `innfer_sample`; `y` and `x` span the elements their strides reach.
@@ -269,10 +291,13 @@ pub unsafe extern "C" fn innfer_sample_strided(
 /// for any thread count (`innfer_session_set_threads()`), any `max_batch`, and any split of the
 /// observations over calls or processes (`innfer_session_seek()` to `j0*n`).
 ///
-/// **Invalid rows.** An observation whose condition, as the network takes it, is not finite
-/// (a NaN or infinite value in `y`, or one that the model's own transformation of y turns into
-/// one) gets NaN in all its outputs and is counted in `*invalid_rows`; the call still returns
-/// `INNFER_STATUS_OK` and the other observations are unaffected.
+/// **Invalid rows.** An observation with a NaN or infinite value in `y` (or one that the
+/// model's y transform turns into one) gets NaN in all its outputs and is counted in
+/// `*invalid_rows`; the call still returns `INNFER_STATUS_OK` and the other observations are
+/// unaffected. An observation with a finite `y` whose summaries come out non-finite all the
+/// same (an overflow) gets NaN in all its outputs too, is not counted, and the call returns
+/// `_NON_FINITE_OUTPUT` naming `mean` (or `std`) and its row, with every output and
+/// `*invalid_rows` written (see NON-FINITE VALUES at the top of this header).
 ///
 /// **Cost.** Nothing is allocated and the memory used does not depend on `n` (the session's
 /// memory includes a few KB for this call). With `n <= max_batch` the samples are drawn once,
@@ -284,8 +309,9 @@ pub unsafe extern "C" fn innfer_sample_strided(
 /// to hold); `_INVALID_ARGUMENT` (`n` is 0, a quantile outside [0, 1] or NaN, an output
 /// overlapping another buffer, a pointer not aligned to `float`, sizes that overflow, a call
 /// that would carry the stream's next-row counter past 2^64 - 1, or a freed static session);
-/// `_NO_LAYOUT` (a model without a sampling layout); or `_INTERNAL`. On failure nothing is
-/// written or drawn and the session's last error names the argument.
+/// `_NO_LAYOUT` (a model without a sampling layout); `_NON_FINITE_OUTPUT` (see above); or
+/// `_INTERNAL`. On any other failure nothing is written or drawn and the session's last error
+/// names the argument.
 ///
 /// # Safety
 /// `s` is NULL or a live session not in use by another thread; each buffer holds the stated
@@ -359,12 +385,12 @@ unsafe fn summarize_impl(
         };
         (yb.input(), qb.input(), out)
     };
-    let report = session.summarize(ys, n, qs, out)?;
+    let (report, overflow) = session.summarize_reporting(ys, n, qs, out)?;
     if !invalid_rows.is_null() {
         // SAFETY: non-NULL and writable per the contract.
         unsafe { invalid_rows.write_unaligned(report.invalid_rows) };
     }
-    Ok(())
+    Ok(overflow?)
 }
 
 /// The forward pass `out = f(x; cond)` on `rows` rows, with the per-row log|det J| of the map
@@ -376,8 +402,17 @@ unsafe fn summarize_impl(
 /// - `logdet`: `[rows]` floats written, or NULL if not wanted.
 ///
 /// `rows` may be at most the session's `max_batch`. Outputs must not overlap any other buffer
-/// (no in-place calls). Returns `INNFER_STATUS_OK`, `_NULL_ARGUMENT`, `_INVALID_ARGUMENT`,
-/// `_BATCH_TOO_LARGE` or `_BUFFER_SIZE`. Allocates nothing.
+/// (no in-place calls).
+///
+/// A row with a NaN or infinity in `x` or its `cond` row (or an `x` its transform cannot take:
+/// on or outside its bounds) gets NaN in its `out` row and `logdet` and the call succeeds; a
+/// finite row whose outputs overflow gets NaN too and `_NON_FINITE_OUTPUT` (see NON-FINITE
+/// VALUES at the top of this header).
+///
+/// Returns `INNFER_STATUS_OK`, `_NULL_ARGUMENT` (`s`, or a buffer with elements to hold,
+/// NULL), `_INVALID_ARGUMENT` (an output overlapping another buffer, a pointer not aligned to
+/// `float`, a `cond` given to a model that takes none, a freed static session),
+/// `_BATCH_TOO_LARGE` (`rows` above `max_batch`) or `_NON_FINITE_OUTPUT`. Allocates nothing.
 ///
 /// # Safety
 /// `s` is NULL or a live session not in use by another thread; the buffers hold the stated
@@ -396,8 +431,8 @@ pub unsafe extern "C" fn innfer_forward(
 }
 
 /// The inverse pass `x = f^-1(in; cond)` on `rows` rows, with the per-row log|det J| of the
-/// inverse map in raw units. Buffers, rules and statuses as `innfer_forward()`, with `in`
-/// (`[rows][dim]`) read and `x` (`[rows][dim]`) written.
+/// inverse map in raw units. Buffers, rules, non-finite values and statuses as
+/// `innfer_forward()`, with `in` (`[rows][dim]`) read and `x` (`[rows][dim]`) written.
 ///
 /// # Safety
 /// As `innfer_forward`.
@@ -431,6 +466,7 @@ unsafe fn contiguous(
     unsafe {
         with_session(s, what, |session| {
             let (d, cd) = (session.model().dim(), session.model().cond_dim());
+            check_batch(session, rows)?;
             product("x", rows, d)?;
             product("cond", rows, cd)?;
             pass_impl(
@@ -454,10 +490,12 @@ unsafe fn contiguous(
 
 /// The strided form of `innfer_forward()`: element `(r, c)` of `x` is `x[r*x_rs + c*x_cs]`, of
 /// `cond` `cond[r*c_rs + c*c_cs]`, of `out` `out[r*o_rs + c*o_cs]`; strides count floats and
-/// must be >= 0 (see `innfer_sample_strided()` for common layouts). `logdet` is contiguous
-/// `[rows]` or NULL; `c_rs`/`c_cs` are ignored when `cond` is NULL.
+/// must be >= 0 (see `innfer_sample_strided()` for common layouts, and for the output's
+/// strides, which must not make two elements share memory). `logdet` is contiguous `[rows]`
+/// or NULL; `c_rs`/`c_cs` are ignored when `cond` is NULL.
 ///
-/// Statuses as `innfer_forward()`. Allocates nothing.
+/// Statuses as `innfer_forward()`, plus `_INVALID_ARGUMENT` for a negative stride, output
+/// strides that make elements share memory, or an extent that overflows. Allocates nothing.
 ///
 /// # Safety
 /// As `innfer_forward`; each buffer spans the elements its strides reach.

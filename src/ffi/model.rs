@@ -714,3 +714,114 @@ mod tests {
         );
     }
 }
+
+/// Number of trainable parameters of the model (subnet weights and biases, global affine
+/// scales and offsets, ActNorm); 0 if `m` is NULL or not a live model. What `innfer info`
+/// prints. Thread-safe; allocates nothing.
+///
+/// # Safety
+/// `m` is NULL or a live model.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn innfer_model_parameter_count(m: *const innfer_model) -> usize {
+    guard(
+        || 0,
+        || {
+            // SAFETY: the caller's contract.
+            unsafe { model_ref(m) }.map_or(0, Model::parameter_count)
+        },
+    )
+}
+
+/// `which` of `innfer_model_standardization()`: the parameters x (`x_dim` values).
+pub const INNFER_VARIABLE_X: i32 = 0;
+/// `which` of `innfer_model_standardization()`: the observation y, the condition (`y_dim`
+/// values, `cond_dim` for a model without a sampling layout).
+pub const INNFER_VARIABLE_Y: i32 = 1;
+
+/// The standardisation the model applies to x or y inside (`which`: `INNFER_VARIABLE_X` or
+/// `INNFER_VARIABLE_Y`): the network sees `(v - mean) / std`, after the variable's transform
+/// (docs/format.md §3). Callers always pass raw units; this is for reporting and checks.
+///
+/// - `standardized`: receives 1 if the model standardises the variable, 0 if not (NULL: not
+///   written);
+/// - `mean`, `std`: receive the `len` means and standard deviations (0 and 1 when the model
+///   does not standardise the variable); each may be NULL (not written). When either is
+///   given, `len` must be the variable's width (`x_dim`, or `y_dim` / `cond_dim`, from
+///   `innfer_model_dims()`).
+///
+/// Returns `INNFER_STATUS_OK`, `_NULL_ARGUMENT` (`m` NULL), `_INVALID_ARGUMENT` (`which` is
+/// neither constant, `m` not a live model, a pointer not aligned to `float`, `mean` and `std`
+/// overlapping) or `_BUFFER_SIZE` (`len` is not the variable's width). Nothing is written on
+/// failure. Thread-safe; allocates nothing.
+///
+/// # Safety
+/// `m` is NULL or a live model; `standardized` is NULL or writable; `mean` and `std` are NULL
+/// or hold `len` writable floats.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn innfer_model_standardization(
+    m: *const innfer_model,
+    which: i32,
+    standardized: *mut i32,
+    mean: *mut f32,
+    std: *mut f32,
+    len: usize,
+) -> innfer_status {
+    use super::buffers::{Buf, disjoint};
+    let result = || -> Result<(), Fail> {
+        // SAFETY: the caller's contract.
+        let model = unsafe { model_ref(m) }?;
+        let layout = model.layout();
+        let (norm, width) = match which {
+            INNFER_VARIABLE_X => (model.x_norm.as_ref(), layout.x_dim()),
+            INNFER_VARIABLE_Y => {
+                let width = match layout {
+                    Layout::None => model.cond_dim(),
+                    _ => layout.y_dim(),
+                };
+                (model.y_norm.as_ref(), width)
+            }
+            _ => {
+                return Err(Fail::Invalid(
+                    "which",
+                    "neither INNFER_VARIABLE_X nor INNFER_VARIABLE_Y",
+                ));
+            }
+        };
+        let width = norm.map_or(width, |n| n.mean.len());
+        let wanted = !mean.is_null() || !std.is_null();
+        if wanted && len != width {
+            return Err(crate::Error::BufferLength {
+                buffer: if mean.is_null() { "std" } else { "mean" },
+                expected: width,
+                found: len,
+            }
+            .into());
+        }
+        let n = if wanted { len } else { 0 };
+        let mb = Buf::new("mean", mean, if mean.is_null() { 0 } else { n }, true)?;
+        let sb = Buf::new("std", std, if std.is_null() { 0 } else { n }, true)?;
+        disjoint(&[mb, sb])?;
+        // SAFETY: lengths checked above, pointers non-NULL when their length is not 0, disjoint.
+        let (mean, std) = unsafe { (mb.output(), sb.output()) };
+        match norm {
+            Some(norm) => {
+                mean.copy_from_slice(&norm.mean[..mean.len()]);
+                std.copy_from_slice(&norm.std[..std.len()]);
+            }
+            None => {
+                mean.fill(0.0);
+                std.fill(1.0);
+            }
+        }
+        // SAFETY: NULL or writable per the contract.
+        unsafe { put(standardized, i32::from(norm.is_some())) };
+        Ok(())
+    };
+    guard(
+        || INNFER_STATUS_INTERNAL,
+        || match result() {
+            Ok(()) => INNFER_STATUS_OK,
+            Err(f) => f.status(),
+        },
+    )
+}

@@ -84,7 +84,11 @@ pub(crate) unsafe fn with_session(
                 return INNFER_STATUS_INVALID_ARGUMENT;
             }
             match body(&mut handle.session) {
-                Ok(()) => INNFER_STATUS_OK,
+                Ok(()) => {
+                    // The message describes the last call: none after a success.
+                    handle.message[0] = 0;
+                    INNFER_STATUS_OK
+                }
                 Err(f) => {
                     write_message(&mut handle.message, format_args!("{what}: {f}"));
                     f.status()
@@ -242,8 +246,9 @@ unsafe fn init_static(
 ///
 /// On success `*out` receives a session owned by the caller, to be released with
 /// `innfer_session_free()`; on failure `*out` is set to NULL (if `out` is not NULL).
-/// Returns `INNFER_STATUS_OK`, `_NULL_ARGUMENT` (`m` or `out` NULL) or `_INVALID_ARGUMENT`
-/// (`max_batch` 0 or too large). Out of memory aborts the process.
+/// Returns `INNFER_STATUS_OK`, `_NULL_ARGUMENT` (`m` or `out` NULL), `_INVALID_ARGUMENT`
+/// (`max_batch` 0 or too large to address) or `_OUT_OF_MEMORY` (the allocator refused the
+/// session's memory: never an abort).
 ///
 /// **Thread safety.** Any thread; many sessions may share one model.
 ///
@@ -359,10 +364,10 @@ pub unsafe extern "C" fn innfer_session_reseed(
 /// run that draws `n` samples for each observation are the same bits however the run is split
 /// over calls, sessions, threads, processes or MPI ranks (on the same CPU kernel: see
 /// `innfer_session_reseed()`). A process that handles observations `j0 ... j1-1` of such a run
-/// does:
+/// does (with the run's seed and stream):
 ///
 /// ```c
-/// innfer_session_reseed(s, seed, stream);        // the run's seed and stream
+/// innfer_session_reseed(s, seed, stream);
 /// innfer_session_seek(s, (uint64_t)j0 * n);
 /// innfer_sample_batch(s, y + j0 * y_dim, j1 - j0, n, x_block);
 /// ```
@@ -438,8 +443,9 @@ pub unsafe extern "C" fn innfer_session_rng_position(
 /// workers' scratch is on the heap. Only in builds with the standard library.
 ///
 /// Returns `INNFER_STATUS_OK`, `_NULL_ARGUMENT`, `_INVALID_ARGUMENT` (`threads` is 0 or more
-/// than 1024, or a freed static session) or `_INTERNAL` (the system refused to start a
-/// thread). Out of memory aborts the process.
+/// than 1024, or a freed static session) or `_OUT_OF_MEMORY` (the allocator refused the
+/// workers' scratch, or the system refused to start a thread: never an abort; the session
+/// then runs on the calling thread alone).
 ///
 /// # Safety
 /// `s` is NULL or a live session not in use by another thread.
@@ -464,15 +470,8 @@ pub unsafe extern "C" fn innfer_session_set_threads(
 /// `s` is NULL or a live session.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn innfer_session_max_batch(s: *const innfer_session) -> usize {
-    if s.is_null() {
-        return 0;
-    }
-    // SAFETY: a live handle per the contract.
-    let handle = unsafe { &*s };
-    if handle.magic != SESSION_MAGIC {
-        return 0;
-    }
-    handle.session.max_batch()
+    // SAFETY: forwarded contract.
+    unsafe { live(s) }.map_or(0, |h| h.session.max_batch())
 }
 
 /// The model the session runs: the `m` it was created with, so that code holding only a
@@ -487,19 +486,15 @@ pub unsafe extern "C" fn innfer_session_max_batch(s: *const innfer_session) -> u
 /// `s` is NULL or a live session.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn innfer_session_model(s: *const innfer_session) -> *const innfer_model {
-    if s.is_null() {
-        return core::ptr::null();
-    }
-    // SAFETY: a live handle per the contract.
-    let handle = unsafe { &*s };
-    if handle.magic != SESSION_MAGIC {
-        return core::ptr::null();
-    }
-    handle.model
+    // SAFETY: forwarded contract.
+    unsafe { live(s) }.map_or(core::ptr::null(), |h| h.model)
 }
 
-/// The detailed message of the last failed call on this session, such as
-/// `"innfer_sample: buffer `y` holds 3 elements, expected 2"`; `""` if no call has failed.
+/// The detailed message of the last call on this session if it failed, such as
+/// `"innfer_forward: batch of 300 rows exceeds the session's maximum batch 256"`; `""` if it
+/// succeeded or no call has been made. Every call that takes a non-const `innfer_session *`
+/// sets it (clears it on success); the read-only queries (`innfer_session_max_batch()`,
+/// `_threads()`, `_model()`, `_rng_position()`, this one) leave it as it is.
 ///
 /// The string lives inside the session (a fixed 256-byte buffer, no heap); it stays valid until
 /// the next call on `s` or `innfer_session_free(s)`. Do not free it. Failures of
@@ -519,4 +514,25 @@ pub unsafe extern "C" fn innfer_session_last_error(s: *const innfer_session) -> 
         return c"not a live innfer_session handle".as_ptr();
     }
     handle.message.as_ptr().cast()
+}
+
+/// Threads each call of the session uses (1 unless `innfer_session_set_threads()` gave it
+/// more); 0 if `s` is NULL or not a live session. Allocates nothing.
+///
+/// # Safety
+/// `s` is NULL or a live session.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn innfer_session_threads(s: *const innfer_session) -> usize {
+    // SAFETY: forwarded contract.
+    unsafe { live(s) }.map_or(0, |h| h.session.threads())
+}
+
+/// The handle behind `s` for a read-only query: `None` if NULL or not a live session.
+///
+/// # Safety
+/// `s` is NULL or a live session handle (a freed static one is caught by its magic).
+unsafe fn live<'a>(s: *const innfer_session) -> Option<&'a innfer_session> {
+    // SAFETY: non-NULL handles are live per the contract.
+    let handle = unsafe { s.as_ref() }?;
+    (handle.magic == SESSION_MAGIC).then_some(handle)
 }

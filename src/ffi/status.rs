@@ -18,9 +18,10 @@ pub type innfer_status = i32;
 pub const INNFER_STATUS_OK: innfer_status = 0;
 /// A required pointer argument (handle, buffer or out-pointer) is NULL.
 pub const INNFER_STATUS_NULL_ARGUMENT: innfer_status = 1;
-/// An argument has an invalid value: a zero `max_batch`, a negative stride, a zero output
-/// stride, overlapping input and output buffers, a misaligned `float` pointer, a size that
-/// overflows, a condition given to a model that takes none, a freed static session.
+/// An argument has an invalid value: a zero `max_batch`, a negative stride, output strides
+/// that make two elements share memory (a zero stride, interleaved rows), overlapping input
+/// and output buffers, a misaligned `float` pointer, a size that overflows, a condition given
+/// to a model that takes none, a freed static session.
 pub const INNFER_STATUS_INVALID_ARGUMENT: innfer_status = 2;
 /// The model file could not be opened or read.
 pub const INNFER_STATUS_IO: innfer_status = 3;
@@ -36,9 +37,12 @@ pub const INNFER_STATUS_TENSOR: innfer_status = 6;
 pub const INNFER_STATUS_UNSUPPORTED: innfer_status = 7;
 /// The model's dimensions do not chain (block widths, subnet layers, layout).
 pub const INNFER_STATUS_DIMS: innfer_status = 8;
-/// A call asked for more rows than the session's `max_batch`.
+/// A forward or inverse call asked for more rows than the session's `max_batch` (any row
+/// count above it, `SIZE_MAX` too).
 pub const INNFER_STATUS_BATCH_TOO_LARGE: innfer_status = 9;
-/// A buffer's size (rows or columns) does not match the model.
+/// A buffer's size does not match the model: the `len` given to
+/// `innfer_model_standardization()`. (The other calls take row counts and work out every
+/// buffer's size from them and the model, so a size cannot disagree there.)
 pub const INNFER_STATUS_BUFFER_SIZE: innfer_status = 10;
 /// The memory given to `innfer_session_init_static` is smaller than `innfer_session_size`.
 pub const INNFER_STATUS_ARENA_TOO_SMALL: innfer_status = 11;
@@ -46,14 +50,32 @@ pub const INNFER_STATUS_ARENA_TOO_SMALL: innfer_status = 11;
 pub const INNFER_STATUS_ARENA_MISALIGNED: innfer_status = 12;
 /// The model has no sampling layout (`innfer.layout = none`); use forward/inverse.
 pub const INNFER_STATUS_NO_LAYOUT: innfer_status = 13;
-/// A requested instruction set is not available on this CPU.
+/// A requested instruction set is not available on this CPU. No call of this ABI version
+/// returns it (the C API has no call that chooses an instruction set); the code is kept so
+/// that codes stay stable.
 pub const INNFER_STATUS_ISA_UNAVAILABLE: innfer_status = 14;
 /// An internal error (a caught panic): a bug in innfer; please report it.
+///
+/// The panic was caught at the call's boundary, but it has run the process's panic hook
+/// first, and the default hook prints the panic's message to stderr. innfer installs no hook
+/// of its own: a hook is global to the process, so ours would replace the host's (or race
+/// with another library's) on every thread. A host that must keep stderr clean sets its own
+/// hook (`std::panic::set_hook` in a Rust host; a C host cannot). Apart from this, nothing in
+/// the library writes to stdout or stderr.
 pub const INNFER_STATUS_INTERNAL: innfer_status = 15;
 /// Memory could not be had: the allocator refused (a session's `max_batch` too large for this
-/// machine, say), or a load would pass the caller's `max_bytes` (`innfer_load_options`).
-/// Nothing was allocated that the call did not free again.
+/// machine, say), a load would pass the caller's `max_bytes` (`innfer_load_options`), or the
+/// system refused to start a worker thread (`innfer_session_set_threads()`). Nothing was
+/// allocated that the call did not free again.
 pub const INNFER_STATUS_OUT_OF_MEMORY: innfer_status = 16;
+/// Rows whose input was finite came out non-finite: an overflow, the input lies far outside
+/// what the model was trained on (y = 1e38, say). Unlike every other failure, the call has
+/// done its work: all outputs are written, the rows concerned are NaN in every output (and
+/// log-determinant), the other rows are valid, and a sampling call has advanced the random
+/// stream. `innfer_session_last_error()` names the buffer, the first such row and how many
+/// there are. (Rows whose input holds a NaN or an infinity are not this: see NON-FINITE
+/// VALUES at the top of this header.)
+pub const INNFER_STATUS_NON_FINITE_OUTPUT: innfer_status = 17;
 
 /// The status code of a Rust API error.
 pub(crate) fn status_of(e: &Error) -> innfer_status {
@@ -80,6 +102,7 @@ pub(crate) fn status_of(e: &Error) -> innfer_status {
         Error::Argument(_) => INNFER_STATUS_INVALID_ARGUMENT,
         Error::Io { .. } => INNFER_STATUS_IO,
         Error::OutOfMemory { .. } => INNFER_STATUS_OUT_OF_MEMORY,
+        Error::NonFiniteOutput { .. } => INNFER_STATUS_NON_FINITE_OUTPUT,
     }
 }
 
@@ -103,6 +126,7 @@ fn describe(code: innfer_status) -> &'static core::ffi::CStr {
         INNFER_STATUS_ISA_UNAVAILABLE => c"instruction set unavailable on this CPU",
         INNFER_STATUS_INTERNAL => c"internal error (a bug in innfer)",
         INNFER_STATUS_OUT_OF_MEMORY => c"out of memory",
+        INNFER_STATUS_NON_FINITE_OUTPUT => c"finite input gave non-finite output (overflow)",
         _ => c"unknown status",
     }
 }
@@ -185,10 +209,10 @@ mod tests {
 
     #[test]
     fn status_strings_cover_every_code() {
-        for code in 0..=16 {
+        for code in 0..=17 {
             assert_ne!(describe(code), c"unknown status");
         }
-        assert_eq!(describe(17), c"unknown status");
+        assert_eq!(describe(18), c"unknown status");
         assert_eq!(describe(-1), c"unknown status");
     }
 }

@@ -32,6 +32,25 @@ fn required_len(
         })
 }
 
+/// Whether every element of a `rows × cols` matrix with strides `(rs, cs)` has its own place
+/// (trivially so without elements): a stride that steps between two elements is not 0, and the rows do not interleave (each
+/// row lies past the previous one, or each column past the previous one). Output matrices
+/// must, or one element would be written twice, and two rows would read back each other's
+/// numbers.
+fn distinct_elements(rows: usize, cols: usize, rs: usize, cs: usize) -> bool {
+    let steps = |n: usize, stride: usize| n <= 1 || stride > 0;
+    if rows == 0 || cols == 0 {
+        return true;
+    }
+    if rows <= 1 || cols <= 1 {
+        return steps(rows, rs) && steps(cols, cs);
+    }
+    let past = |stride: usize, n: usize, other: usize| {
+        other > 0 && n.checked_mul(other).is_some_and(|span| stride >= span)
+    };
+    past(rs, cols, cs) || past(cs, rows, rs)
+}
+
 /// A read-only strided matrix over caller memory.
 #[derive(Clone, Copy, Debug)]
 pub struct MatRef<'a> {
@@ -134,9 +153,11 @@ impl<'a> MatMut<'a> {
                 found: data.len(),
             });
         }
-        if rows > 1 && cols > 1 && (row_stride == 0 || col_stride == 0) {
+        if !distinct_elements(rows, cols, row_stride, col_stride) {
             return Err(Error::Argument(
-                "an output matrix cannot have a zero stride",
+                "the strides of an output matrix make elements share memory: rows must not \
+                 interleave (row stride >= cols * col stride, or col stride >= rows * row stride; \
+                 neither 0)",
             ));
         }
         Ok(MatMut {
@@ -185,5 +206,29 @@ impl<'a> MatMut<'a> {
                 self.data[base + c * self.col_stride] = *v;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::distinct_elements;
+
+    #[test]
+    fn output_strides_that_alias_elements_are_told_apart() {
+        // Row-major, column-major and padded layouts.
+        assert!(distinct_elements(3, 4, 4, 1));
+        assert!(distinct_elements(3, 4, 1, 3));
+        assert!(distinct_elements(3, 4, 8, 2));
+        assert!(distinct_elements(1, 4, 0, 1));
+        assert!(distinct_elements(3, 1, 1, 0));
+        assert!(distinct_elements(10, 0, 0, 1));
+        assert!(distinct_elements(0, 4, 0, 0));
+        // rs = cs = 1: row r, column c and row r + 1, column c − 1 share a place.
+        assert!(!distinct_elements(3, 4, 1, 1));
+        assert!(!distinct_elements(3, 4, 3, 1));
+        assert!(!distinct_elements(3, 4, 0, 1));
+        assert!(!distinct_elements(3, 1, 0, 0));
+        assert!(!distinct_elements(1, 4, 0, 0));
+        assert!(!distinct_elements(2, 2, usize::MAX, 0));
     }
 }

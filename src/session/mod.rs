@@ -7,6 +7,7 @@
 //! at a time; the model it borrows can be shared.
 
 mod bound;
+mod finite;
 pub mod matrix;
 #[cfg(feature = "std")]
 mod pool;
@@ -19,6 +20,7 @@ use crate::error::{Error, Result};
 use crate::kernels::gemm::{Available, Isa};
 use crate::kernels::normal;
 use crate::model::{Layout, Model, transform};
+use finite::{Overflows, all_finite, condition_is_invalid};
 use matrix::{MatMut, MatRef};
 pub use summary::{SummaryBuffers, SummaryReport};
 
@@ -40,12 +42,8 @@ impl MemoryPlan {
     }
 }
 
-fn all_finite(values: &[f32]) -> bool {
-    values.iter().all(|v| v.is_finite())
-}
-
-/// Makes an invalid row's outputs NaN (a condition that is not finite after its transform, an
-/// x outside its transform's bounds): NaN in every entry of the chain's state stays NaN in
+/// Makes a row's outputs NaN (an invalid input, or a condition or input whose standardisation
+/// overflowed; see src/session/finite.rs): NaN in every entry of the chain's state stays NaN in
 /// every entry through every block (each output entry is arithmetic on some input entry;
 /// only a subnet, e.g. a ReLU, could turn NaN into a number), whereas a single non-finite
 /// value could come out as finite, meaningless numbers.
@@ -175,6 +173,27 @@ struct Buffers<'s> {
 }
 
 /// Scratch memory, random stream and kernel choice for running one model.
+///
+/// # Non-finite values
+/// The same in every call ([`Session::forward`], [`Session::inverse`], the sampling calls,
+/// [`Session::summarize`]) and in the C API (src/session/finite.rs):
+/// - a row whose input holds a NaN or an infinity (x of a forward pass, the input of an
+///   inverse pass, a condition or observation y), or a value the model's declared transform
+///   turns into one (an x on or outside its bounds, a band that is not positive for `clr`), is
+///   *invalid*: it comes out NaN in every output, log-determinant included, and the call
+///   succeeds (summarize counts such observations). The other rows are unaffected.
+/// - a row whose input is finite but whose outputs come out non-finite all the same (an
+///   overflow: y = 1e38, say, lies far outside what the model was trained on) also comes out
+///   NaN in every output, and the call returns [`Error::NonFiniteOutput`] naming the buffer, the
+///   first such row and how many there are. That error is a report, not a refusal: every output
+///   is written (the other rows valid) and a sampling call has advanced the stream.
+///
+/// So no row mixes finite and non-finite numbers. Finite inputs far from the training data
+/// can still give finite, meaningless numbers: nothing in a model says where its data lay.
+/// Accuracy follows the same line: `inverse(forward(x))` returns x to within 3e-6 · (1 + |x|)
+/// for x like the data a model was trained on (tests/freia_parity.rs, on the fixtures), and
+/// far from it, where the latent values grow large, only to float32's 7 digits of the
+/// largest value inside the chain.
 pub struct Session<'m, 'a> {
     model: &'m Model,
     plan: MemoryPlan,
@@ -258,7 +277,10 @@ impl<'m, 'a> Session<'m, 'a> {
     /// [`Session::min_threaded_rows`] (at least 24, and about 4 M multiply-adds in all) stay on
     /// the calling thread: waking the workers would cost more than it saves.
     ///
-    /// At most [`Session::MAX_THREADS`]: a larger count is refused rather than spawned.
+    /// At most [`Session::MAX_THREADS`]: a larger count is refused rather than spawned. Memory
+    /// the allocator refuses, or a thread the system refuses to start, is
+    /// [`Error::OutOfMemory`] (never an abort); the session then runs on the calling thread
+    /// alone.
     #[cfg(feature = "std")]
     pub fn set_threads(&mut self, threads: usize) -> Result<()> {
         if threads == 0 {
@@ -269,10 +291,17 @@ impl<'m, 'a> Session<'m, 'a> {
         }
         self.team = Team::default();
         let per = self.plan.worker_floats();
-        self.team = Team {
-            workers: (1..threads).map(|_| alloc::vec![0.0; per]).collect(),
-            pool: (threads > 1).then(|| pool::Pool::new(threads - 1)),
+        let scratch = "a worker thread's scratch";
+        let mut workers = crate::source::budget::try_with_capacity(scratch, threads - 1)?;
+        for _ in 1..threads {
+            workers.push(crate::source::budget::try_vec(scratch, per, 0.0f32)?);
+        }
+        let pool = if threads > 1 {
+            Some(pool::Pool::new(threads - 1)?)
+        } else {
+            None
         };
+        self.team = Team { workers, pool };
         Ok(())
     }
 
@@ -688,8 +717,10 @@ impl<'m, 'a> Session<'m, 'a> {
     ///
     /// With an x transform (docs/format.md §3.1) x is mapped to the network's u first and
     /// log|det J| includes that map's log-Jacobian; with a y transform `cond` holds raw
-    /// values. An invalid row (an x on or outside its bounds, a condition that is not finite
-    /// after its transform) gets NaN in its outputs and log|det J|; the call does not fail.
+    /// values. An invalid row (a NaN or infinity in x or the condition, an x on or outside its
+    /// bounds, a condition its transform makes non-finite) gets NaN in its outputs and
+    /// log|det J|; the call does not fail. A finite row whose outputs overflow gets NaN too and
+    /// the call returns [`Error::NonFiniteOutput`] (see [`Session`], "Non-finite values").
     pub fn forward_strided(
         &mut self,
         x: MatRef<'_>,
@@ -763,7 +794,6 @@ impl<'m, 'a> Session<'m, 'a> {
         for r in 0..m {
             let row = &mut bufs.state[r * d..(r + 1) * d];
             input.read_row(r, row);
-            let mut valid = cond.is_none() || all_finite(&bufs.cond[r * cc..(r + 1) * cc]);
             let mut log_jacobian = 0.0;
             // Transform and standardise what enters the chain.
             if rev {
@@ -773,11 +803,12 @@ impl<'m, 'a> Session<'m, 'a> {
             } else {
                 let x = &mut row[..layout.x_dim()];
                 log_jacobian = transform::unbound_row(&model.x_transform, x);
-                valid &= !transformed || all_finite(x);
                 if let Some(norm) = &model.x_norm {
                     norm.forward(x);
                 }
             }
+            // A row enters the chain finite or as NaN throughout (src/session/finite.rs).
+            let valid = all_finite(row) && all_finite(&bufs.cond[r * cc..(r + 1) * cc]);
             if !valid {
                 invalidate(row);
             }
@@ -815,6 +846,11 @@ impl<'m, 'a> Session<'m, 'a> {
                 if let Some(norm) = &model.x_norm {
                     norm.inverse(x);
                 }
+                if transformed && !all_finite(x) {
+                    // Not finite before the bounds: an overflow (or an invalid row), NaN so
+                    // the bounds cannot make finite numbers of it (src/session/finite.rs).
+                    invalidate(x);
+                }
                 match logdet.as_deref_mut() {
                     Some(ld) if !ld[r].is_nan() => {
                         ld[r] = transform::bound_row_with_log_jacobian(&model.x_transform, x)
@@ -826,7 +862,7 @@ impl<'m, 'a> Session<'m, 'a> {
             }
             out.write_row(r, row);
         }
-        if let Some(ld) = logdet {
+        if let Some(ld) = logdet.as_deref_mut() {
             for (dst, src) in ld.iter_mut().zip(bufs.logdet.iter()) {
                 // `dst` holds the x transform's log-Jacobian (set above), or NaN.
                 *dst = if dst.is_nan() {
@@ -838,11 +874,69 @@ impl<'m, 'a> Session<'m, 'a> {
                 };
             }
         }
-        Ok(())
+        // The outputs as written are still in the state rows: a valid row with a non-finite
+        // output is an overflow, reported (src/session/finite.rs).
+        let mut overflows = Overflows::default();
+        let (state, tmp) = (&mut *bufs.state, &mut *bufs.work.tmp);
+        for r in 0..m {
+            let row = &mut state[r * d..(r + 1) * d];
+            let row_finite = all_finite(row);
+            let ld_finite = logdet.as_deref().is_none_or(|ld| ld[r].is_finite());
+            if row_finite && ld_finite {
+                continue;
+            }
+            let cond_row = &mut bufs.cond[r * cc..(r + 1) * cc];
+            if Self::input_is_invalid(
+                model,
+                &input,
+                cond.as_ref(),
+                r,
+                rev,
+                &mut tmp[..d],
+                cond_row,
+            ) {
+                continue;
+            }
+            overflows.record(if row_finite { "logdet" } else { out.name }, r);
+            invalidate(row);
+            out.write_row(r, row);
+            if let Some(ld) = logdet.as_deref_mut() {
+                ld[r] = f32::NAN;
+            }
+        }
+        overflows.result()
+    }
+
+    /// Whether row `r` of a forward (`rev` false) or inverse pass has an invalid input (see
+    /// src/session/finite.rs): a non-finite value in its input row or condition, or one the
+    /// model's transforms (not its standardisations) turn into one. `row` (`dim` floats) and
+    /// `cond_row` (`cond_dim`) are scratch.
+    fn input_is_invalid(
+        model: &Model,
+        input: &MatRef<'_>,
+        cond: Option<&MatRef<'_>>,
+        r: usize,
+        rev: bool,
+        row: &mut [f32],
+        cond_row: &mut [f32],
+    ) -> bool {
+        if let Some(c) = cond {
+            c.read_row(r, cond_row);
+            if condition_is_invalid(model, cond_row) {
+                return true;
+            }
+        }
+        input.read_row(r, row);
+        if !rev {
+            transform::unbound_row(&model.x_transform, &mut row[..model.layout().x_dim()]);
+        }
+        !all_finite(row)
     }
 
     /// Forward pass on contiguous row-major buffers: `x` is `[rows][dim]`, `cond`
-    /// `[rows][cond_dim]`, `out` like `x`, `logdet` `[rows]`.
+    /// `[rows][cond_dim]`, `out` like `x`, `logdet` `[rows]`. Non-finite values as in every
+    /// call (see [`Session`]): NaN rows for invalid input, [`Error::NonFiniteOutput`] for an
+    /// overflow.
     pub fn forward(
         &mut self,
         x: &[f32],
@@ -890,7 +984,8 @@ impl<'m, 'a> Session<'m, 'a> {
     ///
     /// `y` is what the model's y transform takes (the raw band values for `clr`), and the
     /// samples lie inside the bounds of its x transform (docs/format.md §3.1). An invalid `y`
-    /// (see [`Model::prepare_condition`]) gives NaN samples, not an error.
+    /// gives NaN samples, not an error; a finite `y` whose samples overflow gives NaN samples
+    /// and [`Error::NonFiniteOutput`] (see [`Session`], "Non-finite values").
     pub fn sample(&mut self, y: &[f32], n: usize, x: &mut [f32]) -> Result<()> {
         let layout = self.model.layout();
         if layout == Layout::None {
@@ -909,7 +1004,9 @@ impl<'m, 'a> Session<'m, 'a> {
     }
 
     /// `n` samples for each of the rows of `ys` (`[m][y_dim]`), written observation by
-    /// observation into `x` (`[m·n][x_dim]`): the same numbers as `m` successive `sample` calls.
+    /// observation into `x` (`[m·n][x_dim]`): the same numbers, and the same non-finite rows,
+    /// as `m` successive `sample` calls ([`Error::NonFiniteOutput`] names the first overflowing
+    /// sample row of the whole call).
     /// Sample `k` of observation `j` is row `next_row + j·n + k` of the random stream (see
     /// [`Session::reseed`] and [`Session::seek`]).
     pub fn sample_batch(&mut self, ys: &[f32], n: usize, x: &mut [f32]) -> Result<()> {
@@ -961,6 +1058,9 @@ impl<'m, 'a> Session<'m, 'a> {
             n,
             position: (seed, stream, first_row),
         };
+        let mut overflows = Overflows::default();
+        // The last observation found to have non-finite samples, and whether it is invalid.
+        let mut checked: Option<(usize, bool)> = None;
         while done < total {
             let m = chunk.min(total - done);
             Self::draw_rows(
@@ -974,12 +1074,47 @@ impl<'m, 'a> Session<'m, 'a> {
                 &|_, _, _| {},
             );
             for r in 0..m {
+                if !all_finite(&bufs.state[r * d..r * d + xd]) {
+                    // An invalid observation's samples are NaN; any other's are an overflow
+                    // (src/session/finite.rs).
+                    let obs = (done + r) / n;
+                    let invalid = match checked {
+                        Some((j, invalid)) if j == obs => invalid,
+                        _ => {
+                            let invalid = Self::observation_is_invalid(model, &ys, obs, &mut bufs);
+                            checked = Some((obs, invalid));
+                            invalid
+                        }
+                    };
+                    let sample = &mut bufs.state[r * d..r * d + xd];
+                    if !invalid {
+                        overflows.record(x.name, done + r);
+                        invalidate(sample);
+                    }
+                }
                 x.write_row(done + r, &bufs.state[r * d..r * d + xd]);
             }
             done += m;
         }
         self.next_row = end_row;
-        Ok(())
+        overflows.result()
+    }
+
+    /// Whether observation `j` of `ys` is invalid (src/session/finite.rs), worked out in
+    /// scratch of `bufs` that holds nothing a finished chain needs.
+    fn observation_is_invalid(
+        model: &Model,
+        ys: &MatRef<'_>,
+        j: usize,
+        bufs: &mut Buffers<'_>,
+    ) -> bool {
+        let scratch = match model.layout() {
+            Layout::Inn { y, .. } => &mut bufs.work.tmp[..y],
+            Layout::Cinn { .. } => &mut bufs.cond[..model.cond_dim()],
+            Layout::None => return false,
+        };
+        ys.read_row(j, scratch);
+        condition_is_invalid(model, scratch)
     }
 
     /// Draws rows `start..start + m` of a sampling call (`rows` = `(start, m)`) into rows
@@ -1065,6 +1200,27 @@ impl<'m, 'a> Session<'m, 'a> {
     /// sampling call hands out.
     fn finish_sample_rows(model: &Model, isa: Available, state: &mut [f32], m: usize) {
         let (d, xd) = (model.dim(), model.layout().x_dim());
+        if !model.x_transform.is_empty() {
+            // A de-standardised output that is not finite is an overflow (or an invalid row):
+            // NaN, so the bounds of x cannot make finite numbers of it (src/session/finite.rs).
+            // `v * std + mean` is what de-standardising computes, bit for bit.
+            for row in state[..m * d].chunks_exact_mut(d) {
+                let u = &mut row[..xd];
+                let finite = match &model.x_norm {
+                    Some(n) => u
+                        .iter()
+                        .zip(&n.mean)
+                        .zip(&n.std)
+                        .fold(true, |ok, ((v, mean), std)| {
+                            ok & (v * std + mean).is_finite()
+                        }),
+                    None => all_finite(u),
+                };
+                if !finite {
+                    invalidate(u);
+                }
+            }
+        }
         let norm = model.x_norm.as_ref();
         let done = bound::blocks(isa, norm, &model.x_transform, state, m, d);
         for r in done..m {

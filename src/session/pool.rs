@@ -47,8 +47,9 @@ pub(crate) struct Pool {
 }
 
 impl Pool {
-    /// Spawns `workers` threads (indices 1..=workers).
-    pub(crate) fn new(workers: usize) -> Pool {
+    /// Spawns `workers` threads (indices 1..=workers), or ends those it started and fails if
+    /// the system refuses one.
+    pub(crate) fn new(workers: usize) -> crate::error::Result<Pool> {
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 generation: 0,
@@ -60,20 +61,32 @@ impl Pool {
             start: Condvar::new(),
             done: Condvar::new(),
         });
-        let handles = (1..=workers)
-            .map(|index| {
-                let shared = Arc::clone(&shared);
-                std::thread::Builder::new()
-                    .name(std::format!("innfer-{index}"))
-                    .spawn(move || worker(&shared, index))
-                    .expect("innfer: cannot spawn a worker thread")
-            })
-            .collect();
-        let pool = Pool { shared, handles };
+        let mut pool = Pool {
+            shared,
+            handles: crate::source::budget::try_with_capacity("the worker threads", workers)?,
+        };
+        for index in 1..=workers {
+            let shared = Arc::clone(&pool.shared);
+            let spawned = std::thread::Builder::new()
+                .name(std::format!("innfer-{index}"))
+                .spawn(move || worker(&shared, index));
+            match spawned {
+                Ok(handle) => pool.handles.push(handle),
+                // Dropping `pool` ends the workers started so far.
+                Err(e) => {
+                    return Err(crate::error::Error::OutOfMemory {
+                        what: std::format!("the stack of worker thread {index} ({e})"),
+                        // Rust's default stack for a new thread.
+                        bytes: 2 << 20,
+                        limit: None,
+                    });
+                }
+            }
+        }
         // One empty call: every worker has started (and done whatever a new thread allocates)
         // before the pool is handed out.
         pool.run(&|_| {});
-        pool
+        Ok(pool)
     }
 
     /// Threads of a call, the caller included.

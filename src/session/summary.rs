@@ -34,6 +34,7 @@
 //! all [`Session::summarize`] adds to [`Session::arena_bytes`], whatever `n`; with many
 //! quantiles the brackets are narrowed a group at a time (more passes, the same memory).
 
+use super::finite::{Overflows, all_finite};
 use super::matrix::MatRef;
 use super::{Buffers, Draws, MemoryPlan, PartJob, Session, THREAD_ROWS, Team};
 use crate::error::{Error, Result};
@@ -77,8 +78,8 @@ pub struct SummaryBuffers<'o> {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SummaryReport {
-    /// Observations whose condition, as the network takes it, is not finite (NaN in every
-    /// output of theirs).
+    /// Observations with an invalid y: a NaN or an infinity, or a value the model's y
+    /// transform turns into one (NaN in every output of theirs; src/session/finite.rs).
     pub invalid_rows: usize,
     /// The most times one observation's samples were drawn: 1 when `n` ≤ `max_batch` (0 for
     /// no valid observation), more when they were reduced in passes.
@@ -115,11 +116,14 @@ impl Session<'_, '_> {
     /// processes (reseed and [`Session::seek`] to `j0·n`, as for sampling).
     ///
     /// # Invalid rows
-    /// An observation whose condition, as the network takes it, is not finite (a NaN or
-    /// infinite value, or one that the model's own transformation of y turns into one) gets
-    /// NaN in all of its outputs and is counted in [`SummaryReport::invalid_rows`]; the other
-    /// observations are unaffected and the call succeeds. Its stream rows are skipped all the
-    /// same.
+    /// An observation with an invalid y (a NaN or infinite value, or one that the model's y
+    /// transform turns into one) gets NaN in all of its outputs and is counted in
+    /// [`SummaryReport::invalid_rows`]; the other observations are unaffected and the call
+    /// succeeds. Its stream rows are skipped all the same. An observation with a finite y
+    /// whose summaries come out non-finite all the same (an overflow: y far outside the
+    /// training range) also gets NaN in all its outputs, but the call returns
+    /// [`Error::NonFiniteOutput`] naming `mean` (or `std`) and the first such observation,
+    /// after writing every output (src/session/finite.rs).
     ///
     /// # Cost and memory
     /// Nothing is allocated, and the memory used does not depend on `n` (see
@@ -133,7 +137,7 @@ impl Session<'_, '_> {
     /// `n` = 0, a quantile outside [0, 1] or NaN, too many samples, or a call that would carry
     /// the stream's next-row counter past 2⁶⁴ − 1; [`Error::BufferLength`] naming `y`, `mean`,
     /// `std` or `quantile_values` if one has the wrong length. A failed call writes and draws
-    /// nothing.
+    /// nothing, except with [`Error::NonFiniteOutput`] (see above).
     ///
     /// ```
     /// # let model = innfer::Model::from_file(concat!(env!("CARGO_MANIFEST_DIR"), "/models/kinematics.safetensors")).unwrap();
@@ -159,6 +163,19 @@ impl Session<'_, '_> {
         quantiles: &[f32],
         out: SummaryBuffers<'_>,
     ) -> Result<SummaryReport> {
+        let (report, overflow) = self.summarize_reporting(ys, n, quantiles, out)?;
+        overflow.map(|()| report)
+    }
+
+    /// [`Session::summarize`] whose report survives an overflow: the argument errors, or the
+    /// report and the overflow's error (the C API writes `invalid_rows` in either case).
+    pub(crate) fn summarize_reporting(
+        &mut self,
+        ys: &[f32],
+        n: usize,
+        quantiles: &[f32],
+        out: SummaryBuffers<'_>,
+    ) -> Result<(SummaryReport, Result<()>)> {
         let model = self.model;
         let layout = model.layout();
         if layout == Layout::None {
@@ -216,18 +233,33 @@ impl Session<'_, '_> {
         };
         let words = self.summary.elements();
         let mut report = SummaryReport::default();
-        let outputs = Outputs {
+        let mut outputs = Outputs {
             out,
             x_dim: xd,
             quantiles,
         };
         if n <= plan.max_batch {
-            summarize_in_one_pass(&mut draw, words, outputs, &mut report);
+            summarize_in_one_pass(&mut draw, words, &mut outputs, &mut report);
         } else {
-            summarize_in_passes(&mut draw, words, outputs, &mut report);
+            summarize_in_passes(&mut draw, words, &mut outputs, &mut report);
+        }
+        // A non-finite sample makes its observation's mean non-finite (the sums are f64); an
+        // observation not invalid with such a mean or std is an overflow (src/session/finite.rs).
+        let mut overflows = Overflows::default();
+        for j in 0..rows {
+            let (mean, std, _) = outputs.row(j);
+            let mean_finite = all_finite(mean);
+            if mean_finite && all_finite(std) {
+                continue;
+            }
+            if Session::observation_is_invalid(model, &ys, j, &mut draw.bufs) {
+                continue;
+            }
+            overflows.record(if mean_finite { "std" } else { "mean" }, j);
+            outputs.invalid(j);
         }
         self.next_row = end_row;
-        Ok(report)
+        Ok((report, overflows.result()))
     }
 }
 
@@ -258,6 +290,16 @@ impl Draw<'_, '_> {
         };
         self.draws.ys.read_row(j, scratch);
         model.prepare_condition(scratch)
+    }
+
+    /// Makes every output of observation `j`, whose condition the network cannot take, NaN,
+    /// and counts it if its y is invalid (an overflow of its standardisation is not: the final
+    /// scan of `summarize` reports it).
+    fn skip(&mut self, outputs: &mut Outputs<'_, '_>, report: &mut SummaryReport, j: usize) {
+        outputs.invalid(j);
+        if Session::observation_is_invalid(self.model, &self.draws.ys, j, &mut self.bufs) {
+            report.invalid_rows += 1;
+        }
     }
 
     /// Draws rows `start..start + m` of the call ([`Session::draw_rows`], sample `g % n` of
@@ -369,7 +411,7 @@ fn from_key(k: u32) -> f32 {
 fn summarize_in_one_pass(
     draw: &mut Draw<'_, '_>,
     valid: &mut [u64],
-    mut outputs: Outputs<'_, '_>,
+    outputs: &mut Outputs<'_, '_>,
     report: &mut SummaryReport,
 ) {
     let (n, d) = (draw.draws.n, draw.model.dim());
@@ -384,15 +426,14 @@ fn summarize_in_one_pass(
             if draw.observation_is_valid(j0 + i) {
                 valid[i / 64] |= 1 << (i % 64);
             } else {
-                outputs.invalid(j0 + i);
-                report.invalid_rows += 1;
+                draw.skip(outputs, report, j0 + i);
             }
         }
-        if report.invalid_rows < j0 + g {
+        if valid[..g.div_ceil(64)].iter().any(|&w| w != 0) {
             report.passes = 1;
         }
         let valid: &[u64] = valid;
-        let shared = SharedRows::new(&mut outputs);
+        let shared = SharedRows::new(outputs);
         // Parts of whole observations: each thread reduces the observations it drew.
         draw.draw(j0 * n, g * n, n, &|part, r0, part_rows| {
             for local in 0..part_rows / n {
@@ -506,16 +547,13 @@ impl SharedRows {
 fn summarize_in_passes(
     draw: &mut Draw<'_, '_>,
     words: &mut [u64],
-    mut outputs: Outputs<'_, '_>,
+    outputs: &mut Outputs<'_, '_>,
     report: &mut SummaryReport,
 ) {
     for j in 0..draw.observations() {
-        match observation_in_passes(draw, words, &mut outputs, j) {
+        match observation_in_passes(draw, words, outputs, j) {
             Some(passes) => report.passes = report.passes.max(passes),
-            None => {
-                outputs.invalid(j);
-                report.invalid_rows += 1;
-            }
+            None => draw.skip(outputs, report, j),
         }
     }
 }

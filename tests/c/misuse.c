@@ -15,11 +15,12 @@ static void versions(void) {
     CHECK(innfer_abi_version() == INNFER_ABI_VERSION);
     sprintf(want, "%d.%d.%d", INNFER_VERSION_MAJOR, INNFER_VERSION_MINOR, INNFER_VERSION_PATCH);
     CHECK(strcmp(innfer_version_string(), want) == 0);
-    for (code = 0; code <= INNFER_STATUS_OUT_OF_MEMORY; code++) {
+    for (code = 0; code <= INNFER_STATUS_NON_FINITE_OUTPUT; code++) {
         CHECK(innfer_status_string(code) != NULL);
         CHECK(strcmp(innfer_status_string(code), "unknown status") != 0);
     }
-    CHECK(strcmp(innfer_status_string(INNFER_STATUS_OUT_OF_MEMORY + 1), "unknown status") == 0);
+    CHECK(strcmp(innfer_status_string(INNFER_STATUS_NON_FINITE_OUTPUT + 1), "unknown status") ==
+          0);
     CHECK(strcmp(innfer_status_string(-1), "unknown status") == 0);
     CHECK(strcmp(innfer_status_string(INT32_MIN), "unknown status") == 0);
 }
@@ -77,6 +78,35 @@ static void loading(const char *good, const char *truncated, const char *missing
     innfer_model_free(m);
 }
 
+/* innfer_model_standardization: every status but _INTERNAL; nothing written on failure. */
+static void standardization(const innfer_model *m) {
+    float mean[64], sd[64];
+    int32_t on = 7;
+    size_t xd, yd;
+    CHECK_OK(innfer_model_dims(m, NULL, NULL, &xd, &yd, NULL, NULL));
+    CHECK(xd > 1 && xd <= 64 && yd > 1 && yd <= 64);
+    CHECK_STATUS(innfer_model_standardization(NULL, INNFER_VARIABLE_X, &on, mean, sd, xd),
+                 INNFER_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(innfer_model_standardization(m, 2, &on, mean, sd, xd),
+                 INNFER_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(innfer_model_standardization(m, -1, &on, NULL, NULL, 0),
+                 INNFER_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(innfer_model_standardization(m, INNFER_VARIABLE_X, &on, mean, sd, xd + 1),
+                 INNFER_STATUS_BUFFER_SIZE);
+    CHECK_STATUS(innfer_model_standardization(m, INNFER_VARIABLE_Y, &on, NULL, sd, yd - 1),
+                 INNFER_STATUS_BUFFER_SIZE);
+    CHECK_STATUS(innfer_model_standardization(m, INNFER_VARIABLE_X, &on, mean, mean + 1, xd),
+                 INNFER_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(innfer_model_standardization(m, INNFER_VARIABLE_X, &on,
+                                              (float *)((char *)mean + 2), sd, xd),
+                 INNFER_STATUS_INVALID_ARGUMENT);
+    CHECK(on == 7);
+    /* Only whether: no buffers, any len. */
+    CHECK_OK(innfer_model_standardization(m, INNFER_VARIABLE_Y, &on, NULL, NULL, 12345));
+    CHECK(on == 0 || on == 1);
+    CHECK_OK(innfer_model_standardization(m, INNFER_VARIABLE_X, NULL, mean, NULL, xd));
+}
+
 static void sessions(innfer_model *m) {
     innfer_session *s = (innfer_session *)&s;
     size_t bytes, huge;
@@ -88,6 +118,9 @@ static void sessions(innfer_model *m) {
     CHECK_OK(innfer_model_dims(m, NULL, NULL, NULL, NULL, NULL, NULL));
     CHECK(innfer_model_block_count(NULL) == 0);
     CHECK(innfer_model_block_count(m) > 0);
+    CHECK(innfer_model_parameter_count(NULL) == 0);
+    CHECK(innfer_model_parameter_count(m) > 0);
+    standardization(m);
 
     CHECK_STATUS(innfer_session_size(NULL, MB, &bytes), INNFER_STATUS_NULL_ARGUMENT);
     CHECK_STATUS(innfer_session_size(m, MB, NULL), INNFER_STATUS_NULL_ARGUMENT);
@@ -102,6 +135,10 @@ static void sessions(innfer_model *m) {
     CHECK_STATUS(innfer_session_create(m, 0, &s), INNFER_STATUS_INVALID_ARGUMENT);
     CHECK(s == NULL);
     CHECK_STATUS(innfer_session_create(m, SIZE_MAX / 2, &s), INNFER_STATUS_INVALID_ARGUMENT);
+    CHECK(s == NULL);
+    /* Addressable (some 2^56 bytes) but more than any allocator gives: refused, no abort. */
+    s = (innfer_session *)&s;
+    CHECK_STATUS(innfer_session_create(m, (size_t)1 << 50, &s), INNFER_STATUS_OUT_OF_MEMORY);
     CHECK(s == NULL);
 
     raw = (unsigned char *)aligned_alloc(INNFER_ARENA_ALIGN, bytes + 2 * INNFER_ARENA_ALIGN);
@@ -131,6 +168,7 @@ static void sessions(innfer_model *m) {
     innfer_session_free(s);
     /* A freed static session is detected while its memory is untouched. */
     CHECK(innfer_session_max_batch(s) == 0);
+    CHECK(innfer_session_threads(s) == 0);
     CHECK(innfer_session_model(s) == NULL);
     CHECK_STATUS(innfer_session_reseed(s, 1, 2), INNFER_STATUS_INVALID_ARGUMENT);
     CHECK_STATUS(innfer_sample(s, NULL, 0, NULL), INNFER_STATUS_INVALID_ARGUMENT);
@@ -141,6 +179,7 @@ static void sessions(innfer_model *m) {
 
     CHECK_STATUS(innfer_session_reseed(NULL, 1, 2), INNFER_STATUS_NULL_ARGUMENT);
     CHECK(innfer_session_max_batch(NULL) == 0);
+    CHECK(innfer_session_threads(NULL) == 0);
     CHECK(innfer_session_model(NULL) == NULL);
     CHECK(innfer_session_last_error(NULL) != NULL);
     innfer_session_free(NULL);
@@ -284,7 +323,13 @@ static void calls(innfer_model *m) {
     CHECK_STATUS(innfer_forward(s, in, cond, MB + 1, out, ld), INNFER_STATUS_BATCH_TOO_LARGE);
     CHECK(contains(innfer_session_last_error(s), "maximum batch"));
     CHECK_STATUS(innfer_inverse(s, in, cond, MB + 1, out, ld), INNFER_STATUS_BATCH_TOO_LARGE);
-    CHECK_STATUS(innfer_forward(s, in, cond, SIZE_MAX, out, ld), INNFER_STATUS_INVALID_ARGUMENT);
+    /* Any row count above max_batch is a batch too large, SIZE_MAX too (not an overflow). */
+    CHECK_STATUS(innfer_forward(s, in, cond, SIZE_MAX, out, ld), INNFER_STATUS_BATCH_TOO_LARGE);
+    CHECK_STATUS(innfer_inverse(s, in, cond, SIZE_MAX, out, ld), INNFER_STATUS_BATCH_TOO_LARGE);
+    CHECK_STATUS(innfer_forward_strided(s, in, (ptrdiff_t)dim, 1, cond, (ptrdiff_t)cd, 1,
+                                        SIZE_MAX, out, (ptrdiff_t)dim, 1, ld),
+                 INNFER_STATUS_BATCH_TOO_LARGE);
+    CHECK(contains(innfer_session_last_error(s), "maximum batch"));
     CHECK_STATUS(innfer_forward(s, in, cond, 2, in, ld), INNFER_STATUS_INVALID_ARGUMENT);
     CHECK_STATUS(innfer_forward(s, in, cond, 2, out, out + 1), INNFER_STATUS_INVALID_ARGUMENT);
     CHECK_STATUS(innfer_forward(s, in, cond, 2, out, cond), INNFER_STATUS_INVALID_ARGUMENT);
@@ -309,10 +354,31 @@ static void calls(innfer_model *m) {
     /* broadcasting one condition row (c_rs = 0) is allowed */
     CHECK_OK(innfer_forward_strided(s, in, (ptrdiff_t)dim, 1, cond, 0, 1, 2, out, (ptrdiff_t)dim,
                                     1, ld));
-    /* the last error stays until the next failure */
+    /* Output strides that make elements share memory: rows interleaved (rs = cs = 1), or a
+     * zero stride between rows. */
+    CHECK_STATUS(innfer_forward_strided(s, in, (ptrdiff_t)dim, 1, cond, (ptrdiff_t)cd, 1, 2, out,
+                                        1, 1, ld),
+                 INNFER_STATUS_INVALID_ARGUMENT);
+    CHECK(contains(innfer_session_last_error(s), "share memory"));
+    CHECK_STATUS(innfer_sample_strided(s, y, 0, 1, 2, 2, x, 1, 1), INNFER_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(innfer_sample_strided(s, y, 0, 1, 2, 2, x, 2, 1), INNFER_STATUS_INVALID_ARGUMENT);
+    /* Column after column (cs = rows * rs) is fine. */
+    CHECK_OK(innfer_forward_strided(s, in, (ptrdiff_t)dim, 1, cond, (ptrdiff_t)cd, 1, 2, out, 1,
+                                    2, ld));
+    /* The last error describes the last call: a success clears it, the read-only queries
+     * leave it. */
     CHECK_STATUS(innfer_forward(s, in, cond, MB + 1, out, ld), INNFER_STATUS_BATCH_TOO_LARGE);
+    CHECK(innfer_session_max_batch(s) == MB && innfer_session_threads(s) == 1);
+    CHECK(contains(innfer_session_last_error(s), "innfer_forward: batch of 5 rows exceeds"));
     CHECK_OK(innfer_session_reseed(s, 1, 1));
-    CHECK(contains(innfer_session_last_error(s), "maximum batch"));
+    CHECK(strcmp(innfer_session_last_error(s), "") == 0);
+    /* Thread counts: 0 and more than 1024 refused (never spawned), 2 accepted. */
+    CHECK_STATUS(innfer_session_set_threads(s, 0), INNFER_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(innfer_session_set_threads(s, SIZE_MAX), INNFER_STATUS_INVALID_ARGUMENT);
+    CHECK(contains(innfer_session_last_error(s), "1024"));
+    CHECK_STATUS(innfer_session_set_threads(NULL, 2), INNFER_STATUS_NULL_ARGUMENT);
+    CHECK_OK(innfer_session_set_threads(s, 2));
+    CHECK(innfer_session_threads(s) == 2);
     innfer_session_free(s);
 }
 
