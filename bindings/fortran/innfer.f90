@@ -677,8 +677,8 @@ contains
     real(c_float), intent(in), contiguous :: x(:, :)
     real(c_float), intent(inout), contiguous :: out(:, :)
     integer(c_int32_t), intent(out) :: status
-    real(c_float), intent(in), contiguous, target, optional :: cond(:, :)
-    real(c_float), intent(inout), contiguous, target, optional :: logdet(:)
+    real(c_float), intent(in), target, optional :: cond(:, :)
+    real(c_float), intent(inout), target, optional :: logdet(:)
     character(len=*), intent(out), optional :: errmsg
     call pass_f(.false., session, x, out, status, cond, logdet, errmsg)
   end subroutine
@@ -689,8 +689,8 @@ contains
     real(c_float), intent(in), contiguous :: in(:, :)
     real(c_float), intent(inout), contiguous :: x(:, :)
     integer(c_int32_t), intent(out) :: status
-    real(c_float), intent(in), contiguous, target, optional :: cond(:, :)
-    real(c_float), intent(inout), contiguous, target, optional :: logdet(:)
+    real(c_float), intent(in), target, optional :: cond(:, :)
+    real(c_float), intent(inout), target, optional :: logdet(:)
     character(len=*), intent(out), optional :: errmsg
     call pass_f(.true., session, in, x, status, cond, logdet, errmsg)
   end subroutine
@@ -701,15 +701,20 @@ contains
     real(c_float), intent(in), contiguous :: a(:, :)
     real(c_float), intent(inout), contiguous :: b(:, :)
     integer(c_int32_t), intent(out) :: status
-    real(c_float), intent(in), contiguous, target, optional :: cond(:, :)
-    real(c_float), intent(inout), contiguous, target, optional :: logdet(:)
+    ! cond and logdet are not declared contiguous, here and in the wrappers: gfortran (12)
+    ! passing an absent contiguous optional array on to another procedure reads through a null
+    ! pointer (UndefinedBehaviorSanitizer). A strided one is copied here instead.
+    real(c_float), intent(in), target, optional :: cond(:, :)
+    real(c_float), intent(inout), target, optional :: logdet(:)
     character(len=*), intent(out), optional :: errmsg
+    real(c_float), allocatable, target :: cond_copy(:, :), logdet_copy(:)
     character(len=:), allocatable :: name, problem
     type(c_ptr) :: pc, pl
     integer :: dim, cond_dim
     integer(c_int64_t) :: rows
     name = 'innfer_forward_f'
     if (rev) name = 'innfer_inverse_f'
+    problem = ''
     rows = size(a, 2, kind=c_int64_t)
     pc = c_null_ptr
     pl = c_null_ptr
@@ -731,8 +736,11 @@ contains
             status = INNFER_STATUS_BUFFER_SIZE
             problem = name//': cond'//extents(shape(cond, kind=c_int64_t))//', expected cond'// &
                       extents([int(cond_dim, c_int64_t), rows])
-          else if (size(cond) > 0) then
+          else if (size(cond) > 0 .and. is_contiguous(cond)) then
             pc = c_loc(cond)
+          else if (size(cond) > 0) then
+            cond_copy = cond
+            pc = c_loc(cond_copy)
           end if
         end if
         if (present(logdet) .and. status == INNFER_STATUS_OK) then
@@ -740,8 +748,11 @@ contains
             status = INNFER_STATUS_BUFFER_SIZE
             problem = name//': logdet('//decimal(size(logdet, kind=c_int64_t))// &
                       '), expected logdet('//decimal(rows)//')'
-          else if (size(logdet) > 0) then
+          else if (size(logdet) > 0 .and. is_contiguous(logdet)) then
             pl = c_loc(logdet)
+          else if (size(logdet) > 0) then
+            allocate (logdet_copy(size(logdet)))
+            pl = c_loc(logdet_copy)
           end if
         end if
       end if
@@ -752,6 +763,7 @@ contains
       else
         status = innfer_forward(session, a, pc, int(rows, c_size_t), b, pl)
       end if
+      if (allocated(logdet_copy)) logdet = logdet_copy
     end if
     call report(errmsg, status, session, problem)
   end subroutine
