@@ -39,8 +39,17 @@ fn constants(text: &str, prefix: &str, sep: &str) -> BTreeMap<String, i64> {
 fn header() -> BTreeMap<String, i64> {
     let mut header = constants(&read("include/innfer.h"), "#define INNFER_", " ");
     header.remove("HAS_STD");
-    for name in ["STATUS_OK", "STATUS_OUT_OF_MEMORY", "LAYOUT_CINN", "ABI_VERSION", "ARENA_ALIGN"] {
-        assert!(header.contains_key(name), "the header's constants: {header:?}");
+    for name in [
+        "STATUS_OK",
+        "STATUS_OUT_OF_MEMORY",
+        "LAYOUT_CINN",
+        "ABI_VERSION",
+        "ARENA_ALIGN",
+    ] {
+        assert!(
+            header.contains_key(name),
+            "the header's constants: {header:?}"
+        );
     }
     header
 }
