@@ -189,10 +189,8 @@ public:
     const innfer_model* get() const noexcept { return m_.get(); }
 
 private:
-    friend class Session;
+    friend class Session;  // a moved-from session holds an empty Model
     Model() = default;
-    Model(std::shared_ptr<innfer_model> m, const detail::Dims& dims)
-        : m_(std::move(m)), dims_(dims) {}
 
     void adopt(innfer_model* m) {
         m_.reset(m, detail::ModelFree{});

@@ -188,6 +188,7 @@ contains
     real(c_double) :: acc, mu, t
     integer :: j, c, k, qi, rank, bad
     integer(c_int32_t) :: st
+    character(len=200) :: msg
     logical :: exact, ordered
     ys3 = reshape([1.5, -0.25, 0.0, 2.0, -1.0, 0.5], [2, 3])
     call innfer_session_create_f(model, 1024, big, st)
@@ -248,8 +249,9 @@ contains
     call check(same_bits(mean2(:, 1:1), mean(:, 1:1)) .and. same_bits(mean2(:, 3:3), mean(:, 3:3)), &
                'summaries: the others unchanged')
     ! Extents and arguments.
-    call innfer_summarize_f(small, ys3, n, narrow, sd2, st)
+    call innfer_summarize_f(small, ys3, n, narrow, sd2, st, errmsg=msg)
     call check(st == INNFER_STATUS_BUFFER_SIZE, 'summaries: mean(3, rows)')
+    call check(index(msg, 'mean(3, 3), expected mean(4, 3)') > 0, 'summaries: mean(3, rows) named')
     call innfer_summarize_f(small, ys3(:, 1:2), n, mean2, sd2, st)
     call check(st == INNFER_STATUS_BUFFER_SIZE, 'summaries: fewer observations than columns')
     call innfer_summarize_f(small, ys3, n, mean2, sd2, st, quantiles=q)
