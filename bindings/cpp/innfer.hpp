@@ -12,13 +12,17 @@
 // Errors: every failing call throws innfer::Error, which carries the C status
 // (innfer_status, see INNFER_STATUS_* in innfer.h) and the library's message.
 //
-// Lifetimes (as in C): a Model must outlive every Session made from it; a Session is used by
-// one thread at a time; a Model may be shared by any number of threads.
+// Lifetimes: a Model holds the loaded C model through a reference count that its copies and
+// every Session made from it share, so a Session stays valid when the Model object it was made
+// from is moved, reallocated (e.g. inside a std::vector) or destroyed; the C model is freed with
+// the last of them. A Session is used by one thread at a time; a Model (and its copies) may be
+// shared by any number of threads.
 #ifndef INNFER_HPP
 #define INNFER_HPP
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -66,6 +70,39 @@ inline std::string with_status(innfer_status s, const char* msg) {
     }
     return m;
 }
+
+/// The message of a failed session creation. The C API records no message for
+/// innfer_session_create/_init_static/_size (they have no session to keep it in: see
+/// innfer_session_last_error() in innfer.h), so it is told here from the documented causes of
+/// each status and the arguments.
+inline std::string session_failure(const char* call, innfer_status s, const innfer_model* m,
+                                   std::size_t max_batch) {
+    std::string text = std::string(call) + "(max_batch = " + std::to_string(max_batch) +
+                       "): " + innfer_status_string(s);
+    if (s == INNFER_STATUS_NULL_ARGUMENT && m == nullptr) {
+        text += ": the Model holds no model (it was moved from)";
+    } else if (s == INNFER_STATUS_INVALID_ARGUMENT && max_batch == 0) {
+        text += ": max_batch must be at least 1";
+    } else if (s == INNFER_STATUS_INVALID_ARGUMENT) {
+        text += ": a session of max_batch rows is too large to address";
+    } else if (s == INNFER_STATUS_OUT_OF_MEMORY) {
+        std::size_t bytes = 0;
+        if (innfer_session_size(m, max_batch, &bytes) == INNFER_STATUS_OK) {
+            text += ": a session of " + std::to_string(bytes) + " bytes could not be allocated";
+        }
+    }
+    return text;
+}
+
+/// The widths of a model (innfer_model_dims()).
+struct Dims {
+    std::size_t dim = 0, cond_dim = 0, x_dim = 0, y_dim = 0, z_dim = 0;
+    std::int32_t layout = INNFER_LAYOUT_NONE;
+};
+
+struct ModelFree {
+    void operator()(innfer_model* m) const noexcept { innfer_model_free(m); }
+};
 }  // namespace detail
 
 /// A strided matrix over caller memory: element (r, c) is data[r*rs + c*cs] (element strides).
@@ -104,7 +141,9 @@ struct MatrixView {
 using ConstView = MatrixView<const float>;
 using MutView = MatrixView<float>;
 
-/// A loaded model: immutable, move-only; frees itself.
+/// A loaded model: immutable. Copies share the one loaded C model (a reference count), and so
+/// do the Sessions made from it: the C model is freed with the last of them, so neither moving
+/// nor destroying a Model object invalidates a Session.
 class Model {
 public:
 #if defined(INNFER_HAS_STD)
@@ -137,49 +176,33 @@ public:
         return from_bytes(bytes.data(), bytes.size());
     }
 
-    Model(const Model&) = delete;
-    Model& operator=(const Model&) = delete;
-    Model(Model&& o) noexcept { *this = std::move(o); }
-    Model& operator=(Model&& o) noexcept {
-        if (this != &o) {
-            innfer_model_free(m_);
-            m_ = std::exchange(o.m_, nullptr);
-            dim_ = o.dim_;
-            cond_dim_ = o.cond_dim_;
-            x_dim_ = o.x_dim_;
-            y_dim_ = o.y_dim_;
-            z_dim_ = o.z_dim_;
-            layout_ = o.layout_;
-        }
-        return *this;
-    }
-    ~Model() { innfer_model_free(m_); }
+    std::size_t dim() const noexcept { return dims_.dim; }
+    std::size_t cond_dim() const noexcept { return dims_.cond_dim; }
+    std::size_t x_dim() const noexcept { return dims_.x_dim; }
+    std::size_t y_dim() const noexcept { return dims_.y_dim; }
+    std::size_t z_dim() const noexcept { return dims_.z_dim; }
+    Layout layout() const noexcept { return static_cast<Layout>(dims_.layout); }
+    std::size_t block_count() const noexcept { return innfer_model_block_count(m_.get()); }
 
-    std::size_t dim() const noexcept { return dim_; }
-    std::size_t cond_dim() const noexcept { return cond_dim_; }
-    std::size_t x_dim() const noexcept { return x_dim_; }
-    std::size_t y_dim() const noexcept { return y_dim_; }
-    std::size_t z_dim() const noexcept { return z_dim_; }
-    Layout layout() const noexcept { return static_cast<Layout>(layout_); }
-    std::size_t block_count() const noexcept { return innfer_model_block_count(m_); }
-
-    /// The C handle (still owned by this object); nullptr after a move.
-    const innfer_model* get() const noexcept { return m_; }
+    /// The C handle, shared by this object's copies and sessions (never free it); nullptr
+    /// after a move.
+    const innfer_model* get() const noexcept { return m_.get(); }
 
 private:
+    friend class Session;  // a moved-from session holds an empty Model
     Model() = default;
+
     void adopt(innfer_model* m) {
-        m_ = m;
-        innfer_status s =
-            innfer_model_dims(m_, &dim_, &cond_dim_, &x_dim_, &y_dim_, &z_dim_, &layout_);
+        m_.reset(m, detail::ModelFree{});
+        innfer_status s = innfer_model_dims(m, &dims_.dim, &dims_.cond_dim, &dims_.x_dim,
+                                            &dims_.y_dim, &dims_.z_dim, &dims_.layout);
         if (s != INNFER_STATUS_OK) {
-            throw Error(s, innfer_status_string(s));
+            throw Error(s, std::string("innfer_model_dims: ") + innfer_status_string(s));
         }
     }
 
-    innfer_model* m_ = nullptr;
-    std::size_t dim_ = 0, cond_dim_ = 0, x_dim_ = 0, y_dim_ = 0, z_dim_ = 0;
-    std::int32_t layout_ = INNFER_LAYOUT_NONE;
+    std::shared_ptr<innfer_model> m_;
+    detail::Dims dims_;
 };
 
 /// The result of a forward or inverse pass: out is [rows][dim], logdet [rows].
@@ -200,13 +223,16 @@ struct Summaries {
 
 /// Scratch memory and a random stream for passes of at most max_batch rows. Move-only.
 /// After construction no call allocates (except the std::vector convenience overloads).
+/// A session holds its own copy of the Model (sharing the C model), so the Model object it was
+/// made from may be moved or destroyed while the session lives.
 class Session {
 public:
     /// A heap session.
-    Session(const Model& model, std::size_t max_batch) : model_(&model) {
-        innfer_status st = innfer_session_create(model.get(), max_batch, &s_);
+    Session(const Model& model, std::size_t max_batch) : model_(model) {
+        innfer_status st = innfer_session_create(model_.get(), max_batch, &s_);
         if (st != INNFER_STATUS_OK) {
-            throw Error(st, innfer_status_string(st));
+            throw Error(st, detail::session_failure("innfer_session_create", st, model_.get(),
+                                                    max_batch));
         }
     }
 
@@ -215,7 +241,8 @@ public:
         std::size_t bytes = 0;
         innfer_status st = innfer_session_size(model.get(), max_batch, &bytes);
         if (st != INNFER_STATUS_OK) {
-            throw Error(st, innfer_status_string(st));
+            throw Error(st, detail::session_failure("innfer_session_size", st, model.get(),
+                                                    max_batch));
         }
         return bytes;
     }
@@ -228,9 +255,25 @@ public:
         innfer_session* s = nullptr;
         innfer_status st = innfer_session_init_static(model.get(), max_batch, memory, bytes, &s);
         if (st != INNFER_STATUS_OK) {
-            throw Error(st, innfer_status_string(st));
+            std::string msg =
+                detail::session_failure("innfer_session_init_static", st, model.get(), max_batch);
+            std::size_t need = 0;
+            if (st == INNFER_STATUS_ARENA_TOO_SMALL &&
+                innfer_session_size(model.get(), max_batch, &need) == INNFER_STATUS_OK) {
+                msg += ": the memory holds " + std::to_string(bytes) + " bytes, the session needs " +
+                       std::to_string(need) + " (required_bytes)";
+            } else if (st == INNFER_STATUS_ARENA_MISALIGNED) {
+                msg += ": the memory's address is " +
+                       std::to_string(reinterpret_cast<std::uintptr_t>(memory) %
+                                      INNFER_ARENA_ALIGN) +
+                       " bytes past a multiple of INNFER_ARENA_ALIGN (" +
+                       std::to_string(INNFER_ARENA_ALIGN) + ")";
+            } else if (st == INNFER_STATUS_NULL_ARGUMENT && memory == nullptr) {
+                msg += ": memory is nullptr";
+            }
+            throw Error(st, msg);
         }
-        return Session(model, s);
+        return Session(FromHandle{}, model, s);
     }
 
     Session(const Session&) = delete;
@@ -240,13 +283,14 @@ public:
         if (this != &o) {
             innfer_session_free(s_);
             s_ = std::exchange(o.s_, nullptr);
-            model_ = o.model_;
+            model_ = std::move(o.model_);
         }
         return *this;
     }
     ~Session() { innfer_session_free(s_); }
 
-    const Model& model() const noexcept { return *model_; }
+    /// The session's model (a copy sharing the C model: valid as long as the session).
+    const Model& model() const noexcept { return model_; }
     std::size_t max_batch() const noexcept { return innfer_session_max_batch(s_); }
     innfer_session* get() noexcept { return s_; }
 
@@ -325,8 +369,8 @@ public:
                         "sample: x must have y.rows * n rows (" + std::to_string(y.rows * n) +
                             "), has " + std::to_string(x.rows));
         }
-        check_cols("y", y.cols, model_->y_dim());
-        check_cols("x", x.cols, model_->x_dim());
+        check_cols("y", y.cols, model_.y_dim());
+        check_cols("x", x.cols, model_.x_dim());
         check(innfer_sample_strided(s_, y.data, y.rs, y.cs, y.rows, n, x.data, x.rs, x.cs));
     }
 
@@ -348,8 +392,8 @@ public:
 
     /// n samples for y (y.size() == y_dim): [n][x_dim] row-major.
     std::vector<float> sample(const std::vector<float>& y, std::size_t n) {
-        check_cols("y", y.size(), model_->y_dim());
-        std::vector<float> x(n * model_->x_dim());
+        check_cols("y", y.size(), model_.y_dim());
+        std::vector<float> x(n * model_.x_dim());
         sample(y.data(), n, x.data());
         return x;
     }
@@ -357,7 +401,7 @@ public:
     /// n samples for each observation in ys ([n_obs][y_dim] row-major): [n_obs*n][x_dim].
     std::vector<float> sample_batch(const std::vector<float>& ys, std::size_t n) {
         const std::size_t n_obs = observations(ys, "sample_batch");
-        std::vector<float> x(n_obs * n * model_->x_dim());
+        std::vector<float> x(n_obs * n * model_.x_dim());
         sample_batch(ys.data(), n_obs, n, x.data());
         return x;
     }
@@ -367,7 +411,7 @@ public:
     Summaries summarize(const std::vector<float>& ys, std::size_t n,
                         const std::vector<float>& quantiles = {}) {
         const std::size_t rows = observations(ys, "summarize");
-        const std::size_t xd = model_->x_dim(), nq = quantiles.size();
+        const std::size_t xd = model_.x_dim(), nq = quantiles.size();
         Summaries r{std::vector<float>(rows * xd), std::vector<float>(rows * xd),
                     std::vector<float>(rows * nq * xd), 0};
         r.invalid_rows = summarize(ys.data(), rows, n, quantiles.data(), nq, r.mean.data(),
@@ -386,7 +430,10 @@ public:
     }
 
 private:
-    Session(const Model& model, innfer_session* s) : s_(s), model_(&model) {}
+    // A tag, so that no argument of the public constructor (Session(model, 0) included) can
+    // select this one.
+    struct FromHandle {};
+    Session(FromHandle, const Model& model, innfer_session* s) : s_(s), model_(model) {}
 
     void check(innfer_status st) const {
         if (st != INNFER_STATUS_OK) {
@@ -396,8 +443,8 @@ private:
 
     /// The number of observations in ys ([rows][y_dim] row-major).
     std::size_t observations(const std::vector<float>& ys, const char* what) const {
-        const std::size_t yd = model_->y_dim();
-        if (model_->layout() == Layout::None) {
+        const std::size_t yd = model_.y_dim();
+        if (model_.layout() == Layout::None) {
             throw Error(INNFER_STATUS_NO_LAYOUT, std::string(what) + ": " +
                                                      innfer_status_string(INNFER_STATUS_NO_LAYOUT));
         }
@@ -419,14 +466,14 @@ private:
 
     void pass(bool rev, ConstView in, const ConstView* cond, MutView out, float* logdet) {
         const char* name = rev ? "inverse" : "forward";
-        check_cols(name, in.cols, model_->dim());
-        check_cols(name, out.cols, model_->dim());
+        check_cols(name, in.cols, model_.dim());
+        check_cols(name, out.cols, model_.dim());
         if (out.rows != in.rows || (cond != nullptr && cond->rows != in.rows)) {
             throw Error(INNFER_STATUS_BUFFER_SIZE,
                         std::string(name) + ": all views must have the same number of rows");
         }
         if (cond != nullptr) {
-            check_cols("cond", cond->cols, model_->cond_dim());
+            check_cols("cond", cond->cols, model_.cond_dim());
         }
         const float* c = cond ? cond->data : nullptr;
         std::ptrdiff_t crs = cond ? cond->rs : 0, ccs = cond ? cond->cs : 0;
@@ -436,7 +483,7 @@ private:
     }
 
     PassResult pass_vec(bool rev, const std::vector<float>& in, const std::vector<float>& cond) {
-        const std::size_t d = model_->dim(), cd = model_->cond_dim();
+        const std::size_t d = model_.dim(), cd = model_.cond_dim();
         if (d == 0 || in.size() % d != 0) {
             throw Error(INNFER_STATUS_BUFFER_SIZE,
                         "input size is not a multiple of dim = " + std::to_string(d));
@@ -462,7 +509,7 @@ private:
     }
 
     innfer_session* s_ = nullptr;
-    const Model* model_ = nullptr;
+    Model model_;
 };
 
 }  // namespace innfer

@@ -113,6 +113,9 @@ program sample
 
   call innfer_session_free(session)
   call innfer_model_free(model)
+  ! The main program's variables are saved: without this, leaks to LeakSanitizer.
+  deallocate (x, y, model_path, y_text, dump)
+  if (allocated(n_text)) deallocate (n_text)
 
 contains
 

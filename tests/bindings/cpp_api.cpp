@@ -70,6 +70,21 @@ static innfer_status status_of(F&& f) {
     return INNFER_STATUS_OK;
 }
 
+// The message of the innfer::Error f throws ("" if it throws none).
+template <class F>
+static std::string message_of(F&& f) {
+    try {
+        f();
+    } catch (const innfer::Error& e) {
+        return e.what();
+    }
+    return "";
+}
+
+static bool contains(const std::string& text, const char* part) {
+    return text.find(part) != std::string::npos;
+}
+
 int main(int argc, char** argv) {
     if (argc != 2) {
         std::printf("usage: cpp_api FIXTURES_DIR\n");
@@ -119,13 +134,58 @@ int main(int argc, char** argv) {
         innfer::Session s = innfer::Session::in_memory(model, 256, aligned, bytes_needed);
         CHECK(s.max_batch() == 256);
         CHECK(s.sample(y, n) == ref);
-        // Too small and misaligned memory are reported.
+        // Too small and misaligned memory are reported, with what was given and what is needed.
         CHECK(status_of([&] { innfer::Session::in_memory(model, 256, aligned, bytes_needed / 2); }) ==
               INNFER_STATUS_ARENA_TOO_SMALL);
+        const std::string small = message_of(
+            [&] { innfer::Session::in_memory(model, 256, aligned, bytes_needed / 2); });
+        CHECK(contains(small, std::to_string(bytes_needed / 2).c_str()) &&
+              contains(small, std::to_string(bytes_needed).c_str()));
         CHECK(status_of([&] {
                   innfer::Session::in_memory(model, 256, static_cast<char*>(aligned) + 4,
                                              bytes_needed);
               }) == INNFER_STATUS_ARENA_MISALIGNED);
+        CHECK(contains(message_of([&] {
+                           innfer::Session::in_memory(model, 256, static_cast<char*>(aligned) + 4,
+                                                      bytes_needed);
+                       }),
+                       "4 bytes past a multiple of INNFER_ARENA_ALIGN"));
+        std::printf("in-memory error as expected: %s\n", small.c_str());
+    }
+    // Session(model, 0) compiles (no constructor but the public one takes (Model, integer)) and
+    // fails with a message naming max_batch; so does a session of a moved-from Model.
+    {
+        const std::string zero = message_of([&] { innfer::Session s(model, 0); });
+        CHECK(status_of([&] { innfer::Session s(model, 0); }) == INNFER_STATUS_INVALID_ARGUMENT);
+        CHECK(contains(zero, "max_batch = 0") && contains(zero, "at least 1"));
+        std::printf("create error as expected: %s\n", zero.c_str());
+        CHECK(status_of([&] { innfer::Session s(from_bytes, 8); }) == INNFER_STATUS_NULL_ARGUMENT);
+        CHECK(contains(message_of([&] { innfer::Session s(from_bytes, 8); }), "moved from"));
+        CHECK(status_of([&] { innfer::Session::required_bytes(model, 0); }) ==
+              INNFER_STATUS_INVALID_ARGUMENT);
+    }
+    // A session does not depend on the Model object it was made from: the models of a
+    // std::vector that reallocates, then is cleared, and a temporary Model, still sample the
+    // same bits (under AddressSanitizer: no use after free; scripts/sanitize-bindings.sh).
+    {
+        std::vector<innfer::Model> models;
+        models.push_back(innfer::Model(cinn_path));
+        innfer::Session s(models[0], 64);
+        const innfer_model* handle = models[0].get();
+        for (int i = 0; i < 16; i++) {
+            models.push_back(innfer::Model::from_bytes(bytes));
+        }
+        CHECK(s.sample(y, n) == ref);
+        CHECK(s.model().get() == handle);
+        models.clear();
+        s.reseed(0, 0);
+        CHECK(s.sample(y, n) == ref);
+        CHECK(s.model().x_dim() == 4);
+        innfer::Session from_temporary(innfer::Model(cinn_path), 64);
+        CHECK(from_temporary.sample(y, n) == ref);
+        // Copies share the C model.
+        innfer::Model copy = model;
+        CHECK(copy.get() == model.get() && copy.dim() == model.dim());
     }
     {
         innfer::Session s(model, 100);

@@ -91,6 +91,9 @@ program fortran_api
   call innfer_sample_f(session, ys(:, 1), 11, xs, st)
   call check(st == INNFER_STATUS_BUFFER_SIZE, 'sample into too small x')
 
+  call extents(session)
+  call static_sessions(model, xs)
+
   ! The stream contract: observation 2 drawn alone, by a session seeked to its first sample
   ! and running on two threads (per = 4000 rows: long enough for them), is the bits of one
   ! call over both observations.
@@ -160,6 +163,8 @@ program fortran_api
   call innfer_model_free(plain)
   call innfer_session_free(session)
   call innfer_model_free(model)
+  ! The main program's variables are saved: without this, a leak to LeakSanitizer.
+  deallocate (xall, xpart, bytes)
   if (failures /= 0) then
     print '(a,i0,a)', 'fortran_api: ', failures, ' check(s) failed'
     stop 1
@@ -183,6 +188,7 @@ contains
     real(c_double) :: acc, mu, t
     integer :: j, c, k, qi, rank, bad
     integer(c_int32_t) :: st
+    character(len=200) :: msg
     logical :: exact, ordered
     ys3 = reshape([1.5, -0.25, 0.0, 2.0, -1.0, 0.5], [2, 3])
     call innfer_session_create_f(model, 1024, big, st)
@@ -243,8 +249,9 @@ contains
     call check(same_bits(mean2(:, 1:1), mean(:, 1:1)) .and. same_bits(mean2(:, 3:3), mean(:, 3:3)), &
                'summaries: the others unchanged')
     ! Extents and arguments.
-    call innfer_summarize_f(small, ys3, n, narrow, sd2, st)
+    call innfer_summarize_f(small, ys3, n, narrow, sd2, st, errmsg=msg)
     call check(st == INNFER_STATUS_BUFFER_SIZE, 'summaries: mean(3, rows)')
+    call check(index(msg, 'mean(3, 3), expected mean(4, 3)') > 0, 'summaries: mean(3, rows) named')
     call innfer_summarize_f(small, ys3(:, 1:2), n, mean2, sd2, st)
     call check(st == INNFER_STATUS_BUFFER_SIZE, 'summaries: fewer observations than columns')
     call innfer_summarize_f(small, ys3, n, mean2, sd2, st, quantiles=q)
@@ -260,6 +267,129 @@ contains
     print '(a)', 'summaries error as expected: '//innfer_session_message(small)
     call innfer_session_free(small)
     call innfer_session_free(big)
+  end subroutine
+
+  ! Every wrapper checks every extent against the model's dims: a wrong one is
+  ! INNFER_STATUS_BUFFER_SIZE with a message naming the array, and nothing is written (the
+  ! arrays here are exactly as large as their shapes, so a write past them is an overflow that
+  ! -fcheck=all or AddressSanitizer reports: scripts/sanitize-bindings.sh).
+  subroutine extents(session)
+    type(c_ptr), intent(in) :: session
+    real(c_float) :: y2(2), y3(3), x3(3, 10), x4(4, 10), yy(3, 2), yb(2, 2), xb4(4, 20), xb5(5, 20)
+    real(c_float) :: xf3(3, 4), xf4(4, 4), of4(4, 4), of3(4, 3), c1(1, 4), c2(2, 4), c23(2, 3)
+    real(c_float) :: ld3(3), ld4(4), cwide(2, 8), ldwide(8), of4b(4, 4)
+    character(len=200) :: msg, library
+    integer(c_int32_t) :: st
+    y2 = [1.5, -0.25]
+    y3 = [1.5, -0.25, 0.0]
+    yy = 0
+    yb = 0
+    x3 = -7
+    xf3 = 0.5
+    xf4 = 0.5
+    c1 = 0
+    c2 = reshape([0.5, -1.0, 0.25, 0.0, -0.75, 1.0, 0.0, 0.5], [2, 4])
+    c23 = 0
+    call innfer_sample_f(session, y2, 10, x3, st, msg)
+    call check(st == INNFER_STATUS_BUFFER_SIZE .and. maxval(abs(x3 + 7)) < 0.5, 'sample into x(3, n)')
+    call check(index(msg, 'x(3, 10)') > 0, 'sample into x(3, n): message')
+    print '(a)', 'extent error as expected: '//trim(msg)
+    call innfer_sample_f(session, y3, 10, x4, st, msg)
+    call check(st == INNFER_STATUS_BUFFER_SIZE .and. index(msg, 'y_dim is 2') > 0, &
+               'sample with y(3)')
+    call innfer_sample_f(session, y2, -1, x4, st, msg)
+    call check(st == INNFER_STATUS_INVALID_ARGUMENT .and. index(msg, 'n is -1') > 0, &
+               'sample n = -1')
+    call innfer_sample_f(session, y2, 10, x4, st, msg)
+    call check(st == INNFER_STATUS_OK .and. msg == '', 'sample: blank errmsg on success')
+    call innfer_sample_batch_f(session, yy, 10, xb4, st, msg)
+    call check(st == INNFER_STATUS_BUFFER_SIZE .and. index(msg, 'y(3, 2)') > 0, 'batch y(3, :)')
+    call innfer_sample_batch_f(session, yb, 10, xb5, st, msg)
+    call check(st == INNFER_STATUS_BUFFER_SIZE .and. index(msg, 'x(5, 20)') > 0, 'batch x(5, :)')
+    call innfer_sample_batch_f(session, yb, 11, xb4, st, msg)
+    call check(st == INNFER_STATUS_BUFFER_SIZE .and. index(msg, '>= 22') > 0, &
+               'batch x with too few columns')
+    call innfer_forward_f(session, xf3, of3, st, cond=c2, errmsg=msg)
+    call check(st == INNFER_STATUS_BUFFER_SIZE .and. index(msg, 'dim is 4') > 0, 'forward x(3, :)')
+    call innfer_forward_f(session, xf4, of3, st, cond=c2, errmsg=msg)
+    call check(st == INNFER_STATUS_BUFFER_SIZE .and. index(msg, 'output(4, 3)') > 0, &
+               'forward out(4, 3)')
+    call innfer_inverse_f(session, xf4, of4, st, cond=c1, errmsg=msg)
+    call check(st == INNFER_STATUS_BUFFER_SIZE .and. index(msg, 'cond(1, 4)') > 0, &
+               'inverse cond(1, :)')
+    call innfer_inverse_f(session, xf4, of4, st, cond=c23, errmsg=msg)
+    call check(st == INNFER_STATUS_BUFFER_SIZE .and. index(msg, 'expected cond(2, 4)') > 0, &
+               'inverse cond(2, 3)')
+    call innfer_forward_f(session, xf4, of4, st, cond=c2, logdet=ld3, errmsg=msg)
+    call check(st == INNFER_STATUS_BUFFER_SIZE .and. index(msg, 'logdet(3)') > 0, 'logdet(3)')
+    call innfer_forward_f(session, xf4, of4, st, cond=c2, logdet=ld4, errmsg=msg)
+    call check(st == INNFER_STATUS_OK .and. msg == '', 'forward with the right extents')
+    ! Strided cond and logdet (every other column): the same bits as contiguous ones.
+    cwide = 0
+    cwide(:, 1::2) = c2
+    call innfer_forward_f(session, xf4, of4b, st, cond=cwide(:, 1::2), logdet=ldwide(1::2))
+    call check(st == INNFER_STATUS_OK .and. same_bits(of4b, of4) .and. &
+               same_bits(reshape(ldwide(1::2), [1, 4]), reshape(ld4, [1, 4])), &
+               'forward with strided cond and logdet')
+    ! A library failure carries the library's message.
+    call innfer_forward_f(session, xf4, of4, st, errmsg=msg)
+    library = innfer_session_message(session)
+    call check(st /= INNFER_STATUS_OK .and. msg == library, &
+               'forward without cond: the library''s message')
+    call innfer_session_set_threads_f(session, 0, st, msg)
+    call check(index(msg, 'threads is 0') > 0, 'zero threads: message')
+    call innfer_session_seek_observation_f(session, 0_c_int64_t, 3, st, msg)
+    call check(index(msg, 'first_obs 0') > 0, 'observation 0: message')
+    call innfer_sample_f(c_null_ptr, y2, 10, x4, st, msg)
+    call check(st == INNFER_STATUS_NULL_ARGUMENT .and. index(msg, 'not a live session') > 0, &
+               'sample on no session')
+  end subroutine
+
+  ! A static session in a buffer of innfer_session_memory_bytes_f bytes starting at any
+  ! address: the wrapper aligns it and it samples the heap session's bits; short, not
+  ! contiguous and max_batch 0 are errors with messages, as is creating a heap session of
+  ! max_batch 0.
+  subroutine static_sessions(model, reference)
+    type(c_ptr), intent(in) :: model
+    real(c_float), intent(in) :: reference(:, :)
+    integer(c_int8_t), allocatable, target :: memory(:)
+    type(c_ptr) :: s
+    integer(c_size_t) :: bytes
+    integer(c_int32_t) :: st
+    integer :: skip
+    character(len=200) :: msg
+    real(c_float) :: xs(4, 10)
+    call innfer_session_memory_bytes_f(model, 16, bytes, st)
+    call check(st == INNFER_STATUS_OK .and. bytes > INNFER_ARENA_ALIGN, 'memory bytes')
+    allocate (memory(2 * bytes))
+    do skip = 0, 3
+      call innfer_session_init_static_f(model, 16, memory(1 + skip:bytes + skip), s, st, msg)
+      call check(st == INNFER_STATUS_OK .and. msg == '', 'static session at any offset')
+      call check(innfer_session_max_batch(s) == 16_c_size_t, 'static session max_batch')
+      st = innfer_session_reseed(s, 3_c_int64_t, 1_c_int64_t)
+      call innfer_sample_f(s, [1.5_c_float, -0.25_c_float], 10, xs, st)
+      call check(st == INNFER_STATUS_OK .and. same_bits(xs, reference), &
+                 'static session samples = heap session samples')
+      call innfer_session_free(s)
+    end do
+    call innfer_session_init_static_f(model, 16, memory(1:bytes - 1), s, st, msg)
+    call check(st == INNFER_STATUS_ARENA_TOO_SMALL .and. .not. c_associated(s), &
+               'static session in too little memory')
+    call check(index(msg, 'the session needs') > 0, 'too little memory: message')
+    print '(a)', 'static session error as expected: '//trim(msg)
+    call innfer_session_init_static_f(model, 16, memory(::2), s, st, msg)
+    call check(st == INNFER_STATUS_INVALID_ARGUMENT .and. index(msg, 'contiguous') > 0, &
+               'static session in strided memory')
+    call innfer_session_init_static_f(model, 0, memory, s, st, msg)
+    call check(st == INNFER_STATUS_INVALID_ARGUMENT .and. index(msg, 'max_batch is 0') > 0, &
+               'static session of max_batch 0')
+    call innfer_session_create_f(model, 0, s, st, msg)
+    call check(st == INNFER_STATUS_INVALID_ARGUMENT .and. index(msg, 'max_batch is 0') > 0, &
+               'heap session of max_batch 0')
+    call innfer_session_create_f(c_null_ptr, 4, s, st, msg)
+    call check(st == INNFER_STATUS_NULL_ARGUMENT .and. index(msg, 'c_null_ptr') > 0, &
+               'heap session of no model')
+    deallocate (memory)
   end subroutine
 
   logical function same_bits(a, b)

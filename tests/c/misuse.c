@@ -141,7 +141,9 @@ static void sessions(innfer_model *m) {
     CHECK_STATUS(innfer_session_create(m, (size_t)1 << 50, &s), INNFER_STATUS_OUT_OF_MEMORY);
     CHECK(s == NULL);
 
-    raw = (unsigned char *)aligned_alloc(INNFER_ARENA_ALIGN, bytes + 2 * INNFER_ARENA_ALIGN);
+    /* aligned_alloc's size is a multiple of the alignment (C11 7.22.3.1). */
+    raw = (unsigned char *)aligned_alloc(INNFER_ARENA_ALIGN,
+                                         (bytes + 63) / 64 * 64 + 2 * INNFER_ARENA_ALIGN);
     memory = raw;
     CHECK_STATUS(innfer_session_init_static(m, MB, NULL, bytes, &s), INNFER_STATUS_NULL_ARGUMENT);
     CHECK_STATUS(innfer_session_init_static(NULL, MB, memory, bytes, &s),

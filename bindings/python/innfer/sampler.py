@@ -411,7 +411,13 @@ class Session:
         st = self._lib.innfer_session_create(model._h, max_batch, ctypes.byref(self._h))
         if st != 0:
             self._h = ctypes.c_void_p()
-            raise Error(st, status_string(st))
+            # The C API keeps no message for a failed creation (innfer_session_last_error() in
+            # innfer.h): max_batch is already checked above, so what is left is its size.
+            why = {
+                STATUS["INVALID_ARGUMENT"]: ": a session of max_batch rows is too large to address",
+                STATUS["OUT_OF_MEMORY"]: ": the session's memory could not be allocated",
+            }.get(st, "")
+            raise Error(st, f"innfer_session_create(max_batch = {max_batch}): {status_string(st)}{why}")
 
     def __del__(self):
         h = getattr(self, "_h", None)

@@ -97,7 +97,9 @@ def test_session_sizes(cinn):
     fails("INVALID_ARGUMENT", lambda: cinn.session(max_batch=0), "max_batch must be >= 1, got 0")
     fails("INVALID_ARGUMENT", lambda: cinn.session(max_batch=-1), "max_batch must be >= 1, got -1")
     fails("INVALID_ARGUMENT", lambda: cinn.session(max_batch=2.5), "max_batch must be an integer")
-    fails("INVALID_ARGUMENT", lambda: cinn.session(max_batch=2**62))  # more than memory can address
+    fails("INVALID_ARGUMENT", lambda: cinn.session(max_batch=2**62),  # more than memory can address
+          f"innfer_session_create(max_batch = {2**62}): invalid argument: a session of max_batch rows is "
+          "too large to address")
     fails("INVALID_ARGUMENT", lambda: cinn.session(max_batch=2**64), "too large")
 
 
