@@ -148,9 +148,11 @@
 
 /**
  * Version of the C ABI this header describes. Compare with `innfer_abi_version()` at start-up:
- * a library with a different ABI version must not be used with this header.
+ * a library with a different ABI version must not be used with this header. Version 2:
+ * `innfer_load_options` gained `weight_storage` (a program built against version 1 passes a
+ * smaller struct).
  */
-#define INNFER_ABI_VERSION 1
+#define INNFER_ABI_VERSION 2
 
 /**
  * Alignment in bytes that memory given to `innfer_session_init_static` must have.

@@ -6,11 +6,12 @@
 # fails the run: an invalid read or write, a use after free, undefined behaviour, a definite
 # leak, a data race.
 #
-# The library is the release libinnfer.a (`cargo build --release --lib`), linked statically; its
+# The library is the release libinnfer.a (`cargo build --release -p innfer-capi`), linked statically; its
 # Rust code is not instrumented (that needs a nightly toolchain), but every allocation it makes
 # goes through the sanitizer's and valgrind's allocator, so misuse of its memory from the
-# calling side is caught, as are the bindings' own errors. tests/c/noalloc.c is left out: it
-# replaces malloc itself, which the sanitizer and valgrind also do.
+# calling side is caught, as are the bindings' own errors. tests/c/noalloc.c and
+# tests/c/packed.c are left out: they replace malloc themselves, which the sanitizer and
+# valgrind also do.
 #
 #   bash scripts/sanitize-bindings.sh          (needs gcc, g++, gfortran and valgrind)
 set -euo pipefail
@@ -20,7 +21,7 @@ for tool in cc c++ gfortran valgrind; do
   command -v "$tool" >/dev/null || { echo "sanitize-bindings: $tool is not installed"; exit 1; }
 done
 
-cargo build --release --lib
+cargo build --release -p innfer-capi
 lib="${CARGO_TARGET_DIR:-target}/release/libinnfer.a"
 deps=(-lpthread -ldl -lm)
 work=$(mktemp -d)
@@ -38,7 +39,7 @@ build() {
   local out=$work/$1 flags=$2
   mkdir -p "$out/mod"
   local c=(-std=c11 -D_GNU_SOURCE -Wall -Wextra -pedantic -Werror -O1 -g -pthread $flags)
-  for p in sample misuse streams summary threads; do
+  for p in sample misuse streams summary threads non_finite model_info; do
     cc "${c[@]}" -Iinclude -Itests/c "tests/c/$p.c" "$lib" "${deps[@]}" -o "$out/$p"
   done
   cc "${c[@]}" -Iinclude examples/c/sample.c "$lib" "${deps[@]}" -o "$out/c_example"
@@ -67,6 +68,8 @@ run_all() {
     "streams $toy $out/streams.f32 3 1 5 4 6"
     "summary $toy $out/summary.f32 3 1 4 6 8"
     "threads $toy $out/threads.f32 9"
+    "non_finite models/kinematics.safetensors"
+    "model_info $cinn"
     "c_example $cinn 1.5,-0.25 100"
     "cpp_api $fixtures"
     "cpp_example $toy 0.5,-1,0.25,2 100"

@@ -46,11 +46,20 @@ module innfer
   integer(c_int32_t), parameter :: INNFER_STATUS_ISA_UNAVAILABLE = 14
   integer(c_int32_t), parameter :: INNFER_STATUS_INTERNAL = 15
   integer(c_int32_t), parameter :: INNFER_STATUS_OUT_OF_MEMORY = 16
+  integer(c_int32_t), parameter :: INNFER_STATUS_NON_FINITE_OUTPUT = 17
 
   ! Layouts (innfer_model_dims' layout).
   integer(c_int32_t), parameter :: INNFER_LAYOUT_NONE = 0
   integer(c_int32_t), parameter :: INNFER_LAYOUT_INN = 1
   integer(c_int32_t), parameter :: INNFER_LAYOUT_CINN = 2
+
+  ! Weight storage (innfer_load_options.weight_storage) and the variables of
+  ! innfer_model_standardization().
+  integer(c_int32_t), parameter :: INNFER_WEIGHT_STORAGE_F32 = 0
+  integer(c_int32_t), parameter :: INNFER_WEIGHT_STORAGE_BF16 = 1
+  integer(c_int32_t), parameter :: INNFER_WEIGHT_STORAGE_F16 = 2
+  integer(c_int32_t), parameter :: INNFER_VARIABLE_X = 0
+  integer(c_int32_t), parameter :: INNFER_VARIABLE_Y = 1
 
   ! Versions and the alignment of static session memory.
   integer(c_int32_t), parameter :: INNFER_VERSION_MAJOR = 0
@@ -58,7 +67,7 @@ module innfer
   integer(c_int32_t), parameter :: INNFER_VERSION_PATCH = 0
   ! C's INNFER_ABI_VERSION macro; renamed because Fortran names are case-insensitive and
   ! innfer_abi_version() is the function returning the linked library's ABI version.
-  integer(c_int32_t), parameter :: INNFER_HEADER_ABI_VERSION = 1
+  integer(c_int32_t), parameter :: INNFER_HEADER_ABI_VERSION = 2
   integer(c_size_t), parameter :: INNFER_ARENA_ALIGN = 64
 
   ! Kind of the C ptrdiff_t strides. iso_c_binding has c_ptrdiff_t only from Fortran 2018;

@@ -38,8 +38,10 @@ pub const INNFER_VERSION_MINOR: u32 = 1;
 /// Patch version of the library.
 pub const INNFER_VERSION_PATCH: u32 = 0;
 /// Version of the C ABI this header describes. Compare with `innfer_abi_version()` at start-up:
-/// a library with a different ABI version must not be used with this header.
-pub const INNFER_ABI_VERSION: u32 = 1;
+/// a library with a different ABI version must not be used with this header. Version 2:
+/// `innfer_load_options` gained `weight_storage` (a program built against version 1 passes a
+/// smaller struct).
+pub const INNFER_ABI_VERSION: u32 = 2;
 /// Alignment in bytes that memory given to `innfer_session_init_static` must have.
 pub const INNFER_ARENA_ALIGN: usize = 64;
 /// `layout` value from `innfer_model_dims`: the model has no sampling layout

@@ -73,6 +73,7 @@ STATUS = {
     "ISA_UNAVAILABLE": 14,
     "INTERNAL": 15,
     "OUT_OF_MEMORY": 16,
+    "NON_FINITE_OUTPUT": 17,
 }
 for _name, _code in STATUS.items():
     globals()["STATUS_" + _name] = _code
@@ -82,7 +83,7 @@ for _name, _code in STATUS.items():
 LAYOUT_NONE, LAYOUT_INN, LAYOUT_CINN = 0, 1, 2
 _LAYOUT_NAMES = {LAYOUT_NONE: "none", LAYOUT_INN: "inn", LAYOUT_CINN: "cinn"}
 #: The C ABI this module is written for (``INNFER_ABI_VERSION``).
-ABI_VERSION = 1
+ABI_VERSION = 2
 
 ArrayLike = Union[np.ndarray, "list[float]", "tuple[float, ...]"]
 
