@@ -29,12 +29,12 @@ LIB=$TARGET_DIR/$TARGET/release/libinnfer.a
 
 # `cargo rustc --crate-type staticlib`: the package's cdylib type does not exist on bare metal.
 # Flash is scarce: the dependencies are optimised for size and the whole library is linked as
-# one unit (LTO), but innfer's own code keeps opt-level 3 for its kernels (on the Cortex-M4 a
-# sample of the mixture model takes 217 000 instructions at "s" against 181 000, for 13 KB less
-# code).
+# one unit (LTO), but innfer's own code keeps opt-level 2 for its kernels (on the Cortex-M4 a
+# sample of the mixture model takes about 3 times the instructions at "s"; opt-level 3 gives
+# the same 181 000 instructions as 2 for about 4 KB more code). INNFER_OPT overrides it.
 "$CARGO" rustc --release --lib --manifest-path "$ROOT/Cargo.toml" -p innfer-capi \
     --no-default-features --target "$TARGET" --target-dir "$TARGET_DIR" --crate-type staticlib \
-    --config 'profile.release.opt-level="s"' --config 'profile.release.package.innfer.opt-level=3' \
+    --config 'profile.release.opt-level="s"' --config "profile.release.package.innfer.opt-level=${INNFER_OPT:-2}" \
     --config profile.release.lto=true --config profile.release.codegen-units=1
 
 # The C library's names among the archive's global definitions.
