@@ -41,8 +41,12 @@
  *
  * MEMORY
  *   Loading a model and innfer_session_create() allocate (with the C allocator in hosted
- *   builds), and so does innfer_session_set_threads() (its workers); memory the allocator
- *   refuses is INNFER_STATUS_OUT_OF_MEMORY, never an abort.
+ *   builds), and so does innfer_session_set_threads() (its workers). Every allocation whose
+ *   size comes from the file or from max_batch is fallible: the allocator's refusal is
+ *   INNFER_STATUS_OUT_OF_MEMORY, never an abort. Small allocations bounded by the file's
+ *   JSON header (key names, messages, the header's tables: about 10 bytes per header byte)
+ *   and the handles themselves still abort if the allocator refuses them (docs/format.md §8;
+ *   tests/c_fault_injection.rs fails every allocation in turn).
  *   Nothing else allocates: once a session exists, sampling, forward, inverse, reseeding,
  *   seeking and error reporting use only the session's memory. With
  *   innfer_session_init_static() the session lives entirely in memory you provide (ask
@@ -427,9 +431,9 @@ innfer_load_options innfer_load_options_default(void);
  * `_INVALID_ARGUMENT`, `_FORMAT`, `_METADATA`, `_TENSOR`, `_UNSUPPORTED`, `_DIMS`,
  * `_OUT_OF_MEMORY` or `_INTERNAL`.
  *
- * **Allocation.** Allocates the model (and temporaries). Out of memory is
- * `INNFER_STATUS_OUT_OF_MEMORY` (never an abort); `innfer_model_load_bytes_with()` can also
- * cap what the load may allocate.
+ * **Allocation.** Allocates the model (and temporaries). Out of memory for anything sized by
+ * the file is `INNFER_STATUS_OUT_OF_MEMORY` (never an abort; the small allocations of MEMORY
+ * excepted); `innfer_model_load_bytes_with()` can also cap what the load may allocate.
  *
  * **Thread safety.** May be called from any thread at any time.
  *
@@ -685,7 +689,7 @@ innfer_status innfer_session_init_static(const innfer_model *m,
  * `innfer_session_free()`; on failure `*out` is set to NULL (if `out` is not NULL).
  * Returns `INNFER_STATUS_OK`, `_NULL_ARGUMENT` (`m` or `out` NULL), `_INVALID_ARGUMENT`
  * (`max_batch` 0 or too large to address) or `_OUT_OF_MEMORY` (the allocator refused the
- * session's memory: never an abort).
+ * session's memory: never an abort; the handle itself is one of MEMORY's small allocations).
  *
  * **Thread safety.** Any thread; many sessions may share one model.
  *

@@ -248,7 +248,7 @@ unsafe fn init_static(
 /// `innfer_session_free()`; on failure `*out` is set to NULL (if `out` is not NULL).
 /// Returns `INNFER_STATUS_OK`, `_NULL_ARGUMENT` (`m` or `out` NULL), `_INVALID_ARGUMENT`
 /// (`max_batch` 0 or too large to address) or `_OUT_OF_MEMORY` (the allocator refused the
-/// session's memory: never an abort).
+/// session's memory: never an abort; the handle itself is one of MEMORY's small allocations).
 ///
 /// **Thread safety.** Any thread; many sessions may share one model.
 ///
