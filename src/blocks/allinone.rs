@@ -5,10 +5,11 @@ use crate::model::packed::array::Array;
 use alloc::format;
 use alloc::vec::Vec;
 
+use super::CheckedAtLoad;
 use super::subnet::Subnet;
 use super::{BlockSpec, Plan, Work};
 use crate::error::{Error, Result};
-use crate::kernels::gemm::{Available, PackedWeight, WeightStorage};
+use crate::kernels::gemm::{self, Available, PackedWeight, Product, Rows, RowsMut, WeightStorage};
 use crate::kernels::math;
 use crate::model::packed::image::{Reader, Writer};
 use crate::source::Source;
@@ -340,7 +341,7 @@ pub(crate) struct AllInOne {
     permutation: Mixing,
     /// A Householder permutation kept factored: its `K` reflections `u_k` (`[K, D]`, `H_k =
     /// I − u_k·u_kᵀ`) before `permutation` (which is then `w_0`); empty otherwise.
-    reflections: Array<f32>,
+    reflections: Array<Reflections>,
     reverse_permutation: bool,
     cond: bool,
 }
@@ -354,17 +355,21 @@ const HOUSEHOLDER_IMAGE_TAG: u32 = 2;
 enum Householder {
     /// `W` as a dense `[D, D]` matrix.
     Formed(Vec<f32>),
-    /// The reflections `u_k = v_k·√(2/v_kᵀv_k)` (`H_k = I − u_k·u_kᵀ`), `[K, D]`, and `w_0`.
-    Factored { reflections: Vec<f32>, w0: Vec<f32> },
+    /// The reflections in groups ([`Reflections`]), and `w_0`.
+    Factored {
+        reflections: Vec<Reflections>,
+        w0: Vec<f32>,
+    },
 }
 
 /// Reads a Householder permutation. Forming `W` costs `2·K·D²` multiply-adds for the
 /// `(K + D)·D` values of `vk_householder` and `w_0`: it is formed (in f64, as FrEIA forms it,
 /// so results match FrEIA's to f32 rounding) while that is within [`WORK_PER_VALUE`] per
 /// value, that is while `K·D ≤ 32·(K + D)` (any `K ≤ 32`, or `D ≤ 64`). Otherwise the block
-/// keeps the `K` reflections and applies them at run time (`2·K·D` multiply-adds a row, about
-/// `2·K/D` times a dense `W`'s `D²`), so a hostile `D = K` file still loads in time linear in
-/// its size.
+/// keeps the `K` reflections, in groups of [`REFLECTION_GROUP`] ([`Reflections`], about
+/// `1.5·REFLECTION_GROUP` multiply-adds per value of `vk_householder` to build), and applies
+/// them at run time (`4·K·D` multiply-adds a row, as products: about `4·K/D` times a dense
+/// `W`'s `D²`), so a hostile `D = K` file still loads in time linear in its size.
 fn householder(src: &Source<'_>, spec: &BlockSpec<'_, '_>, d: usize) -> Result<Householder> {
     let vk_name = spec.tensor("vk_householder");
     let k = match src.shape(&vk_name).as_deref() {
@@ -407,15 +412,19 @@ fn householder(src: &Source<'_>, spec: &BlockSpec<'_, '_>, d: usize) -> Result<H
         scale.push(2.0 / vv);
     }
     if k * d > WORK_PER_VALUE / 2 * (k + d) {
-        src.budget.count_work(k * d);
-        let mut reflections = vk;
-        for ((u, v), &c) in reflections
-            .chunks_exact_mut(d)
-            .zip(v64.chunks_exact(d))
-            .zip(&scale)
-        {
+        src.budget.charge::<f32>(
+            || format!("the Householder reflections of block {}", spec.index),
+            3 * k * d,
+        )?;
+        let mut u = v64;
+        for (u, &c) in u.chunks_exact_mut(d).zip(&scale) {
             let r = libm::sqrt(c);
-            u.iter_mut().zip(v).for_each(|(u, &v)| *u = (v * r) as f32);
+            u.iter_mut().for_each(|u| *u *= r);
+        }
+        let mut reflections =
+            try_with_capacity("the Householder reflections", k.div_ceil(REFLECTION_GROUP))?;
+        for group in u.chunks(REFLECTION_GROUP * d) {
+            reflections.push(Reflections::new(group, d, &src.budget)?);
         }
         return Ok(Householder::Factored { reflections, w0 });
     }
@@ -445,52 +454,107 @@ fn householder(src: &Source<'_>, spec: &BlockSpec<'_, '_>, d: usize) -> Result<H
     Ok(Householder::Formed(out))
 }
 
-/// Reflections a group of [`reflect`] applies to each row in turn (a group of `D = 2048`
-/// vectors is 256 KiB, in cache while the rows pass).
+/// Reflections a [`Reflections`] group holds (the last group of a block may hold fewer).
 const REFLECTION_GROUP: usize = 32;
 
-/// Applies the reflections `H_k = I − u_k·u_kᵀ` (`reflections` is `[K, d]`) to every `d`-row
-/// of `rows` from the right: `row·H_1⋯H_K`, or `row·H_K⋯H_1` if `backwards`. Each row sees
-/// the same operations in the same order whatever the number of rows (so results do not
-/// depend on how a batch is split), with `row·u_k` summed in f64 (exact products, eight
-/// partial sums) and the update rounded to f32 once per reflection.
-fn reflect(rows: &mut [f32], d: usize, reflections: &[f32], backwards: bool) {
-    let groups = reflections.len().div_ceil(REFLECTION_GROUP * d);
-    for g in 0..groups {
-        let g = if backwards { groups - 1 - g } else { g };
-        let end = reflections.len().min((g + 1) * REFLECTION_GROUP * d);
-        let group = &reflections[g * REFLECTION_GROUP * d..end];
-        for row in rows.chunks_exact_mut(d) {
-            if backwards {
-                group
-                    .chunks_exact(d)
-                    .rev()
-                    .for_each(|u| reflect_row(row, u));
-            } else {
-                group.chunks_exact(d).for_each(|u| reflect_row(row, u));
-            }
-        }
-    }
+/// Up to [`REFLECTION_GROUP`] consecutive reflections `H_1⋯H_g` of a Householder permutation
+/// (`H_j = I − u_j·u_jᵀ`, `|u_j|² = 2`) in compact WY form: `H_1⋯H_g = I − Uᵀ·T·U` with `U`
+/// the `[g, D]` rows `u_jᵀ` and `T` upper triangular `[g, g]` (so `H_g⋯H_1 = I − Uᵀ·Tᵀ·U`).
+/// Rows `x` are then mapped by two products, `p = x·Uᵀ` and `x − p·(T·U)`, on the same
+/// kernels as every other weight: `2·g·D` multiply-adds a row, as `g` reflections one by
+/// one take, but at the kernels' speed.
+pub(crate) struct Reflections {
+    /// `U`, as a `[g, D]` weight (`p = x·Uᵀ`).
+    project: PackedWeight,
+    /// `−(T·U)ᵀ`, `[D, g]`: `x·H_1⋯H_g = x + p·(−T·U)`.
+    in_order: PackedWeight,
+    /// `−(Tᵀ·U)ᵀ`, `[D, g]`: `x·H_g⋯H_1 = x + p·(−Tᵀ·U)`.
+    reversed: PackedWeight,
 }
 
-/// `row ← row − (row·u)·uᵀ`, the dot product in f64.
-#[inline]
-fn reflect_row(row: &mut [f32], u: &[f32]) {
-    let mut lanes = [0.0f64; 8];
-    let (r8, u8) = (row.chunks_exact(8), u.chunks_exact(8));
-    let tail: f64 = r8
-        .remainder()
-        .iter()
-        .zip(u8.remainder())
-        .map(|(&x, &y)| x as f64 * y as f64)
-        .sum();
-    for (x, y) in r8.zip(u8) {
-        for i in 0..8 {
-            lanes[i] += x[i] as f64 * y[i] as f64;
+impl Reflections {
+    /// The group of the `[g, d]` vectors `u` (`|u_j|² = 2`), built in f64 (about `1.5·g²·d`
+    /// multiply-adds, counted in `budget`).
+    fn new(u: &[f64], d: usize, budget: &Budget) -> Result<Reflections> {
+        let g = u.len() / d;
+        // T by columns: T_jj = 1, T[..j, j] = −T[..j, ..j]·(U[..j]·u_j).
+        let mut t = try_vec("a Householder group", g * g, 0.0f64)?;
+        let mut gram = try_vec("a Householder group", g, 0.0f64)?;
+        for j in 0..g {
+            let uj = &u[j * d..(j + 1) * d];
+            for (l, y) in gram[..j].iter_mut().enumerate() {
+                *y = dot(&u[l * d..(l + 1) * d], uj);
+            }
+            for i in 0..j {
+                let z: f64 = (i..j).map(|l| t[i * g + l] * gram[l]).sum();
+                t[i * g + j] = -z;
+            }
+            t[j * g + j] = 1.0;
         }
+        budget.count_work(g * g * d / 2 + g * g * g);
+        // (T·U)ᵀ[c][j] = Σ_{l ≥ j} T[j][l]·U[l][c]; (Tᵀ·U)ᵀ[c][j] = Σ_{l ≤ j} T[l][j]·U[l][c].
+        let mut in_order = try_vec("a Householder group", d * g, 0.0f32)?;
+        let mut reversed = try_vec("a Householder group", d * g, 0.0f32)?;
+        for c in 0..d {
+            for j in 0..g {
+                let a: f64 = (j..g).map(|l| t[j * g + l] * u[l * d + c]).sum();
+                let b: f64 = (0..=j).map(|l| t[l * g + j] * u[l * d + c]).sum();
+                in_order[c * g + j] = -a as f32;
+                reversed[c * g + j] = -b as f32;
+            }
+        }
+        budget.count_work(d * g * (g + 1));
+        let u32s = try_collect("a Householder group", u.iter().map(|&v| v as f32))?;
+        Ok(Reflections {
+            project: PackedWeight::pack(&u32s, g, d, WeightStorage::F32)?,
+            in_order: PackedWeight::pack(&in_order, d, g, WeightStorage::F32)?,
+            reversed: PackedWeight::pack(&reversed, d, g, WeightStorage::F32)?,
+        })
     }
-    let f = (lanes.iter().sum::<f64>() + tail) as f32;
-    row.iter_mut().zip(u).for_each(|(x, &u)| *x -= f * u);
+
+    /// Writes the group into a packed image (docs/format.md §9.2).
+    fn to_image(&self, w: &mut Writer) -> Result<()> {
+        w.weight(&self.project)?;
+        w.weight(&self.in_order)?;
+        w.weight(&self.reversed)
+    }
+
+    /// Reads a group of `g` reflections on `d` channels from a packed image.
+    fn from_image(r: &mut Reader<'_>, g: usize, d: usize) -> Result<Reflections> {
+        Ok(Reflections {
+            project: r.weight(g, d)?,
+            in_order: r.weight(d, g)?,
+            reversed: r.weight(d, g)?,
+        })
+    }
+
+    /// `rows ← rows·H_1⋯H_g`, or `rows·H_g⋯H_1` if `reverse` (`m` rows of `d`; `p` is scratch
+    /// of `m·g` at least). A row's result does not depend on the other rows (the kernels'
+    /// contract), so not on how a batch is split.
+    fn apply(
+        &self,
+        isa: Available,
+        m: usize,
+        d: usize,
+        rows: &mut [f32],
+        p: &mut [f32],
+        reverse: bool,
+    ) {
+        let g = self.project.n();
+        let rows = &mut rows[..m * d];
+        let p = &mut p[..m * g];
+        let x = Rows::new(rows, m, d, d).checked();
+        let out = RowsMut::new(p, m, g, g).checked();
+        gemm::gemm(isa, Product::new(x, &self.project), out).checked();
+        let update = if reverse {
+            &self.reversed
+        } else {
+            &self.in_order
+        };
+        let a = Rows::new(p, m, g, g).checked();
+        let out = RowsMut::new(rows, m, d, d).checked();
+        gemm::gemm(isa, Product::new(a, update).accumulate(true), out).checked();
+    }
 }
 
 impl AllInOne {
@@ -672,8 +736,11 @@ impl AllInOne {
         w.f32(self.log_scale_sum);
         if !self.reflections.is_empty() {
             w.word(HOUSEHOLDER_IMAGE_TAG);
-            w.count(self.reflections.len() / (self.split.0 + self.split.1))?;
-            w.f32s(&self.reflections)?;
+            let k = self.reflections.iter().map(|g| g.project.n()).sum();
+            w.count(k)?;
+            for group in self.reflections.iter() {
+                group.to_image(w)?;
+            }
         }
         self.permutation.to_image(w)?;
         w.flag(self.reverse_permutation);
@@ -698,11 +765,12 @@ impl AllInOne {
                 if k == 0 || k > d {
                     return Err(r.invalid("a Householder permutation has no reflections or more than its block's width"));
                 }
-                let len = k.checked_mul(d).ok_or_else(|| {
-                    r.invalid("Householder reflections overflow the address space")
+                let mut left = k;
+                let reflections = r.array(k.div_ceil(REFLECTION_GROUP), |r| {
+                    let g = left.min(REFLECTION_GROUP);
+                    left -= g;
+                    Reflections::from_image(r, g, d)
                 })?;
-                let reflections =
-                    r.f32s(len, "Householder reflections are not their block's width")?;
                 (reflections, Mixing::from_image(r, d)?)
             }
             tag => (Array::default(), Mixing::from_image_tagged(r, tag, d)?),
@@ -732,15 +800,19 @@ impl AllInOne {
     /// Applies the permutation `W` (`x·Wᵀ`, as `F.linear`) or its inverse (`y·W`) to `m`
     /// rows of `state`. For a factored Householder permutation `W = w_0·H_1⋯H_K` (each `H_k`
     /// symmetric and its own inverse) that is `x·H_K⋯H_1·w_0ᵀ`, and `y·w_0·H_1⋯H_K`; in
-    /// place but for `permutation`'s use of `tmp`, so nothing is allocated.
+    /// place, with `tmp` (`m·D`) as scratch, so nothing is allocated.
     fn mix(&self, work: &mut Work<'_>, m: usize, d: usize, state: &mut [f32], inverse: bool) {
         if !inverse {
-            reflect(&mut state[..m * d], d, &self.reflections, true);
+            for group in self.reflections.iter().rev() {
+                group.apply(work.isa, m, d, state, work.tmp, true);
+            }
         }
         self.permutation
             .apply(work.isa, m, d, state, work.tmp, inverse);
         if inverse {
-            reflect(&mut state[..m * d], d, &self.reflections, false);
+            for group in self.reflections.iter() {
+                group.apply(work.isa, m, d, state, work.tmp, false);
+            }
         }
     }
 
