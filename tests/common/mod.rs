@@ -290,7 +290,14 @@ pub fn householder_aio(d: usize, k: usize, dense_w0: bool, seed: u64) -> ModelFi
         &[1, d],
         &offset,
     );
-    let stride = (3..).step_by(2).find(|s| d % s != 0).unwrap();
+    // i ↦ (stride·i + 1) mod d is a permutation when the stride is coprime to d.
+    let gcd = |mut a: usize, mut b: usize| {
+        while b != 0 {
+            (a, b) = (b, a % b);
+        }
+        a
+    };
+    let stride = (3..).step_by(2).find(|&s| gcd(s, d) == 1).unwrap();
     let mut w0 = vec![0.0f64; d * d];
     for i in 0..d {
         w0[i * d + (stride * i + 1) % d] = 1.0;
