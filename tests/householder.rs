@@ -2,6 +2,8 @@
 //! load while that costs at most 64 multiply-adds per value of the file, and kept as its `K`
 //! reflections otherwise, so that loading stays linear in the file however many reflections it
 //! holds (docs/format.md §8, "Time"). Either way the block computes the map of its dense `W`.
+//! Loading's work is counted here (`Model::load_multiply_adds`) for every block with a product
+//! or check that could grow faster than its file.
 
 mod common;
 
@@ -224,4 +226,41 @@ fn a_factored_householder_model_packs_into_an_image() {
     let packed = Model::from_image_bytes(&image, &Default::default()).unwrap();
     assert!(passes(&packed, 5, 8) == passes(&loaded, 5, 8));
     assert!(packed.to_image(ImageTarget::Portable).unwrap() == image);
+}
+
+/// A factored permutation's `w_0` is checked to be orthogonal on its own (then `W` is: the
+/// reflections are), and named; a formed one's product `W` is checked, under `w_perm`.
+#[test]
+fn a_householder_w_0_that_is_not_orthogonal_is_refused() {
+    for (d, k, name) in [
+        (128, 128, "module_list.0.w_0"),
+        (128, 8, "module_list.0.w_perm"),
+    ] {
+        let mut f = householder_aio(d, k, true, 18);
+        let w0: Vec<f32> = f
+            .tensor_f32("module_list.0.w_0")
+            .iter()
+            .map(|v| 1.01 * v)
+            .collect();
+        f.f32("module_list.0.w_0", &[d, d], &w0);
+        let e = Model::from_bytes(&f.to_bytes()).err().expect("refused");
+        let text = e.to_string();
+        assert!(
+            text.contains(name) && text.contains("is not orthogonal"),
+            "K = {k}: {text}"
+        );
+    }
+}
+
+/// The one check linear time gives up: a FixedLinearTransform wider than 384 has its
+/// `logDetM` taken as stored (its LU would cost `D³/3`); a narrower one's is still checked
+/// (docs/format.md §8).
+#[test]
+fn a_wide_fixed_linear_log_det_is_taken_as_stored() {
+    for (d, checked) in [(384, true), (385, false)] {
+        let mut f = fixed_linear(d);
+        f.f32("module_list.2.logDetM", &[1], &[0.5]);
+        let loaded = Model::from_bytes(&f.to_bytes());
+        assert_eq!(loaded.is_err(), checked, "D = {d}");
+    }
 }

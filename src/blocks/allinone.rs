@@ -428,11 +428,8 @@ fn householder(src: &Source<'_>, spec: &BlockSpec<'_, '_>, d: usize) -> Result<H
         }
         return Ok(Householder::Factored { reflections, w0 });
     }
-    // W = w_0 · Π_k (I − 2 v vᵀ / vᵀv), right-multiplied in order, in f64.
-    src.budget.charge::<f64>(
-        || format!("the Householder product of block {}", spec.index),
-        d * d,
-    )?;
+    // W = w_0 · Π_k (I − 2 v vᵀ / vᵀv), right-multiplied in order, in f64 (its memory is in
+    // the dense map's charge, `dense_map_bytes`).
     src.budget.count_work(2 * k * d * d);
     let mut w = try_with_capacity::<f64>("the Householder product", d * d)?;
     w.extend(w0.iter().map(|&v| v as f64));
