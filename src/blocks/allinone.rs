@@ -339,8 +339,9 @@ pub(crate) struct AllInOne {
     /// Σ log Ψ(global_scale) as FrEIA sums it (0 for GIN).
     log_scale_sum: f32,
     permutation: Mixing,
-    /// A Householder permutation kept factored: its `K` reflections `u_k` (`[K, D]`, `H_k =
-    /// I − u_k·u_kᵀ`) before `permutation` (which is then `w_0`); empty otherwise.
+    /// A Householder permutation kept factored: its `K` reflections in groups of
+    /// [`REFLECTION_GROUP`], applied next to `permutation` (which is then `w_0`, see
+    /// [`AllInOne::mix`]); empty otherwise.
     reflections: Array<Reflections>,
     reverse_permutation: bool,
     cond: bool,
@@ -368,7 +369,7 @@ enum Householder {
 /// value, that is while `K·D ≤ 32·(K + D)` (any `K ≤ 32`, or `D ≤ 64`). Otherwise the block
 /// keeps the `K` reflections, in groups of [`REFLECTION_GROUP`] ([`Reflections`], about
 /// `1.5·REFLECTION_GROUP` multiply-adds per value of `vk_householder` to build), and applies
-/// them at run time (`4·K·D` multiply-adds a row, as products: about `4·K/D` times a dense
+/// them at run time (`2·K·D` multiply-adds a row, as products: about `2·K/D` times a dense
 /// `W`'s `D²`), so a hostile `D = K` file still loads in time linear in its size.
 fn householder(src: &Source<'_>, spec: &BlockSpec<'_, '_>, d: usize) -> Result<Householder> {
     let vk_name = spec.tensor("vk_householder");
@@ -760,7 +761,9 @@ impl AllInOne {
             HOUSEHOLDER_IMAGE_TAG => {
                 let k = r.count()?;
                 if k == 0 || k > d {
-                    return Err(r.invalid("a Householder permutation has no reflections or more than its block's width"));
+                    return Err(r.invalid(
+                        "a Householder permutation has no reflections or more than its block's width",
+                    ));
                 }
                 let mut left = k;
                 let reflections = r.array(k.div_ceil(REFLECTION_GROUP), |r| {
