@@ -128,10 +128,22 @@ fn every_large_allocation_of_a_load_and_a_session_may_fail_without_an_abort_or_a
         .f32("module_list.2.M_inv", &[d, d], &diagonal(0.5, 2.0))
         .f32("module_list.2.logDetM", &[1], &[0.0]);
     std::fs::write(&dense, f.to_bytes()).unwrap();
+    // A Householder permutation kept as its reflections (D = K = 96, past the bound for
+    // forming W): its groups' f64 working arrays and packed weights.
+    let householder = std::env::temp_dir().join(format!(
+        "innfer-alloc-householder-{}.st",
+        std::process::id()
+    ));
+    std::fs::write(
+        &householder,
+        common::householder_aio(96, 96, true, 3).to_bytes(),
+    )
+    .unwrap();
     for path in [
         root.join("models/kinematics.safetensors"),
         built.clone(),
         dense.clone(),
+        householder.clone(),
     ] {
         let file = path.display().to_string();
         let bytes = std::fs::read(&path).unwrap();
@@ -168,4 +180,5 @@ fn every_large_allocation_of_a_load_and_a_session_may_fail_without_an_abort_or_a
     }
     std::fs::remove_file(built).unwrap();
     std::fs::remove_file(dense).unwrap();
+    std::fs::remove_file(householder).unwrap();
 }

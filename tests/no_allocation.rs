@@ -57,6 +57,11 @@ fn models() -> Vec<(&'static str, Model)> {
             "inn",
             Model::from_bytes(&common::glow_inn(2, 6, 2, 2, 4, 3).to_bytes()).unwrap(),
         ),
+        // A Householder permutation applied as its reflections (src/blocks/allinone.rs).
+        (
+            "householder",
+            Model::from_bytes(&common::householder_aio(128, 128, true, 5).to_bytes()).unwrap(),
+        ),
     ];
     // Every committed FrEIA fixture too: every block type's hot path.
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");

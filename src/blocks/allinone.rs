@@ -5,14 +5,15 @@ use crate::model::packed::array::Array;
 use alloc::format;
 use alloc::vec::Vec;
 
+use super::CheckedAtLoad;
 use super::subnet::Subnet;
 use super::{BlockSpec, Plan, Work};
 use crate::error::{Error, Result};
-use crate::kernels::gemm::{Available, PackedWeight, WeightStorage};
+use crate::kernels::gemm::{self, Available, PackedWeight, Product, Rows, RowsMut, WeightStorage};
 use crate::kernels::math;
 use crate::model::packed::image::{Reader, Writer};
 use crate::source::Source;
-use crate::source::budget::{try_collect, try_vec, try_with_capacity};
+use crate::source::budget::{Budget, try_collect, try_vec, try_with_capacity};
 
 /// A fixed linear map on the D channels: a gather or a dense matrix.
 pub(crate) enum Mixing {
@@ -78,6 +79,7 @@ impl Mixing {
         w: &[f32],
         w_inv: Option<(&str, Vec<f32>)>,
         d: usize,
+        budget: &Budget,
     ) -> Result<Mixing> {
         let is_permutation = w.iter().all(|&v| v == 0.0 || v == 1.0)
             && (0..d).all(|i| w[i * d..(i + 1) * d].iter().filter(|&&v| v == 1.0).count() == 1)
@@ -107,7 +109,7 @@ impl Mixing {
             // W must be orthogonal: its inverse is Wᵀ, checked below like a stored one.
             None => (name, transposed(w, d)?),
         };
-        let error = inverse_error(&w_inv, w, d)?;
+        let error = inverse_error(&w_inv, w, d, budget)?;
         if !within(error, INVERSE_TOLERANCE) {
             return Err(Error::TensorValue {
                 name: inv_name.into(),
@@ -147,7 +149,13 @@ impl Mixing {
     /// Reads a map on `d` channels from a packed image: a gather is checked to be a
     /// permutation and its inverse (`inverse[forward[i]] = i` for every `i`, all below `d`).
     pub(crate) fn from_image(r: &mut Reader<'_>, d: usize) -> Result<Mixing> {
-        match r.word()? {
+        let tag = r.word()?;
+        Mixing::from_image_tagged(r, tag, d)
+    }
+
+    /// [`Mixing::from_image`] with the leading word (`tag`) already read.
+    pub(crate) fn from_image_tagged(r: &mut Reader<'_>, tag: u32, d: usize) -> Result<Mixing> {
+        match tag {
             0 => {
                 let at = r.offset();
                 let forward = r.u32s(d, "a permutation is not its block's width")?;
@@ -232,6 +240,13 @@ pub(crate) fn dense_map_bytes(d: usize) -> usize {
 /// `A⁻¹·A` shows in every probe as `±δ` plus the other errors of its row.
 pub(crate) const INVERSE_TOLERANCE: f64 = 1e-3;
 
+/// Multiply-adds loading may spend per value of the file on a block's checks and products
+/// (inverse probes, a determinant, a Householder product), so that loading stays linear in the
+/// file however it is made (docs/format.md §8, "Time"). Work beyond it is left to run time (a
+/// Householder permutation with many reflections) or not done (a large FixedLinearTransform's
+/// determinant check).
+pub(crate) const WORK_PER_VALUE: usize = 64;
+
 /// Whether `error` is at most `bound` (a NaN error never is).
 pub(crate) fn within(error: f64, bound: f64) -> bool {
     error <= bound
@@ -269,8 +284,11 @@ fn mat_vec(a: &[f32], x: &[f64], row: &mut [f64], out: &mut [f64]) {
 
 /// `max |inv·(a·p) − p|` over the entries and the [`PROBES`] probe vectors `p` (±1 entries
 /// from a fixed sequence), in f64, for `[d, d]` row-major matrices; NaN if anything
-/// overflows, which no tolerance accepts.
-pub(crate) fn inverse_error(inv: &[f32], a: &[f32], d: usize) -> Result<f64> {
+/// overflows, which no tolerance accepts. A Freivalds check: `2·PROBES·d²` multiply-adds
+/// (counted in `budget`), linear in the two matrices' `2·d²` values, where forming `inv·a`
+/// would take `d³`.
+pub(crate) fn inverse_error(inv: &[f32], a: &[f32], d: usize, budget: &Budget) -> Result<f64> {
+    budget.count_work(2 * PROBES * d * d);
     let mut state = 0x9e37_79b9_7f4a_7c15u64;
     let mut buffers = try_vec("the inverse probes", 4 * d, 0.0)?;
     let (p, rest) = buffers.split_at_mut(d);
@@ -321,11 +339,39 @@ pub(crate) struct AllInOne {
     /// Σ log Ψ(global_scale) as FrEIA sums it (0 for GIN).
     log_scale_sum: f32,
     permutation: Mixing,
+    /// A Householder permutation kept factored: its `K` reflections in groups of
+    /// [`REFLECTION_GROUP`], applied next to `permutation` (which is then `w_0`, see
+    /// [`AllInOne::mix`]); empty otherwise.
+    reflections: Array<Reflections>,
     reverse_permutation: bool,
     cond: bool,
 }
 
-fn householder(src: &Source<'_>, spec: &BlockSpec<'_, '_>, d: usize) -> Result<Vec<f32>> {
+/// The word that, in a packed image, puts a Householder permutation's reflections before its
+/// `w_0` mixing (docs/format.md §9.2).
+const HOUSEHOLDER_IMAGE_TAG: u32 = 2;
+
+/// A Householder permutation `W = w_0·H_1⋯H_K` (docs/blocks.md §allinoneblock), either
+/// formed at load (`Formed`) or kept as its factors (`Factored`).
+enum Householder {
+    /// `W` as a dense `[D, D]` matrix.
+    Formed(Vec<f32>),
+    /// The reflections in groups ([`Reflections`]), and `w_0`.
+    Factored {
+        reflections: Vec<Reflections>,
+        w0: Vec<f32>,
+    },
+}
+
+/// Reads a Householder permutation. Forming `W` costs `2·K·D²` multiply-adds for the
+/// `(K + D)·D` values of `vk_householder` and `w_0`: it is formed (in f64, as FrEIA forms it,
+/// so results match FrEIA's to f32 rounding) while that is within [`WORK_PER_VALUE`] per
+/// value, that is while `K·D ≤ 32·(K + D)` (any `K ≤ 32`, or `D ≤ 64`). Otherwise the block
+/// keeps the `K` reflections, in groups of [`REFLECTION_GROUP`] ([`Reflections`], about
+/// `1.5·REFLECTION_GROUP` multiply-adds per value of `vk_householder` to build), and applies
+/// them at run time (`2·K·D` multiply-adds a row, as products: about `2·K/D` times a dense
+/// `W`'s `D²`), so a hostile `D = K` file still loads in time linear in its size.
+fn householder(src: &Source<'_>, spec: &BlockSpec<'_, '_>, d: usize) -> Result<Householder> {
     let vk_name = spec.tensor("vk_householder");
     let k = match src.shape(&vk_name).as_deref() {
         Some([k, dd]) if *dd == d && *k <= d => *k,
@@ -333,7 +379,7 @@ fn householder(src: &Source<'_>, spec: &BlockSpec<'_, '_>, d: usize) -> Result<V
             return Err(Error::TensorShape {
                 name: vk_name,
                 expected: format!(
-                    "[K, {d}] with K ≤ {d} (D reflections compose any orthogonal map; more would only cost load time, K·D² operations)"
+                    "[K, {d}] with K ≤ {d} (D reflections compose any orthogonal map; more would only cost run time, K·D² operations)"
                 ),
                 found: format!("[{k}, {dd}]"),
             });
@@ -348,16 +394,14 @@ fn householder(src: &Source<'_>, spec: &BlockSpec<'_, '_>, d: usize) -> Result<V
     };
     let vk = src.f32_tensor(&vk_name, &[k, d])?;
     let w0 = src.f32_tensor(&spec.tensor("w_0"), &[d, d])?;
-    // W = w_0 · Π_k (I − 2 v vᵀ / vᵀv), right-multiplied in order, in f64.
     src.budget.charge::<f64>(
-        || format!("the Householder product of block {}", spec.index),
+        || format!("the Householder vectors of block {}", spec.index),
         k * d,
     )?;
-    let mut w = try_with_capacity::<f64>("the Householder product", d * d)?;
-    w.extend(w0.iter().map(|&v| v as f64));
     let mut v64 = try_with_capacity::<f64>("the Householder vectors", k * d)?;
     v64.extend(vk.iter().map(|&x| x as f64));
-    let mut scale = Vec::with_capacity(k);
+    let mut scale = try_with_capacity::<f64>("the Householder vectors", k)?;
+    src.budget.count_work(k * d);
     for (i, v) in v64.chunks_exact(d).enumerate() {
         let vv = dot(v, v);
         if !(vv.is_normal() && (2.0 / vv).is_finite()) {
@@ -368,6 +412,28 @@ fn householder(src: &Source<'_>, spec: &BlockSpec<'_, '_>, d: usize) -> Result<V
         }
         scale.push(2.0 / vv);
     }
+    if k * d > WORK_PER_VALUE / 2 * (k + d) {
+        src.budget.charge::<f32>(
+            || format!("the Householder reflections of block {}", spec.index),
+            3 * k * d,
+        )?;
+        let mut u = v64;
+        for (u, &c) in u.chunks_exact_mut(d).zip(&scale) {
+            let r = libm::sqrt(c);
+            u.iter_mut().for_each(|u| *u *= r);
+        }
+        let mut reflections =
+            try_with_capacity("the Householder reflections", k.div_ceil(REFLECTION_GROUP))?;
+        for group in u.chunks(REFLECTION_GROUP * d) {
+            reflections.push(Reflections::new(group, d, &src.budget)?);
+        }
+        return Ok(Householder::Factored { reflections, w0 });
+    }
+    // W = w_0 · Π_k (I − 2 v vᵀ / vᵀv), right-multiplied in order, in f64 (its memory is in
+    // the dense map's charge, `dense_map_bytes`).
+    src.budget.count_work(2 * k * d * d);
+    let mut w = try_with_capacity::<f64>("the Householder product", d * d)?;
+    w.extend(w0.iter().map(|&v| v as f64));
     // Row r of W is row r of w_0 times H_1 ⋯ H_K, each row on its own: a group of
     // reflections (a few hundred KiB) is applied to every row in turn while the group and
     // the row are in cache, so W is streamed K/32 times rather than K times.
@@ -383,7 +449,110 @@ fn householder(src: &Source<'_>, spec: &BlockSpec<'_, '_>, d: usize) -> Result<V
     }
     let mut out = try_with_capacity("the Householder product", d * d)?;
     out.extend(w.iter().map(|&v| v as f32));
-    Ok(out)
+    Ok(Householder::Formed(out))
+}
+
+/// Reflections a [`Reflections`] group holds (the last group of a block may hold fewer).
+const REFLECTION_GROUP: usize = 32;
+
+/// Up to [`REFLECTION_GROUP`] consecutive reflections `H_1⋯H_g` of a Householder permutation
+/// (`H_j = I − u_j·u_jᵀ`, `|u_j|² = 2`) in compact WY form: `H_1⋯H_g = I − Uᵀ·T·U` with `U`
+/// the `[g, D]` rows `u_jᵀ` and `T` upper triangular `[g, g]` (so `H_g⋯H_1 = I − Uᵀ·Tᵀ·U`).
+/// Rows `x` are then mapped by two products, `p = x·Uᵀ` and `x − p·(T·U)`, on the same
+/// kernels as every other weight: `2·g·D` multiply-adds a row, as `g` reflections one by
+/// one take, but at the kernels' speed.
+pub(crate) struct Reflections {
+    /// `U`, as a `[g, D]` weight (`p = x·Uᵀ`).
+    project: PackedWeight,
+    /// `−(T·U)ᵀ`, `[D, g]`: `x·H_1⋯H_g = x + p·(−T·U)`.
+    in_order: PackedWeight,
+    /// `−(Tᵀ·U)ᵀ`, `[D, g]`: `x·H_g⋯H_1 = x + p·(−Tᵀ·U)`.
+    reversed: PackedWeight,
+}
+
+impl Reflections {
+    /// The group of the `[g, d]` vectors `u` (`|u_j|² = 2`), built in f64 (about `1.5·g²·d`
+    /// multiply-adds, counted in `budget`).
+    fn new(u: &[f64], d: usize, budget: &Budget) -> Result<Reflections> {
+        let g = u.len() / d;
+        // T by columns: T_jj = 1, T[..j, j] = −T[..j, ..j]·(U[..j]·u_j).
+        let mut t = try_vec("a Householder group", g * g, 0.0f64)?;
+        let mut gram = try_vec("a Householder group", g, 0.0f64)?;
+        for j in 0..g {
+            let uj = &u[j * d..(j + 1) * d];
+            for (l, y) in gram[..j].iter_mut().enumerate() {
+                *y = dot(&u[l * d..(l + 1) * d], uj);
+            }
+            for i in 0..j {
+                let z: f64 = (i..j).map(|l| t[i * g + l] * gram[l]).sum();
+                t[i * g + j] = -z;
+            }
+            t[j * g + j] = 1.0;
+        }
+        budget.count_work(g * g * d / 2 + g * g * g);
+        // (T·U)ᵀ[c][j] = Σ_{l ≥ j} T[j][l]·U[l][c]; (Tᵀ·U)ᵀ[c][j] = Σ_{l ≤ j} T[l][j]·U[l][c].
+        let mut in_order = try_vec("a Householder group", d * g, 0.0f32)?;
+        let mut reversed = try_vec("a Householder group", d * g, 0.0f32)?;
+        for c in 0..d {
+            for j in 0..g {
+                let a: f64 = (j..g).map(|l| t[j * g + l] * u[l * d + c]).sum();
+                let b: f64 = (0..=j).map(|l| t[l * g + j] * u[l * d + c]).sum();
+                in_order[c * g + j] = -a as f32;
+                reversed[c * g + j] = -b as f32;
+            }
+        }
+        budget.count_work(d * g * (g + 1));
+        let u32s = try_collect("a Householder group", u.iter().map(|&v| v as f32))?;
+        Ok(Reflections {
+            project: PackedWeight::pack(&u32s, g, d, WeightStorage::F32)?,
+            in_order: PackedWeight::pack(&in_order, d, g, WeightStorage::F32)?,
+            reversed: PackedWeight::pack(&reversed, d, g, WeightStorage::F32)?,
+        })
+    }
+
+    /// Writes the group into a packed image (docs/format.md §9.2).
+    fn to_image(&self, w: &mut Writer) -> Result<()> {
+        w.weight(&self.project)?;
+        w.weight(&self.in_order)?;
+        w.weight(&self.reversed)
+    }
+
+    /// Reads a group of `g` reflections on `d` channels from a packed image.
+    fn from_image(r: &mut Reader<'_>, g: usize, d: usize) -> Result<Reflections> {
+        Ok(Reflections {
+            project: r.weight(g, d)?,
+            in_order: r.weight(d, g)?,
+            reversed: r.weight(d, g)?,
+        })
+    }
+
+    /// `rows ← rows·H_1⋯H_g`, or `rows·H_g⋯H_1` if `reverse` (`m` rows of `d`; `p` is scratch
+    /// of `m·g` at least). A row's result does not depend on the other rows (the kernels'
+    /// contract), so not on how a batch is split.
+    fn apply(
+        &self,
+        isa: Available,
+        m: usize,
+        d: usize,
+        rows: &mut [f32],
+        p: &mut [f32],
+        reverse: bool,
+    ) {
+        let g = self.project.n();
+        let rows = &mut rows[..m * d];
+        let p = &mut p[..m * g];
+        let x = Rows::new(rows, m, d, d).checked();
+        let out = RowsMut::new(p, m, g, g).checked();
+        gemm::gemm(isa, Product::new(x, &self.project), out).checked();
+        let update = if reverse {
+            &self.reversed
+        } else {
+            &self.in_order
+        };
+        let a = Rows::new(p, m, g, g).checked();
+        let out = RowsMut::new(rows, m, d, d).checked();
+        gemm::gemm(isa, Product::new(a, update).accumulate(true), out).checked();
+    }
 }
 
 impl AllInOne {
@@ -484,9 +653,18 @@ impl AllInOne {
                 );
             }
         }
+        let mut reflections = Vec::new();
         let permutation = if src.has_tensor(&householder_name) {
-            let w = householder(src, spec, d)?;
-            Mixing::from_matrix(&perm_name, &w, None, d)?
+            match householder(src, spec, d)? {
+                Householder::Formed(w) => {
+                    Mixing::from_matrix(&perm_name, &w, None, d, &src.budget)?
+                }
+                Householder::Factored { reflections: u, w0 } => {
+                    reflections = u;
+                    // W is orthogonal if w_0 is (the reflections are, to f32 rounding).
+                    Mixing::from_matrix(&spec.tensor("w_0"), &w0, None, d, &src.budget)?
+                }
+            }
         } else {
             match src.shape(&perm_name).as_deref() {
                 Some([n]) if *n == d => {
@@ -503,7 +681,7 @@ impl AllInOne {
                     } else {
                         None
                     };
-                    let mixing = Mixing::from_matrix(&perm_name, &w, w_inv, d)?;
+                    let mixing = Mixing::from_matrix(&perm_name, &w, w_inv, d, &src.budget)?;
                     if stated == Some("hard") && matches!(mixing, Mixing::Dense { .. }) {
                         return Err(src.bad_meta(
                             &perm_key,
@@ -534,6 +712,7 @@ impl AllInOne {
             offset: repeated(&offset)?.into(),
             log_scale_sum,
             permutation,
+            reflections: reflections.into(),
             reverse_permutation,
             cond: spec.cond_dim > 0,
         })
@@ -553,6 +732,14 @@ impl AllInOne {
         w.f32s(&self.scale)?;
         w.f32s(&self.offset)?;
         w.f32(self.log_scale_sum);
+        if !self.reflections.is_empty() {
+            w.word(HOUSEHOLDER_IMAGE_TAG);
+            let k = self.reflections.iter().map(|g| g.project.n()).sum();
+            w.count(k)?;
+            for group in self.reflections.iter() {
+                group.to_image(w)?;
+            }
+        }
         self.permutation.to_image(w)?;
         w.flag(self.reverse_permutation);
         w.flag(self.cond);
@@ -570,7 +757,24 @@ impl AllInOne {
         let scale = r.f32s(AFFINE_ROWS * d, "a global scale is not its block's width")?;
         let offset = r.f32s(AFFINE_ROWS * d, "a global offset is not its block's width")?;
         let log_scale_sum = r.f32()?;
-        let permutation = Mixing::from_image(r, d)?;
+        let (reflections, permutation) = match r.word()? {
+            HOUSEHOLDER_IMAGE_TAG => {
+                let k = r.count()?;
+                if k == 0 || k > d {
+                    return Err(r.invalid(
+                        "a Householder permutation has no reflections or more than its block's width",
+                    ));
+                }
+                let mut left = k;
+                let reflections = r.array(k.div_ceil(REFLECTION_GROUP), |r| {
+                    let g = left.min(REFLECTION_GROUP);
+                    left -= g;
+                    Reflections::from_image(r, g, d)
+                })?;
+                (reflections, Mixing::from_image(r, d)?)
+            }
+            tag => (Array::default(), Mixing::from_image_tagged(r, tag, d)?),
+        };
         let (reverse_permutation, cond) = (r.flag()?, r.flag()?);
         let cc = if cond { cond_dim } else { 0 };
         if cond && cc == 0 {
@@ -587,9 +791,29 @@ impl AllInOne {
             offset,
             log_scale_sum,
             permutation,
+            reflections,
             reverse_permutation,
             cond,
         })
+    }
+
+    /// Applies the permutation `W` (`x·Wᵀ`, as `F.linear`) or its inverse (`y·W`) to `m`
+    /// rows of `state`. For a factored Householder permutation `W = w_0·H_1⋯H_K` (each `H_k`
+    /// symmetric and its own inverse) that is `x·H_K⋯H_1·w_0ᵀ`, and `y·w_0·H_1⋯H_K`; in
+    /// place, with `tmp` (`m·D`) as scratch, so nothing is allocated.
+    fn mix(&self, work: &mut Work<'_>, m: usize, d: usize, state: &mut [f32], inverse: bool) {
+        if !inverse {
+            for group in self.reflections.iter().rev() {
+                group.apply(work.isa, m, d, state, work.tmp, true);
+            }
+        }
+        self.permutation
+            .apply(work.isa, m, d, state, work.tmp, inverse);
+        if inverse {
+            for group in self.reflections.iter() {
+                group.apply(work.isa, m, d, state, work.tmp, false);
+            }
+        }
     }
 
     pub(crate) fn plan(&self) -> Plan {
@@ -614,13 +838,11 @@ impl AllInOne {
         let (l1, l2) = self.split;
         let d = l1 + l2;
         if rev {
-            self.permutation
-                .apply(work.isa, m, d, state, work.tmp, true);
+            self.mix(work, m, d, state, true);
             let rows = &mut state[..m * d];
             math::affine_rows(work.isa, rows, &self.scale, &self.offset, true);
         } else if self.reverse_permutation {
-            self.permutation
-                .apply(work.isa, m, d, state, work.tmp, true);
+            self.mix(work, m, d, state, true);
         }
 
         let width = 2 * l2;
@@ -694,11 +916,9 @@ impl AllInOne {
         if !rev {
             let rows = &mut state[..m * d];
             math::affine_rows(work.isa, rows, &self.scale, &self.offset, false);
-            self.permutation
-                .apply(work.isa, m, d, state, work.tmp, false);
+            self.mix(work, m, d, state, false);
         } else if self.reverse_permutation {
-            self.permutation
-                .apply(work.isa, m, d, state, work.tmp, false);
+            self.mix(work, m, d, state, false);
         }
     }
 }

@@ -144,6 +144,8 @@ pub struct Model {
     x_labels: labels::XLabels,
     pub(crate) y_transform: YTransform,
     producer: Option<String>,
+    /// Multiply-adds loading's checks and products performed (0 for an image).
+    load_work: u64,
     /// The memory of the blocks' packed weights (declared after `blocks`: dropped after them).
     /// Never read: it is here to own that memory.
     #[allow(dead_code)]
@@ -361,6 +363,7 @@ impl Model {
         let x_labels = labels::read_x_labels(&src, layout.x_dim())?;
         let producer = src.meta("innfer.producer").map(|s| s.to_string());
         src.check_all_read()?;
+        let load_work = src.budget.work();
         Ok(Model {
             weight_storage: options.weight_storage,
             dim,
@@ -375,6 +378,7 @@ impl Model {
             x_labels,
             y_transform,
             producer,
+            load_work,
             weights: src.into_weight_memory(),
             image_memory: None,
         })
@@ -533,5 +537,14 @@ impl Model {
     /// The `innfer.producer` text, if any.
     pub fn producer(&self) -> Option<&str> {
         self.producer.as_deref()
+    }
+
+    /// The multiply-adds loading's own checks and products performed (inverse probes,
+    /// determinants, Householder products; 0 for a model built from an image). Loading
+    /// keeps it within a constant times the file's values (docs/format.md §8, "Time"); tests
+    /// hold it to that, where wall-clock times would be noise.
+    #[doc(hidden)]
+    pub fn load_multiply_adds(&self) -> u64 {
+        self.load_work
     }
 }

@@ -60,9 +60,14 @@ pub(crate) fn try_zeroed_f32(what: &str, len: usize) -> Result<Vec<f32>> {
 /// The bytes loading may still allocate: each allocation is charged before it is made, and
 /// nothing is given back (a freed temporary still counts), so the limit bounds the sum of
 /// everything loading allocates and hence its peak.
+///
+/// It also counts the multiply-adds loading's own checks and products perform (the inverse
+/// probes, determinants, Householder products), so that tests can hold loading to a constant
+/// times the file's size (docs/format.md §8, "Time").
 pub(crate) struct Budget {
     limit: usize,
     charged: Cell<usize>,
+    work: Cell<u64>,
 }
 
 impl Budget {
@@ -70,7 +75,18 @@ impl Budget {
         Budget {
             limit,
             charged: Cell::new(0),
+            work: Cell::new(0),
         }
+    }
+
+    /// Counts `n` multiply-adds done by loading.
+    pub(crate) fn count_work(&self, n: usize) {
+        self.work.set(self.work.get().saturating_add(n as u64));
+    }
+
+    /// Multiply-adds counted so far.
+    pub(crate) fn work(&self) -> u64 {
+        self.work.get()
     }
 
     /// Charges `count` elements of `T` for `what` (named by the closure, built only on error).

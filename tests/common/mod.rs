@@ -240,3 +240,89 @@ pub fn committed_models() -> Vec<std::path::PathBuf> {
     assert!(files.len() >= 20, "{files:?}");
     files
 }
+
+impl ModelFile {
+    /// The values of F32 tensor `name`.
+    pub fn tensor_f32(&self, name: &str) -> Vec<f32> {
+        let (dtype, _, bytes) = &self.tensors[name];
+        assert_eq!(*dtype, Dtype::F32, "{name}");
+        bytes
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+            .collect()
+    }
+
+    /// The number of values in all the tensors (whatever their type).
+    pub fn values(&self) -> usize {
+        self.tensors
+            .values()
+            .map(|(_, shape, _)| shape.iter().product::<usize>())
+            .sum()
+    }
+}
+
+/// A conditional AllInOneBlock (x `d` wide, y 2 values, `cinn` layout) whose permutation is
+/// Householder: `k` reflections `vk_householder` and `w_0`, a permutation matrix as FrEIA
+/// makes it, or (`dense_w0`) that permutation times a reflection, a dense orthogonal matrix.
+pub fn householder_aio(d: usize, k: usize, dense_w0: bool, seed: u64) -> ModelFile {
+    let mut rng = Lcg(seed);
+    let mut f = ModelFile {
+        meta: BTreeMap::new(),
+        tensors: BTreeMap::new(),
+    };
+    let (l1, l2) = (d - d / 2, d / 2);
+    f.set("innfer.format", 1)
+        .set("innfer.freia", "0.2")
+        .set("innfer.dim", d)
+        .set("innfer.cond_dim", 2)
+        .set("innfer.blocks", 1)
+        .set("innfer.layout", "cinn")
+        .set("innfer.layout.x", d)
+        .set("innfer.layout.y", 2)
+        .set("innfer.block.0.type", "AllInOneBlock")
+        .set("innfer.block.0.cond", "0")
+        .set("innfer.block.0.permutation", "householder")
+        .mlp(&mut rng, 0, "subnet", l1 + 2, 16, 2 * l2);
+    let scale = rng.vec(d, 0.5);
+    let offset = rng.vec(d, 0.5);
+    f.f32("module_list.0.global_scale", &[1, d], &scale).f32(
+        "module_list.0.global_offset",
+        &[1, d],
+        &offset,
+    );
+    // i ↦ (stride·i + 1) mod d is a permutation when the stride is coprime to d.
+    let gcd = |mut a: usize, mut b: usize| {
+        while b != 0 {
+            (a, b) = (b, a % b);
+        }
+        a
+    };
+    let stride = (3..).step_by(2).find(|&s| gcd(s, d) == 1).unwrap();
+    let mut w0 = vec![0.0f64; d * d];
+    for i in 0..d {
+        w0[i * d + (stride * i + 1) % d] = 1.0;
+    }
+    if dense_w0 {
+        let a: Vec<f64> = rng.vec(d, 1.0).iter().map(|&v| v as f64).collect();
+        w0 = householder_product(&w0, &a, d);
+    }
+    let w0: Vec<f32> = w0.iter().map(|&v| v as f32).collect();
+    let vk = rng.vec(k * d, 1.0);
+    f.f32("module_list.0.w_0", &[d, d], &w0)
+        .f32("module_list.0.vk_householder", &[k, d], &vk);
+    f
+}
+
+/// `w_0·H_1⋯H_K` in f64 (`H_k = I − 2·v_k·v_kᵀ / v_kᵀv_k`, `vk` is `[K, d]`), as FrEIA's
+/// `_construct_householder_permutation` forms it.
+pub fn householder_product(w0: &[f64], vk: &[f64], d: usize) -> Vec<f64> {
+    let mut w = w0.to_vec();
+    for v in vk.chunks_exact(d) {
+        let c = 2.0 / v.iter().map(|x| x * x).sum::<f64>();
+        for row in w.chunks_exact_mut(d) {
+            let f = c * row.iter().zip(v).map(|(a, b)| a * b).sum::<f64>();
+            row.iter_mut().zip(v).for_each(|(a, b)| *a -= f * b);
+        }
+    }
+    w
+}

@@ -334,6 +334,7 @@ fn read_model(image: &'static [u8], descriptors: &mut Descriptors) -> Result<Opt
         x_labels: labels::XLabels::default(),
         y_transform,
         producer: None,
+        load_work: 0,
         weights: WeightMemory::new(0),
         image_memory: None,
     }))
