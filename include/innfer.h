@@ -44,9 +44,10 @@
  *   builds), and so does innfer_session_set_threads() (its workers). Every allocation whose
  *   size comes from the file or from max_batch is fallible: the allocator's refusal is
  *   INNFER_STATUS_OUT_OF_MEMORY, never an abort. Small allocations bounded by the file's
- *   JSON header (key names, messages, the header's tables: about 10 bytes per header byte)
- *   and the handles themselves still abort if the allocator refuses them (docs/format.md §8;
- *   tests/c_fault_injection.rs fails every allocation in turn).
+ *   JSON header while a file is parsed (key names, messages, the header's tables: about 10
+ *   bytes per header byte) still abort if the allocator refuses them (docs/format.md §8);
+ *   innfer_session_create() has none. tests/c_fault_injection.rs fails every allocation in
+ *   turn.
  *   Nothing else allocates: once a session exists, sampling, forward, inverse, reseeding,
  *   seeking and error reporting use only the session's memory. With
  *   innfer_session_init_static() the session lives entirely in memory you provide (ask
@@ -689,7 +690,7 @@ innfer_status innfer_session_init_static(const innfer_model *m,
  * `innfer_session_free()`; on failure `*out` is set to NULL (if `out` is not NULL).
  * Returns `INNFER_STATUS_OK`, `_NULL_ARGUMENT` (`m` or `out` NULL), `_INVALID_ARGUMENT`
  * (`max_batch` 0 or too large to address) or `_OUT_OF_MEMORY` (the allocator refused the
- * session's memory: never an abort; the handle itself is one of MEMORY's small allocations).
+ * session's memory or its handle: never an abort).
  *
  * **Thread safety.** Any thread; many sessions may share one model.
  *

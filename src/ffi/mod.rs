@@ -78,6 +78,23 @@ pub(crate) fn guard<R>(_fail: impl FnOnce() -> R, f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// `value` in a heap box, or `value` back if the allocator refuses: a handle's allocation fails
+/// with `INNFER_STATUS_OUT_OF_MEMORY` like the memory it holds, where `Box::new` would abort.
+pub(crate) fn try_box<T>(value: T) -> Result<alloc::boxed::Box<T>, T> {
+    let layout = core::alloc::Layout::new::<T>();
+    assert!(layout.size() > 0, "handles are not zero-sized");
+    // SAFETY: a non-zero-sized layout; on success the block is T's size and alignment, written
+    // before the box owns it, and freed by Box's drop with the same layout.
+    unsafe {
+        let at = alloc::alloc::alloc(layout).cast::<T>();
+        if at.is_null() {
+            return Err(value);
+        }
+        at.write(value);
+        Ok(alloc::boxed::Box::from_raw(at))
+    }
+}
+
 /// The version of the C ABI the library implements (`INNFER_ABI_VERSION` of its header).
 ///
 /// Thread-safe; never fails.

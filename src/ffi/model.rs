@@ -4,7 +4,9 @@ use alloc::boxed::Box;
 use core::ffi::{c_char, c_void};
 
 use super::status::*;
-use super::{INNFER_ARENA_ALIGN, INNFER_LAYOUT_CINN, INNFER_LAYOUT_INN, INNFER_LAYOUT_NONE, guard};
+use super::{
+    INNFER_ARENA_ALIGN, INNFER_LAYOUT_CINN, INNFER_LAYOUT_INN, INNFER_LAYOUT_NONE, guard, try_box,
+};
 use crate::model::{Layout, LoadOptions, Model, WeightStorage};
 
 const MODEL_MAGIC: u64 = u64::from_le_bytes(*b"innferM1");
@@ -150,10 +152,13 @@ unsafe fn load_with(
         },
         || match load() {
             Ok(model) => {
-                let handle = Box::new(innfer_model {
+                let Ok(handle) = try_box(innfer_model {
                     magic: MODEL_MAGIC,
                     model,
-                });
+                }) else {
+                    message(format_args!("{what}: out of memory for the model's handle"));
+                    return INNFER_STATUS_OUT_OF_MEMORY;
+                };
                 // SAFETY: checked non-NULL above.
                 unsafe { out.write(Box::into_raw(handle)) };
                 INNFER_STATUS_OK

@@ -6,7 +6,7 @@ use core::mem::{align_of, size_of};
 
 use super::model::{innfer_model, model_ref};
 use super::status::*;
-use super::{INNFER_ARENA_ALIGN, guard};
+use super::{INNFER_ARENA_ALIGN, guard, try_box};
 use crate::model::Model;
 use crate::session::Session;
 
@@ -248,7 +248,7 @@ unsafe fn init_static(
 /// `innfer_session_free()`; on failure `*out` is set to NULL (if `out` is not NULL).
 /// Returns `INNFER_STATUS_OK`, `_NULL_ARGUMENT` (`m` or `out` NULL), `_INVALID_ARGUMENT`
 /// (`max_batch` 0 or too large to address) or `_OUT_OF_MEMORY` (the allocator refused the
-/// session's memory: never an abort; the handle itself is one of MEMORY's small allocations).
+/// session's memory or its handle: never an abort).
 ///
 /// **Thread safety.** Any thread; many sessions may share one model.
 ///
@@ -277,13 +277,15 @@ pub unsafe extern "C" fn innfer_session_create(
                 .and_then(|_| Session::new(model, max_batch).map_err(Fail::from));
             match result {
                 Ok(session) => {
-                    let handle = Box::new(innfer_session {
+                    let Ok(handle) = try_box(innfer_session {
                         magic: SESSION_MAGIC,
                         heap: true,
                         model: m,
                         session,
                         message: [0; MESSAGE_BYTES],
-                    });
+                    }) else {
+                        return INNFER_STATUS_OUT_OF_MEMORY;
+                    };
                     // SAFETY: as above.
                     unsafe { out.write(Box::into_raw(handle)) };
                     INNFER_STATUS_OK

@@ -12,10 +12,11 @@
  *
  *   - the call returns INNFER_STATUS_OUT_OF_MEMORY with *out NULL, and every allocation it made
  *     has been freed (none live afterwards); or
- *   - the process aborts (Rust's allocation-failure handler), but only for an allocation smaller
- *     than LARGE bytes: docs/format.md lets the small, header-bounded allocations (names,
- *     messages, the parser's tables, handles) stay infallible, while every allocation sized by
- *     the file or by max_batch must fail cleanly. LARGE is tests/alloc_failure.rs's bound.
+ *   - for a load only, the process aborts (Rust's allocation-failure handler), but only for an
+ *     allocation smaller than LARGE bytes: docs/format.md §8 lets the small, header-bounded
+ *     allocations of parsing (names, messages, the parser's tables) stay infallible, while
+ *     every allocation sized by the file must fail cleanly. LARGE is tests/alloc_failure.rs's
+ *     bound. A session creation never aborts: its memory and its handle are fallible.
  *
  * An undisturbed call frees everything too (after innfer_model_free/innfer_session_free). Each
  * call also runs once before counting, so that one-time initialisations are not taken for
@@ -288,7 +289,13 @@ int main(int argc, char **argv) {
     inject(LOAD_BYTES, large);
     char err[256];
     CHECK_OK(innfer_model_load_file(model_path, &session_model, err, sizeof err));
-    inject(SESSION_CREATE, large);
+    /* A session's allocations (its memory and its handle) are all fallible: no abort at all. */
+    struct tally session = inject(SESSION_CREATE, large);
+    if (session.aborted != 0) {
+        fprintf(stderr, "innfer_session_create: %ld refused allocations aborted\n",
+                session.aborted);
+        return 1;
+    }
     innfer_model_free(session_model);
     free(model_bytes);
     munmap(shared, sizeof *shared);
