@@ -593,6 +593,9 @@ mod tests {
     /// to check the kernels' pointer arithmetic: each element is the contract's sum, in k
     /// order.
     #[test]
+    // Minutes under Miri even at its Miri shapes (more than 2 min interpreted; scripts/miri.sh
+    // reaches the portable kernel through the sessions of tests/ffi_miri.rs instead).
+    #[cfg_attr(miri, ignore)]
     fn every_path_sums_in_the_contracts_order() {
         let value = |i: usize| ((i * 7919) % 61) as f32 / 16.0 - 1.9;
         // Under Miri (the portable kernel only, slowly): a one-panel weight, a ragged group,
