@@ -637,6 +637,8 @@ mod tests {
     }
 
     #[test]
+    // Too slow under Miri (more than 10 s interpreted; scripts/miri.sh runs the rest).
+    #[cfg_attr(miri, ignore)]
     fn a_weight_packed_block_by_block_computes_as_the_whole_matrix() {
         // Several blocks of rows (the last one a partial panel), with and without condition
         // columns, a condition-only layer, and one row.
@@ -687,6 +689,8 @@ mod tests {
     /// with a copy of it each, on every ISA, whichever row of its run a call starts at, for a
     /// layer with a passive part and for a layer of the condition alone.
     #[test]
+    // Too slow under Miri (more than 10 s interpreted; scripts/miri.sh runs the rest).
+    #[cfg_attr(miri, ignore)]
     fn a_shared_condition_gives_the_bits_of_a_condition_per_row() {
         for (n, k, n_cond) in [(64, 10, 8), (40, 3, 3), (4, 7, 5), (6, 5, 5)] {
             let (file, _) = weight_file(n, k);

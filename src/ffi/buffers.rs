@@ -10,7 +10,9 @@ use super::status::Fail;
 #[derive(Clone, Copy)]
 pub(crate) struct Buf {
     pub(crate) name: &'static str,
-    pub(crate) addr: usize,
+    /// The caller's pointer itself, not its address: a slice made from an address cast back
+    /// to a pointer has no provenance, which Miri (scripts/miri.sh) can then not check.
+    pub(crate) ptr: *const f32,
     pub(crate) len: usize,
     pub(crate) output: bool,
 }
@@ -81,24 +83,28 @@ impl Buf {
         }
         Ok(Buf {
             name,
-            addr: ptr as usize,
+            ptr,
             len,
             output,
         })
     }
 
+    fn addr(&self) -> usize {
+        self.ptr.addr()
+    }
+
     fn end(&self) -> usize {
-        self.addr + self.len * core::mem::size_of::<f32>()
+        self.addr() + self.len * core::mem::size_of::<f32>()
     }
 
     fn overlaps(&self, other: &Buf) -> bool {
-        self.len > 0 && other.len > 0 && self.addr < other.end() && other.addr < self.end()
+        self.len > 0 && other.len > 0 && self.addr() < other.end() && other.addr() < self.end()
     }
 
     /// The elements as a shared slice.
     ///
     /// # Safety
-    /// The caller guarantees `len` readable floats at `addr` for `'a`, not written through any
+    /// The caller guarantees `len` readable floats at `ptr` for `'a`, not written through any
     /// other reference meanwhile (outputs are checked disjoint by [`disjoint`]).
     pub(crate) unsafe fn input<'a>(self) -> &'a [f32] {
         if self.len == 0 {
@@ -106,7 +112,7 @@ impl Buf {
         }
         // SAFETY: non-NULL, aligned, in one address range (checked in `new`); the caller
         // guarantees the memory.
-        unsafe { core::slice::from_raw_parts(self.addr as *const f32, self.len) }
+        unsafe { core::slice::from_raw_parts(self.ptr, self.len) }
     }
 
     /// The elements as a unique slice.
@@ -118,7 +124,7 @@ impl Buf {
             return &mut [];
         }
         // SAFETY: as above; uniqueness is checked by `disjoint` and guaranteed by the caller.
-        unsafe { core::slice::from_raw_parts_mut(self.addr as *mut f32, self.len) }
+        unsafe { core::slice::from_raw_parts_mut(self.ptr.cast_mut(), self.len) }
     }
 }
 

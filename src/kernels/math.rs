@@ -32,6 +32,26 @@ pub(crate) fn erf(x: f32) -> f32 {
     libm::erff(x)
 }
 
+/// √x, correctly rounded (IEEE 754), so the same bits whichever of the two is used.
+#[inline]
+pub(crate) fn sqrtf(x: f32) -> f32 {
+    // libm's x86-64 `sqrtf` is inline assembly (`sqrtss`), which Miri cannot run; std's is the
+    // compiler's intrinsic, which it can (scripts/miri.sh).
+    #[cfg(all(miri, feature = "std"))]
+    return x.sqrt();
+    #[cfg(not(all(miri, feature = "std")))]
+    libm::sqrtf(x)
+}
+
+/// [`sqrtf`] in double precision (libm's is inline assembly on x86-64 too).
+#[inline]
+pub(crate) fn sqrt(x: f64) -> f64 {
+    #[cfg(all(miri, feature = "std"))]
+    return x.sqrt();
+    #[cfg(not(all(miri, feature = "std")))]
+    libm::sqrt(x)
+}
+
 /// [`exp`] (libm's `expf`, FreeBSD's algorithm) of 16 lanes, bit for bit. The lanes that libm
 /// takes down its common paths (|x| < 87.34: argument reduction by k·ln 2 and a rational
 /// approximation, or `1 + x` for |x| ≤ 2⁻¹⁴) are computed without branches, each lane taking
@@ -535,6 +555,8 @@ mod tests {
     /// `exp_lanes` is libm's `expf` bit for bit: every 257th f32, dense sweeps across its
     /// thresholds (±2⁻¹⁴, ±ln 2 / 2, ±1.5 ln 2, −87.34, 88.72, −103.97) and the special values.
     #[test]
+    // Too slow under Miri (more than 10 s interpreted; scripts/miri.sh runs the rest).
+    #[cfg_attr(miri, ignore)]
     fn exp_lanes_is_libm() {
         let mut inputs: alloc::vec::Vec<f32> = (0..=u32::MAX / 257)
             .map(|i| f32::from_bits(i * 257))
@@ -643,6 +665,8 @@ mod tests {
     }
 
     #[test]
+    // Too slow under Miri (more than 10 s interpreted; scripts/miri.sh runs the rest).
+    #[cfg_attr(miri, ignore)]
     fn fast_math_matches_libm() {
         // Step 1 = every f32 (3 minutes in release); the strides keep the test quick while
         // still sweeping every binade densely. The bounds were derived with step 1.

@@ -85,6 +85,9 @@ mod tests {
     }
 
     #[test]
+    // Not under Miri: the origin's tie between eight equal distances needs exact `powi` and
+    // `sqrt` results, which Miri perturbs on purpose (a rounding error of its choosing).
+    #[cfg_attr(miri, ignore)]
     fn samples_count_toward_their_nearest_mode() {
         // Label 1 of `some` owns modes 4 and 5. Eight samples: three at mode 4, one at mode
         // 5, one 0.5 (2.5σ) from mode 5, two at mode 0 (another label's mode: off-mode for

@@ -369,7 +369,7 @@ fn std_of(squares: f64, n: usize) -> f32 {
     if n < 2 {
         return 0.0;
     }
-    libm::sqrt(squares / (n - 1) as f64) as f32
+    crate::kernels::math::sqrt(squares / (n - 1) as f64) as f32
 }
 
 /// The 1-based rank k = max(1, ⌈q·n⌉) of quantile `q` among `n` samples. q·n is computed in
@@ -837,6 +837,8 @@ mod tests {
     /// A bracket narrowed pass by pass over the same values finds every order statistic, with
     /// as few counters as two.
     #[test]
+    // Too slow under Miri (more than 10 s interpreted; scripts/miri.sh runs the rest).
+    #[cfg_attr(miri, ignore)]
     fn brackets_find_exact_order_statistics() {
         let values: alloc::vec::Vec<f32> = (0..1000)
             .map(|i| libm::sinf(i as f32 * 0.7) * 100.0 + (i % 3) as f32)

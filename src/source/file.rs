@@ -82,6 +82,9 @@ mod tests {
     use super::*;
 
     #[test]
+    // Not under Miri: it writes and reads a real file, which Miri's isolation refuses
+    // (scripts/miri.sh keeps isolation on).
+    #[cfg_attr(miri, ignore)]
     fn a_file_cut_after_its_header_was_read_names_file_and_tensor() {
         let json = br#"{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#;
         let mut bytes = (json.len() as u64).to_le_bytes().to_vec();

@@ -92,8 +92,12 @@ impl Isa {
     pub fn is_available(self) -> bool {
         match self {
             Isa::Portable => true,
-            Isa::Avx2Fma => avx2_available(),
-            Isa::Avx512 => avx512_available(),
+            // Miri interprets the portable path only: it does not model every SIMD intrinsic
+            // the kernels use (src/kernels/gemm/avx2.rs, avx512.rs, src/kernels/math.rs), and
+            // a build with these target features enabled at compile time would otherwise pick
+            // them. scripts/miri.sh relies on this.
+            Isa::Avx2Fma => !cfg!(miri) && avx2_available(),
+            Isa::Avx512 => !cfg!(miri) && avx512_available(),
         }
     }
 
@@ -502,6 +506,8 @@ mod tests {
     /// The fused ReLU gives exactly the product then `v > 0 ? v : 0`, on every ISA, for
     /// small-m, blocked (k split over several KC blocks) and ragged shapes.
     #[test]
+    // Too slow under Miri (more than 10 s interpreted; scripts/miri.sh runs the rest).
+    #[cfg_attr(miri, ignore)]
     fn fused_relu_equals_gemm_then_relu() {
         let mut seed = 1u32;
         let mut next = || {
@@ -587,6 +593,9 @@ mod tests {
     /// to check the kernels' pointer arithmetic: each element is the contract's sum, in k
     /// order.
     #[test]
+    // Minutes under Miri even at its Miri shapes (more than 2 min interpreted; scripts/miri.sh
+    // reaches the portable kernel through the sessions of tests/ffi_miri.rs instead).
+    #[cfg_attr(miri, ignore)]
     fn every_path_sums_in_the_contracts_order() {
         let value = |i: usize| ((i * 7919) % 61) as f32 / 16.0 - 1.9;
         // Under Miri (the portable kernel only, slowly): a one-panel weight, a ragged group,
