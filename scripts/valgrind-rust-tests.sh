@@ -18,5 +18,6 @@ for line in sys.stdin:
 for bin in $bins; do
   echo "valgrind: $(basename "$bin")"
   valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
+    --show-leak-kinds=definite \
     "$bin" --test-threads=1 -q
 done
