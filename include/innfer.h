@@ -43,10 +43,9 @@
  *   Loading a model and innfer_session_create() allocate (with the C allocator in hosted
  *   builds), and so does innfer_session_set_threads() (its workers). Every allocation whose
  *   size comes from the file or from max_batch is fallible: the allocator's refusal is
- *   INNFER_STATUS_OUT_OF_MEMORY, never an abort. Small allocations bounded by the file's
- *   JSON header while a file is parsed (key names, messages, the header's tables: about 10
- *   bytes per header byte) still abort if the allocator refuses them (docs/format.md §8);
- *   innfer_session_create() has none. tests/c_fault_injection.rs fails every allocation in
+ *   INNFER_STATUS_OUT_OF_MEMORY, never an abort. So is every other allocation of a load or
+ *   of innfer_session_create(), down to the JSON header's tables and the message of the
+ *   error itself (docs/format.md §8); tests/c_fault_injection.rs refuses each allocation in
  *   turn.
  *   Nothing else allocates: once a session exists, sampling, forward, inverse, reseeding,
  *   seeking and error reporting use only the session's memory. With
@@ -432,9 +431,9 @@ innfer_load_options innfer_load_options_default(void);
  * `_INVALID_ARGUMENT`, `_FORMAT`, `_METADATA`, `_TENSOR`, `_UNSUPPORTED`, `_DIMS`,
  * `_OUT_OF_MEMORY` or `_INTERNAL`.
  *
- * **Allocation.** Allocates the model (and temporaries). Out of memory for anything sized by
- * the file is `INNFER_STATUS_OUT_OF_MEMORY` (never an abort; the small allocations of MEMORY
- * excepted); `innfer_model_load_bytes_with()` can also cap what the load may allocate.
+ * **Allocation.** Allocates the model (and temporaries). Out of memory is
+ * `INNFER_STATUS_OUT_OF_MEMORY`, never an abort (see MEMORY);
+ * `innfer_model_load_bytes_with()` can also cap what the load may allocate.
  *
  * **Thread safety.** May be called from any thread at any time.
  *

@@ -86,6 +86,41 @@ pub enum Error {
     },
 }
 
+impl Error {
+    /// [`Error::OutOfMemory`] for `what`, which is formatted without aborting: after an
+    /// allocation was refused, the message's own allocation may be refused too, and then
+    /// `what` stays empty rather than ending the host (docs/format.md §8).
+    pub(crate) fn out_of_memory(
+        what: fmt::Arguments<'_>,
+        bytes: usize,
+        limit: Option<usize>,
+    ) -> Error {
+        Error::OutOfMemory {
+            what: try_message(what).unwrap_or_default(),
+            bytes,
+            limit,
+        }
+    }
+}
+
+/// `args` formatted, or `None` if the allocator refuses the room: measured first, then written
+/// into room reserved fallibly (so writing never grows the string).
+pub(crate) fn try_message(args: fmt::Arguments<'_>) -> Option<String> {
+    struct Count(usize);
+    impl fmt::Write for Count {
+        fn write_str(&mut self, s: &str) -> fmt::Result {
+            self.0 += s.len();
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    fmt::write(&mut count, args).ok()?;
+    let mut out = String::new();
+    out.try_reserve_exact(count.0).ok()?;
+    fmt::write(&mut out, args).ok()?;
+    Some(out)
+}
+
 /// Shorthand used throughout the crate.
 pub type Result<T> = core::result::Result<T, Error>;
 

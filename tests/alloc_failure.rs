@@ -1,18 +1,18 @@
-//! Allocation failure: every large allocation that loading a model or creating a session
-//! makes may fail, one at a time, and each failure ends in `Error::OutOfMemory` (never an
-//! abort) with every byte allocated so far freed again.
+//! Allocation failure: every allocation that loading a model or creating a session makes may
+//! fail, one at a time, and each failure ends in `Error::OutOfMemory` (never an abort) with
+//! every byte allocated so far freed again: the JSON header's tables, the names looked up, the
+//! labels, the packed weights, the session's arena, for a file in memory and a file read piece
+//! by piece, in every weight storage, and for a packed image copied onto the heap.
 //!
-//! Large means at least twice the file's JSON header and at least 4 KiB. Smaller allocations
-//! stay infallible: names and messages, and the tables safetensors' parser builds from the
-//! header (at most about twice its length, bytes the file holds), which innfer cannot make
-//! fallible; what a hostile file inflates is sized by counts, and those are larger.
+//! (An allocation that fails and aborts would end this test's process: the test fails.)
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicIsize, Ordering};
 
-use innfer::{Error, Model, Session};
+use innfer::model::ImageTarget;
+use innfer::{Error, LoadOptions, Model, Session, WeightStorage};
 
 mod common;
 
@@ -22,27 +22,39 @@ struct FailingAlloc;
 static LIVE: AtomicIsize = AtomicIsize::new(0);
 
 thread_local! {
-    /// Large allocations this thread may still make before one fails (`usize::MAX`: all).
-    static LARGE_LEFT: Cell<usize> = const { Cell::new(usize::MAX) };
-    /// Allocations at least this large are the ones made to fail.
-    static LARGE: Cell<usize> = const { Cell::new(usize::MAX) };
+    /// Allocations this thread may still make before one fails (`usize::MAX`: all).
+    static LEFT: Cell<usize> = const { Cell::new(usize::MAX) };
+    /// Whether an allocation was refused since [`refuse_allocation`].
+    static REFUSED: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Whether this large allocation fails (counting it).
-fn fails(size: usize) -> bool {
-    size >= LARGE.try_with(Cell::get).unwrap_or(usize::MAX)
-        && LARGE_LEFT
-            .try_with(|left| {
-                let n = left.get();
-                if n == 0 {
-                    return true;
-                }
-                if n != usize::MAX {
-                    left.set(n - 1);
-                }
-                false
-            })
-            .unwrap_or(false)
+/// Makes this thread's allocation number `n` (from 0) fail.
+fn refuse_allocation(n: usize) {
+    REFUSED.with(|r| r.set(false));
+    LEFT.with(|left| left.set(n));
+}
+
+/// Stops refusing; whether an allocation was refused.
+fn stop_refusing() -> bool {
+    LEFT.with(|left| left.set(usize::MAX));
+    REFUSED.with(Cell::get)
+}
+
+/// Whether this allocation fails (counting it).
+fn fails(_size: usize) -> bool {
+    LEFT.try_with(|left| {
+        let n = left.get();
+        if n == 0 {
+            left.set(usize::MAX);
+            REFUSED.with(|r| r.set(true));
+            return true;
+        }
+        if n != usize::MAX {
+            left.set(n - 1);
+        }
+        false
+    })
+    .unwrap_or(false)
 }
 
 // SAFETY: forwards to the system allocator, or returns NULL (a valid allocation failure).
@@ -93,24 +105,56 @@ unsafe impl GlobalAlloc for FailingAlloc {
 #[global_allocator]
 static ALLOCATOR: FailingAlloc = FailingAlloc;
 
+/// How a model reaches the loader.
+#[derive(Clone, Copy, Debug)]
+enum Load {
+    /// `Model::from_bytes_with` on the whole file.
+    Bytes(WeightStorage),
+    /// `Model::from_file`, which reads the file piece by piece.
+    File,
+}
+
 /// Loads `bytes` (from memory or from `path`) and creates a session of 64 rows.
-fn load_and_open(bytes: &[u8], path: &Path, from_file: bool) -> Result<(), Error> {
-    let model = if from_file {
-        Model::from_file(path)?
-    } else {
-        Model::from_bytes(bytes)?
+fn load_and_open(bytes: &[u8], path: &Path, how: Load) -> Result<(), Error> {
+    let model = match how {
+        Load::File => Model::from_file(path)?,
+        Load::Bytes(weight_storage) => {
+            let options = LoadOptions {
+                weight_storage,
+                ..LoadOptions::default()
+            };
+            Model::from_bytes_with(bytes, &options)?
+        }
     };
     Session::new(&model, 64)?;
     Ok(())
 }
 
-#[test]
-fn every_large_allocation_of_a_load_and_a_session_may_fail_without_an_abort_or_a_leak() {
+/// Model files with every block type and option: the committed fixtures and shipped models,
+/// and built ones (written to `dir`).
+fn model_files(dir: &Path) -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let built = std::env::temp_dir().join(format!("innfer-alloc-{}.st", std::process::id()));
-    std::fs::write(&built, common::glow_chain(8, 3, 256, 2, 2, 1).to_bytes()).unwrap();
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(root.join("tests/fixtures"))
+        .unwrap()
+        .flatten()
+        .map(|d| d.path().join("model.safetensors"))
+        .filter(|p| p.is_file())
+        .collect();
+    paths.sort();
+    for name in ["kinematics", "gmm8_some", "msi_oximetry"] {
+        paths.push(root.join(format!("models/{name}.safetensors")));
+    }
+    std::fs::create_dir_all(dir).unwrap();
+    let mut built = |name: &str, bytes: Vec<u8>| {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        paths.push(path);
+    };
+    built(
+        "glow_chain.safetensors",
+        common::glow_chain(8, 3, 256, 2, 2, 1).to_bytes(),
+    );
     // A 64-wide FixedLinearTransform: its dense checks and packing allocate [64, 64] matrices.
-    let dense = std::env::temp_dir().join(format!("innfer-alloc-dense-{}.st", std::process::id()));
     let mut f = common::glow_cinn(64, 0, 8, 1, 3);
     let d = 64;
     let diagonal = |even: f32, odd: f32| -> Vec<f32> {
@@ -127,58 +171,90 @@ fn every_large_allocation_of_a_load_and_a_session_may_fail_without_an_abort_or_a
         .f32("module_list.2.M", &[d, d], &diagonal(2.0, 0.5))
         .f32("module_list.2.M_inv", &[d, d], &diagonal(0.5, 2.0))
         .f32("module_list.2.logDetM", &[1], &[0.0]);
-    std::fs::write(&dense, f.to_bytes()).unwrap();
+    built("fixed_linear.safetensors", f.to_bytes());
     // A Householder permutation kept as its reflections (D = K = 96, past the bound for
     // forming W): its groups' f64 working arrays and packed weights.
-    let householder = std::env::temp_dir().join(format!(
-        "innfer-alloc-householder-{}.st",
-        std::process::id()
-    ));
-    std::fs::write(
-        &householder,
+    built(
+        "householder.safetensors",
         common::householder_aio(96, 96, true, 3).to_bytes(),
-    )
-    .unwrap();
-    for path in [
-        root.join("models/kinematics.safetensors"),
-        built.clone(),
-        dense.clone(),
-        householder.clone(),
-    ] {
+    );
+    paths
+}
+
+/// The heap count is process-wide: the tests below take turns.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Makes each allocation of `load` fail in turn, until one runs with none refused: every
+/// refusal must end in `Error::OutOfMemory` with the heap as before. Returns how many
+/// allocations the load makes.
+fn refuse_each_allocation(what: &str, load: impl Fn() -> Result<(), Error>) -> usize {
+    // Once unhindered first, so that one-time initialisations (CPU feature detection and the
+    // like) are not taken for leaks.
+    load().unwrap();
+    for n in 0.. {
+        let before = LIVE.load(Ordering::SeqCst);
+        refuse_allocation(n);
+        // Whether it loaded; the error and its message are dropped at the end of this
+        // statement, before the heap is counted again.
+        let loaded = match load() {
+            Ok(()) => true,
+            Err(Error::OutOfMemory { limit: None, .. }) => false,
+            Err(e) => {
+                stop_refusing();
+                panic!("{what}, allocation {n} refused: {e}")
+            }
+        };
+        let refused = stop_refusing();
+        if loaded && !refused {
+            return n;
+        }
+        // (A refusal loading survives would be no fault; none does today.)
+        assert_eq!(
+            LIVE.load(Ordering::SeqCst),
+            before,
+            "{what}, allocation {n} refused: a leak"
+        );
+    }
+    unreachable!()
+}
+
+#[test]
+fn every_allocation_of_a_load_and_a_session_may_fail_without_an_abort_or_a_leak() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = std::env::temp_dir().join(format!("innfer-alloc-{}", std::process::id()));
+    for path in model_files(&dir) {
         let file = path.display().to_string();
         let bytes = std::fs::read(&path).unwrap();
-        let header = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
-        // Once unhindered first, so that one-time initialisations (CPU feature detection and
-        // the like) are not taken for leaks.
-        load_and_open(&bytes, &path, true).unwrap();
-        LARGE.with(|large| large.set((2 * header).max(4096)));
-        for from_file in [false, true] {
-            let mut failures = 0;
-            for n in 0.. {
-                let before = LIVE.load(Ordering::SeqCst);
-                LARGE_LEFT.with(|left| left.set(n));
-                // The error (and its message) is dropped before the heap is counted again.
-                let loaded = match load_and_open(&bytes, &path, from_file) {
-                    Ok(()) => true,
-                    Err(Error::OutOfMemory { limit: None, .. }) => false,
-                    Err(e) => panic!("{file}, allocation {n} failing: {e}"),
-                };
-                LARGE_LEFT.with(|left| left.set(usize::MAX));
-                assert_eq!(
-                    LIVE.load(Ordering::SeqCst),
-                    before,
-                    "{file} (file reader: {from_file}), allocation {n} failing: a leak"
-                );
-                if loaded {
-                    break;
-                }
-                failures += 1;
-            }
-            assert!(failures > 0, "{file}: no large allocation was made");
+        for how in [
+            Load::File,
+            Load::Bytes(WeightStorage::F32),
+            Load::Bytes(WeightStorage::Bf16),
+            Load::Bytes(WeightStorage::F16),
+        ] {
+            let what = format!("{file} ({how:?})");
+            let made = refuse_each_allocation(&what, || load_and_open(&bytes, &path, how));
+            assert!(made > 3, "{what}: only {made} allocations");
         }
-        LARGE.with(|large| large.set(usize::MAX));
     }
-    std::fs::remove_file(built).unwrap();
-    std::fs::remove_file(dense).unwrap();
-    std::fs::remove_file(householder).unwrap();
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn every_allocation_of_loading_a_packed_image_onto_the_heap_may_fail_cleanly() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = std::env::temp_dir().join(format!("innfer-alloc-image-{}", std::process::id()));
+    for path in model_files(&dir) {
+        let model = Model::from_file(&path).unwrap();
+        for target in ImageTarget::ALL {
+            let image = model.to_image(target).unwrap();
+            let what = format!("{} packed for {target:?}", path.display());
+            let made = refuse_each_allocation(&what, || {
+                let model = Model::from_bytes(&image)?;
+                Session::new(&model, 64)?;
+                Ok(())
+            });
+            assert!(made > 1, "{what}: only {made} allocations");
+        }
+    }
+    std::fs::remove_dir_all(dir).unwrap();
 }

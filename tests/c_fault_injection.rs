@@ -2,11 +2,9 @@
 //! libinnfer.a with the C allocator wrapped (`-Wl,--wrap=malloc,...`), refuses the n-th
 //! allocation of `innfer_model_load_file`, `innfer_model_load_bytes` and
 //! `innfer_session_create`, for every n. Each refusal must end in
-//! `INNFER_STATUS_OUT_OF_MEMORY` with every allocation of the call freed again, or, for the
-//! small allocations docs/format.md lets stay infallible (below tests/alloc_failure.rs's bound:
-//! twice the file's JSON header, at least 4 KiB), in an abort. tests/alloc_failure.rs checks the
-//! same from Rust with a failing global allocator; this checks the C library as C programs link
-//! it, where the allocations go to malloc.
+//! `INNFER_STATUS_OUT_OF_MEMORY` with every allocation of the call freed again, never in an
+//! abort. tests/alloc_failure.rs checks the same from Rust with a failing global allocator;
+//! this checks the C library as C programs link it, where the allocations go to malloc.
 //!
 //! Linux only (GNU ld's `--wrap`). The libraries are the ones `cargo test` built next to this
 //! test binary.
@@ -61,13 +59,6 @@ fn build(dir: &Path) -> PathBuf {
     exe
 }
 
-/// tests/alloc_failure.rs's bound: allocations at least this large must fail cleanly.
-fn large(model: &Path) -> usize {
-    let bytes = std::fs::read(model).unwrap();
-    let header = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
-    (2 * header).max(4096)
-}
-
 #[test]
 fn every_allocation_of_a_c_load_and_session_may_fail_without_a_leak() {
     common::tools::need("cc");
@@ -76,15 +67,23 @@ fn every_allocation_of_a_c_load_and_session_may_fail_without_a_leak() {
     let exe = build(&dir);
     let built = dir.join("glow_chain.safetensors");
     std::fs::write(&built, common::glow_chain(8, 3, 256, 2, 2, 1).to_bytes()).unwrap();
+    // A packed image, loaded onto the heap (docs/format.md, "Packed images").
+    let image = dir.join("msi_oximetry.bin");
+    let msi = root().join("models/msi_oximetry.safetensors");
+    let packed = innfer::Model::from_file(&msi)
+        .unwrap()
+        .to_image(innfer::model::ImageTarget::Portable)
+        .unwrap();
+    std::fs::write(&image, packed).unwrap();
     for model in [
         root().join("tests/fixtures/pypi_cinn_stats/model.safetensors"),
-        root().join("models/msi_oximetry.safetensors"),
+        root().join("tests/fixtures/pypi_actnorm_fixedlinear/model.safetensors"),
+        root().join("tests/fixtures/pypi_aio_householder/model.safetensors"),
+        msi,
         built,
+        image,
     ] {
-        let out = run(Command::new(&exe)
-            .arg(&model)
-            .arg(large(&model).to_string())
-            .arg("64"));
+        let out = run(Command::new(&exe).arg(&model).arg("64"));
         assert!(
             out.contains("fail_nth_alloc: ok"),
             "{}: {out}",

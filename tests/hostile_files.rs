@@ -667,3 +667,24 @@ fn every_committed_reproducer_is_current_and_refused_naming_its_fault() {
         }
     }
 }
+
+#[test]
+fn a_subnet_layer_name_too_long_to_look_up_is_refused_naming_the_subnet() {
+    // The names a block looks up are built on the stack (src/source/name.rs): a layer whose
+    // tensor names would pass 192 bytes is refused, not looked up cut short.
+    let long = "l".repeat(200);
+    let mut f = common::glow_cinn(4, 2, 8, 1, 1);
+    f.set("innfer.block.0.subnet.subnet1", format!("{long}:Linear"))
+        .f32(
+            &format!("module_list.0.subnet1.{long}.weight"),
+            &[4, 4],
+            &[0.1; 16],
+        )
+        .f32(
+            &format!("module_list.0.subnet1.{long}.bias"),
+            &[4],
+            &[0.0; 4],
+        );
+    let e = refused(&f, "innfer.block.0.subnet.subnet1");
+    assert!(e.to_string().contains("longer than 192 bytes"), "{e}");
+}

@@ -3,6 +3,7 @@
 
 use crate::model::packed::array::Array;
 use alloc::format;
+use alloc::string::ToString;
 use alloc::vec::Vec;
 
 use super::CheckedAtLoad;
@@ -373,11 +374,11 @@ enum Householder {
 /// `W`'s `D²`), so a hostile `D = K` file still loads in time linear in its size.
 fn householder(src: &Source<'_>, spec: &BlockSpec<'_, '_>, d: usize) -> Result<Householder> {
     let vk_name = spec.tensor("vk_householder");
-    let k = match src.shape(&vk_name).as_deref() {
+    let k = match src.shape(&vk_name) {
         Some([k, dd]) if *dd == d && *k <= d => *k,
         Some([k, dd]) if *dd == d => {
             return Err(Error::TensorShape {
-                name: vk_name,
+                name: vk_name.to_string(),
                 expected: format!(
                     "[K, {d}] with K ≤ {d} (D reflections compose any orthogonal map; more would only cost run time, K·D² operations)"
                 ),
@@ -386,7 +387,7 @@ fn householder(src: &Source<'_>, spec: &BlockSpec<'_, '_>, d: usize) -> Result<H
         }
         _ => {
             return Err(Error::TensorShape {
-                name: vk_name,
+                name: vk_name.to_string(),
                 expected: format!("[K, {d}]"),
                 found: format!("{:?}", src.shape(&spec.tensor("vk_householder"))),
             });
@@ -406,7 +407,7 @@ fn householder(src: &Source<'_>, spec: &BlockSpec<'_, '_>, d: usize) -> Result<H
         let vv = dot(v, v);
         if !(vv.is_normal() && (2.0 / vv).is_finite()) {
             return Err(Error::TensorValue {
-                name: spec.tensor("vk_householder"),
+                name: spec.tensor("vk_householder").to_string(),
                 problem: format!("row {i} is a zero (or vanishing) Householder vector"),
             });
         }
@@ -611,7 +612,7 @@ impl AllInOne {
             let scale = try_collect("the global scale", scales)?;
             if let Some(c) = scale.iter().position(|&g| !super::is_invertible_scale(g)) {
                 return Err(Error::TensorValue {
-                    name: spec.tensor("global_scale"),
+                    name: spec.tensor("global_scale").to_string(),
                     problem: format!(
                         "channel {c} gives a global scale of {}, which is not invertible",
                         scale[c]
@@ -623,7 +624,7 @@ impl AllInOne {
         };
         let perm_name = spec.tensor("w_perm");
         let inv_name = spec.tensor("w_perm_inv");
-        if !matches!(src.shape(&perm_name).as_deref(), Some([_])) {
+        if !matches!(src.shape(&perm_name), Some([_])) {
             src.budget.charge::<u8>(
                 || format!("the dense permutation of block {}", spec.index),
                 dense_map_bytes(d),
@@ -633,7 +634,7 @@ impl AllInOne {
         // The `permutation` key, if given, must say what the tensors are.
         let perm_key = spec.key("permutation");
         let stated = src.meta(&perm_key).map(str::trim);
-        let found = match src.shape(&perm_name).as_deref() {
+        let found = match src.shape(&perm_name) {
             _ if src.has_tensor(&householder_name) => "householder",
             Some([_]) => "hard",
             _ => "hard or soft",
@@ -666,7 +667,7 @@ impl AllInOne {
                 }
             }
         } else {
-            match src.shape(&perm_name).as_deref() {
+            match src.shape(&perm_name) {
                 Some([n]) if *n == d => {
                     let mixing = Mixing::from_index(&perm_name, &src.index_tensor(&perm_name, d)?)?;
                     if src.has_tensor(&inv_name) {
@@ -692,12 +693,12 @@ impl AllInOne {
                 }
                 Some(other) => {
                     return Err(Error::TensorShape {
-                        name: perm_name,
+                        name: perm_name.to_string(),
                         expected: format!("[{d}] or [{d}, {d}]"),
                         found: format!("{other:?}"),
                     });
                 }
-                None => return Err(Error::MissingTensor(perm_name)),
+                None => return Err(Error::MissingTensor(perm_name.to_string())),
             }
         };
         let repeated =

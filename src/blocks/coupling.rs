@@ -14,6 +14,7 @@ use super::{BlockSpec, Plan, Work};
 use crate::error::{Error, Result};
 use crate::kernels::math::{self, SoftClamp};
 use crate::model::packed::image::{Reader, Writer};
+use crate::source::budget::try_with_capacity;
 
 /// The coupling kinds, by their code in a packed image.
 const KINDS: [&str; 6] = [
@@ -126,18 +127,23 @@ impl Coupling {
                          make: &dyn Fn(usize, usize, bool) -> Result<Conditioner>|
          -> Result<Vec<Half>> {
             let l2 = d - l1;
-            Ok(alloc::vec![
-                Half {
-                    active: (0, l1),
-                    passive: (l1, l2),
-                    conditioner: make(l2, l1, true)?
-                },
-                Half {
-                    active: (l1, l2),
-                    passive: (0, l1),
-                    conditioner: make(l1, l2, false)?
-                },
-            ])
+            let mut halves = try_with_capacity("a coupling's halves", 2)?;
+            halves.push(Half {
+                active: (0, l1),
+                passive: (l1, l2),
+                conditioner: make(l2, l1, true)?,
+            });
+            halves.push(Half {
+                active: (l1, l2),
+                passive: (0, l1),
+                conditioner: make(l1, l2, false)?,
+            });
+            Ok(halves)
+        };
+        let one = |half: Half| -> Result<Vec<Half>> {
+            let mut halves = try_with_capacity("a coupling's half", 1)?;
+            halves.push(half);
+            Ok(halves)
         };
         let (kind, halves, gin): (&'static str, Vec<Half>, bool) = match kind {
             "GLOWCouplingBlock" | "GINCouplingBlock" => {
@@ -183,7 +189,7 @@ impl Coupling {
                     passive: (0, l1),
                     conditioner: Conditioner::Joint(subnet("subnet", l1, 2 * l2)?),
                 };
-                ("AffineCouplingOneSided", alloc::vec![half], false)
+                ("AffineCouplingOneSided", one(half)?, false)
             }
             _ => {
                 if cc == 0 {
@@ -197,7 +203,7 @@ impl Coupling {
                     passive: (0, 0),
                     conditioner: Conditioner::Joint(subnet("subnet", 0, 2 * d)?),
                 };
-                ("ConditionalAffineTransform", alloc::vec![half], false)
+                ("ConditionalAffineTransform", one(half)?, false)
             }
         };
         Ok(Coupling {

@@ -3,6 +3,7 @@
 
 use crate::model::packed::array::Array;
 use alloc::format;
+use alloc::string::ToString;
 use alloc::vec::Vec;
 
 use super::allinone::{
@@ -89,7 +90,7 @@ impl ActNorm {
             let flag = spec.tensor("is_initialized");
             if src.has_tensor(&flag) && !src.flag_tensor(&flag)? {
                 return Err(Error::TensorValue {
-                    name: flag,
+                    name: flag.to_string(),
                     problem: "is false: the ActNorm was never data-initialised; run one batch through it in FrEIA before exporting".into(),
                 });
             }
@@ -280,7 +281,7 @@ impl FixedLinear {
         let error = inverse_error(&m_inv, &m, d, &src.budget)?;
         if !within(error, INVERSE_TOLERANCE) {
             return Err(Error::TensorValue {
-                name: inv_name,
+                name: inv_name.to_string(),
                 problem: format!(
                     "is not the inverse of `{m_name}`: max |M_inv·(M·p) − p| = {error:e} over the probes p, above {INVERSE_TOLERANCE:e}"
                 ),
@@ -301,7 +302,7 @@ impl FixedLinear {
                 LOG_DET_TOLERANCE * (1.0 + want.abs()),
             ) {
                 return Err(Error::TensorValue {
-                    name: det_name,
+                    name: det_name.to_string(),
                     problem: format!(
                         "is {log_det}, but log|det {m_name}| is {want}: they must agree to {LOG_DET_TOLERANCE:e} (relative)"
                     ),
@@ -309,7 +310,7 @@ impl FixedLinear {
             }
         }
         let b_name = spec.tensor("b");
-        let bias = match src.shape(&b_name).as_deref() {
+        let bias = match src.shape(&b_name) {
             None => try_vec("a bias", d, 0.0)?,
             Some([]) | Some([1]) => try_vec("a bias", d, src.f32_scalar(&b_name)?)?,
             Some(_) => src.f32_channels(&b_name, d)?,

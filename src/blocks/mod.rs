@@ -8,12 +8,13 @@ pub(crate) mod coupling;
 pub(crate) mod linear;
 pub(crate) mod subnet;
 
-use alloc::string::{String, ToString};
+use alloc::string::ToString;
 
 use crate::error::{Error, Result};
 use crate::kernels::gemm::{self, Available, PackedWeight, Product, Rows, RowsMut};
 use crate::model::packed::image::{Reader, Writer};
 use crate::source::Source;
+use crate::source::name::{Name, name};
 
 /// What an error of a product would mean inside a block: a bug, for the blocks' shapes were
 /// checked when the model was loaded and the session sized its buffers for them.
@@ -148,12 +149,14 @@ pub(crate) struct BlockSpec<'a, 'b> {
 }
 
 impl BlockSpec<'_, '_> {
-    pub(crate) fn key(&self, name: &str) -> String {
-        alloc::format!("innfer.block.{}.{}", self.index, name)
+    /// The block's metadata key `name`.
+    pub(crate) fn key(&self, name: &str) -> Name {
+        name!("innfer.block.{}.{}", self.index, name)
     }
 
-    pub(crate) fn tensor(&self, name: &str) -> String {
-        alloc::format!("module_list.{}.{}", self.index, name)
+    /// The block's tensor `name`.
+    pub(crate) fn tensor(&self, name: &str) -> Name {
+        name!("module_list.{}.{}", self.index, name)
     }
 
     /// The block's soft clamp `clamp` (docs/format.md §4), checked to lie in

@@ -19,7 +19,7 @@
 
 use crate::model::packed::array::Array;
 use alloc::format;
-use alloc::string::{String, ToString};
+use alloc::string::ToString;
 use alloc::vec::Vec;
 
 use super::{CheckedAtLoad, CondRows};
@@ -31,6 +31,8 @@ use crate::kernels::gemm::{
 use crate::kernels::math;
 use crate::model::packed::image::{Reader, Writer};
 use crate::source::Source;
+use crate::source::budget::try_with_capacity;
+use crate::source::name::{Name, name};
 
 /// An element-wise activation between Linear layers (PyTorch semantics).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -141,37 +143,48 @@ pub(crate) struct Subnet {
     layers: Array<Dense>,
 }
 
-enum Item {
-    Linear { name: String, bias: bool },
+enum Item<'s> {
+    Linear { name: &'s str, bias: bool },
     Act(Activation),
     Identity,
 }
 
-fn parse_args(spec: &str) -> Option<(&str, Vec<&str>)> {
+/// At most this many arguments in a layer's parentheses (Softplus has two).
+const MAX_ARGS: usize = 2;
+
+/// A layer's kind and its arguments (`None` if the parentheses do not parse or hold more
+/// than [`MAX_ARGS`]).
+fn parse_args(spec: &str) -> Option<(&str, [&str; MAX_ARGS], usize)> {
+    let mut args = [""; MAX_ARGS];
     match spec.find('(') {
-        None => Some((spec, Vec::new())),
+        None => Some((spec, args, 0)),
         Some(open) => {
             let close = spec.rfind(')')?;
             if close != spec.len() - 1 || close < open {
                 return None;
             }
-            let args = spec[open + 1..close]
+            let mut n = 0;
+            for a in spec[open + 1..close]
                 .split(',')
                 .map(|a| a.trim())
                 .filter(|a| !a.is_empty())
-                .collect();
-            Some((&spec[..open], args))
+            {
+                *args.get_mut(n)? = a;
+                n += 1;
+            }
+            Some((&spec[..open], args, n))
         }
     }
 }
 
-fn parse_item(key: &str, token: &str) -> Result<Item> {
+fn parse_item<'s>(key: &str, token: &'s str) -> Result<Item<'s>> {
     let unknown = || Error::UnknownLayer {
         key: key.to_string(),
         layer: token.to_string(),
     };
     let (name, kind) = token.split_once(':').ok_or_else(unknown)?;
-    let (kind, args) = parse_args(kind).ok_or_else(unknown)?;
+    let (kind, args, n_args) = parse_args(kind).ok_or_else(unknown)?;
+    let args = &args[..n_args];
     let num = |i: usize, default: f32| -> Result<f32> {
         match args.get(i) {
             None => Ok(default),
@@ -182,7 +195,7 @@ fn parse_item(key: &str, token: &str) -> Result<Item> {
                 .ok_or_else(unknown),
         }
     };
-    let no_args = |item: Item| {
+    let no_args = |item: Item<'s>| -> Result<Item<'s>> {
         if args.is_empty() {
             Ok(item)
         } else {
@@ -190,15 +203,9 @@ fn parse_item(key: &str, token: &str) -> Result<Item> {
         }
     };
     match kind {
-        "Linear" => match args.as_slice() {
-            [] => Ok(Item::Linear {
-                name: name.to_string(),
-                bias: true,
-            }),
-            ["nobias"] => Ok(Item::Linear {
-                name: name.to_string(),
-                bias: false,
-            }),
+        "Linear" => match args {
+            [] => Ok(Item::Linear { name, bias: true }),
+            ["nobias"] => Ok(Item::Linear { name, bias: false }),
             _ => Err(unknown()),
         },
         "ReLU" => no_args(Item::Act(Activation::Relu)),
@@ -207,7 +214,7 @@ fn parse_item(key: &str, token: &str) -> Result<Item> {
         "Sigmoid" => no_args(Item::Act(Activation::Sigmoid)),
         "ELU" => Ok(Item::Act(Activation::Elu(num(0, 1.0)?))),
         "SiLU" => no_args(Item::Act(Activation::Silu)),
-        "GELU" => match args.as_slice() {
+        "GELU" => match args {
             [] | ["none"] => Ok(Item::Act(Activation::Gelu)),
             ["tanh"] => Ok(Item::Act(Activation::GeluTanh)),
             _ => Err(unknown()),
@@ -239,28 +246,52 @@ impl Subnet {
         n_cond: usize,
         n_out: usize,
     ) -> Result<Subnet> {
-        let key = format!("innfer.block.{block}.subnet.{name}");
+        let key = name!("innfer.block.{block}.subnet.{name}");
         let spec = src.meta_required(&key)?;
-        let items = spec
+        // Every token parsed before anything is read, so a bad one is named first.
+        for token in spec.split_whitespace() {
+            parse_item(&key, token)?;
+        }
+        let n_layers = spec
             .split_whitespace()
-            .map(|t| parse_item(&key, t))
-            .collect::<Result<Vec<_>>>()?;
-        let mut layers: Vec<Dense> = Vec::new();
+            .filter(|t| matches!(parse_item(&key, t), Ok(Item::Linear { .. })))
+            .count();
+        let mut layers: Vec<Dense> = try_with_capacity("a subnet's layers", n_layers)?;
         let mut width = n_in;
-        for item in items {
-            match item {
+        for (i, token) in spec.split_whitespace().enumerate() {
+            match parse_item(&key, token)? {
                 Item::Identity => {}
                 Item::Act(act) => match layers.last_mut() {
-                    Some(layer) => layer.activations.to_mut().push(act),
+                    Some(layer) => {
+                        let acts = layer.activations.to_mut();
+                        acts.try_reserve(1).map_err(|_| {
+                            Error::out_of_memory(
+                                format_args!("a layer's activations"),
+                                core::mem::size_of::<Activation>(),
+                                None,
+                            )
+                        })?;
+                        acts.push(act);
+                    }
                     None => {
                         return Err(src.bad_meta(&key, "a subnet must start with a Linear layer"));
                     }
                 },
                 Item::Linear { name: layer, bias } => {
-                    let wname = format!("module_list.{block}.{name}.{layer}.weight");
+                    let wname = name!("module_list.{block}.{name}.{layer}.weight");
+                    let bname = name!("module_list.{block}.{name}.{layer}.bias");
+                    if bname.whole().is_none() {
+                        return Err(src.bad_meta(
+                            &key,
+                            format!(
+                                "layer {i}'s tensor names are longer than {} bytes",
+                                Name::CAPACITY
+                            ),
+                        ));
+                    }
                     let shape = src
                         .shape(&wname)
-                        .ok_or_else(|| Error::MissingTensor(wname.clone()))?;
+                        .ok_or_else(|| Error::MissingTensor(wname.to_string()))?;
                     if shape.len() != 2 || shape[1] != width {
                         return Err(Error::Dims(format!(
                             "block {block} subnet `{name}` layer `{layer}`: weight `{wname}` has shape {shape:?}, but its input is {width} wide"
@@ -276,7 +307,6 @@ impl Subnet {
                     let cond_cols = if layers.is_empty() { n_cond } else { 0 };
                     let mut dense = Dense::load(src, &wname, out, width, cond_cols)?;
                     if bias {
-                        let bname = format!("module_list.{block}.{name}.{layer}.bias");
                         dense.bias = Some(src.f32_tensor(&bname, &[out])?.into());
                     }
                     layers.push(dense);
@@ -478,15 +508,23 @@ fn columns<'a>(
     n_in: usize,
     cols: core::ops::Range<usize>,
     buf: &'a mut Vec<f32>,
-) -> &'a [f32] {
+) -> Result<&'a [f32]> {
     if cols.len() == n_in {
-        return w;
+        return Ok(w);
     }
     buf.clear();
+    let len = w.len() / n_in * cols.len();
+    buf.try_reserve(len).map_err(|_| {
+        Error::out_of_memory(
+            format_args!("a weight's columns"),
+            len.saturating_mul(4),
+            None,
+        )
+    })?;
     for row in w.chunks_exact(n_in) {
         buf.extend_from_slice(&row[cols.clone()]);
     }
-    buf
+    Ok(buf)
 }
 
 impl Dense {
@@ -523,9 +561,9 @@ impl Dense {
                     "weight `{wname}` holds {v}, beyond the f16 range (±65504): load it with f32 or bf16 storage"
                 )));
             }
-            main.pack_rows(first_row, columns(w, n_in, 0..n_main, &mut part))?;
+            main.pack_rows(first_row, columns(w, n_in, 0..n_main, &mut part)?)?;
             if let Some(c) = cond.as_mut() {
-                c.pack_rows(first_row, columns(w, n_in, n_main..n_in, &mut part))?;
+                c.pack_rows(first_row, columns(w, n_in, n_main..n_in, &mut part)?)?;
             }
             Ok(())
         })?;

@@ -183,9 +183,9 @@ unsafe fn load_with(
 /// `_INVALID_ARGUMENT`, `_FORMAT`, `_METADATA`, `_TENSOR`, `_UNSUPPORTED`, `_DIMS`,
 /// `_OUT_OF_MEMORY` or `_INTERNAL`.
 ///
-/// **Allocation.** Allocates the model (and temporaries). Out of memory for anything sized by
-/// the file is `INNFER_STATUS_OUT_OF_MEMORY` (never an abort; the small allocations of MEMORY
-/// excepted); `innfer_model_load_bytes_with()` can also cap what the load may allocate.
+/// **Allocation.** Allocates the model (and temporaries). Out of memory is
+/// `INNFER_STATUS_OUT_OF_MEMORY`, never an abort (see MEMORY);
+/// `innfer_model_load_bytes_with()` can also cap what the load may allocate.
 ///
 /// **Thread safety.** May be called from any thread at any time.
 ///

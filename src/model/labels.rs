@@ -3,11 +3,12 @@
 //! no number the library computes.
 
 use alloc::format;
-use alloc::string::{String, ToString};
+use alloc::string::String;
 use alloc::vec::Vec;
 
 use crate::error::Result;
 use crate::source::Source;
+use crate::source::budget::try_string;
 
 pub(crate) const X_NAMES_KEY: &str = "innfer.x_names";
 pub(crate) const X_UNITS_KEY: &str = "innfer.x_units";
@@ -40,7 +41,7 @@ fn read_list(src: &Source<'_>, key: &str, x_dim: usize, empty_ok: bool) -> Resul
                 ),
             ));
         }
-        out.push(entry.to_string());
+        out.push(try_string(key, entry)?);
     }
     Ok(out)
 }

@@ -9,6 +9,8 @@ use alloc::string::{String, ToString};
 use crate::blocks::{Block, BlockSpec, Plan};
 use crate::error::{Error, Result};
 use crate::source::Source;
+use crate::source::budget::try_string;
+use crate::source::name::name;
 use packed::array::Array;
 
 mod labels;
@@ -158,8 +160,8 @@ pub struct Model {
 }
 
 fn stats(src: &Source<'_>, which: &str, len: usize) -> Result<Option<Standardize>> {
-    let mean_key = format!("innfer.{which}_mean");
-    let std_key = format!("innfer.{which}_std");
+    let mean_key = name!("innfer.{which}_mean");
+    let std_key = name!("innfer.{which}_std");
     match (
         src.meta_f32_list(&mean_key, len)?,
         src.meta_f32_list(&std_key, len)?,
@@ -228,9 +230,18 @@ impl Model {
     ) -> Result<Model> {
         let path = path.as_ref();
         if packed::is_image_file(path) {
-            let io = |e: std::io::Error| Error::Io {
-                path: path.display().to_string(),
-                problem: e.to_string(),
+            // `fs::read` reserves fallibly and reports a refusal as an I/O error of kind
+            // OutOfMemory: that is this library's out-of-memory error.
+            let io = |e: std::io::Error| match e.kind() {
+                std::io::ErrorKind::OutOfMemory => Error::OutOfMemory {
+                    what: "reading the packed image".to_string(),
+                    bytes: std::fs::metadata(path).map_or(0, |m| m.len() as usize),
+                    limit: None,
+                },
+                _ => Error::Io {
+                    path: path.display().to_string(),
+                    problem: e.to_string(),
+                },
             };
             return Model::from_image_bytes(&std::fs::read(path).map_err(io)?, options);
         }
@@ -292,7 +303,7 @@ impl Model {
         let mut blocks = src.budget.with_capacity("the chain of blocks", n_blocks)?;
         let mut plan = Plan::default();
         for index in 0..n_blocks {
-            let cond_key = format!("innfer.block.{index}.cond");
+            let cond_key = name!("innfer.block.{index}.cond");
             let block_cond = match src.meta(&cond_key).map(str::trim) {
                 None | Some("") | Some("none") => 0,
                 Some("0") => {
@@ -321,7 +332,7 @@ impl Model {
             plan.cover(block.plan());
             blocks.push(block);
         }
-        if let Some(extra) = src.meta(&format!("innfer.block.{n_blocks}.type")) {
+        if let Some(extra) = src.meta(&name!("innfer.block.{n_blocks}.type")) {
             return Err(src.bad_meta(
                 "innfer.blocks",
                 format!(
@@ -349,7 +360,7 @@ impl Model {
                 "x_units",
             ]
             .iter()
-            .any(|k| src.meta(&format!("innfer.{k}")).is_some())
+            .any(|k| src.meta(&name!("innfer.{k}")).is_some())
         {
             return Err(src.bad_meta(
                 "innfer.layout",
@@ -361,7 +372,10 @@ impl Model {
         let x_transform = transform::read_x_transform(&src, layout.x_dim())?;
         let y_transform = transform::read_y_transform(&src, layout)?;
         let x_labels = labels::read_x_labels(&src, layout.x_dim())?;
-        let producer = src.meta("innfer.producer").map(|s| s.to_string());
+        let producer = match src.meta("innfer.producer") {
+            Some(s) => Some(try_string("the producer's name", s)?),
+            None => None,
+        };
         src.check_all_read()?;
         let load_work = src.budget.work();
         Ok(Model {
@@ -385,7 +399,7 @@ impl Model {
     }
 
     fn parse_layout(src: &Source<'_>, dim: usize, cond_dim: usize) -> Result<Layout> {
-        let get = |name: &str| src.meta_usize_required(&format!("innfer.layout.{name}"));
+        let get = |name: &str| src.meta_usize_required(&name!("innfer.layout.{name}"));
         match src.meta("innfer.layout").map(str::trim) {
             None | Some("none") => Ok(Layout::None),
             Some("inn") => {

@@ -13,12 +13,25 @@ use crate::error::{Error, Result};
 /// the allocator refuses.
 pub(crate) fn try_with_capacity<T>(what: &str, len: usize) -> Result<Vec<T>> {
     let mut v = Vec::new();
-    v.try_reserve_exact(len).map_err(|_| Error::OutOfMemory {
-        what: what.to_string(),
-        bytes: len.saturating_mul(core::mem::size_of::<T>()),
-        limit: None,
+    v.try_reserve_exact(len).map_err(|_| {
+        Error::out_of_memory(
+            format_args!("{}", what),
+            len.saturating_mul(core::mem::size_of::<T>()),
+            None,
+        )
     })?;
     Ok(v)
+}
+
+/// `args` formatted into a string, or [`Error::OutOfMemory`] naming `what`.
+pub(crate) fn try_format(what: &str, args: core::fmt::Arguments<'_>) -> Result<String> {
+    crate::error::try_message(args)
+        .ok_or_else(|| Error::out_of_memory(format_args!("{what}"), 0, None))
+}
+
+/// A copy of `s`, or [`Error::OutOfMemory`] naming `what`.
+pub(crate) fn try_string(what: &str, s: &str) -> Result<String> {
+    try_format(what, format_args!("{s}"))
 }
 
 /// The items of `iter` in a vector, or [`Error::OutOfMemory`] naming `what`.
@@ -38,11 +51,8 @@ pub(crate) fn try_vec<T: Clone>(what: &str, len: usize, value: T) -> Result<Vec<
 /// `len` zeros, allocated zeroed (so the pages of a large buffer are not touched until used,
 /// as with `vec![0.0; len]`), or [`Error::OutOfMemory`] naming `what`.
 pub(crate) fn try_zeroed_f32(what: &str, len: usize) -> Result<Vec<f32>> {
-    let out_of_memory = || Error::OutOfMemory {
-        what: what.to_string(),
-        bytes: len.saturating_mul(4),
-        limit: None,
-    };
+    let out_of_memory =
+        || Error::out_of_memory(format_args!("{}", what), len.saturating_mul(4), None);
     let layout = core::alloc::Layout::array::<f32>(len).map_err(|_| out_of_memory())?;
     if layout.size() == 0 {
         return Ok(Vec::new());

@@ -9,10 +9,8 @@ use std::io::Read;
 use std::io::{Seek, SeekFrom};
 use std::path::Path;
 
-use safetensors::tensor::Metadata;
-
-use super::budget::Budget;
-use super::header;
+use super::budget::{Budget, try_format};
+use super::header::{self, Header};
 use crate::error::{Error, Result};
 
 /// An open model file whose header has been read and checked.
@@ -26,8 +24,8 @@ pub(crate) struct TensorFile {
 impl TensorFile {
     /// Opens `path` and parses its header (read into memory charged to `budget`). Errors
     /// name the path.
-    pub(crate) fn open(path: &Path, budget: &Budget) -> Result<(TensorFile, Metadata)> {
-        let shown = path.display().to_string();
+    pub(crate) fn open(path: &Path, budget: &Budget) -> Result<(TensorFile, Header)> {
+        let shown = try_format("the file's name", format_args!("{}", path.display()))?;
         let io = |e: std::io::Error| Error::Io {
             path: shown.clone(),
             problem: e.to_string(),
@@ -93,7 +91,7 @@ mod tests {
         let path = std::env::temp_dir().join(format!("innfer-cut-{}.st", std::process::id()));
         std::fs::write(&path, &bytes).unwrap();
         let (file, metadata) = TensorFile::open(&path, &Budget::new(usize::MAX)).unwrap();
-        let offsets = metadata.info("w").unwrap().data_offsets;
+        let offsets = metadata.tensors()[metadata.tensor_index("w").unwrap()].data_offsets;
         // Another process truncates the file between the header and the tensor.
         std::fs::OpenOptions::new()
             .write(true)

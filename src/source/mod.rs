@@ -10,15 +10,15 @@ pub(crate) mod budget;
 #[cfg(feature = "std")]
 mod file;
 mod header;
+pub(crate) mod name;
 
-use alloc::collections::BTreeSet;
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::cell::{Cell, RefCell};
 use core::ops::Range;
 
-use safetensors::tensor::{Dtype, Metadata, TensorInfo};
+use header::{Dtype, Header, TensorInfo};
 
 use crate::error::{Error, Result};
 use crate::kernels::gemm::{self, WeightPacker, WeightStorage, memory::WeightMemory};
@@ -40,7 +40,7 @@ enum Data<'a> {
 
 /// A parsed model file: the header (`__metadata__` and the tensor table) and the tensor data.
 pub(crate) struct Source<'a> {
-    header: Metadata,
+    header: Header,
     data: Data<'a>,
     /// The values of the tensor being converted, reused from tensor to tensor so that loading
     /// allocates (and zero-fills) no per-tensor temporary: weights are packed straight from it.
@@ -51,18 +51,19 @@ pub(crate) struct Source<'a> {
     pub(crate) weight_storage: WeightStorage,
     /// What loading may still allocate (a load option).
     pub(crate) budget: Budget,
-    /// The metadata keys and tensors the blocks have read: a file must hold no others
-    /// (docs/format.md §7), so a renamed key is an error, not a silently different model.
-    used_keys: RefCell<BTreeSet<String>>,
-    used_tensors: RefCell<BTreeSet<String>>,
+    /// Which metadata keys and tensors (by their index in the header's tables) the blocks
+    /// have read: a file must hold no others (docs/format.md §7), so a renamed key is an
+    /// error, not a silently different model.
+    used_keys: Vec<Cell<bool>>,
+    used_tensors: Vec<Cell<bool>>,
 }
 
-/// Adds `name` to a set of names read (allocating only the first time).
-fn mark(set: &RefCell<BTreeSet<String>>, name: &str) {
-    let mut set = set.borrow_mut();
-    if !set.contains(name) {
-        set.insert(name.to_string());
-    }
+/// `len` flags, all unset.
+fn unread(len: usize) -> Result<Vec<Cell<bool>>> {
+    budget::try_collect(
+        "the table of names read",
+        (0..len).map(|_| Cell::new(false)),
+    )
 }
 
 fn shape_string(shape: &[usize]) -> String {
@@ -72,46 +73,47 @@ fn shape_string(shape: &[usize]) -> String {
 
 /// Bytes of packed weights a file's blocks can ask for: every 2-D tensor might be a Linear
 /// weight, and its packed f32 size bounds its packed size in any storage.
-fn packed_weights_bound(header: &Metadata) -> usize {
+fn packed_weights_bound(header: &Header) -> usize {
     header
         .tensors()
-        .values()
-        .filter(|t| t.shape.len() == 2)
-        .map(|t| gemm::packed_bytes(t.shape[0], t.shape[1], WeightStorage::F32).saturating_add(64))
+        .iter()
+        .filter_map(|t| match header.shape(t) {
+            &[n, k] => Some(gemm::packed_bytes(n, k, WeightStorage::F32).saturating_add(64)),
+            _ => None,
+        })
         .fold(0usize, usize::saturating_add)
 }
 
 /// Heap a load needs besides the packed weights, per byte of JSON header: the parsed header,
 /// the model's descriptors and the largest conversion buffer. The shipped models and the test
-/// fixtures need 6.1 to 8.0 (a load's peak less its weights, over the header's length), so 10
-/// leaves a margin.
+/// fixtures needed 6.1 to 8.0 (a load's peak less its weights, over the header's length) with
+/// serde_json's tables (innfer's own parser, src/source/header.rs, holds the header's text once
+/// plus a few words per entry), so 10 leaves a margin.
 #[cfg(not(feature = "std"))]
 const HEAP_PER_HEADER_BYTE: usize = 10;
 
-/// Without `std`, an allocation outside loading's fallible paths (the header's parse, small
-/// strings and tables) that fails cannot be reported: it panics, and a bare-metal panic ends
-/// the program (src/baremetal.rs). So a load first checks that the heap can hold what it is
-/// about to allocate, by allocating that much (fallibly) and giving it back: a heap too small
-/// gives [`Error::OutOfMemory`] up front, and the allocations that follow fit in the block
-/// just freed.
+/// Without `std`, a load first checks that the heap can hold what it is about to allocate, by
+/// allocating that much (fallibly) and giving it back: every allocation of loading is
+/// fallible anyway, but a firmware's small heap is then refused before any work is done (and
+/// the allocations that follow fit in the block just freed).
 #[cfg(not(feature = "std"))]
 fn check_heap_room(what: &str, bytes: usize) -> Result<()> {
     budget::try_with_capacity::<u8>(what, bytes).map(drop)
 }
 
 impl<'a> Source<'a> {
-    fn new(header: Metadata, data: Data<'a>, budget: Budget) -> Self {
+    fn new(header: Header, data: Data<'a>, budget: Budget) -> Result<Self> {
         let bound = packed_weights_bound(&header);
-        Source {
+        Ok(Source {
+            used_keys: unread(header.meta_len())?,
+            used_tensors: unread(header.tensors().len())?,
             header,
             data,
             scratch: Cell::new(Vec::new()),
             weights: RefCell::new(WeightMemory::new(bound)),
             weight_storage: WeightStorage::F32,
             budget,
-            used_keys: RefCell::new(BTreeSet::new()),
-            used_tensors: RefCell::new(BTreeSet::new()),
-        }
+        })
     }
 
     /// The whole file in memory; loading may allocate `max_bytes`.
@@ -127,11 +129,7 @@ impl<'a> Source<'a> {
             "loading the model",
             packed_weights_bound(&metadata).saturating_add(n.saturating_mul(HEAP_PER_HEADER_BYTE)),
         )?;
-        Ok(Source::new(
-            metadata,
-            Data::Bytes(&bytes[json_end..]),
-            budget,
-        ))
+        Source::new(metadata, Data::Bytes(&bytes[json_end..]), budget)
     }
 
     /// A file, of which only the header is read now; loading may allocate `max_bytes`.
@@ -139,7 +137,7 @@ impl<'a> Source<'a> {
     pub(crate) fn open(path: &std::path::Path, max_bytes: usize) -> Result<Source<'static>> {
         let budget = Budget::new(max_bytes);
         let (file, metadata) = file::TensorFile::open(path, &budget)?;
-        Ok(Source::new(metadata, Data::File(file), budget))
+        Source::new(metadata, Data::File(file), budget)
     }
 
     /// Bytes of the data section (every tensor's bytes): what the file can back. The
@@ -151,7 +149,7 @@ impl<'a> Source<'a> {
 
     /// Number of metadata keys (each block needs one, its `type`, at least).
     pub(crate) fn meta_len(&self) -> usize {
-        self.header.metadata().as_ref().map_or(0, |m| m.len())
+        self.header.meta_len()
     }
 
     /// Room for the packed `n`×`k` weight `what`, in the model's weight memory and the load
@@ -171,40 +169,29 @@ impl<'a> Source<'a> {
     /// Keys and tensors under [`CHECKPOINT_PREFIX`] are a training checkpoint's own state (the
     /// optimiser's moments, the epoch): a checkpoint stays a loadable model (docs/format.md §8).
     pub(crate) fn check_all_read(&self) -> Result<()> {
-        let used = self.used_keys.borrow();
-        let mut keys: Vec<&String> = match self.header.metadata() {
-            Some(m) => m
-                .keys()
-                .filter(|k| !used.contains(k.as_str()) && !k.starts_with(CHECKPOINT_PREFIX))
-                .collect(),
-            None => Vec::new(),
-        };
-        keys.sort();
-        if let Some(key) = keys.first() {
+        // Both tables are sorted by name, so the first found is the first in byte order.
+        let unread_key = (0..self.header.meta_len())
+            .filter(|&i| !self.used_keys[i].get())
+            .map(|i| self.header.meta_key(i))
+            .find(|k| !k.starts_with(CHECKPOINT_PREFIX));
+        if let Some(key) = unread_key {
             return Err(self.bad_meta(
                 key,
                 "is not a key of this format (or not one for this block's type and options): \
                  a misspelt key would silently change the model (docs/format.md §2, §4)",
             ));
         }
-        let used = self.used_tensors.borrow();
-        let tensors = self.header.tensors();
-        let mut names: Vec<&String> = tensors
-            .keys()
-            .filter(|k| !used.contains(k.as_str()) && !k.starts_with(CHECKPOINT_PREFIX))
-            .collect();
-        names.sort();
-        if let Some(name) = names.first() {
+        let unread_tensor = (self.header.tensors().iter().zip(&self.used_tensors))
+            .filter(|(_, used)| !used.get())
+            .map(|(t, _)| self.header.name(t))
+            .find(|name| !name.starts_with(CHECKPOINT_PREFIX));
+        if let Some(name) = unread_tensor {
             return Err(Error::TensorValue {
                 name: name.to_string(),
                 problem: "is not a tensor of the model's blocks (docs/format.md §1, §4)".into(),
             });
         }
         Ok(())
-    }
-
-    fn mark_read(&self, name: &str) {
-        mark(&self.used_tensors, name);
     }
 
     /// The packed weights' memory, for the model that owns them.
@@ -214,9 +201,9 @@ impl<'a> Source<'a> {
 
     /// The raw value of a metadata key (the key counts as read).
     pub(crate) fn meta(&self, key: &str) -> Option<&str> {
-        let value = self.header.metadata().as_ref()?.get(key)?;
-        mark(&self.used_keys, key);
-        Some(value.as_str())
+        let i = self.header.meta_index(key)?;
+        self.used_keys[i].set(true);
+        Some(self.header.meta_value(i))
     }
 
     pub(crate) fn meta_required(&self, key: &str) -> Result<&str> {
@@ -291,18 +278,23 @@ impl<'a> Source<'a> {
     }
 
     pub(crate) fn has_tensor(&self, name: &str) -> bool {
-        self.header.info(name).is_some()
+        self.header.tensor_index(name).is_some()
     }
 
+    /// The header entry of tensor `name`, marked as read.
     fn info(&self, name: &str) -> Result<&TensorInfo> {
-        self.header
-            .info(name)
-            .ok_or_else(|| Error::MissingTensor(name.to_string()))
+        let i = self
+            .header
+            .tensor_index(name)
+            .ok_or_else(|| Error::MissingTensor(name.to_string()))?;
+        self.used_tensors[i].set(true);
+        Ok(&self.header.tensors()[i])
     }
 
     /// The shape of a tensor, if present.
-    pub(crate) fn shape(&self, name: &str) -> Option<Vec<usize>> {
-        self.header.info(name).map(|i| i.shape.clone())
+    pub(crate) fn shape(&self, name: &str) -> Option<&[usize]> {
+        let i = self.header.tensor_index(name)?;
+        Some(self.header.shape(&self.header.tensors()[i]))
     }
 
     /// The error for a tensor whose value is wrong.
@@ -390,11 +382,11 @@ impl<'a> Source<'a> {
     /// empty tensor backs no width), marked as read.
     fn shaped_info(&self, name: &str, shape: &[usize]) -> Result<&TensorInfo> {
         let info = self.info(name)?;
-        if info.shape != shape {
+        if self.header.shape(info) != shape {
             return Err(Error::TensorShape {
                 name: name.to_string(),
                 expected: shape_string(shape),
-                found: shape_string(&info.shape),
+                found: shape_string(self.header.shape(info)),
             });
         }
         if shape.contains(&0) {
@@ -403,7 +395,6 @@ impl<'a> Source<'a> {
                 format!("has shape {}: no tensor may be empty", shape_string(shape)),
             ));
         }
-        self.mark_read(name);
         Ok(info)
     }
 
@@ -427,13 +418,13 @@ impl<'a> Source<'a> {
             let grow = len - scratch.len();
             self.budget
                 .charge::<f32>(|| format!("reading tensor `{name}`"), grow)?;
-            scratch
-                .try_reserve_exact(grow)
-                .map_err(|_| Error::OutOfMemory {
-                    what: format!("reading tensor `{name}`"),
-                    bytes: len.saturating_mul(4),
-                    limit: None,
-                })?;
+            scratch.try_reserve_exact(grow).map_err(|_| {
+                Error::out_of_memory(
+                    format_args!("reading tensor `{name}`"),
+                    len.saturating_mul(4),
+                    None,
+                )
+            })?;
             scratch.resize(len, 0.0);
         }
         let result = f(&mut scratch);
@@ -488,7 +479,7 @@ impl<'a> Source<'a> {
     /// A per-channel tensor: shape `[1, len]` (FrEIA) or `[len]`.
     pub(crate) fn f32_channels(&self, name: &str, len: usize) -> Result<Vec<f32>> {
         match self.shape(name) {
-            Some(s) if s.as_slice() == [len] => self.f32_tensor(name, &[len]),
+            Some(s) if s == [len] => self.f32_tensor(name, &[len]),
             _ => self.f32_tensor(name, &[1, len]),
         }
     }
@@ -496,7 +487,7 @@ impl<'a> Source<'a> {
     /// A scalar: shape `[]` or `[1]`.
     pub(crate) fn f32_scalar(&self, name: &str) -> Result<f32> {
         match self.shape(name) {
-            Some(s) if s.is_empty() => self.with_f32(name, &[], |v| Ok(v[0])),
+            Some([]) => self.with_f32(name, &[], |v| Ok(v[0])),
             _ => self.with_f32(name, &[1], |v| Ok(v[0])),
         }
     }
@@ -531,7 +522,6 @@ impl<'a> Source<'a> {
     /// A boolean flag tensor (BOOL or U8, any shape with one element).
     pub(crate) fn flag_tensor(&self, name: &str) -> Result<bool> {
         let info = self.info(name)?;
-        self.mark_read(name);
         let len = info.data_offsets.1 - info.data_offsets.0;
         match info.dtype {
             Dtype::BOOL | Dtype::U8 if len == 1 => {

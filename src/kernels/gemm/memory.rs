@@ -10,7 +10,6 @@
 //! every weight, also miss the TLB less. Everywhere else (and past the region's end) each slab
 //! is its own heap allocation.
 
-use alloc::format;
 use alloc::vec::Vec;
 use core::alloc::Layout;
 use core::ptr::NonNull;
@@ -155,11 +154,8 @@ impl WeightMemory {
     /// A slab of `len` bytes, zeroed, to be filled and then frozen; out of memory is an
     /// error naming `what` (the sizes come from a file).
     pub(crate) fn alloc(&mut self, what: &str, len: usize) -> Result<SlabMut> {
-        let out_of_memory = || Error::OutOfMemory {
-            what: format!("the packed weight `{what}`"),
-            bytes: len,
-            limit: None,
-        };
+        let out_of_memory =
+            || Error::out_of_memory(format_args!("the packed weight `{what}`"), len, None);
         let layout = Layout::from_size_align(len, ALIGN).map_err(|_| out_of_memory())?;
         let ptr = if len == 0 {
             NonNull::<Line>::dangling().cast()

@@ -189,11 +189,7 @@ fn lines(len: usize, what: &str) -> Result<Vec<Line>> {
     let mut v = Vec::new();
     let count = len.div_ceil(64);
     v.try_reserve_exact(count)
-        .map_err(|_| crate::Error::OutOfMemory {
-            what: alloc::format!("the {what}"),
-            bytes: len,
-            limit: None,
-        })?;
+        .map_err(|_| crate::Error::out_of_memory(format_args!("the {what}"), len, None))?;
     v.resize(count, Line([0; 64]));
     Ok(v)
 }
@@ -224,11 +220,11 @@ impl Model {
         let need = Model::image_memory_bytes(image)?;
         let total = need.saturating_add(image.len());
         if total > options.max_bytes {
-            return Err(crate::Error::OutOfMemory {
-                what: "the packed image's copy and descriptors".into(),
-                bytes: total,
-                limit: Some(options.max_bytes),
-            });
+            return Err(crate::Error::out_of_memory(
+                format_args!("the packed image's copy and descriptors"),
+                total,
+                Some(options.max_bytes),
+            ));
         }
         let mut copy = lines(image.len(), "packed image's copy")?;
         let mut descriptors = lines(need, "packed image's descriptors")?;
