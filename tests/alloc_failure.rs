@@ -9,7 +9,6 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicIsize, Ordering};
 
 use innfer::model::ImageTarget;
 use innfer::{Error, LoadOptions, Model, Session, WeightStorage};
@@ -18,14 +17,25 @@ mod common;
 
 struct FailingAlloc;
 
-/// Bytes live on the heap, all threads.
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
 thread_local! {
+    /// Bytes this thread allocated less the bytes it freed. Per thread: the test harness's
+    /// own threads allocate while a test runs, and a load and its session (one thread) allocate
+    /// and free only on the thread that calls them.
+    static LIVE: Cell<isize> = const { Cell::new(0) };
     /// Allocations this thread may still make before one fails (`usize::MAX`: all).
     static LEFT: Cell<usize> = const { Cell::new(usize::MAX) };
     /// Whether an allocation was refused since [`refuse_allocation`].
     static REFUSED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Adds `bytes` to this thread's live bytes (not while the thread is being torn down).
+fn count(bytes: isize) {
+    let _ = LIVE.try_with(|live| live.set(live.get() + bytes));
+}
+
+/// This thread's live bytes.
+fn live() -> isize {
+    LIVE.with(Cell::get)
 }
 
 /// Makes this thread's allocation number `n` (from 0) fail.
@@ -66,7 +76,7 @@ unsafe impl GlobalAlloc for FailingAlloc {
         // SAFETY: forwarded.
         let p = unsafe { System.alloc(layout) };
         if !p.is_null() {
-            LIVE.fetch_add(layout.size() as isize, Ordering::SeqCst);
+            count(layout.size() as isize);
         }
         p
     }
@@ -78,13 +88,13 @@ unsafe impl GlobalAlloc for FailingAlloc {
         // SAFETY: forwarded.
         let p = unsafe { System.alloc_zeroed(layout) };
         if !p.is_null() {
-            LIVE.fetch_add(layout.size() as isize, Ordering::SeqCst);
+            count(layout.size() as isize);
         }
         p
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as isize, Ordering::SeqCst);
+        count(-(layout.size() as isize));
         // SAFETY: forwarded.
         unsafe { System.dealloc(ptr, layout) }
     }
@@ -96,7 +106,7 @@ unsafe impl GlobalAlloc for FailingAlloc {
         // SAFETY: forwarded.
         let p = unsafe { System.realloc(ptr, layout, new_size) };
         if !p.is_null() {
-            LIVE.fetch_add(new_size as isize - layout.size() as isize, Ordering::SeqCst);
+            count(new_size as isize - layout.size() as isize);
         }
         p
     }
@@ -181,9 +191,6 @@ fn model_files(dir: &Path) -> Vec<PathBuf> {
     paths
 }
 
-/// The heap count is process-wide: the tests below take turns.
-static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
 /// Makes each allocation of `load` fail in turn, until one runs with none refused: every
 /// refusal must end in `Error::OutOfMemory` with the heap as before. Returns how many
 /// allocations the load makes.
@@ -192,7 +199,7 @@ fn refuse_each_allocation(what: &str, load: impl Fn() -> Result<(), Error>) -> u
     // like) are not taken for leaks.
     load().unwrap();
     for n in 0.. {
-        let before = LIVE.load(Ordering::SeqCst);
+        let before = live();
         refuse_allocation(n);
         // Whether it loaded; the error and its message are dropped at the end of this
         // statement, before the heap is counted again.
@@ -209,18 +216,13 @@ fn refuse_each_allocation(what: &str, load: impl Fn() -> Result<(), Error>) -> u
             return n;
         }
         // (A refusal loading survives would be no fault; none does today.)
-        assert_eq!(
-            LIVE.load(Ordering::SeqCst),
-            before,
-            "{what}, allocation {n} refused: a leak"
-        );
+        assert_eq!(live(), before, "{what}, allocation {n} refused: a leak");
     }
     unreachable!()
 }
 
 #[test]
 fn every_allocation_of_a_load_and_a_session_may_fail_without_an_abort_or_a_leak() {
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let dir = std::env::temp_dir().join(format!("innfer-alloc-{}", std::process::id()));
     for path in model_files(&dir) {
         let file = path.display().to_string();
@@ -241,7 +243,6 @@ fn every_allocation_of_a_load_and_a_session_may_fail_without_an_abort_or_a_leak(
 
 #[test]
 fn every_allocation_of_loading_a_packed_image_onto_the_heap_may_fail_cleanly() {
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let dir = std::env::temp_dir().join(format!("innfer-alloc-image-{}", std::process::id()));
     for path in model_files(&dir) {
         let model = Model::from_file(&path).unwrap();
