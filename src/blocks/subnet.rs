@@ -31,7 +31,7 @@ use crate::kernels::gemm::{
 use crate::kernels::math;
 use crate::model::packed::image::{Reader, Writer};
 use crate::source::Source;
-use crate::source::budget::try_with_capacity;
+use crate::source::budget::{try_reserve, try_with_capacity};
 use crate::source::name::{Name, name};
 
 /// An element-wise activation between Linear layers (PyTorch semantics).
@@ -248,14 +248,12 @@ impl Subnet {
     ) -> Result<Subnet> {
         let key = name!("innfer.block.{block}.subnet.{name}");
         let spec = src.meta_required(&key)?;
-        // Every token parsed before anything is read, so a bad one is named first.
+        // Every token parsed (and the Linear layers counted) before anything is read, so a
+        // bad one is named first.
+        let mut n_layers = 0;
         for token in spec.split_whitespace() {
-            parse_item(&key, token)?;
+            n_layers += usize::from(matches!(parse_item(&key, token)?, Item::Linear { .. }));
         }
-        let n_layers = spec
-            .split_whitespace()
-            .filter(|t| matches!(parse_item(&key, t), Ok(Item::Linear { .. })))
-            .count();
         let mut layers: Vec<Dense> = try_with_capacity("a subnet's layers", n_layers)?;
         let mut width = n_in;
         for (i, token) in spec.split_whitespace().enumerate() {
@@ -264,13 +262,7 @@ impl Subnet {
                 Item::Act(act) => match layers.last_mut() {
                     Some(layer) => {
                         let acts = layer.activations.to_mut();
-                        acts.try_reserve(1).map_err(|_| {
-                            Error::out_of_memory(
-                                format_args!("a layer's activations"),
-                                core::mem::size_of::<Activation>(),
-                                None,
-                            )
-                        })?;
+                        try_reserve("a layer's activations", acts, 1)?;
                         acts.push(act);
                     }
                     None => {
@@ -514,13 +506,7 @@ fn columns<'a>(
     }
     buf.clear();
     let len = w.len() / n_in * cols.len();
-    buf.try_reserve(len).map_err(|_| {
-        Error::out_of_memory(
-            format_args!("a weight's columns"),
-            len.saturating_mul(4),
-            None,
-        )
-    })?;
+    try_reserve("a weight's columns", buf, len)?;
     for row in w.chunks_exact(n_in) {
         buf.extend_from_slice(&row[cols.clone()]);
     }

@@ -9,6 +9,18 @@ use core::cell::Cell;
 
 use crate::error::{Error, Result};
 
+/// Room in `v` for `more` further elements (grown as `Vec::reserve` grows), or
+/// [`Error::OutOfMemory`] naming `what` if the allocator refuses.
+pub(crate) fn try_reserve<T>(what: &str, v: &mut Vec<T>, more: usize) -> Result<()> {
+    v.try_reserve(more).map_err(|_| {
+        Error::out_of_memory(
+            format_args!("{}", what),
+            more.saturating_mul(core::mem::size_of::<T>()),
+            None,
+        )
+    })
+}
+
 /// An empty vector with room for `len` elements, or [`Error::OutOfMemory`] naming `what` if
 /// the allocator refuses.
 pub(crate) fn try_with_capacity<T>(what: &str, len: usize) -> Result<Vec<T>> {

@@ -45,8 +45,7 @@ fn out_of_memory(bytes: usize) -> Error {
 
 /// `v` with room for `more` further items, or [`Error::OutOfMemory`].
 fn reserve<T>(v: &mut Vec<T>, more: usize) -> Result<()> {
-    v.try_reserve(more)
-        .map_err(|_| out_of_memory(more.saturating_mul(core::mem::size_of::<T>())))
+    super::budget::try_reserve("parsing the JSON header", v, more)
 }
 
 /// The JSON header's length, from the file's first bytes (`prefix`, at most 8 are looked at)
